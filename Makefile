@@ -1,0 +1,34 @@
+# `make test` sets up everything on a fresh machine and runs the tests; `make setup` only sets up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-done
+GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+RUNTIME_REQS := $(if $(GPU),requirements-gpu.txt,requirements.txt)
+
+.PHONY: setup system test test-slow bench clean
+
+setup: system $(STAMP)
+
+system:
+	@bash scripts/setup-system.sh
+
+$(STAMP): requirements.txt requirements-gpu.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r $(RUNTIME_REQS) -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
+	  || $(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+test: setup
+	$(PY) -m pytest
+
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+bench: setup
+	$(PY) bench/extract.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,63 @@
+"""`avatar` command line: thin wrappers over the library. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from avatar import __version__
+from avatar.config import ExtractConfig, TrackConfig
+from avatar.errors import UserError
+
+
+class _Group(click.Group):
+    """Turns `UserError` into one line on stderr and exit status 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="avatar")
+def main() -> None:
+    """Synthetic presenter tools: make a presenter from videos, then render its replies."""
+
+
+@main.command()
+@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset folder (created; re-runs resume).")
+@click.option("--size", default=ExtractConfig.size, show_default=True, type=click.IntRange(64, 512),
+              help="Side of the aligned crops in pixels.")
+@click.option("--every", default=ExtractConfig.every, show_default=True, type=click.IntRange(min=1),
+              help="Keep every Nth frame.")
+@click.option("--max-frames", type=click.IntRange(min=1), help="Look at no more than M frames per video.")
+@click.option("--detector", default=TrackConfig.detector, show_default=True, type=click.Choice(["hog", "cnn"]))
+@click.option("--detect-every", default=TrackConfig.detect_every, show_default=True, type=click.IntRange(min=1),
+              help="Run the face detector every N frames and track landmarks in between.")
+@click.option("--min-face", default=ExtractConfig.min_face, show_default=True, type=click.IntRange(min=1),
+              help="Drop faces narrower than this many source pixels.")
+@click.option("--min-sharpness", default=ExtractConfig.min_sharpness, show_default=True, type=float,
+              help="Drop crops less sharp than this (variance of the Laplacian at 128 px).")
+def extract(videos, out, size, every, max_frames, detector, detect_every, min_face, min_sharpness) -> None:
+    """Align the faces in VIDEOS into a training dataset in OUT (crops, landmarks, manifest)."""
+    from tqdm import tqdm
+
+    from avatar.extract import extract as run_extract
+
+    config = ExtractConfig(size=size, every=every, max_frames=max_frames, min_face=min_face,
+                           min_sharpness=min_sharpness,
+                           track=TrackConfig(detector=detector, detect_every=detect_every))
+    with tqdm(unit="frame", desc="extract", dynamic_ncols=True) as bar:
+        def on_progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        summary = run_extract(list(videos), out, config, on_progress)
+    click.echo(f"{out}: {summary.describe()}")

@@ -1,0 +1,49 @@
+"""Frozen configuration passed into the stages. Defaults are the documented, measured choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """Caps checked by `avatar.media.probe` before anything is decoded."""
+
+    max_bytes: int = 2 * 1024**3
+    max_width: int = 4096
+    max_height: int = 4096
+    max_seconds: float = 3600.0
+    # A file whose demuxed video lasts less than this share of what its container declares is
+    # treated as truncated (a cut-off download or upload).
+    min_duration_ratio: float = 0.9
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """Face tracking through a video: full detection every few frames, landmarks on every frame."""
+
+    detector: str = "hog"  # "hog" (fast, CPU) or "cnn" (dlib MMOD, slower, finds harder faces)
+    upsample: int = 0  # detector upsampling; 0 finds faces of about 80 px and larger
+    detect_every: int = 5  # run the detector on every Nth frame, track landmarks in between
+    max_gap_seconds: float = 0.3  # frames further apart than this are not tracked across
+    # One-euro landmark smoothing (in source pixels): lower min_cutoff = steadier when still,
+    # higher beta = less lag when moving. min_cutoff <= 0 turns smoothing off.
+    smooth_min_cutoff: float = 1.5
+    smooth_beta: float = 0.05
+    # A face counts as ambiguous (frame dropped as "several faces") when a second face is at least
+    # this share of the chosen face's area.
+    ambiguous_area_ratio: float = 0.5
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """`avatar extract`: aligned whole-face crops for training."""
+
+    size: int = 256  # output crop side, 64..512
+    every: int = 1  # keep every Nth frame
+    max_frames: int | None = None  # consider at most this many frames per video (after `every`)
+    min_face: int = 48  # drop faces narrower than this in the source frame (pixels)
+    min_sharpness: float = 20.0  # drop crops whose sharpness score is below this (see vision.sharpness)
+    png_compression: int = 1  # 0..9; 1 is ~3x faster than the default 3 for ~6 % more bytes
+    track: TrackConfig = field(default_factory=TrackConfig)
+    limits: MediaLimits = field(default_factory=MediaLimits)
