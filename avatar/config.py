@@ -26,6 +26,9 @@ class TrackConfig:
     upsample: int = 0  # detector upsampling; 0 finds faces of about 80 px and larger
     detect_every: int = 5  # run the detector on every Nth frame, track landmarks in between
     max_gap_seconds: float = 0.3  # frames further apart than this are not tracked across
+    # A tracked face whose aligned grey patch correlates less than this with the patch at the
+    # last detection (a cut, an occlusion, the person leaving) makes the detector run again.
+    min_track_similarity: float = 0.6
     # One-euro landmark smoothing (in source pixels): lower min_cutoff = steadier when still,
     # higher beta = less lag when moving. min_cutoff <= 0 turns smoothing off.
     smooth_min_cutoff: float = 1.5

@@ -67,7 +67,9 @@ def choose_face(faces: list[Detection], width: int, height: int,
     The subject is the face with the largest area, discounted by its distance from the image
     centre (a face at a corner counts about half), because the person being recorded is usually
     the biggest face and framed near the middle. The pick is ambiguous when another face has at
-    least `ambiguous_area_ratio` of its area: then we cannot tell who the subject is.
+    least `ambiguous_area_ratio` of its area and at least half its detector score: then we
+    cannot tell who the subject is. (A far weaker detection beside a strong one is nearly always
+    a false alarm: the HOG detector scores skimage's astronaut 1.16 and a patch of her suit 0.12.)
     Returns (None, False) when there is no face.
     """
     if not faces:
@@ -82,7 +84,8 @@ def choose_face(faces: list[Detection], width: int, height: int,
 
     ranked = sorted(faces, key=weight, reverse=True)
     chosen = ranked[0]
-    ambiguous = any(f.area >= ambiguous_area_ratio * chosen.area for f in ranked[1:])
+    ambiguous = any(f.area >= ambiguous_area_ratio * chosen.area and f.score >= 0.5 * chosen.score
+                    for f in ranked[1:])
     return chosen, ambiguous
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from avatar.config import TrackConfig
-from avatar.vision.align import matrix_scale, transform_points, umeyama
+from avatar.vision.align import alignment_matrix, matrix_scale, transform_points, umeyama, warp_to_crop
 from avatar.vision.detect import choose_face, detect_faces, landmarks_68
 
 NO_FACE = "no face"
@@ -64,6 +65,18 @@ class OneEuroFilter:
         return self._value
 
 
+_PATCH = 32  # side of the small grey aligned patch used to check that a tracked face is still there
+
+
+def _face_patch(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Zero-mean, unit-norm (32*32,) grey patch of the aligned face (all zeros for a flat image)."""
+    patch = warp_to_crop(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), alignment_matrix(landmarks, _PATCH), _PATCH)
+    flat = patch.astype(np.float32).ravel()
+    flat -= flat.mean()
+    norm = np.linalg.norm(flat)
+    return flat / norm if norm > 1e-3 else flat
+
+
 def _box_fit(landmarks: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """Landmark centre offset and spread relative to the box, as box-size fractions (3,)."""
     x0, y0, x1, y1 = box
@@ -86,7 +99,7 @@ class FaceTracker:
         self.reset()
 
     def reset(self) -> None:
-        self._reference = None  # (box, raw landmarks, fit) at the last detection
+        self._reference = None  # (box, raw landmarks, fit, patch) at the last detection
         self._previous = None  # raw landmarks of the previous frame
         self._previous_time = None
         self._since_detection = 0
@@ -113,7 +126,7 @@ class FaceTracker:
             box, raw = chosen.box, landmarks_68(rgb, chosen.box)
             if self._previous is not None and self._jumped(raw, box):
                 self._smoother.reset()  # another face, or a cut: do not blend across it
-            self._reference = (box, raw, _box_fit(raw, box))
+            self._reference = (box, raw, _box_fit(raw, box), _face_patch(rgb, raw))
             self._since_detection = 0
             detected = True
         self._previous = raw
@@ -124,7 +137,7 @@ class FaceTracker:
         """(box, landmarks) carried from the previous frame, or None when a detection is due."""
         if self._since_detection + 1 >= self.config.detect_every:
             return None
-        ref_box, ref_landmarks, ref_fit = self._reference
+        ref_box, ref_landmarks, ref_fit, ref_patch = self._reference
         motion = umeyama(ref_landmarks, self._previous)
         # The detector's boxes are upright, so carry only the box's centre and size.
         x0, y0, x1, y1 = ref_box
@@ -135,6 +148,10 @@ class FaceTracker:
         # Landmarks that drifted within their box (face lost, occluded, turned away) no longer
         # fit the way they did at detection time.
         if np.abs(_box_fit(landmarks, box) - ref_fit).max() > 0.08:
+            return None
+        # The landmark model always answers, even on a blank frame: check that the face region
+        # still looks like the face found by the detector (normalised cross-correlation).
+        if float(_face_patch(rgb, landmarks) @ ref_patch) < self.config.min_track_similarity:
             return None
         return box, landmarks
 

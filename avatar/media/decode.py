@@ -1,0 +1,72 @@
+"""Lazy frame decoding with PyAV."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from avatar.errors import MediaError
+from avatar.media.probe import _AV_ERRORS, video_streams
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded video frame.
+
+    index: ordinal of the frame in the stream (0-based, counting every decoded frame).
+    time: presentation time in seconds.
+    rgb: H x W x 3 uint8 array, RGB channel order, values 0..255, C-contiguous.
+    """
+
+    index: int
+    time: float
+    rgb: np.ndarray
+
+
+def iter_frames(
+    path: str | Path, every: int = 1, max_frames: int | None = None, start: int = 0
+) -> Iterator[Frame]:
+    """Yield frames of the first video stream of `path`, one at a time.
+
+    Only frames with `index >= start` and `index % every == 0` are yielded, at most `max_frames`
+    of them. Frames are decoded lazily (never the whole video in memory). Rotation metadata is NOT
+    applied: frames come out as stored, so decode the output of `avatar.media.normalize`, which
+    bakes rotation into the pixels. Decoding errors raise `MediaError`.
+    """
+    if every < 1:
+        raise ValueError("every must be >= 1")
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path.name or path} was not found ({path}).")
+    if max_frames is not None and max_frames <= 0:
+        return
+    try:
+        container = av.open(str(path))
+    except _AV_ERRORS:
+        raise MediaError(f"{path.name} is not a readable video file.") from None
+    yielded = 0
+    index = -1
+    try:
+        streams = video_streams(container)
+        if not streams:
+            raise MediaError(f"{path.name} has no video stream.")
+        stream = streams[0]
+        stream.thread_type = "AUTO"  # frame + slice threads: ~2x faster on 2 cores
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        for index, frame in enumerate(container.decode(stream)):
+            if index < start or index % every:
+                continue  # decoded (needed for the next frames) but not converted to RGB
+            time = float(frame.time) if frame.time is not None else index / rate
+            rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+            yield Frame(index=index, time=time, rgb=rgb)
+            yielded += 1
+            if max_frames is not None and yielded >= max_frames:
+                return
+    except _AV_ERRORS as exc:
+        raise MediaError(f"{path.name}: decoding failed after frame {index} ({exc}).") from None
+    finally:
+        container.close()

