@@ -54,10 +54,17 @@ def extract(videos, out, size, every, max_frames, detector, detect_every, min_fa
     config = ExtractConfig(size=size, every=every, max_frames=max_frames, min_face=min_face,
                            min_sharpness=min_sharpness,
                            track=TrackConfig(detector=detector, detect_every=detect_every))
-    with tqdm(unit="frame", desc="extract", dynamic_ncols=True) as bar:
-        def on_progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    bar = None  # created on the first frame, so a refused input prints only its error
 
+    def on_progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", desc="extract", dynamic_ncols=True)
+        bar.update(done - bar.n)
+
+    try:
         summary = run_extract(list(videos), out, config, on_progress)
+    finally:
+        if bar is not None:
+            bar.close()
     click.echo(f"{out}: {summary.describe()}")
