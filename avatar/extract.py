@@ -94,7 +94,7 @@ def extract(videos: list[Path], out: Path, config: ExtractConfig = ExtractConfig
     total = sum(frames_to_consider(info.frames, config) for info in infos)
     looked_at = 0
     with _DatasetWriter(out, config.png_compression) as writer:
-        for video, info in zip(videos, infos):
+        for video in videos:
             sid = source_id(video)
             normal = normalize(video, out / WORK, config.limits)
             tracker = FaceTracker(config.track)

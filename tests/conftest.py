@@ -111,13 +111,14 @@ def rotated_astronaut(ffmpeg, astronaut_rgb, tmp_path_factory):
     """A phone-style clip of a real face: pixels stored turned 90° clockwise, with display
     rotation metadata of 90° (counter-clockwise) so players show it upright.
 
-    Returns (path, upright) where upright is the 192x256x3 uint8 RGB image a viewer should see.
+    Returns (path, upright) where upright is the 384x512x3 uint8 RGB image a viewer should see
+    (the top of the astronaut photo: her face is about 90 px wide, big enough for HOG).
     """
     import cv2
 
     folder = tmp_path_factory.mktemp("rotated")
-    upright = cv2.resize(astronaut_rgb[:384], (256, 192), interpolation=cv2.INTER_AREA)
-    stored = np.ascontiguousarray(np.rot90(upright, k=-1))  # clockwise: 256 high, 192 wide
+    upright = np.ascontiguousarray(astronaut_rgb[:384])
+    stored = np.ascontiguousarray(np.rot90(upright, k=-1))  # clockwise: 512 high, 384 wide
     cv2.imwrite(str(folder / "stored.png"), cv2.cvtColor(stored, cv2.COLOR_RGB2BGR))
     quiet = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
     subprocess.run(
@@ -131,3 +132,44 @@ def rotated_astronaut(ffmpeg, astronaut_rgb, tmp_path_factory):
         check=True,
     )
     return path, upright
+
+
+BAD_VIDEOS = ("empty", "random", "text", "audio_only", "truncated", "8k", "too_long")
+
+
+@pytest.fixture(scope="session")
+def bad_video(ffmpeg, make_video, tmp_path_factory):
+    """Factory: `bad_video(kind) -> Path` for each kind in BAD_VIDEOS, all named *.mp4.
+
+    empty: 0 bytes; random: 200 kB of noise; text: meeting notes; audio_only: a sine as AAC;
+    truncated: a 3 s faststart MP4 cut to half its bytes (opens, declares 3 s); 8k: one
+    7680x4320 frame; too_long: 3700 s of 16x16 at 1 fps (over the default one-hour cap).
+    """
+    folder = tmp_path_factory.mktemp("bad")
+
+    def make(kind: str) -> Path:
+        path = folder / f"{kind}.mp4"
+        if path.exists():
+            return path
+        if kind == "empty":
+            path.touch()
+        elif kind == "random":
+            path.write_bytes(np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+        elif kind == "text":
+            path.write_text("These are my meeting notes, not a video.\n" * 50)
+        elif kind == "audio_only":
+            subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                            "sine=frequency=440:duration=1", "-c:a", "aac", str(path)], check=True)
+        elif kind == "truncated":
+            # faststart puts the index first, so the cut file still opens and declares 3 s.
+            data = make_video("faststart.mp4", seconds=3, extra=("-movflags", "+faststart")).read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+        elif kind == "8k":
+            return make_video(path.name, seconds=1, size="7680x4320", fps=1, source="color=c=gray")
+        elif kind == "too_long":
+            return make_video(path.name, seconds=3700, size="16x16", fps=1, source="color=c=black")
+        else:
+            raise ValueError(kind)
+        return path
+
+    return make

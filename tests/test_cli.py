@@ -2,6 +2,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+from tests.conftest import BAD_VIDEOS
+
 
 def _avatar(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "avatar", *map(str, args)], capture_output=True,
@@ -38,3 +42,22 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
 def test_out_of_range_size_is_refused(tmp_path):
     result = _avatar("extract", tmp_path / "x.mp4", "--out", tmp_path / "d", "--size", 1000)
     assert result.returncode == 2 and "--size" in result.stderr
+
+
+@pytest.mark.parametrize("kind", BAD_VIDEOS)
+def test_every_bad_input_gets_its_one_line_error_and_nothing_is_written(kind, bad_video, tmp_path):
+    out = tmp_path / "data"
+    result = _avatar("extract", bad_video(kind), "--out", out)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {kind}.mp4 ")
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert not out.exists()
+
+
+def test_rotated_phone_video_extracts_upright_faces(rotated_astronaut, tmp_path):
+    path, _ = rotated_astronaut
+    out = tmp_path / "data"
+    result = _avatar("extract", path, "--out", out, "--size", 128)
+    assert result.returncode == 0, result.stderr
+    assert "kept 10 of 10 frames" in result.stdout  # faces are only found once upright

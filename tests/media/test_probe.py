@@ -6,7 +6,6 @@ import importlib
 import subprocess
 import time
 
-import numpy as np
 import pytest
 
 from avatar.config import MediaLimits
@@ -42,11 +41,9 @@ def test_missing_file(tmp_path):
     assert "nowhere.mp4" in message and "not found" in message
 
 
-def test_empty_file(tmp_path):
-    path = tmp_path / "empty.mp4"
-    path.touch()
-    message = refused(path)
-    assert "empty.mp4" in message and "empty" in message
+def test_empty_file(bad_video):
+    message = refused(bad_video("empty"))
+    assert "empty.mp4" in message and "0 bytes" in message
 
 
 def test_oversize_file(make_video):
@@ -54,27 +51,18 @@ def test_oversize_file(make_video):
     assert "too large" in message and "limit" in message
 
 
-def test_random_bytes(tmp_path):
-    path = tmp_path / "noise.mp4"
-    path.write_bytes(np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
-    message = refused(path)
-    assert "noise.mp4" in message and "not a readable video" in message
+def test_random_bytes(bad_video):
+    message = refused(bad_video("random"))
+    assert "random.mp4" in message and "not a readable video" in message
 
 
-def test_text_named_mp4(tmp_path):
-    path = tmp_path / "notes.mp4"
-    path.write_text("These are my meeting notes, not a video.\n" * 50)
-    message = refused(path)
-    assert "notes.mp4" in message and "not a readable video" in message
+def test_text_named_mp4(bad_video):
+    message = refused(bad_video("text"))
+    assert "text.mp4" in message and "not a readable video" in message
 
 
-def test_audio_only(ffmpeg, tmp_path):
-    path = tmp_path / "voice.mp4"
-    subprocess.run(
-        [ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
-         "-c:a", "aac", str(path)], check=True,
-    )
-    message = refused(path)
+def test_audio_only(bad_video):
+    message = refused(bad_video("audio_only"))
     assert "no video stream" in message and "audio-only" in message
 
 
@@ -90,18 +78,13 @@ def test_music_with_cover_art(ffmpeg, tmp_path):
     assert "no video stream" in refused(path)
 
 
-def test_truncated_mp4(make_video, tmp_path):
-    # faststart puts the index first, so the cut file still opens and declares 3 s.
-    full = make_video("faststart.mp4", seconds=3, extra=("-movflags", "+faststart"))
-    data = full.read_bytes()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[: len(data) // 2])
-    message = refused(cut)
-    assert "cut.mp4" in message and "truncated" in message
+def test_truncated_mp4(bad_video):
+    message = refused(bad_video("truncated"))
+    assert "truncated.mp4" in message and "truncated" in message
 
 
-def test_too_many_pixels_refused_before_decoding(make_video, monkeypatch):
-    big = make_video("8k.mp4", seconds=1, size="7680x4320", fps=1, source="color=c=gray")
+def test_too_many_pixels_refused_before_decoding(bad_video, monkeypatch):
+    big = bad_video("8k")
 
     def no_decoding(*args):
         raise AssertionError("probe decoded a frame of an oversized video")
@@ -113,10 +96,9 @@ def test_too_many_pixels_refused_before_decoding(make_video, monkeypatch):
     assert "too many pixels" in message and "7680x4320" in message and "4096x4096" in message
 
 
-def test_too_long_default_cap(make_video):
+def test_too_long_default_cap(bad_video):
     assert MediaLimits().max_seconds == 3600
-    long = make_video("long.mp4", seconds=3700, size="16x16", fps=1, source="color=c=black")
-    message = refused(long)
+    message = refused(bad_video("too_long"))
     assert "too long" in message and "60.0 min" in message
 
 
