@@ -53,3 +53,11 @@ def test_two_equal_faces_are_ambiguous_and_a_small_second_face_is_not(astronaut_
 def test_unknown_detector_is_refused(astronaut_rgb):
     with pytest.raises(ValueError, match="unknown face detector"):
         detect_faces(astronaut_rgb, detector="magic")
+
+
+def test_cnn_detector_agrees_with_hog(astronaut_rgb):
+    cnn = detect_faces(astronaut_rgb, detector="cnn")
+    hog = detect_faces(astronaut_rgb, upsample=1)
+    assert len(cnn) == 1
+    centre = lambda box: np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])  # noqa: E731
+    assert np.linalg.norm(centre(cnn[0].box) - centre(hog[0].box)) < 15
