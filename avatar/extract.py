@@ -96,7 +96,7 @@ def extract(videos: list[Path], out: Path, config: ExtractConfig = ExtractConfig
     with _DatasetWriter(out, config.png_compression) as writer:
         for video in videos:
             sid = source_id(video)
-            normal = normalize(video, out / WORK, config.limits)
+            normal = normalize(video, out / WORK, config.limits, with_audio=False)
             tracker = FaceTracker(config.track)
             for frame in iter_frames(normal.video, every=config.every, max_frames=config.max_frames):
                 if (sid, frame.index) in done:

@@ -97,7 +97,11 @@ def _check_length(name: str, got: float, want: float, tolerance: float, what: st
 
 
 def normalize(
-    path: str | Path, work_dir: Path, limits: MediaLimits = MediaLimits(), fps: float | None = None
+    path: str | Path,
+    work_dir: Path,
+    limits: MediaLimits = MediaLimits(),
+    fps: float | None = None,
+    with_audio: bool = True,
 ) -> NormalizedVideo:
     """Probe `path` and, unless it is already normal, transcode it once into `work_dir`.
 
@@ -106,7 +110,8 @@ def normalize(
     resamples to a constant `fps` (default: the source's rate; for a variable-rate source its
     mean rate, snapped to the nearest common rate such as 30 when within 3 %), rounds odd sizes
     down to even and encodes libx264 veryfast CRF 17 yuv420p without audio. The source's first
-    audio stream, if any, is written as a 16-bit PCM WAV keeping its sample rate and channels.
+    audio stream, if any, is written as a 16-bit PCM WAV keeping its sample rate and channels
+    (skipped with `with_audio=False`: face extraction has no use for an hour of WAV).
     Raises `MediaError` for unusable input or an output shorter than the input.
     """
     path = Path(path)
@@ -143,7 +148,7 @@ def normalize(
             raise
 
     audio = None
-    if source.has_audio:
+    if source.has_audio and with_audio:
         audio = work_dir / f"{stem}.wav"
         if not audio.is_file():
             _atomic_ffmpeg(

@@ -149,3 +149,8 @@ def test_run_ffmpeg_failure_is_one_clear_line(tmp_path):
     message = str(caught.value)
     assert message.startswith("Copying failed:") and "no such file" in message.lower()
     assert "\n" not in message
+
+
+def test_audio_can_be_left_out(make_video, tmp_path):
+    result = normalize(make_video("talk.mp4", seconds=2, audio=True), tmp_path, with_audio=False)
+    assert result.audio is None and not list(tmp_path.glob("*.wav"))
