@@ -68,3 +68,57 @@ def extract(videos, out, size, every, max_frames, detector, detect_every, min_fa
         if bar is not None:
             bar.close()
     click.echo(f"{out}: {summary.describe()}")
+
+
+@main.group()
+def swap() -> None:
+    """Train, export and inspect the face-swap model."""
+
+
+@swap.command("train")
+@click.option("--a", "a_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Driver faces: an `avatar extract` folder.")
+@click.option("--b", "b_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Presenter faces: an `avatar extract` folder.")
+@click.option("--out", "run", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: checkpoints, stats.jsonl, preview.png, loss.png.")
+@click.option("--preset", default="fast", show_default=True, type=click.Choice(["fast", "quality"]))
+@click.option("--size", default=128, show_default=True, type=click.IntRange(64, 256))
+@click.option("--steps", default=100_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=1e-4, show_default=True, type=float)
+@click.option("--resume", type=click.Choice(["auto"]), help="Continue from the run's newest checkpoint.")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Warm-start from a checkpoint or a shipped model's .pt weights.")
+@click.option("--checkpoint-every", default=250, show_default=True, type=click.IntRange(min=1))
+@click.option("--preview-every", default=250, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-faces", type=click.IntRange(min=1), help="Use at most this many faces per side.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, checkpoint_every,
+               preview_every, max_faces, seed) -> None:
+    """Train the swap autoencoder (A = driver, B = presenter). Ctrl-C or SIGTERM saves and stops."""
+    from tqdm import tqdm
+
+    from avatar.training.model import preset as make_preset
+    from avatar.training.train import TrainConfig, train
+
+    config = TrainConfig(steps=steps, batch=batch, lr=lr, checkpoint_every=checkpoint_every,
+                         preview_every=preview_every, max_faces=max_faces, seed=seed)
+    run.mkdir(parents=True, exist_ok=True)
+    bar = None
+
+    def on_step(step: int, total: int, stats: dict | None) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, initial=step - 1, unit="step", desc="train", dynamic_ncols=True)
+        bar.update(step - bar.n)
+        if stats:
+            bar.set_postfix(loss_a=stats["loss_a"], loss_b=stats["loss_b"])
+
+    try:
+        last = train(a_dir, b_dir, run, make_preset(preset, size), config, resume=resume == "auto",
+                     init=init, on_step=on_step)
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(f"{run}: stopped at step {last} of {steps}; checkpoints in {run / 'checkpoints'}")

@@ -1,0 +1,134 @@
+"""Training data: face sets written by `avatar extract`, and their augmentation.
+
+Images are (N, S, S, 3) uint8 RGB in memory; batches are NCHW float32 tensors in [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from avatar.errors import UserError
+from avatar.vision import hull_mask
+
+# Regions that carry expression: the eyes (36-47) and the mouth (48-67).
+_EYES = (slice(36, 42), slice(42, 48))
+_MOUTH = slice(48, 68)
+
+
+@dataclass
+class FaceSet:
+    """One person's aligned faces at training size S.
+
+    images: (N, S, S, 3) uint8 RGB. masks: (N, S, S) uint8 face hull (255 inside).
+    detail: (N, S, S) uint8 eyes-and-mouth region (255 inside). landmarks: (N, 68, 2) float32.
+    """
+
+    images: np.ndarray
+    masks: np.ndarray
+    detail: np.ndarray
+    landmarks: np.ndarray
+    folder: Path
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def _region_mask(points: np.ndarray, size: int, grow: int) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    for region in (*_EYES, _MOUTH):
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points[region]).astype(np.int32)), 255)
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+
+
+def load_faceset(folder: Path, size: int, max_faces: int | None = None) -> FaceSet:
+    """Read an extract folder (manifest.jsonl + crops/), resized to `size`; evenly thinned to
+    `max_faces` when given."""
+    folder = Path(folder)
+    manifest = folder / "manifest.jsonl"
+    if not manifest.is_file():
+        raise UserError(f"{folder} is not a dataset made by `avatar extract` (no manifest.jsonl).")
+    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    if not records:
+        raise UserError(f"{folder} holds no faces: run `avatar extract` on a video with a visible face.")
+    if max_faces and len(records) > max_faces:
+        records = [records[i] for i in np.linspace(0, len(records) - 1, max_faces).round().astype(int)]
+    images, masks, detail, landmarks = [], [], [], []
+    for record in records:
+        bgr = cv2.imread(str(folder / record["crop"]), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise UserError(f"{folder / record['crop']} is missing or unreadable; re-run `avatar extract`.")
+        scale = size / bgr.shape[0]
+        if bgr.shape[0] != size:
+            bgr = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        points = np.asarray(record["landmarks_crop"], np.float32) * scale
+        images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        masks.append((hull_mask(points, size, size) * 255).astype(np.uint8))
+        detail.append(_region_mask(points, size, grow=max(1, size // 32)))
+        landmarks.append(points)
+    return FaceSet(np.stack(images), np.stack(masks), np.stack(detail), np.stack(landmarks), folder)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotation: float = 10.0  # degrees, +-
+    scale: float = 0.05  # +- share
+    shift: float = 0.05  # +- share of the side
+    flip: float = 0.5  # probability of a horizontal flip
+    warp: float = 0.025  # random-warp strength (share of the side) of the input only
+    colour: float = 0.08  # brightness/contrast/saturation jitter, applied to input and target
+
+
+def _random_warp_maps(rng: np.random.Generator, size: int, strength: float):
+    """Dense remap grids from a smooth random displacement of a coarse 5x5 grid."""
+    coarse = rng.normal(0, strength * size, (2, 5, 5)).astype(np.float32)
+    coarse[:, [0, -1], :] = 0  # keep the border in place
+    coarse[:, :, [0, -1]] = 0
+    dx, dy = (cv2.resize(c, (size, size), interpolation=cv2.INTER_CUBIC) for c in coarse)
+    grid_x, grid_y = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
+    return grid_x + dx, grid_y + dy
+
+
+def augment(faces: FaceSet, indices: np.ndarray, rng: np.random.Generator, config: AugmentConfig):
+    """A batch: (warped inputs, targets, masks, detail) as float32 arrays.
+
+    inputs/targets: (B, 3, S, S) in [0, 1]; masks/detail: (B, 1, S, S) in [0, 1]. Targets and
+    masks share the input's random pose change; only the inputs are also randomly warped, so
+    the model must re-draw a face rather than copy pixels.
+    """
+    size = faces.images.shape[1]
+    out_in, out_target, out_mask, out_detail = [], [], [], []
+    for i in indices:
+        angle = rng.uniform(-config.rotation, config.rotation)
+        scale = 1 + rng.uniform(-config.scale, config.scale)
+        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+        matrix[:, 2] += rng.uniform(-config.shift, config.shift, 2) * size
+        if rng.random() < config.flip:
+            matrix = np.array([[-1, 0, size - 1], [0, 1, 0]], np.float64) @ np.vstack([matrix, [0, 0, 1]])
+
+        def pose(image, interpolation=cv2.INTER_LINEAR):
+            return cv2.warpAffine(image, matrix, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+        target = pose(faces.images[i]).astype(np.float32) / 255
+        target = _jitter_colour(target, rng, config.colour)
+        map_x, map_y = _random_warp_maps(rng, size, config.warp)
+        warped = cv2.remap(target, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out_in.append(warped.transpose(2, 0, 1))
+        out_target.append(target.transpose(2, 0, 1))
+        out_mask.append(pose(faces.masks[i])[None].astype(np.float32) / 255)
+        out_detail.append(pose(faces.detail[i])[None].astype(np.float32) / 255)
+    return tuple(np.ascontiguousarray(np.stack(a)) for a in (out_in, out_target, out_mask, out_detail))
+
+
+def _jitter_colour(image: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """Random brightness, contrast and saturation change of an (S, S, 3) float image in [0, 1]."""
+    if amount <= 0:
+        return image
+    grey = image.mean(2, keepdims=True)
+    image = grey + (image - grey) * (1 + rng.uniform(-amount, amount) * 2)  # saturation
+    image = (image - image.mean()) * (1 + rng.uniform(-amount, amount)) + image.mean()  # contrast
+    return np.clip(image + rng.uniform(-amount, amount), 0, 1)  # brightness

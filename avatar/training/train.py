@@ -1,0 +1,269 @@
+"""Training the swap autoencoder: `avatar swap train`.
+
+One loop for a CPU, one GPU or several GPUs under `torchrun` (DDP, one process per GPU; rank 0
+writes). Run folder layout:
+    checkpoints/step_XXXXXXXX.pt   full state, written atomically, the last `keep` kept
+    stats.jsonl                    one line per `log_every` steps
+    preview.png                    columns A, A->A, A->B, B, B->B for fixed faces
+    loss.png                       loss curves
+SIGTERM or Ctrl-C saves a checkpoint and returns; `resume=True` continues exactly where the
+last checkpoint left off (model, optimiser, step, data and augmentation RNG).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from avatar.errors import UserError
+from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
+from avatar.training.data import AugmentConfig, FaceSet, augment, load_faceset
+from avatar.training.losses import dssim
+from avatar.training.model import SwapAutoencoder, SwapConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 100_000  # total optimiser steps (a resumed run stops at the same total)
+    batch: int = 16  # faces per identity per step (per process under DDP)
+    lr: float = 1e-4
+    detail_weight: float = 3.0  # extra L1 weight on the eyes and mouth, where expression lives
+    mask_weight: float = 1.0
+    log_every: int = 25
+    preview_every: int = 250
+    checkpoint_every: int = 250
+    keep: int = 3  # checkpoints kept
+    seed: int = 0
+    max_faces: int | None = None  # thin each face set to at most this many faces
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+class _Pair(nn.Module):
+    """Both reconstructions in one forward pass (one DDP forward per backward)."""
+
+    def __init__(self, model: SwapAutoencoder):
+        super().__init__()
+        self.model = model
+
+    def forward(self, faces_a, faces_b):
+        code = self.model.bottleneck(self.model.encoder(torch.cat([faces_a, faces_b])))
+        code_a, code_b = code.split([len(faces_a), len(faces_b)])
+        return (*self.model.decoder_a(code_a), *self.model.decoder_b(code_b))
+
+
+def reconstruction_loss(pred, target, mask, detail, detail_weight: float) -> torch.Tensor:
+    """10 x (DSSIM + L1) inside the face mask, plus eye/mouth-weighted L1. NCHW in [0, 1]."""
+    pred_m, target_m = pred * mask, target * mask
+    loss = 10 * dssim(pred_m, target_m) + 10 * (pred_m - target_m).abs().mean()
+    return loss + 10 * detail_weight * ((pred - target).abs() * detail).mean()
+
+
+def _distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device("cpu")
+
+
+def _to_tensors(arrays, device):
+    return [torch.from_numpy(a).to(device, non_blocking=True) for a in arrays]
+
+
+def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: TrainConfig = TrainConfig(),
+          resume: bool = False, init: Path | None = None,
+          on_step: Callable[[int, int, dict | None], None] | None = None) -> int:
+    """Train until `config.steps` (or a signal); returns the last step done.
+
+    a_dir: driver faces (any person), b_dir: presenter faces, both `avatar extract` folders.
+    on_step(step, total, stats_or_None) is called after every step (stats on logging steps).
+    """
+    run = Path(run)
+    rank, world, device = _distributed()
+    existing = list_checkpoints(run)
+    state = None
+    if existing and not resume:
+        raise UserError(f"{run} already holds checkpoints: pass --resume auto to continue it, or choose a new --out.")
+    if existing:
+        state = load_checkpoint(existing[-1])
+        saved = SwapConfig(**state["swap_config"])
+        if saved != swap_config:
+            raise UserError(f"{run} was trained with {saved}, not {swap_config}: resume with the same preset and size.")
+
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    rng = np.random.default_rng([config.seed, rank])
+    faces_a = load_faceset(a_dir, swap_config.size, config.max_faces)
+    faces_b = load_faceset(b_dir, swap_config.size, config.max_faces)
+
+    model = SwapAutoencoder(swap_config).to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.5, 0.999))
+    step, elapsed = 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        step, elapsed = state["step"], state["elapsed"]
+        if rank < len(state["rng"]):  # same world size as before: each rank's stream continues
+            rng.bit_generator.state = state["rng"][rank]
+        torch.set_rng_state(state["torch_rng"])
+    elif init is not None:
+        warm_start(model, init)
+
+    pair = _Pair(model)
+    if world > 1:
+        pair = nn.parallel.DistributedDataParallel(pair, device_ids=[device.index] if device.type == "cuda" else None)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+    stop = {"signal": None}
+    previous_handlers = {}
+
+    def request_stop(signum, _frame):
+        stop["signal"] = signum
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous_handlers[sig] = signal.signal(sig, request_stop)
+
+    def save():
+        rng_states = [rng.bit_generator.state]
+        if world > 1:  # every rank takes part in the gather; only rank 0 writes
+            rng_states = [None] * world
+            torch.distributed.all_gather_object(rng_states, rng.bit_generator.state)
+        if rank != 0:
+            return
+        save_atomic({
+            "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+            "elapsed": elapsed, "rng": rng_states, "torch_rng": torch.get_rng_state(),
+            "swap_config": swap_config.to_dict(), "train_config": _plain(asdict(config)),
+            "data": {"a": str(faces_a.folder), "b": str(faces_b.folder), "a_faces": len(faces_a), "b_faces": len(faces_b)},
+        }, checkpoint_path(run, step))
+        prune(run, config.keep)
+
+    totals = np.zeros(4)
+    logged_steps, interval_start = 0, time.perf_counter()
+    try:
+        while step < config.steps and stop["signal"] is None:
+            started = time.perf_counter()
+            batch_a = _to_tensors(augment(faces_a, rng.integers(len(faces_a), size=config.batch), rng, config.augment), device)
+            batch_b = _to_tensors(augment(faces_b, rng.integers(len(faces_b), size=config.batch), rng, config.augment), device)
+            (in_a, target_a, mask_a, detail_a), (in_b, target_b, mask_b, detail_b) = batch_a, batch_b
+            with autocast:
+                rgb_a, mask_pred_a, rgb_b, mask_pred_b = pair(in_a, in_b)
+                loss_a = reconstruction_loss(rgb_a.float(), target_a, mask_a, detail_a, config.detail_weight)
+                loss_b = reconstruction_loss(rgb_b.float(), target_b, mask_b, detail_b, config.detail_weight)
+                loss_mask = 10 * (F.mse_loss(mask_pred_a.float(), mask_a) + F.mse_loss(mask_pred_b.float(), mask_b))
+                loss = loss_a + loss_b + config.mask_weight * loss_mask
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            step += 1
+            elapsed += time.perf_counter() - started
+            totals += [loss.item(), loss_a.item(), loss_b.item(), loss_mask.item()]
+            logged_steps += 1
+
+            stats = None
+            if step % config.log_every == 0 or step == config.steps:
+                now = time.perf_counter()
+                mean = totals / logged_steps
+                stats = {"step": step, "elapsed_s": round(elapsed, 1), "loss": round(mean[0], 5),
+                         "loss_a": round(mean[1], 5), "loss_b": round(mean[2], 5), "loss_mask": round(mean[3], 5),
+                         "steps_per_s": round(logged_steps / (now - interval_start), 3),
+                         "faces_seen": step * config.batch * 2 * world}
+                totals[:], logged_steps, interval_start = 0, 0, now
+                if rank == 0:
+                    with open(run / "stats.jsonl", "a") as f:
+                        f.write(json.dumps(stats) + "\n")
+            if rank == 0 and (step % config.preview_every == 0 or step == config.steps):
+                write_preview(model, faces_a, faces_b, run / "preview.png", device)
+                plot_losses(run / "stats.jsonl", run / "loss.png")
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save()
+            if on_step and rank == 0:
+                on_step(step, config.steps, stats)
+        if stop["signal"] is not None and step % config.checkpoint_every != 0:
+            save()
+    finally:
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
+    return step
+
+
+def warm_start(model: SwapAutoencoder, source: Path) -> None:
+    """Copy weights from a checkpoint or a shipped model's weights file (`models/NAME.pt`)."""
+    state = load_checkpoint(Path(source))
+    saved = SwapConfig(**state["swap_config"])
+    if saved != model.config:
+        raise UserError(f"cannot start from {source}: it is a {saved} model, this run is {model.config}.")
+    model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+
+
+def _plain(value):
+    """Config dicts as JSON-able plain values (for weights_only checkpoints)."""
+    return json.loads(json.dumps(value))
+
+
+@torch.no_grad()
+def write_preview(model: SwapAutoencoder, faces_a: FaceSet, faces_b: FaceSet, path: Path, device, rows: int = 4) -> None:
+    """PNG grid, one row per sample: A, A->A, A->B, B, B->B (fixed, evenly spaced faces)."""
+    model.eval()
+    pick_a = np.linspace(0, len(faces_a) - 1, rows).round().astype(int)
+    pick_b = np.linspace(0, len(faces_b) - 1, rows).round().astype(int)
+    a = torch.from_numpy(faces_a.images[pick_a]).permute(0, 3, 1, 2).float().div(255).to(device)
+    b = torch.from_numpy(faces_b.images[pick_b]).permute(0, 3, 1, 2).float().div(255).to(device)
+    columns = [a, model(a, "a")[0], model(a, "b")[0], b, model(b, "b")[0]]
+    model.train()
+    grid = torch.cat([torch.cat(list(col), 1) for col in columns], 2)  # (3, rows*S, 5*S)
+    image = (grid.clamp(0, 1) * 255).byte().permute(1, 2, 0).cpu().numpy()
+    header = np.full((24, image.shape[1], 3), 255, np.uint8)
+    size = a.shape[-1]
+    for i, label in enumerate(["A", "A->A", "A->B", "B", "B->B"]):
+        cv2.putText(header, label, (i * size + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    _write_png(path, np.vstack([header, image]))
+
+
+def plot_losses(stats_path: Path, path: Path, width: int = 640, height: int = 320) -> None:
+    """Loss curves (log scale) from stats.jsonl as a PNG, drawn with OpenCV."""
+    rows = [json.loads(line) for line in Path(stats_path).read_text().splitlines()] if Path(stats_path).exists() else []
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    if len(rows) >= 2:
+        steps = np.array([r["step"] for r in rows], float)
+        series = {"loss_a": (200, 80, 0), "loss_b": (0, 120, 220), "loss_mask": (120, 120, 120)}
+        values = np.log10(np.maximum([[r[k] for k in series] for r in rows], 1e-6))
+        lo, hi = values.min(), values.max() + 1e-9
+        margin = 40
+        x = margin + (steps - steps[0]) / max(steps[-1] - steps[0], 1) * (width - 2 * margin)
+        for j, (name, colour) in enumerate(series.items()):
+            y = height - margin - (values[:, j] - lo) / (hi - lo) * (height - 2 * margin)
+            cv2.polylines(canvas, [np.stack([x, y], 1).round().astype(np.int32)], False, colour, 1, cv2.LINE_AA)
+            cv2.putText(canvas, name, (margin + 110 * j, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+        cv2.rectangle(canvas, (margin, margin), (width - margin, height - margin), (0, 0, 0), 1)
+        cv2.putText(canvas, f"{10 ** hi:.3g}", (2, margin + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
+        cv2.putText(canvas, f"{10 ** lo:.3g}", (2, height - margin), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
+        cv2.putText(canvas, f"step {int(steps[-1])}", (width - 120, height - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (0, 0, 0), 1)
+    _write_png(path, canvas)
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data.tobytes())
+    os.replace(tmp, path)
