@@ -13,7 +13,7 @@ setup: system $(STAMP)
 system:
 	@bash scripts/setup-system.sh
 
-$(STAMP): requirements.txt requirements-gpu.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements-base.txt requirements.txt requirements-gpu.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r $(RUNTIME_REQS) -r requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0

@@ -122,3 +122,34 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
         if bar is not None:
             bar.close()
     click.echo(f"{run}: stopped at step {last} of {steps}; checkpoints in {run / 'checkpoints'}")
+
+
+@swap.command("export")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A checkpoint (RUN/checkpoints/step_*.pt), or a run folder for its newest one.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Model folder to write, e.g. models/NAME (model.onnx, weights.pt, MODEL_CARD.md).")
+@click.option("--parity-data", type=click.Path(file_okay=False, path_type=Path),
+              help="An `avatar extract` folder with real crops for the parity check (default: side B).")
+@click.option("--tolerance", default=2e-3, show_default=True, type=float)
+def swap_export(checkpoint, out, parity_data, tolerance) -> None:
+    """Export a checkpoint to ONNX, check it against torch on real faces, write a model card."""
+    import json
+
+    from avatar.training.checkpoint import list_checkpoints
+    from avatar.training.data import load_faceset
+    from avatar.training.export import export, load_model, write_model_card
+
+    if checkpoint.is_dir():
+        found = list_checkpoints(checkpoint)
+        if not found:
+            raise UserError(f"{checkpoint} holds no checkpoints.")
+        checkpoint = found[-1]
+    model, state = load_model(checkpoint)
+    faces = load_faceset(parity_data or Path(state["data"]["b"]), model.config.size, max_faces=16).images
+    report = export(checkpoint, out, faces, tolerance)
+    stats_file = checkpoint.parent.parent / "stats.jsonl"
+    stats = [json.loads(line) for line in stats_file.read_text().splitlines()] if stats_file.exists() else []
+    write_model_card(out, report, state, stats)
+    click.echo(f"{out}: model.onnx ({report.size_bytes / 1e6:.1f} MB, step {report.step}), parity max abs diff "
+               f"{report.parity_max_abs:.2e} on {report.parity_faces} faces")

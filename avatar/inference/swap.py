@@ -1,0 +1,121 @@
+"""The exported swap model at run time: safe loading, one cached session per file, batches.
+
+Model contract (written by `avatar swap export`): input `face` (N, 3, S, S) float32 RGB in
+[0, 1]; outputs `presenter` (N, 3, S, S) float32 RGB in [0, 1] and `mask` (N, 1, S, S) float32
+in [0, 1]. Metadata `avatar.swap_config` holds the architecture as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from google.protobuf.message import DecodeError
+
+from avatar.errors import UserError
+from avatar.inference.providers import CPU, choose_providers, gpu_present, provider_name
+
+log = logging.getLogger(__name__)
+
+INPUT = "face"
+OUTPUTS = ("presenter", "mask")
+
+
+def check_model_file(path: Path) -> onnx.ModelProto:
+    """Parse an ONNX file without running it; refuse truncated, foreign or external-data files."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file {path} was not found.")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, OSError) as error:
+        raise UserError(f"{path.name} is not a readable ONNX model (truncated or corrupt: {error}).") from None
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            # Our exports are single files; an external reference could point anywhere on disk.
+            where = {e.key: e.value for e in tensor.external_data}.get("location", "?")
+            raise UserError(f"{path.name} keeps weights in an external file ({where}); only single-file "
+                            "models are accepted.")
+    names = [i.name for i in model.graph.input]
+    outputs = [o.name for o in model.graph.output]
+    if names != [INPUT] or tuple(outputs) != OUTPUTS:
+        raise UserError(f"{path.name} is not a presenter swap model (inputs {names}, outputs {outputs}; "
+                        f"expected [{INPUT!r}] -> {list(OUTPUTS)}).")
+    return model
+
+
+@dataclass
+class SwapModel:
+    """A loaded swap model. `run` is thread-safe (onnxruntime sessions are)."""
+
+    path: Path
+    session: ort.InferenceSession
+    size: int
+    config: dict
+    providers: list[str]
+    max_batch: int = 16
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.providers[0] != CPU
+
+    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, S, S, 3) uint8 RGB aligned crops -> presenter (N, S, S, 3) uint8 RGB and mask
+        (N, S, S) float32 in [0, 1]."""
+        if faces.ndim != 4 or faces.shape[1:] != (self.size, self.size, 3):
+            raise ValueError(f"expected (N, {self.size}, {self.size}, 3) crops, got {faces.shape}")
+        rgb, masks = [], []
+        for start in range(0, len(faces), self.max_batch):
+            batch = faces[start:start + self.max_batch].transpose(0, 3, 1, 2).astype(np.float32) / 255
+            out, mask = self.session.run(list(OUTPUTS), {INPUT: np.ascontiguousarray(batch)})
+            rgb.append((out.transpose(0, 2, 3, 1) * 255 + 0.5).clip(0, 255).astype(np.uint8))
+            masks.append(mask[:, 0])
+        return np.concatenate(rgb), np.concatenate(masks)
+
+
+_lock = threading.Lock()
+
+
+def load_swap_model(path: Path, prefer: str = "auto", threads: int | None = None) -> SwapModel:
+    """Load (once per file version and provider choice) and return the swap model."""
+    path = Path(path).resolve()
+    stat = path.stat() if path.is_file() else None
+    key = (str(path), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0, prefer, threads)
+    with _lock:
+        return _load(*key)
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, _mtime: int, _size: int, prefer: str, threads: int | None) -> SwapModel:
+    model = check_model_file(Path(path))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # One op at a time, each using every core: best for a small conv net on a small machine.
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    cache = str(Path.home() / ".cache" / "avatar" / "tensorrt")
+    requested = choose_providers(prefer, cache_dir=cache)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=requested)
+    except Exception as error:  # onnxruntime raises its own exception types
+        raise UserError(f"onnxruntime could not load {Path(path).name}: {str(error)[:300]}") from None
+    used = session.get_providers()
+    wanted_gpu = prefer in ("cuda", "tensorrt") or (prefer == "auto" and gpu_present())
+    if wanted_gpu and used[0] == CPU:
+        log.warning("A GPU was wanted for %s but onnxruntime runs it on the CPU (requested %s). Install "
+                    "onnxruntime-gpu with matching CUDA/cuDNN, or pass prefer='cpu' to silence this.",
+                    Path(path).name, [provider_name(p) for p in requested])
+    log.info("swap model %s runs on %s", Path(path).name, used[0])
+    meta = session.get_modelmeta().custom_metadata_map
+    config = json.loads(meta.get("avatar.swap_config", "{}"))
+    size = int(session.get_inputs()[0].shape[-1])
+    return SwapModel(Path(path), session, size, config, used)

@@ -1,0 +1,134 @@
+"""The one export path: checkpoint -> presenter model folder (ONNX + warm-start weights + card).
+
+`models/NAME/` holds:
+    model.onnx      input `face` (N, 3, S, S) float32 RGB [0, 1]; outputs `presenter` (same
+                    layout) and `mask` (N, 1, S, S) [0, 1]; dynamic batch, opset 17, one file
+    weights.pt      the autoencoder's weights as float16 (both decoders) for `--init` warm starts
+    MODEL_CARD.md   what it is, how it was made, what it measured
+The exported graph is checked against torch on real crops and refused above tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from avatar.errors import UserError
+from avatar.training.checkpoint import load_checkpoint, save_atomic
+from avatar.training.model import SwapAutoencoder, SwapConfig, SwapToPresenter
+
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    folder: Path
+    step: int
+    parity_max_abs: float
+    parity_faces: int
+    size_bytes: int
+
+
+def load_model(checkpoint: Path) -> tuple[SwapAutoencoder, dict]:
+    """Autoencoder (eval mode, float32) and the raw checkpoint dict."""
+    state = load_checkpoint(checkpoint)
+    model = SwapAutoencoder(SwapConfig(**state["swap_config"]))
+    model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    return model.eval(), state
+
+
+def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: float = 2e-3) -> ExportReport:
+    """Export `checkpoint` into `folder` and check parity on `parity_faces` ((N, S, S, 3) uint8
+    RGB aligned crops). Nothing is left in `folder` when the check fails."""
+    model, state = load_model(checkpoint)
+    config = model.config
+    if parity_faces.shape[1:] != (config.size, config.size, 3):
+        raise UserError(f"parity faces are {parity_faces.shape[1:]}, the model takes {config.size}px crops.")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx_path = folder / "model.onnx"
+    tmp = folder / ".model.onnx.tmp"
+    wrapper = SwapToPresenter(model).eval()
+    example = torch.rand(2, 3, config.size, config.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(wrapper, (example,), str(tmp), input_names=["face"], output_names=["presenter", "mask"],
+                          dynamic_axes={"face": {0: "batch"}, "presenter": {0: "batch"}, "mask": {0: "batch"}},
+                          opset_version=OPSET, dynamo=False)
+    proto = onnx.load(str(tmp))
+    meta = {"avatar.swap_config": json.dumps(config.to_dict()), "avatar.step": str(state["step"]),
+            "avatar.layout": "NCHW float32 RGB in [0, 1]"}
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+    try:
+        worst = parity(wrapper, tmp, parity_faces)
+        if worst > tolerance:
+            raise UserError(f"export parity check failed: onnxruntime differs from torch by {worst:.4g} "
+                            f"(tolerance {tolerance}); the model was not written.")
+        os.replace(tmp, onnx_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    save_atomic({"model": {k: v.half() for k, v in model.state_dict().items()}, "swap_config": config.to_dict(),
+                 "step": state["step"]}, folder / "weights.pt")
+    return ExportReport(folder, state["step"], worst, len(parity_faces), onnx_path.stat().st_size)
+
+
+@torch.no_grad()
+def parity(wrapper: SwapToPresenter, onnx_path: Path, faces: np.ndarray) -> float:
+    """Largest absolute difference (0..1 scale) between torch and onnxruntime CPU outputs."""
+    import onnxruntime as ort
+
+    batch = faces.transpose(0, 3, 1, 2).astype(np.float32) / 255
+    expected = [t.numpy() for t in wrapper(torch.from_numpy(batch))]
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(["presenter", "mask"], {"face": batch})
+    return float(max(np.abs(e - g).max() for e, g in zip(expected, got)))
+
+
+def write_model_card(folder: Path, report: ExportReport, state: dict, stats: list[dict], notes: str = "") -> Path:
+    """A MODEL_CARD.md for the exported model from its checkpoint and training stats."""
+    config = SwapConfig(**state["swap_config"])
+    data = state.get("data", {})
+    last = stats[-1] if stats else {}
+    lines = [
+        f"# Presenter swap model `{folder.name}`",
+        "",
+        "A face-swap autoencoder (shared encoder and bottleneck, one decoder per identity) that",
+        "re-renders any aligned driver face as the presenter. Every video it renders must carry the",
+        "visible AI-generated label and content credentials (see DESIGN.md).",
+        "",
+        "## Interface",
+        "",
+        "- `model.onnx`: input `face` (N, 3, S, S) float32 RGB in [0, 1], an aligned whole-face crop",
+        "  (`avatar.vision.align_face`); outputs `presenter` (same layout) and `mask` (N, 1, S, S) in",
+        f"  [0, 1]. S = {config.size}. Opset {OPSET}, dynamic batch, single file.",
+        "- `weights.pt`: float16 weights of both decoders for warm starts (`avatar swap train --init`).",
+        "",
+        "## How it was made",
+        "",
+        f"- Architecture: `{json.dumps(config.to_dict())}`",
+        f"- Training steps: {report.step} (batch {state['train_config']['batch']} per side), "
+        f"{last.get('elapsed_s', 0) / 3600:.2f} h of training time",
+        f"- Side A (driver) faces: {data.get('a_faces', '?')} from `{Path(data.get('a', '?')).name}`; "
+        f"side B (presenter): {data.get('b_faces', '?')} from `{Path(data.get('b', '?')).name}`",
+        f"- Final losses (mean of the last logging interval): A {last.get('loss_a', '?')}, "
+        f"B {last.get('loss_b', '?')}, mask {last.get('loss_mask', '?')}",
+        f"- Export parity (torch vs onnxruntime CPU, {report.parity_faces} real crops): max abs diff "
+        f"{report.parity_max_abs:.2e}",
+        f"- Exported {date.today().isoformat()}",
+    ]
+    if notes:
+        lines += ["", notes.strip()]
+    path = folder / "MODEL_CARD.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
