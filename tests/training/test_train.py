@@ -1,0 +1,89 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from avatar.errors import UserError
+from avatar.training.checkpoint import list_checkpoints, load_checkpoint
+from avatar.training.model import preset
+from avatar.training.train import TrainConfig, train
+
+SMALL = preset("fast", 64)
+
+
+def _config(**overrides):
+    values = dict(steps=6, batch=4, log_every=3, preview_every=3, checkpoint_every=3, keep=2)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_loss_falls_and_run_folder_is_complete(tiny_faces, tmp_path):
+    a, b = tiny_faces
+    run = tmp_path / "run"
+    train(a, b, run, SMALL, _config(steps=60, batch=8, lr=5e-4, log_every=10, preview_every=60, checkpoint_every=20))
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in stats] == [10, 20, 30, 40, 50, 60]
+    assert stats[-1]["loss"] < 0.8 * stats[0]["loss"], stats
+    assert (run / "preview.png").stat().st_size > 1000 and (run / "loss.png").stat().st_size > 1000
+    assert [p.name for p in list_checkpoints(run)] == ["step_00000040.pt", "step_00000060.pt"]  # keep=2
+
+
+def test_resume_continues_exactly(tiny_faces, tmp_path):
+    a, b = tiny_faces
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(a, b, straight, SMALL, _config(steps=6))
+    train(a, b, resumed, SMALL, _config(steps=3))
+    train(a, b, resumed, SMALL, _config(steps=6), resume=True)
+    one = load_checkpoint(list_checkpoints(straight)[-1])
+    two = load_checkpoint(list_checkpoints(resumed)[-1])
+    assert one["step"] == two["step"] == 6
+    for name, tensor in one["model"].items():
+        assert torch.equal(tensor, two["model"][name]), name
+    assert one["rng"] == two["rng"]
+
+
+def test_existing_run_needs_resume_and_same_architecture(tiny_faces, tmp_path):
+    a, b = tiny_faces
+    run = tmp_path / "run"
+    train(a, b, run, SMALL, _config(steps=3))
+    with pytest.raises(UserError, match="--resume auto"):
+        train(a, b, run, SMALL, _config(steps=6))
+    with pytest.raises(UserError, match="same preset and size"):
+        train(a, b, run, preset("quality", 64), _config(steps=6), resume=True)
+
+
+def test_warm_start_copies_weights_and_refuses_other_architectures(tiny_faces, tmp_path):
+    a, b = tiny_faces
+    first, second = tmp_path / "first", tmp_path / "second"
+    train(a, b, first, SMALL, _config(steps=3))
+    source = list_checkpoints(first)[-1]
+    train(a, b, second, SMALL, _config(steps=1, checkpoint_every=1), init=source)
+    before, after = load_checkpoint(source)["model"], load_checkpoint(list_checkpoints(second)[-1])["model"]
+    # One small step from the same weights: close to the source, far from a fresh start.
+    drift = max((before[k] - after[k]).abs().max().item() for k in before)
+    assert drift < 0.05
+    with pytest.raises(UserError, match="cannot start from"):
+        train(a, b, tmp_path / "third", preset("fast", 128), _config(steps=1), init=source)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_faces, tmp_path):
+    a, b = tiny_faces
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "avatar", "swap", "train", "--a", a, "--b", b, "--out", run, "--size", "64",
+         "--batch", "4", "--steps", "100000", "--checkpoint-every", "100000", "--preview-every", "100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "stats.jsonl").exists() and time.time() < deadline:  # first log at step 25
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    saved = list_checkpoints(run)
+    assert len(saved) == 1
+    step = load_checkpoint(saved[0])["step"]
+    assert 25 <= step < 100000 and f"stopped at step {step}" in out
