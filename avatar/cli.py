@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from avatar import __version__
-from avatar.config import ExtractConfig, TrackConfig
+from avatar.config import ExtractConfig, RenderConfig, TrackConfig
 from avatar.errors import UserError
 
 
@@ -153,3 +153,38 @@ def swap_export(checkpoint, out, parity_data, tolerance) -> None:
     write_model_card(out, report, state, stats)
     click.echo(f"{out}: model.onnx ({report.size_bytes / 1e6:.1f} MB, step {report.step}), parity max abs diff "
                f"{report.parity_max_abs:.2e} on {report.parity_faces} faces")
+
+
+@main.command()
+@click.option("--driver", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Video of a person talking (any face; the presenter replaces it).")
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Presenter model folder (models/NAME) or its model.onnx.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output MP4.")
+@click.option("--audio", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Sound track to use (default: the driver's own, if any).")
+@click.option("--side-by-side", is_flag=True, help="Show driver | presenter side by side.")
+@click.option("--colour", default=RenderConfig.colour, show_default=True, type=click.Choice(["rct", "lct", "none"]))
+@click.option("--smoothing", default=RenderConfig.smoothing, show_default=True, type=click.FloatRange(0, 0.99),
+              help="Temporal smoothing of the colour match (0 = off).")
+def render(driver, model_path, out, audio, side_by_side, colour, smoothing) -> None:
+    """Render a driver video as the presenter into a browser-playable MP4."""
+    from tqdm import tqdm
+
+    from avatar.render import render_video
+
+    bar = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", desc="render", dynamic_ncols=True)
+        bar.update(done - bar.n)
+
+    try:
+        report = render_video(driver, model_path, out, RenderConfig(colour=colour, smoothing=smoothing), audio=audio,
+                              side_by_side=side_by_side, on_progress=on_progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(f"{out}: {report.describe()}")

@@ -50,3 +50,15 @@ class ExtractConfig:
     png_compression: int = 1  # 0..9; 1 is ~3x faster than the default 3 for ~6 % more bytes
     track: TrackConfig = field(default_factory=TrackConfig)
     limits: MediaLimits = field(default_factory=MediaLimits)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """`avatar render` and replies: how a swapped face is blended into the driver's frame."""
+
+    colour: str = "rct"  # "rct" (Reinhard, Lab), "lct" (linear, RGB covariance) or "none"
+    smoothing: float = 0.8  # temporal smoothing of the colour statistics, 0..1 (0 = off)
+    erode: float = 0.03  # mask erosion, share of the crop side
+    blur: float = 0.06  # mask feathering, share of the crop side
+    batch: int = 16  # frames per onnxruntime call
+    track: TrackConfig = field(default_factory=TrackConfig)

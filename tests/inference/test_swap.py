@@ -77,7 +77,7 @@ class _Payload:
 def test_pickled_code_in_a_checkpoint_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
-        pickle.dump({"model": _Payload()}, f)
+        pickle.dump({"model": _Payload()}, f, protocol=2)
     with pytest.raises(UserError, match="refusing to load evil.pt"):
         load_checkpoint(path)
 

@@ -1,0 +1,70 @@
+"""Writing browser-playable MP4s (H.264, + AAC when there is audio) by piping frames to ffmpeg."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from avatar.errors import MediaError
+from avatar.media.ffmpeg import ffmpeg_exe
+
+
+class VideoWriter:
+    """Context manager: `write(rgb)` frames of (H, W, 3) uint8 RGB; the MP4 appears at `path`
+    only when the context closes without error (written to a temp name, then renamed).
+
+    H.264 yuv420p with +faststart (plays in every browser and starts before it is fully loaded);
+    `audio` (any file ffmpeg reads) is encoded as AAC and cut to the video's length.
+    """
+
+    def __init__(self, path: Path, width: int, height: int, fps: float, audio: Path | None = None,
+                 crf: int = 20, preset: str = "veryfast"):
+        if width % 2 or height % 2:
+            raise ValueError(f"H.264 needs even dimensions, got {width}x{height}")
+        self.path, self.width, self.height = Path(path), width, height
+        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.part.mp4")
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]
+        if audio is not None:
+            cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "128k", "-shortest"]
+        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+                "-movflags", "+faststart", str(self.tmp)]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+            raise ValueError(f"expected ({self.height}, {self.width}, 3) uint8, got {rgb.shape} {rgb.dtype}")
+        try:
+            self._process.stdin.write(np.ascontiguousarray(rgb).tobytes())
+        except BrokenPipeError:
+            raise MediaError(f"encoding {self.path.name} failed: {self._error()}") from None
+        self.frames += 1
+
+    def _error(self) -> str:
+        self._process.wait()
+        lines = [line for line in self._process.stderr.read().decode(errors="replace").splitlines() if line.strip()]
+        return lines[-1] if lines else f"ffmpeg exit status {self._process.returncode}"
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._process.stdin.close()
+        except BrokenPipeError:
+            pass
+        if exc_type is not None:
+            self._process.kill()
+            self._process.wait()
+            self.tmp.unlink(missing_ok=True)
+            return
+        if self._process.wait() != 0 or self.frames == 0:
+            detail = self._error() if self.frames else "no frames were written"
+            self.tmp.unlink(missing_ok=True)
+            raise MediaError(f"encoding {self.path.name} failed: {detail}")
+        os.replace(self.tmp, self.path)
