@@ -188,3 +188,31 @@ def render(driver, model_path, out, audio, side_by_side, colour, smoothing) -> N
         if bar is not None:
             bar.close()
     click.echo(f"{out}: {report.describe()}")
+
+
+@swap.command("evaluate")
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--driver", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Driver video; evaluate frames never used in training (see --start).")
+@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--frames", default=800, show_default=True, type=click.IntRange(min=2))
+@click.option("--presenter-faces", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The presenter's `avatar extract` folder (identity reference, B->B SSIM).")
+@click.option("--driver-faces", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The driver's `avatar extract` folder (identity reference).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
+def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_faces, json_out) -> None:
+    """Identity match, mouth following, B->B SSIM and flicker on held-out driver frames (JSON)."""
+    import json
+
+    from tqdm import tqdm
+
+    from avatar.metrics.presenter import evaluate
+
+    with tqdm(total=frames, unit="frame", desc="evaluate", dynamic_ncols=True) as bar:
+        result = evaluate(model_path, driver, presenter_faces, driver_faces, start=start, frames=frames,
+                          on_progress=lambda done, total: bar.update(done - bar.n))
+    text = json.dumps(result, indent=1)
+    if json_out:
+        json_out.write_text(text + "\n")
+    click.echo(text)

@@ -1,0 +1,125 @@
+"""How good is a presenter model? Render held-out driver frames and measure them.
+
+- identity: share of rendered frames that face_recognition matches (tolerance 0.6) to the
+  presenter and to the driver, each represented by the mean embedding of their training faces;
+- expression: Pearson r between the driver's and the rendered presenter's mouth opening, over
+  all frames and over the liveliest stretch (the window where the driver's mouth moves most);
+- reconstruction: SSIM of presenter faces re-drawn by the model (B -> B);
+- flicker: frame-to-frame change of the rendered face's mean colour, with and without the
+  temporal colour smoothing, next to the driver's own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from avatar.config import RenderConfig
+from avatar.inference import load_swap_model
+from avatar.metrics.expression import mouth_opening, pearson
+from avatar.metrics.identity import IdentityReference, face_embedding
+from avatar.metrics.image import face_flicker, ssim
+from avatar.media import iter_frames, normalize
+from avatar.render.pipeline import Renderer, resolve_model
+from avatar.vision import align_face, choose_face, detect_faces, hull_mask, landmarks_68, transform_points
+
+
+def reference_from_dataset(name: str, folder: Path, count: int = 40) -> IdentityReference:
+    """Identity reference from evenly spaced crops of an `avatar extract` folder."""
+    records = [json.loads(line) for line in (Path(folder) / "manifest.jsonl").read_text().splitlines()]
+    embeddings = []
+    for record in [records[i] for i in np.linspace(0, len(records) - 1, count).round().astype(int)]:
+        rgb = cv2.cvtColor(cv2.imread(str(Path(folder) / record["crop"])), cv2.COLOR_BGR2RGB)
+        faces = detect_faces(rgb)
+        if faces:
+            embeddings.append(face_embedding(rgb, faces[0].box))
+    return IdentityReference.from_embeddings(name, embeddings)
+
+
+def _face(rgb):
+    chosen, _ = choose_face(detect_faces(rgb), rgb.shape[1], rgb.shape[0])
+    return None if chosen is None else (chosen, landmarks_68(rgb, chosen.box))
+
+
+def _liveliest_window_r(driver: list[float], rendered: list[float], window: int) -> float:
+    if len(driver) <= window:
+        return pearson(driver, rendered)
+    spreads = [np.std(driver[i:i + window]) for i in range(0, len(driver) - window + 1, window // 4)]
+    start = int(np.argmax(spreads)) * (window // 4)
+    return pearson(driver[start:start + window], rendered[start:start + window])
+
+
+def evaluate(model_path: Path, driver_video: Path, presenter_faces: Path, driver_faces: Path, start: int = 0,
+             frames: int = 800, config: RenderConfig = RenderConfig(), work_dir: Path | None = None,
+             on_progress: Callable[[int, int], None] | None = None) -> dict:
+    """Measure a presenter model on `frames` driver frames from `start` (never used in training)."""
+    model = load_swap_model(resolve_model(model_path))
+    presenter = reference_from_dataset("presenter", presenter_faces)
+    driver_ref = reference_from_dataset("driver", driver_faces)
+    normal = normalize(driver_video, Path(work_dir or Path(driver_video).parent / ".avatar-work"))
+    clip = [f for f in iter_frames(normal.video, start=start, max_frames=frames)]
+
+    results = {"frames": len(clip), "start": start}
+    rendered_faces = 0
+    matches_presenter = matches_driver = 0
+    opening_driver, opening_rendered = [], []
+    flicker = {}
+    for smoothing in (config.smoothing, 0.0):
+        renderer = Renderer(model, replace(config, smoothing=smoothing))
+        crops, masks = [], []
+        for i, (frame, out) in enumerate(renderer.process(clip)):
+            driver_face = _face(frame.rgb)
+            if driver_face is None:
+                continue
+            crop, matrix = align_face(out, driver_face[1], model.size)
+            crops.append(crop)
+            masks.append(hull_mask(transform_points(driver_face[1], matrix), model.size, model.size, erode=3))
+            if smoothing != config.smoothing:
+                continue
+            if on_progress:
+                on_progress(i + 1, len(clip))
+            rendered = _face(out)
+            if rendered is None:
+                continue
+            rendered_faces += 1
+            embedding = face_embedding(out, rendered[0].box)
+            matches_presenter += presenter.matches(embedding)
+            matches_driver += driver_ref.matches(embedding)
+            opening_driver.append(mouth_opening(driver_face[1]))
+            opening_rendered.append(mouth_opening(rendered[1]))
+        flicker[smoothing] = face_flicker(crops, masks)
+    driver_crops, driver_masks = [], []
+    for frame in clip:
+        found = _face(frame.rgb)
+        if found:
+            crop, matrix = align_face(frame.rgb, found[1], model.size)
+            driver_crops.append(crop)
+            driver_masks.append(hull_mask(transform_points(found[1], matrix), model.size, model.size, erode=3))
+
+    b_records = [json.loads(line) for line in (Path(presenter_faces) / "manifest.jsonl").read_text().splitlines()]
+    picks = [b_records[i] for i in np.linspace(0, len(b_records) - 1, 64).round().astype(int)]
+    b_crops = np.stack([cv2.resize(cv2.cvtColor(cv2.imread(str(Path(presenter_faces) / r["crop"])), cv2.COLOR_BGR2RGB),
+                                   (model.size, model.size), interpolation=cv2.INTER_AREA) for r in picks])
+    b_out, _ = model.run(b_crops)
+
+    n = max(len(clip), 1)
+    results.update({
+        "rendered_faces_found": rendered_faces,
+        "match_presenter": round(matches_presenter / n, 4),
+        "match_driver": round(matches_driver / n, 4),
+        "mouth_r": round(pearson(opening_driver, opening_rendered), 4),
+        "mouth_r_liveliest_200": round(_liveliest_window_r(opening_driver, opening_rendered, 200), 4),
+        "driver_mouth_opening_std": round(float(np.std(opening_driver)), 4) if opening_driver else None,
+        "ssim_b_to_b": round(float(np.mean([ssim(a, b) for a, b in zip(b_crops, b_out)])), 4),
+        "flicker_smoothed": round(flicker[config.smoothing], 4),
+        "flicker_unsmoothed": round(flicker[0.0], 4),
+        "flicker_driver": round(face_flicker(driver_crops, driver_masks), 4),
+        "smoothing": config.smoothing,
+        "provider": model.providers[0],
+    })
+    return results
