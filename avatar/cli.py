@@ -207,7 +207,7 @@ def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_fac
 
     from tqdm import tqdm
 
-    from avatar.metrics.presenter import evaluate
+    from avatar.metrics.presenter import evaluate, update_model_card
 
     with tqdm(total=frames, unit="frame", desc="evaluate", dynamic_ncols=True) as bar:
         result = evaluate(model_path, driver, presenter_faces, driver_faces, start=start, frames=frames,
@@ -215,4 +215,6 @@ def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_fac
     text = json.dumps(result, indent=1)
     if json_out:
         json_out.write_text(text + "\n")
+    if model_path.is_dir() and update_model_card(model_path, result, driver.name):
+        click.echo(f"updated {model_path / 'MODEL_CARD.md'}", err=True)
     click.echo(text)

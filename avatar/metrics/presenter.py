@@ -123,3 +123,32 @@ def evaluate(model_path: Path, driver_video: Path, presenter_faces: Path, driver
         "provider": model.providers[0],
     })
     return results
+
+
+CARD_SECTION = "## Measured quality"
+
+
+def update_model_card(folder: Path, result: dict, driver_name: str) -> Path | None:
+    """Replace (or add) the measured-quality section of `folder/MODEL_CARD.md`."""
+    card = Path(folder) / "MODEL_CARD.md"
+    if not card.is_file():
+        return None
+    text = card.read_text()
+    if CARD_SECTION in text:
+        text = text[: text.index(CARD_SECTION)].rstrip() + "\n"
+    end = result["start"] + result["frames"] - 1
+    rows = [
+        ("frames rendered", f"{result['frames']} ({driver_name} frames {result['start']}-{end}, never trained on)"),
+        ("face_recognition matches presenter (tolerance 0.6)", f"{result['match_presenter']:.1%}"),
+        ("face_recognition matches driver (tolerance 0.6)", f"{result['match_driver']:.1%}"),
+        ("mouth follows driver: Pearson r of inner-lip opening / eye distance", f"{result['mouth_r']:.3f}"),
+        ("same, liveliest 200-frame stretch", f"{result['mouth_r_liveliest_200']:.3f}"),
+        ("B->B reconstruction SSIM (64 presenter training faces)", f"{result['ssim_b_to_b']:.3f}"),
+        ("face colour flicker, Lab units/frame: smoothed / unsmoothed / driver's own",
+         f"{result['flicker_smoothed']:.3f} / {result['flicker_unsmoothed']:.3f} / {result['flicker_driver']:.3f}"),
+    ]
+    lines = [CARD_SECTION, "", "Measured by `avatar swap evaluate` (onnxruntime on "
+             f"{result['provider']}).", "", "| measure | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    card.write_text(text.rstrip() + "\n\n" + "\n".join(lines) + "\n")
+    return card

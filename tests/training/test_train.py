@@ -87,3 +87,20 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_faces, tmp_path):
     assert len(saved) == 1
     step = load_checkpoint(saved[0])["step"]
     assert 25 <= step < 100000 and f"stopped at step {step}" in out
+
+
+def test_two_processes_under_torchrun_train_one_model(tiny_faces, tmp_path):
+    """DDP with the gloo backend on the CPU: the same code path a multi-GPU host takes."""
+    a, b = tiny_faces
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+         "-m", "avatar", "swap", "train", "--a", a, "--b", b, "--out", run, "--size", "64", "--batch", "2",
+         "--steps", "4", "--checkpoint-every", "4", "--preview-every", "4"],
+        capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    state = load_checkpoint(list_checkpoints(run)[-1])
+    assert state["step"] == 4 and len(state["rng"]) == 2  # each rank's data stream is saved
+    assert state["rng"][0] != state["rng"][1]  # ranks see different faces
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert stats[-1]["faces_seen"] == 4 * 2 * 2 * 2  # steps x batch x sides x processes
