@@ -88,8 +88,8 @@ def swap() -> None:
 @click.option("--batch", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option("--lr", default=1e-4, show_default=True, type=float)
 @click.option("--resume", type=click.Choice(["auto"]), help="Continue from the run's newest checkpoint.")
-@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Warm-start from a checkpoint or a shipped model's .pt weights.")
+@click.option("--init", type=click.Path(exists=True, path_type=Path),
+              help="Warm-start from a model folder (models/NAME), a run folder or a checkpoint.")
 @click.option("--checkpoint-every", default=250, show_default=True, type=click.IntRange(min=1))
 @click.option("--preview-every", default=250, show_default=True, type=click.IntRange(min=1))
 @click.option("--max-faces", type=click.IntRange(min=1), help="Use at most this many faces per side.")

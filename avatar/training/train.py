@@ -209,8 +209,13 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
 
 
 def warm_start(model: SwapAutoencoder, source: Path) -> None:
-    """Copy weights from a checkpoint or a shipped model's weights file (`models/NAME.pt`)."""
-    state = load_checkpoint(Path(source))
+    """Copy weights from a checkpoint, a run folder (its newest checkpoint) or a shipped model
+    folder (`models/NAME`, its weights.pt)."""
+    source = Path(source)
+    if source.is_dir():
+        found = list_checkpoints(source)
+        source = found[-1] if found else source / "weights.pt"
+    state = load_checkpoint(source)
     saved = SwapConfig(**state["swap_config"])
     if saved != model.config:
         raise UserError(f"cannot start from {source}: it is a {saved} model, this run is {model.config}.")

@@ -70,6 +70,14 @@ def test_warm_start_copies_weights_and_refuses_other_architectures(tiny_faces, t
         train(a, b, tmp_path / "third", preset("fast", 128), _config(steps=1), init=source)
 
 
+def test_warm_start_from_a_shipped_model_folder(tiny_faces, tiny_model, tmp_path):
+    a, b = tiny_faces
+    train(a, b, tmp_path / "run", SMALL, _config(steps=1, checkpoint_every=1), init=tiny_model)
+    shipped = load_checkpoint(tiny_model / "weights.pt")["model"]
+    after = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])["model"]
+    assert max((shipped[k].float() - after[k]).abs().max().item() for k in shipped) < 0.05
+
+
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_faces, tmp_path):
     a, b = tiny_faces
     run = tmp_path / "run"
