@@ -29,6 +29,7 @@ test-slow: setup
 
 bench: setup
 	$(PY) bench/extract.py
+	$(PY) bench/swap.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
