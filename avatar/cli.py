@@ -94,9 +94,12 @@ def swap() -> None:
 @click.option("--preview-every", default=250, show_default=True, type=click.IntRange(min=1))
 @click.option("--max-faces", type=click.IntRange(min=1), help="Use at most this many faces per side.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--landmarks", is_flag=True, help="Condition the decoders on expression landmarks.")
 def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, checkpoint_every,
-               preview_every, max_faces, seed) -> None:
+               preview_every, max_faces, seed, landmarks) -> None:
     """Train the swap autoencoder (A = driver, B = presenter). Ctrl-C or SIGTERM saves and stops."""
+    import dataclasses
+
     from tqdm import tqdm
 
     from avatar.training.model import preset as make_preset
@@ -116,7 +119,8 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
             bar.set_postfix(loss_a=stats["loss_a"], loss_b=stats["loss_b"])
 
     try:
-        last = train(a_dir, b_dir, run, make_preset(preset, size), config, resume=resume == "auto",
+        architecture = dataclasses.replace(make_preset(preset, size), landmarks=landmarks)
+        last = train(a_dir, b_dir, run, architecture, config, resume=resume == "auto",
                      init=init, on_step=on_step)
     finally:
         if bar is not None:
@@ -146,8 +150,8 @@ def swap_export(checkpoint, out, parity_data, tolerance) -> None:
             raise UserError(f"{checkpoint} holds no checkpoints.")
         checkpoint = found[-1]
     model, state = load_model(checkpoint)
-    faces = load_faceset(parity_data or Path(state["data"]["b"]), model.config.size, max_faces=16).images
-    report = export(checkpoint, out, faces, tolerance)
+    faces = load_faceset(parity_data or Path(state["data"]["b"]), model.config.size, max_faces=16)
+    report = export(checkpoint, out, faces.images, tolerance, faces.landmarks)
     stats_file = checkpoint.parent.parent / "stats.jsonl"
     stats = [json.loads(line) for line in stats_file.read_text().splitlines()] if stats_file.exists() else []
     write_model_card(out, report, state, stats)

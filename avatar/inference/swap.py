@@ -1,8 +1,9 @@
 """The exported swap model at run time: safe loading, one cached session per file, batches.
 
 Model contract (written by `avatar swap export`): input `face` (N, 3, S, S) float32 RGB in
-[0, 1]; outputs `presenter` (N, 3, S, S) float32 RGB in [0, 1] and `mask` (N, 1, S, S) float32
-in [0, 1]. Metadata `avatar.swap_config` holds the architecture as JSON.
+[0, 1] (and, for landmark-conditioned models, `landmarks` (N, 68, 2) float32 crop pixels);
+outputs `presenter` (N, 3, S, S) float32 RGB in [0, 1] and `mask` (N, 1, S, S) float32 in
+[0, 1]. Metadata `avatar.swap_config` holds the architecture as JSON.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from avatar.inference.providers import CPU, choose_providers, gpu_present, provi
 log = logging.getLogger(__name__)
 
 INPUT = "face"
+LANDMARKS = "landmarks"
 OUTPUTS = ("presenter", "mask")
 
 
@@ -46,9 +48,9 @@ def check_model_file(path: Path) -> onnx.ModelProto:
                             "models are accepted.")
     names = [i.name for i in model.graph.input]
     outputs = [o.name for o in model.graph.output]
-    if names != [INPUT] or tuple(outputs) != OUTPUTS:
+    if names not in ([INPUT], [INPUT, LANDMARKS]) or tuple(outputs) != OUTPUTS:
         raise UserError(f"{path.name} is not a presenter swap model (inputs {names}, outputs {outputs}; "
-                        f"expected [{INPUT!r}] -> {list(OUTPUTS)}).")
+                        f"expected [{INPUT!r}] or [{INPUT!r}, {LANDMARKS!r}] -> {list(OUTPUTS)}).")
     return model
 
 
@@ -67,15 +69,25 @@ class SwapModel:
     def on_gpu(self) -> bool:
         return self.providers[0] != CPU
 
-    def run(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, S, S, 3) uint8 RGB aligned crops -> presenter (N, S, S, 3) uint8 RGB and mask
-        (N, S, S) float32 in [0, 1]."""
+    @property
+    def takes_landmarks(self) -> bool:
+        return len(self.session.get_inputs()) == 2
+
+    def run(self, faces: np.ndarray, landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(N, S, S, 3) uint8 RGB aligned crops (and their (N, 68, 2) crop-pixel landmarks,
+        which landmark models need and others ignore) -> presenter (N, S, S, 3) uint8 RGB and
+        mask (N, S, S) float32 in [0, 1]."""
         if faces.ndim != 4 or faces.shape[1:] != (self.size, self.size, 3):
             raise ValueError(f"expected (N, {self.size}, {self.size}, 3) crops, got {faces.shape}")
+        if self.takes_landmarks and (landmarks is None or landmarks.shape != (len(faces), 68, 2)):
+            raise ValueError(f"{self.path.name} needs (N, 68, 2) landmarks with the faces")
         rgb, masks = [], []
         for start in range(0, len(faces), self.max_batch):
             batch = faces[start:start + self.max_batch].transpose(0, 3, 1, 2).astype(np.float32) / 255
-            out, mask = self.session.run(list(OUTPUTS), {INPUT: np.ascontiguousarray(batch)})
+            feeds = {INPUT: np.ascontiguousarray(batch)}
+            if self.takes_landmarks:
+                feeds[LANDMARKS] = np.ascontiguousarray(landmarks[start:start + self.max_batch], dtype=np.float32)
+            out, mask = self.session.run(list(OUTPUTS), feeds)
             rgb.append((out.transpose(0, 2, 3, 1) * 255 + 0.5).clip(0, 255).astype(np.uint8))
             masks.append(mask[:, 0])
         return np.concatenate(rgb), np.concatenate(masks)

@@ -71,10 +71,11 @@ class Renderer:
         yield from self._flush(pending)
 
     def _flush(self, pending) -> Iterator[tuple[Frame, np.ndarray]]:
-        crops = [p[1] for p in pending if p[1] is not None]
-        if crops:
+        faces = [p for p in pending if p[1] is not None]
+        if faces:
             started = time.perf_counter()
-            swapped, masks = self.model.run(np.stack(crops))
+            crop_landmarks = np.stack([transform_points(p[3], p[2]) for p in faces])
+            swapped, masks = self.model.run(np.stack([p[1] for p in faces]), crop_landmarks)
             self.report.seconds["swap"] += time.perf_counter() - started
         k = 0
         for frame, crop, matrix, landmarks in pending:

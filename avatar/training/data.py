@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from avatar.errors import UserError
-from avatar.vision import hull_mask
+from avatar.vision import FLIP_68, hull_mask, transform_points
 
 # Regions that carry expression: the eyes (36-47) and the mouth (48-67).
 _EYES = (slice(36, 42), slice(42, 48))
@@ -94,21 +94,25 @@ def _random_warp_maps(rng: np.random.Generator, size: int, strength: float):
 
 
 def augment(faces: FaceSet, indices: np.ndarray, rng: np.random.Generator, config: AugmentConfig):
-    """A batch: (warped inputs, targets, masks, detail) as float32 arrays.
+    """A batch: (warped inputs, targets, masks, detail, landmarks) as float32 arrays.
 
-    inputs/targets: (B, 3, S, S) in [0, 1]; masks/detail: (B, 1, S, S) in [0, 1]. Targets and
-    masks share the input's random pose change; only the inputs are also randomly warped, so
-    the model must re-draw a face rather than copy pixels.
+    inputs/targets: (B, 3, S, S) in [0, 1]; masks/detail: (B, 1, S, S) in [0, 1]; landmarks:
+    (B, 68, 2) crop pixels of the target. Targets, masks and landmarks share the input's random
+    pose change; only the inputs are also randomly warped, so the model must re-draw a face
+    rather than copy pixels.
     """
     size = faces.images.shape[1]
-    out_in, out_target, out_mask, out_detail = [], [], [], []
+    out_in, out_target, out_mask, out_detail, out_points = [], [], [], [], []
     for i in indices:
         angle = rng.uniform(-config.rotation, config.rotation)
         scale = 1 + rng.uniform(-config.scale, config.scale)
         matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
         matrix[:, 2] += rng.uniform(-config.shift, config.shift, 2) * size
-        if rng.random() < config.flip:
+        flipped = rng.random() < config.flip
+        if flipped:
             matrix = np.array([[-1, 0, size - 1], [0, 1, 0]], np.float64) @ np.vstack([matrix, [0, 0, 1]])
+        points = transform_points(faces.landmarks[i], matrix)
+        out_points.append(points[FLIP_68] if flipped else points)  # a mirrored left eye is a right eye
 
         def pose(image, interpolation=cv2.INTER_LINEAR):
             return cv2.warpAffine(image, matrix, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
@@ -121,7 +125,8 @@ def augment(faces: FaceSet, indices: np.ndarray, rng: np.random.Generator, confi
         out_target.append(target.transpose(2, 0, 1))
         out_mask.append(pose(faces.masks[i])[None].astype(np.float32) / 255)
         out_detail.append(pose(faces.detail[i])[None].astype(np.float32) / 255)
-    return tuple(np.ascontiguousarray(np.stack(a)) for a in (out_in, out_target, out_mask, out_detail))
+    return tuple(np.ascontiguousarray(np.stack(a), dtype=np.float32)
+                 for a in (out_in, out_target, out_mask, out_detail, out_points))
 
 
 def _jitter_colour(image: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:

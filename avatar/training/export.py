@@ -24,6 +24,7 @@ import torch
 from avatar.errors import UserError
 from avatar.training.checkpoint import load_checkpoint, save_atomic
 from avatar.training.model import SwapAutoencoder, SwapConfig, SwapToPresenter
+from avatar.vision.align import TEMPLATE_68
 
 OPSET = 17
 
@@ -45,9 +46,11 @@ def load_model(checkpoint: Path) -> tuple[SwapAutoencoder, dict]:
     return model.eval(), state
 
 
-def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: float = 2e-3) -> ExportReport:
+def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: float = 2e-3,
+           parity_landmarks: np.ndarray | None = None) -> ExportReport:
     """Export `checkpoint` into `folder` and check parity on `parity_faces` ((N, S, S, 3) uint8
-    RGB aligned crops). Nothing is left in `folder` when the check fails."""
+    RGB aligned crops; `parity_landmarks` (N, 68, 2) crop pixels for landmark models).
+    Nothing is left in `folder` when the check fails."""
     model, state = load_model(checkpoint)
     config = model.config
     if parity_faces.shape[1:] != (config.size, config.size, 3):
@@ -57,12 +60,16 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
     onnx_path = folder / "model.onnx"
     tmp = folder / ".model.onnx.tmp"
     wrapper = SwapToPresenter(model).eval()
-    example = torch.rand(2, 3, config.size, config.size)
+    example = (torch.rand(2, 3, config.size, config.size),)
+    inputs = ["face"]
+    if config.landmarks:
+        example += (torch.from_numpy(TEMPLATE_68 * config.size).float().expand(2, 68, 2).contiguous(),)
+        inputs.append("landmarks")
+    axes = {name: {0: "batch"} for name in [*inputs, "presenter", "mask"]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(wrapper, (example,), str(tmp), input_names=["face"], output_names=["presenter", "mask"],
-                          dynamic_axes={"face": {0: "batch"}, "presenter": {0: "batch"}, "mask": {0: "batch"}},
-                          opset_version=OPSET, dynamo=False)
+        torch.onnx.export(wrapper, example, str(tmp), input_names=inputs, output_names=["presenter", "mask"],
+                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     proto = onnx.load(str(tmp))
     meta = {"avatar.swap_config": json.dumps(config.to_dict()), "avatar.step": str(state["step"]),
             "avatar.layout": "NCHW float32 RGB in [0, 1]"}
@@ -71,7 +78,7 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
     onnx.checker.check_model(proto)
     onnx.save(proto, str(tmp))
     try:
-        worst = parity(wrapper, tmp, parity_faces)
+        worst = parity(wrapper, tmp, parity_faces, parity_landmarks)
         if worst > tolerance:
             raise UserError(f"export parity check failed: onnxruntime differs from torch by {worst:.4g} "
                             f"(tolerance {tolerance}); the model was not written.")
@@ -84,14 +91,18 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
 
 
 @torch.no_grad()
-def parity(wrapper: SwapToPresenter, onnx_path: Path, faces: np.ndarray) -> float:
+def parity(wrapper: SwapToPresenter, onnx_path: Path, faces: np.ndarray, landmarks: np.ndarray | None = None) -> float:
     """Largest absolute difference (0..1 scale) between torch and onnxruntime CPU outputs."""
     import onnxruntime as ort
 
-    batch = faces.transpose(0, 3, 1, 2).astype(np.float32) / 255
-    expected = [t.numpy() for t in wrapper(torch.from_numpy(batch))]
+    feeds = {"face": faces.transpose(0, 3, 1, 2).astype(np.float32) / 255}
+    if wrapper.model.config.landmarks:
+        if landmarks is None:
+            raise UserError("this model takes landmarks: give the parity faces' landmarks too.")
+        feeds["landmarks"] = landmarks.astype(np.float32)
+    expected = [t.numpy() for t in wrapper(*(torch.from_numpy(v) for v in feeds.values()))]
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = session.run(["presenter", "mask"], {"face": batch})
+    got = session.run(["presenter", "mask"], feeds)
     return float(max(np.abs(e - g).max() for e, g in zip(expected, got)))
 
 
@@ -110,7 +121,9 @@ def write_model_card(folder: Path, report: ExportReport, state: dict, stats: lis
         "## Interface",
         "",
         "- `model.onnx`: input `face` (N, 3, S, S) float32 RGB in [0, 1], an aligned whole-face crop",
-        "  (`avatar.vision.align_face`); outputs `presenter` (same layout) and `mask` (N, 1, S, S) in",
+        "  (`avatar.vision.align_face`)"
+        + (", and `landmarks` (N, 68, 2) float32, its 68 landmarks in crop pixels" if config.landmarks else "")
+        + "; outputs `presenter` (same layout as `face`) and `mask` (N, 1, S, S) in",
         f"  [0, 1]. S = {config.size}. Opset {OPSET}, dynamic batch, single file.",
         "- `weights.pt`: float16 weights of both decoders for warm starts (`avatar swap train --init`).",
         "",

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from avatar.vision.align import TEMPLATE_68
+
 
 @dataclass(frozen=True)
 class SwapConfig:
@@ -32,6 +34,10 @@ class SwapConfig:
     decoder_dims: int = 64  # channels of the last decoder stage (doubles towards the bottleneck)
     separable: bool = False  # depthwise-separable convs instead of full 3x3/5x5 convs
     residual_blocks: int = 1  # residual blocks after each decoder upsampling stage
+    # Give each decoder the face's expression landmarks (brows, eyes, mouth in crop coordinates)
+    # besides the shared code, so the presenter's mouth can follow the driver's directly rather
+    # than only through what the code happens to keep.
+    landmarks: bool = False
 
     def __post_init__(self):
         if not (64 <= self.size <= 256 and self.size % 16 == 0):
@@ -141,6 +147,29 @@ class Bottleneck(nn.Module):
         return self.from_code(code).view(-1, self.dims, self.low, self.low)
 
 
+# Landmarks that carry expression: brows, eyes and mouth (17-26, 36-67).
+EXPRESSION_POINTS = list(range(17, 27)) + list(range(36, 68))
+
+
+class LandmarkCode(nn.Module):
+    """(N, 68, 2) crop-pixel landmarks -> (N, C, S/16, S/16) map added to the decoder's input.
+
+    Uses the offset of each expression landmark from the alignment template (scaled so typical
+    offsets are about 1), which removes what alignment already fixes.
+    """
+
+    def __init__(self, config: SwapConfig):
+        super().__init__()
+        self.size, self.low, self.channels = config.size, config.low_res, config.decoder_in
+        self.register_buffer("template", torch.tensor(TEMPLATE_68[EXPRESSION_POINTS], dtype=torch.float32))
+        self.mlp = nn.Sequential(nn.Linear(2 * len(EXPRESSION_POINTS), 128), nn.LeakyReLU(0.1),
+                                 nn.Linear(128, config.decoder_in * config.low_res**2))
+
+    def forward(self, landmarks):
+        offsets = (landmarks[:, EXPRESSION_POINTS] / self.size - self.template) * 20
+        return self.mlp(offsets.flatten(1)).view(-1, self.channels, self.low, self.low)
+
+
 class Decoder(nn.Module):
     """(N, B, S/16, S/16) -> RGB (N, 3, S, S) and mask (N, 1, S, S), both in [0, 1].
 
@@ -159,8 +188,11 @@ class Decoder(nn.Module):
             layers.extend(_Residual(cout, sep) for _ in range(blocks))
         self.stages = nn.Sequential(*layers)
         self.to_output = nn.Conv2d(2 * d, 4 * 4, 3, padding=1)  # (RGB + mask) x 2x2 sub-pixels
+        self.landmark_code = LandmarkCode(config) if config.landmarks else None
 
-    def forward(self, x):
+    def forward(self, x, landmarks=None):
+        if self.landmark_code is not None:
+            x = x + self.landmark_code(landmarks)
         out = F.pixel_shuffle(self.to_output(self.stages(x)), 2)
         return torch.sigmoid(out[:, :3]), torch.sigmoid(out[:, 3:])
 
@@ -176,18 +208,22 @@ class SwapAutoencoder(nn.Module):
         self.decoder_a = Decoder(config)
         self.decoder_b = Decoder(config)
 
-    def forward(self, faces: torch.Tensor, identity: str = "b") -> tuple[torch.Tensor, torch.Tensor]:
-        """Re-render (N, 3, S, S) RGB [0, 1] faces as identity "a" or "b": (rgb, mask)."""
+    def forward(self, faces: torch.Tensor, identity: str = "b",
+                landmarks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Re-render (N, 3, S, S) RGB [0, 1] faces as identity "a" or "b": (rgb, mask).
+
+        landmarks: (N, 68, 2) float crop pixels, required when `config.landmarks`."""
         decoder = self.decoder_b if identity == "b" else self.decoder_a
-        return decoder(self.bottleneck(self.encoder(faces)))
+        return decoder(self.bottleneck(self.encoder(faces)), landmarks)
 
 
 class SwapToPresenter(nn.Module):
-    """What is exported: any face in, the presenter (decoder b) out."""
+    """What is exported: any face (and, for landmark models, its landmarks) in, the presenter
+    (decoder b) out."""
 
     def __init__(self, model: SwapAutoencoder):
         super().__init__()
         self.model = model
 
-    def forward(self, face):
-        return self.model(face, "b")
+    def forward(self, face, landmarks=None):
+        return self.model(face, "b", landmarks)

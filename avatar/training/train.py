@@ -58,10 +58,10 @@ class _Pair(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, faces_a, faces_b):
+    def forward(self, faces_a, faces_b, landmarks_a, landmarks_b):
         code = self.model.bottleneck(self.model.encoder(torch.cat([faces_a, faces_b])))
         code_a, code_b = code.split([len(faces_a), len(faces_b)])
-        return (*self.model.decoder_a(code_a), *self.model.decoder_b(code_b))
+        return (*self.model.decoder_a(code_a, landmarks_a), *self.model.decoder_b(code_b, landmarks_b))
 
 
 def reconstruction_loss(pred, target, mask, detail, detail_weight: float) -> torch.Tensor:
@@ -166,9 +166,9 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
             started = time.perf_counter()
             batch_a = _to_tensors(augment(faces_a, rng.integers(len(faces_a), size=config.batch), rng, config.augment), device)
             batch_b = _to_tensors(augment(faces_b, rng.integers(len(faces_b), size=config.batch), rng, config.augment), device)
-            (in_a, target_a, mask_a, detail_a), (in_b, target_b, mask_b, detail_b) = batch_a, batch_b
+            (in_a, target_a, mask_a, detail_a, points_a), (in_b, target_b, mask_b, detail_b, points_b) = batch_a, batch_b
             with autocast:
-                rgb_a, mask_pred_a, rgb_b, mask_pred_b = pair(in_a, in_b)
+                rgb_a, mask_pred_a, rgb_b, mask_pred_b = pair(in_a, in_b, points_a, points_b)
                 loss_a = reconstruction_loss(rgb_a.float(), target_a, mask_a, detail_a, config.detail_weight)
                 loss_b = reconstruction_loss(rgb_b.float(), target_b, mask_b, detail_b, config.detail_weight)
                 loss_mask = 10 * (F.mse_loss(mask_pred_a.float(), mask_a) + F.mse_loss(mask_pred_b.float(), mask_b))
@@ -235,7 +235,9 @@ def write_preview(model: SwapAutoencoder, faces_a: FaceSet, faces_b: FaceSet, pa
     pick_b = np.linspace(0, len(faces_b) - 1, rows).round().astype(int)
     a = torch.from_numpy(faces_a.images[pick_a]).permute(0, 3, 1, 2).float().div(255).to(device)
     b = torch.from_numpy(faces_b.images[pick_b]).permute(0, 3, 1, 2).float().div(255).to(device)
-    columns = [a, model(a, "a")[0], model(a, "b")[0], b, model(b, "b")[0]]
+    points_a = torch.from_numpy(faces_a.landmarks[pick_a]).to(device)
+    points_b = torch.from_numpy(faces_b.landmarks[pick_b]).to(device)
+    columns = [a, model(a, "a", points_a)[0], model(a, "b", points_a)[0], b, model(b, "b", points_b)[0]]
     model.train()
     grid = torch.cat([torch.cat(list(col), 1) for col in columns], 2)  # (3, rows*S, 5*S)
     image = (grid.clamp(0, 1) * 255).byte().permute(1, 2, 0).cpu().numpy()

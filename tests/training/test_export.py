@@ -44,3 +44,31 @@ def test_parity_is_measured_on_real_faces(tiny_faces, tiny_model):
     model, _ = export_module.load_model(checkpoint)
     worst = export_module.parity(export_module.SwapToPresenter(model), tiny_model / "model.onnx", faces)
     assert worst < 1e-4
+
+
+def test_landmark_model_exports_two_inputs_and_listens_to_them(tiny_faces, tmp_path):
+    import dataclasses
+
+    from avatar.inference import load_swap_model
+    from avatar.training.model import preset
+    from avatar.training.train import TrainConfig, train
+
+    a, b = tiny_faces
+    config = dataclasses.replace(preset("fast", 64), landmarks=True)
+    train(a, b, tmp_path / "run", config, TrainConfig(steps=4, batch=4, checkpoint_every=4, preview_every=4))
+    faces = load_faceset(b, 64, max_faces=4)
+    with pytest.raises(UserError, match="takes landmarks"):
+        export_module.export(tmp_path / "run/checkpoints/step_00000004.pt", tmp_path / "m0", faces.images)
+    report = export_module.export(tmp_path / "run/checkpoints/step_00000004.pt", tmp_path / "m", faces.images,
+                                  parity_landmarks=faces.landmarks)
+    assert report.parity_max_abs < 1e-4
+    model = load_swap_model(tmp_path / "m" / "model.onnx")
+    assert model.takes_landmarks
+    with pytest.raises(ValueError, match="needs"):
+        model.run(faces.images)
+    mouth_open = faces.landmarks.copy()
+    mouth_open[:, 56:59, 1] += 6  # lower lip down
+    mouth_open[:, 65:68, 1] += 6
+    same, _ = model.run(faces.images, faces.landmarks)
+    moved, _ = model.run(faces.images, mouth_open)
+    assert np.abs(same.astype(int) - moved.astype(int)).max() > 0  # the landmarks reach the output
