@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -21,6 +22,29 @@ class _Group(click.Group):
         except UserError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
+
+
+@contextmanager
+def _progress(desc: str, unit: str):
+    """Yields on_progress(done, total, postfix=None) driving a tqdm bar that appears with the
+    first call, so an input refused before any work prints only its error line."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def on_progress(done: int, total: int, postfix: dict | None = None) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, initial=done - 1, unit=unit, desc=desc, dynamic_ncols=True)
+        bar.update(done - bar.n)
+        if postfix:
+            bar.set_postfix(postfix)
+
+    try:
+        yield on_progress
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,26 +71,13 @@ def main() -> None:
               help="Drop crops less sharp than this (variance of the Laplacian at 128 px).")
 def extract(videos, out, size, every, max_frames, detector, detect_every, min_face, min_sharpness) -> None:
     """Align the faces in VIDEOS into a training dataset in OUT (crops, landmarks, manifest)."""
-    from tqdm import tqdm
-
     from avatar.extract import extract as run_extract
 
     config = ExtractConfig(size=size, every=every, max_frames=max_frames, min_face=min_face,
                            min_sharpness=min_sharpness,
                            track=TrackConfig(detector=detector, detect_every=detect_every))
-    bar = None  # created on the first frame, so a refused input prints only its error
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="frame", desc="extract", dynamic_ncols=True)
-        bar.update(done - bar.n)
-
-    try:
+    with _progress("extract", "frame") as on_progress:
         summary = run_extract(list(videos), out, config, on_progress)
-    finally:
-        if bar is not None:
-            bar.close()
     click.echo(f"{out}: {summary.describe()}")
 
 
@@ -100,31 +111,17 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
     """Train the swap autoencoder (A = driver, B = presenter). Ctrl-C or SIGTERM saves and stops."""
     import dataclasses
 
-    from tqdm import tqdm
-
     from avatar.training.model import preset as make_preset
     from avatar.training.train import TrainConfig, train
 
     config = TrainConfig(steps=steps, batch=batch, lr=lr, checkpoint_every=checkpoint_every,
                          preview_every=preview_every, max_faces=max_faces, seed=seed)
-    run.mkdir(parents=True, exist_ok=True)
-    bar = None
+    architecture = dataclasses.replace(make_preset(preset, size), landmarks=landmarks)
+    with _progress("train", "step") as on_progress:
+        def on_step(step: int, total: int, stats: dict | None) -> None:
+            on_progress(step, total, stats and {"loss_a": stats["loss_a"], "loss_b": stats["loss_b"]})
 
-    def on_step(step: int, total: int, stats: dict | None) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, initial=step - 1, unit="step", desc="train", dynamic_ncols=True)
-        bar.update(step - bar.n)
-        if stats:
-            bar.set_postfix(loss_a=stats["loss_a"], loss_b=stats["loss_b"])
-
-    try:
-        architecture = dataclasses.replace(make_preset(preset, size), landmarks=landmarks)
-        last = train(a_dir, b_dir, run, architecture, config, resume=resume == "auto",
-                     init=init, on_step=on_step)
-    finally:
-        if bar is not None:
-            bar.close()
+        last = train(a_dir, b_dir, run, architecture, config, resume=resume == "auto", init=init, on_step=on_step)
     click.echo(f"{run}: stopped at step {last} of {steps}; checkpoints in {run / 'checkpoints'}")
 
 
@@ -173,24 +170,11 @@ def swap_export(checkpoint, out, parity_data, tolerance) -> None:
               help="Temporal smoothing of the colour match (0 = off).")
 def render(driver, model_path, out, audio, side_by_side, colour, smoothing) -> None:
     """Render a driver video as the presenter into a browser-playable MP4."""
-    from tqdm import tqdm
-
     from avatar.render import render_video
 
-    bar = None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="frame", desc="render", dynamic_ncols=True)
-        bar.update(done - bar.n)
-
-    try:
+    with _progress("render", "frame") as on_progress:
         report = render_video(driver, model_path, out, RenderConfig(colour=colour, smoothing=smoothing), audio=audio,
                               side_by_side=side_by_side, on_progress=on_progress)
-    finally:
-        if bar is not None:
-            bar.close()
     click.echo(f"{out}: {report.describe()}")
 
 
@@ -209,13 +193,11 @@ def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_fac
     """Identity match, mouth following, B->B SSIM and flicker on held-out driver frames (JSON)."""
     import json
 
-    from tqdm import tqdm
-
     from avatar.metrics.presenter import evaluate, update_model_card
 
-    with tqdm(total=frames, unit="frame", desc="evaluate", dynamic_ncols=True) as bar:
+    with _progress("evaluate", "frame") as on_progress:
         result = evaluate(model_path, driver, presenter_faces, driver_faces, start=start, frames=frames,
-                          on_progress=lambda done, total: bar.update(done - bar.n))
+                          on_progress=on_progress)
     text = json.dumps(result, indent=1)
     if json_out:
         json_out.write_text(text + "\n")
