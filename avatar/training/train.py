@@ -127,6 +127,8 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
         if rank < len(state["rng"]):  # same world size as before: each rank's stream continues
             rng.bit_generator.state = state["rng"][rank]
         torch.set_rng_state(state["torch_rng"])
+        if rank == 0:
+            _truncate_stats(run / "stats.jsonl", step)
     elif init is not None:
         warm_start(model, init)
 
@@ -161,8 +163,17 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
 
     totals = np.zeros(4)
     logged_steps, interval_start = 0, time.perf_counter()
+    def stopping() -> bool:
+        """A signal reached any process: all stop after the same step (no rank left waiting)."""
+        wanted = stop["signal"] is not None
+        if world > 1:
+            flag = torch.tensor([float(wanted)], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            wanted = bool(flag.item())
+        return wanted
+
     try:
-        while step < config.steps and stop["signal"] is None:
+        while step < config.steps and not stopping():
             started = time.perf_counter()
             batch_a = _to_tensors(augment(faces_a, rng.integers(len(faces_a), size=config.batch), rng, config.augment), device)
             batch_b = _to_tensors(augment(faces_b, rng.integers(len(faces_b), size=config.batch), rng, config.augment), device)
@@ -200,12 +211,21 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
                 save()
             if on_step and rank == 0:
                 on_step(step, config.steps, stats)
-        if stop["signal"] is not None and step % config.checkpoint_every != 0:
+        if step < config.steps and step % config.checkpoint_every != 0:  # stopped by a signal
             save()
     finally:
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
     return step
+
+
+def _truncate_stats(path: Path, step: int) -> None:
+    """Drop stats lines logged after the checkpoint a run resumes from (they will be redone)."""
+    if path.exists():
+        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(line + "\n" for line in lines))
+        os.replace(tmp, path)
 
 
 def warm_start(model: SwapAutoencoder, source: Path) -> None:

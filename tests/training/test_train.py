@@ -35,15 +35,20 @@ def test_loss_falls_and_run_folder_is_complete(tiny_faces, tmp_path):
 def test_resume_continues_exactly(tiny_faces, tmp_path):
     a, b = tiny_faces
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train(a, b, straight, SMALL, _config(steps=6))
-    train(a, b, resumed, SMALL, _config(steps=3))
-    train(a, b, resumed, SMALL, _config(steps=6), resume=True)
+    train(a, b, straight, SMALL, _config(steps=6, log_every=1))
+    train(a, b, resumed, SMALL, _config(steps=3, log_every=1))
+    with open(resumed / "stats.jsonl", "a") as f:  # logged after the checkpoint, then killed
+        f.write(json.dumps({"step": 4, "loss": 99.0}) + "\n")
+    train(a, b, resumed, SMALL, _config(steps=6, log_every=1), resume=True)
     one = load_checkpoint(list_checkpoints(straight)[-1])
     two = load_checkpoint(list_checkpoints(resumed)[-1])
     assert one["step"] == two["step"] == 6
     for name, tensor in one["model"].items():
         assert torch.equal(tensor, two["model"][name]), name
     assert one["rng"] == two["rng"]
+    losses = [[json.loads(line)["loss"] for line in (run / "stats.jsonl").read_text().splitlines()]
+              for run in (straight, resumed)]
+    assert losses[0] == losses[1]  # the same losses, step by step, and no line twice
 
 
 def test_existing_run_needs_resume_and_same_architecture(tiny_faces, tmp_path):
