@@ -2,8 +2,10 @@
 
 Every method shares one signature, `transfer(face, reference, mask) -> face`, on (S, S, 3)
 uint8 RGB crops and an (S, S) float mask in [0, 1] that selects the pixels whose statistics
-count. `ColourMatcher` adds temporal smoothing: it smooths the statistics across frames (not
-the pixels), so per-frame detector jitter and mouth opening do not make the skin tone flicker.
+count. `ColourMatcher` adds temporal smoothing of the *reference* statistics across frames (not
+the pixels), so per-frame jitter of the driver's crop (detector, mouth opening, compression)
+does not make the skin tone flicker. The swapped face's own statistics stay per frame, so the
+transfer also cancels any frame-to-frame colour drift of the model's output.
 """
 
 from __future__ import annotations
@@ -56,14 +58,12 @@ class ColourMatcher:
         # RCT works per channel in Lab (Reinhard et al. 2001); LCT matches the full RGB covariance.
         space = _lab if self.method == "rct" else (lambda x: x.astype(np.float32) / 255)
         face_px, ref_px = space(face).reshape(-1, 3), space(reference).reshape(-1, 3)
-        stats = np.concatenate([np.concatenate([m, c.ravel()]) for m, c in
-                                (_weighted_stats(face_px, weights), _weighted_stats(ref_px, weights))])
-        if self._state is None or self.smoothing == 0:
-            self._state = stats
-        else:
-            self._state = self.smoothing * self._state + (1 - self.smoothing) * stats
-        face_mean, face_cov = self._state[:3], self._state[3:12].reshape(3, 3)
-        ref_mean, ref_cov = self._state[12:15], self._state[15:].reshape(3, 3)
+        face_mean, face_cov = _weighted_stats(face_px, weights)
+        ref_mean, ref_cov = _weighted_stats(ref_px, weights)
+        if self._state is not None and self.smoothing > 0:
+            ref_mean = self.smoothing * self._state[0] + (1 - self.smoothing) * ref_mean
+            ref_cov = self.smoothing * self._state[1] + (1 - self.smoothing) * ref_cov
+        self._state = (ref_mean, ref_cov)
         if self.method == "rct":
             scale = np.sqrt(np.maximum(np.diag(ref_cov), 1e-8) / np.maximum(np.diag(face_cov), 1e-8))
             out = (face_px - face_mean) * scale + ref_mean
