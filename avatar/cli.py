@@ -204,3 +204,28 @@ def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_fac
     if model_path.is_dir() and update_model_card(model_path, result, driver.name):
         click.echo(f"updated {model_path / 'MODEL_CARD.md'}", err=True)
     click.echo(text)
+
+
+@main.group()
+def chat() -> None:
+    """The presenter's chatbot (ChatterBot, English corpus, read-only when serving)."""
+
+
+@chat.command("train")
+@click.option("--db", help="SQLAlchemy URL (default: a SQLite file under ~/.cache/avatar/chat).")
+def chat_train(db) -> None:
+    """Train the chatbot on the chatterbot-corpus English corpus."""
+    from avatar.chat import default_db_url, train_corpus
+
+    count = train_corpus(db)
+    click.echo(f"{db or default_db_url()}: {count} statements")
+
+
+@chat.command("ask")
+@click.argument("question")
+@click.option("--db", help="SQLAlchemy URL of a trained database (default: built on first use).")
+def chat_ask(question, db) -> None:
+    """Print the presenter's answer to QUESTION."""
+    from avatar.chat import Chatbot
+
+    click.echo(Chatbot(db).reply(question).text)

@@ -1,0 +1,160 @@
+"""ChatterBot wrapper: corpus training, and fast read-only replies.
+
+Training is ChatterBot's own (`ChatterBotCorpusTrainer`, LowercaseTagger because spaCy's
+English model cannot be installed offline) into any SQLAlchemy database. Serving reads that
+database once into memory and answers from there: measured on the English corpus, ChatterBot's
+own `get_response` spends its time in the SQL storage, not in matching (one lazy query per
+candidate statement for its tags, then building ORM objects for ~1,000 candidates a question:
+p95 ~300 ms), so the same known-question -> answer pairs are matched in memory instead with the
+same Levenshtein-ratio similarity ChatterBot uses (bench/chat.py compares both, answer for
+answer). Nothing a user types is ever written back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from avatar.errors import UserError
+
+GREETING = ("Hello! I'm an AI presenter: a computer-generated face and voice answering with a chatbot, "
+            "not a real person. Ask me about computers, AI, science, history and more.")
+FALLBACK = ("I'm not sure I understood that. I'm an AI that knows a small set of topics: try asking me about "
+            "computers, artificial intelligence, science or history.")
+CORPUS = "chatterbot.corpus.english"
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def default_db_url() -> str:
+    """SQLite database under `$AVATAR_CACHE` (default `~/.cache/avatar`), built on first use."""
+    root = Path(os.environ.get("AVATAR_CACHE") or Path.home() / ".cache" / "avatar")
+    return f"sqlite:///{root / 'chat' / 'english.sqlite3'}"
+
+
+def _sqlite_path(db_url: str) -> Path | None:
+    return Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
+
+
+def _chatterbot(db_url: str, read_only: bool):
+    from chatterbot import ChatBot
+    from chatterbot.tagging import LowercaseTagger
+
+    return ChatBot("Presenter", storage_adapter="chatterbot.storage.SQLStorageAdapter", database_uri=db_url,
+                   tagger=LowercaseTagger, read_only=read_only)
+
+
+def train_corpus(db_url: str | None = None, corpus: str = CORPUS) -> int:
+    """Train ChatterBot on `corpus` into `db_url` (SQLite: built in a temp file, then renamed,
+    so a crash never leaves half a database). Returns the number of statements stored."""
+    from chatterbot.trainers import ChatterBotCorpusTrainer
+
+    db_url = db_url or default_db_url()
+    target = _sqlite_path(db_url)
+    build_url = db_url
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        building = target.with_name(f".{target.name}.{os.getpid()}.building")
+        building.unlink(missing_ok=True)
+        build_url = f"sqlite:///{building}"
+    bot = _chatterbot(build_url, read_only=False)
+    ChatterBotCorpusTrainer(bot, show_training_progress=False).train(corpus)
+    count = bot.storage.count()
+    bot.storage.engine.dispose()
+    if target is not None:
+        os.replace(building, target)
+    return count
+
+
+def _normalise(text: str) -> str:
+    return " ".join(_WORD.findall(str(text).lower()))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """text: what the presenter says; confidence: similarity of the matched known question
+    (0..1, 0 for the fallback); matched: that question, or None."""
+
+    text: str
+    confidence: float
+    matched: str | None
+
+
+class Chatbot:
+    """Read-only replies from a trained database; safe to share between threads.
+
+    threshold: least similarity (Levenshtein ratio of normalised texts) for a match; below it
+    the presenter says FALLBACK.
+    """
+
+    def __init__(self, db_url: str | None = None, threshold: float = 0.6, history: int = 50):
+        self.db_url = db_url or default_db_url()
+        path = _sqlite_path(self.db_url)
+        if self.db_url == default_db_url() and path is not None and not path.exists():
+            train_corpus(self.db_url)  # the shipped default builds itself (~2 s)
+        self.threshold = threshold
+        self._answers = self._load()
+        if not self._answers:
+            raise UserError(f"the chat database {self.db_url} is empty: run `avatar chat train --db {self.db_url}`.")
+        self._questions = list(self._answers)
+        self._by_word = defaultdict(set)
+        for i, question in enumerate(self._questions):
+            for word in set(question.split()):
+                self._by_word[word].add(i)
+        self._histories = defaultdict(lambda: deque(maxlen=history))
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, list[str]]:
+        """Normalised known question -> answers in the order training stored them."""
+        from sqlalchemy import create_engine, text
+
+        path = _sqlite_path(self.db_url)
+        if path is not None and not path.exists():
+            raise UserError(f"no chat database at {path}: run `avatar chat train --db {self.db_url}`.")
+        engine = create_engine(self.db_url)
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(text(
+                    "SELECT text, in_response_to FROM statement WHERE in_response_to IS NOT NULL ORDER BY id"))
+                answers: dict[str, list[str]] = {}
+                for answer, question in rows:
+                    answers.setdefault(_normalise(question), []).append(answer)
+        finally:
+            engine.dispose()
+        answers.pop("", None)
+        return answers
+
+    def reply(self, message: str, session: str = "default") -> Reply:
+        """The presenter's answer to `message`; the exchange is kept in `session`'s history."""
+        reply = self._match(_normalise(message))
+        with self._lock:
+            self._histories[session].append((message, reply.text))
+        return reply
+
+    def history(self, session: str = "default") -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._histories[session])
+
+    def _match(self, query: str) -> Reply:
+        if not query:
+            return Reply(FALLBACK, 0.0, None)
+        if query in self._answers:
+            return Reply(self._answers[query][0], 1.0, query)
+        candidates = set().union(*(self._by_word.get(word, ()) for word in set(query.split())))
+        best, best_score = None, 0.0
+        matcher = difflib.SequenceMatcher(b=query, autojunk=False)
+        for i in candidates:
+            matcher.set_seq1(self._questions[i])
+            # Cheap upper bounds first: most candidates cannot beat the best so far.
+            if matcher.real_quick_ratio() <= best_score or matcher.quick_ratio() <= best_score:
+                continue
+            score = matcher.ratio()
+            if score > best_score:
+                best, best_score = self._questions[i], score
+        if best is None or best_score < self.threshold:
+            return Reply(FALLBACK, 0.0, None)
+        return Reply(self._answers[best][0], round(best_score, 3), best)
