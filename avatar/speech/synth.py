@@ -1,0 +1,148 @@
+"""Speech synthesis with espeak-ng through pyttsx3's espeak bindings (owns them).
+
+espeak-ng reports, while it synthesises, the sample at which each phoneme starts; we keep those
+events, so the timings are exact for the audio they come with (no forced alignment). espeak-ng
+is not thread-safe and is initialised once per process: every call goes through one lock.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import threading
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_PHONEME_EVENT = 7  # espeakEVENT_PHONEME in speak_lib.h (pyttsx3 does not name it)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_lock = threading.Lock()
+_engine = {}  # sample_rate and the live callback, set on first use
+
+
+@dataclass(frozen=True)
+class SpeechConfig:
+    voice: str = "en-us"  # an espeak-ng voice name (`espeak-ng --voices`)
+    rate: int = 165  # words per minute
+    pitch: int = 50  # 0-100
+    max_sentence_chars: int = 400  # longer text is split into sentences (and long sentences at commas)
+    silence: float = 0.4  # seconds of silence for empty text
+
+
+@dataclass(frozen=True)
+class Phoneme:
+    """An espeak-ng phoneme mnemonic (e.g. "oU", "m", "_" for a pause) and its time span (s)."""
+
+    symbol: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Speech:
+    """audio: (N,) int16 mono PCM at sample_rate; phonemes in time order, covering the audio."""
+
+    audio: np.ndarray
+    sample_rate: int
+    phonemes: tuple[Phoneme, ...]
+    text: str
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+def _espeak():
+    """The espeak-ng library, initialised once: synchronous synthesis with phoneme events."""
+    from pyttsx3.drivers import _espeak as espeak
+
+    if "rate" not in _engine:
+        rate = espeak.Initialize(espeak.AUDIO_OUTPUT_SYNCHRONOUS, 500, None, 1)  # bit 0: phoneme events
+        if rate <= 0:
+            raise RuntimeError("espeak-ng could not be initialised (is the espeak-ng package installed?)")
+        _engine["rate"] = rate
+    return espeak
+
+
+def _synthesize_one(text: str, config: SpeechConfig) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Audio and (symbol, start sample) phoneme events for one piece of text. Call under _lock."""
+    espeak = _espeak()
+    chunks, events = [], []
+
+    def callback(wav, count, event_list) -> int:
+        if count > 0:
+            chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
+        i = 0
+        while event_list[i].type != espeak.EVENT_LIST_TERMINATED:
+            event = event_list[i]
+            if event.type == _PHONEME_EVENT:
+                # The event's id field holds the mnemonic as up to 8 bytes, not a pointer.
+                raw = ctypes.string_at(ctypes.addressof(event.id), 8).split(b"\0")[0]
+                events.append((raw.decode("ascii", "replace"), int(event.sample)))
+            i += 1
+        return 0
+
+    _engine["callback"] = callback  # keep it alive while the C side may call it
+    espeak.SetSynthCallback(callback)
+    if espeak.SetVoiceByName(config.voice.encode()) != espeak.EE_OK:
+        raise ValueError(f"espeak-ng has no voice {config.voice!r}")
+    espeak.SetParameter(espeak.RATE, int(config.rate), 0)
+    espeak.SetParameter(espeak.PITCH, int(config.pitch), 0)
+    espeak.Synth(text, flags=espeak.CHARS_AUTO)
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+    return audio.astype(np.int16, copy=False), events
+
+
+def split_text(text: str, max_chars: int) -> list[str]:
+    """Sentences (and, inside over-long sentences, comma-separated parts) of at most max_chars."""
+    pieces = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        while len(sentence) > max_chars:
+            cut = sentence.rfind(",", 0, max_chars)
+            cut = cut + 1 if cut > 0 else sentence.rfind(" ", 0, max_chars)
+            cut = cut if cut > 0 else max_chars
+            pieces.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if sentence:
+            pieces.append(sentence)
+    return pieces
+
+
+def synthesize(text: str, config: SpeechConfig = SpeechConfig()) -> Speech:
+    """Speak `text` (any Unicode; empty gives `config.silence` of silence)."""
+    pieces = split_text(text or "", config.max_sentence_chars)
+    with _lock:
+        rate = _espeak() and _engine["rate"]
+        if not pieces:
+            silence = np.zeros(round(config.silence * rate), np.int16)
+            return Speech(silence, rate, (Phoneme("_", 0.0, config.silence),), text or "")
+        audio_parts, starts = [], []
+        offset = 0
+        for piece in pieces:
+            audio, events = _synthesize_one(piece, config)
+            starts += [(symbol, offset + sample) for symbol, sample in events]
+            audio_parts.append(audio)
+            offset += len(audio)
+    audio = np.concatenate(audio_parts)
+    total = len(audio)
+    phonemes = []
+    for i, (symbol, start) in enumerate(starts):
+        end = starts[i + 1][1] if i + 1 < len(starts) else total
+        if end > start:
+            phonemes.append(Phoneme(symbol, start / rate, end / rate))
+    if phonemes and phonemes[0].start > 0:  # lead-in before the first phoneme is silence
+        phonemes.insert(0, Phoneme("_", 0.0, phonemes[0].start))
+    return Speech(audio, rate, tuple(phonemes), text)
+
+
+def write_wav(speech: Speech, path: Path) -> Path:
+    """16-bit mono WAV."""
+    path = Path(path)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(speech.sample_rate)
+        wav.writeframes(speech.audio.tobytes())
+    return path

@@ -1,0 +1,86 @@
+"""From espeak-ng phonemes to a per-frame mouth-shape target track.
+
+A mouth shape is (opening, width, roundness): opening is the inner-lip gap and width the mouth
+corners' distance, both divided by the distance between the eye centres (the units of
+`avatar.metrics.mouth_opening`), roundness is 0 (spread) to 1 (pursed). Targets per viseme
+class are typical values for a relaxed adult speaker in those units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from avatar.speech.synth import Phoneme
+
+# class: (opening, width, roundness), and its dominance: how strongly it claims the mouth
+# against its neighbours (lips must really close for p/b/m, while t/d/k barely show).
+VISEMES = {
+    "rest": ((0.02, 0.85, 0.0), 1.0),
+    "closed": ((0.00, 0.85, 0.0), 3.0),  # p b m
+    "lip_teeth": ((0.05, 0.85, 0.0), 2.0),  # f v
+    "narrow": ((0.12, 0.85, 0.1), 0.5),  # t d n l s z T D k g N h r
+    "spread": ((0.12, 0.95, 0.0), 1.0),  # i: I j
+    "mid": ((0.22, 0.90, 0.1), 1.0),  # e E @ 3
+    "open": ((0.38, 0.90, 0.1), 1.0),  # a A V aI aU
+    "round": ((0.20, 0.70, 0.8), 1.5),  # u: U O: oU 0 w
+    "pucker": ((0.15, 0.72, 0.7), 1.5),  # S Z tS dZ
+}
+
+
+def viseme_of(symbol: str) -> str:
+    """Viseme class of an espeak-ng phoneme mnemonic (stress marks and variants ignored)."""
+    s = symbol.lstrip("',%=")
+    if not s or s.startswith("_"):
+        return "rest"
+    if s in ("tS", "dZ") or s[0] in "SZ":
+        return "pucker"
+    head = s[0]
+    if head in "pbm":
+        return "closed"
+    if head in "fv":
+        return "lip_teeth"
+    if head in "wuUoO0":
+        return "round"
+    if head in "aAV":
+        return "open"
+    if head in "iIj":
+        return "spread"
+    if head in "eE@3":
+        return "mid"
+    return "narrow"
+
+
+def mouth_track(phonemes: Sequence[Phoneme], duration: float, fps: float, spread: float = 0.025) -> np.ndarray:
+    """(round(duration * fps), 3) float32 mouth-shape targets, one row per video frame.
+
+    Coarticulation: each phoneme's target holds over its span; the track is then smoothed with
+    a Gaussian of `spread` seconds, weighted by each class's dominance, so neighbouring sounds
+    blend the way lips do. A p/b/m shorter than a frame could then fall between two frames, so
+    the frame nearest the middle of each one is given the closed shape: a viewer misses a
+    bilabial that never closes the lips.
+    """
+    frames = int(round(duration * fps))
+    step = 0.001
+    samples = max(1, int(np.ceil(duration / step)))
+    values = np.tile(np.array(VISEMES["rest"][0], np.float64), (samples, 1))
+    weights = np.full(samples, VISEMES["rest"][1])
+    for p in phonemes:
+        target, dominance = VISEMES[viseme_of(p.symbol)]
+        a, b = int(p.start / step), max(int(p.start / step) + 1, int(p.end / step))
+        values[a:b] = target
+        weights[a:b] = dominance
+    radius = int(3 * spread / step)
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) * step / spread) ** 2)
+    weighted = np.stack([np.convolve(values[:, k] * weights, kernel, mode="same") for k in range(3)], 1)
+    norm = np.convolve(weights, kernel, mode="same")[:, None]
+    smooth = weighted / norm
+    times = (np.arange(frames) + 0.5) / fps
+    index = np.clip((times / step).astype(int), 0, samples - 1)
+    track = smooth[index].astype(np.float32)
+    for p in phonemes:
+        if viseme_of(p.symbol) == "closed" and frames:
+            frame = min(frames - 1, int((p.start + p.end) / 2 * fps))
+            track[frame] = VISEMES["closed"][0]
+    return track
