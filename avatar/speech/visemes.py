@@ -1,9 +1,9 @@
 """From espeak-ng phonemes to a per-frame mouth-shape target track.
 
-A mouth shape is (opening, width, roundness): opening is the inner-lip gap and width the mouth
-corners' distance, both divided by the distance between the eye centres (the units of
-`avatar.metrics.mouth_opening`), roundness is 0 (spread) to 1 (pursed). Targets per viseme
-class are typical values for a relaxed adult speaker in those units.
+A mouth shape is (opening, width, roundness): opening is the inner-lip gap divided by the
+distance between the eye centres (the units of `avatar.metrics.mouth_opening`), width is the
+mouth corners' distance relative to the speaker's own resting width (1 = at rest), roundness is
+0 (spread) to 1 (pursed). Targets per viseme class are typical values for an adult speaker.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from avatar.speech.synth import Phoneme
 # class: (opening, width, roundness), and its dominance: how strongly it claims the mouth
 # against its neighbours (lips must really close for p/b/m, while t/d/k barely show).
 VISEMES = {
-    "rest": ((0.02, 0.85, 0.0), 1.0),
-    "closed": ((0.00, 0.85, 0.0), 3.0),  # p b m
-    "lip_teeth": ((0.05, 0.85, 0.0), 2.0),  # f v
-    "narrow": ((0.12, 0.85, 0.1), 0.5),  # t d n l s z T D k g N h r
-    "spread": ((0.12, 0.95, 0.0), 1.0),  # i: I j
-    "mid": ((0.22, 0.90, 0.1), 1.0),  # e E @ 3
-    "open": ((0.38, 0.90, 0.1), 1.0),  # a A V aI aU
-    "round": ((0.20, 0.70, 0.8), 1.5),  # u: U O: oU 0 w
-    "pucker": ((0.15, 0.72, 0.7), 1.5),  # S Z tS dZ
+    "rest": ((0.02, 1.00, 0.0), 1.0),
+    "closed": ((0.00, 1.00, 0.0), 3.0),  # p b m
+    "lip_teeth": ((0.05, 1.00, 0.0), 2.0),  # f v
+    "narrow": ((0.12, 1.00, 0.1), 0.5),  # t d n l s z T D k g N h r
+    "spread": ((0.12, 1.10, 0.0), 1.0),  # i: I j
+    "mid": ((0.22, 1.04, 0.1), 1.0),  # e E @ 3
+    "open": ((0.38, 1.04, 0.1), 1.0),  # a A V aI aU
+    "round": ((0.20, 0.82, 0.8), 1.5),  # u: U O: oU 0 w
+    "pucker": ((0.15, 0.85, 0.7), 1.5),  # S Z tS dZ
 }
 
 
