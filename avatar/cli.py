@@ -229,3 +229,46 @@ def chat_ask(question, db) -> None:
     from avatar.chat import Chatbot
 
     click.echo(Chatbot(db).reply(question).text)
+
+
+@main.group()
+def driver() -> None:
+    """Driver libraries: the real talking face whose frames drive the presenter."""
+
+
+@driver.command("build")
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Library folder.")
+def driver_build(video, out) -> None:
+    """Index every frame of VIDEO (mouth shape, head pose, blinks) into a driver library."""
+    from avatar.driver import build_library
+
+    with _progress("index", "frame") as on_progress:
+        library = build_library(video, out, on_progress=on_progress)
+    size = sum(f.stat().st_size for f in out.iterdir()) / 1e6
+    click.echo(f"{out}: {int(library.valid.sum())} of {len(library)} frames with a face, {size:.1f} MB")
+
+
+@main.command()
+@click.argument("text")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output MP4.")
+@click.option("--library", type=click.Path(file_okay=False, path_type=Path),
+              help="Driver library (default: the shipped one).")
+def say(text, out, library) -> None:
+    """Speak TEXT and write the synthesised driver clip (before any face swap) with its sound."""
+    import tempfile
+
+    from avatar.driver import DriverLibrary, synthesize_driver
+    from avatar.driver.library import DEFAULT_LIBRARY
+    from avatar.media.encode import VideoWriter
+    from avatar.speech import synthesize, write_wav
+
+    lib = DriverLibrary.load(library or DEFAULT_LIBRARY)
+    speech = synthesize(text)
+    clip = synthesize_driver(speech, lib)
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = write_wav(speech, Path(tmp) / "speech.wav")
+        with VideoWriter(out, lib.meta["width"], lib.meta["height"], lib.fps, audio=wav) as writer:
+            for rgb in clip.iter_rgb():
+                writer.write(rgb)
+    click.echo(f"{out}: {len(clip)} frames, {speech.duration:.2f} s of speech")

