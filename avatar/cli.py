@@ -272,3 +272,17 @@ def say(text, out, library) -> None:
             for rgb in clip.iter_rgb():
                 writer.write(rgb)
     click.echo(f"{out}: {len(clip)} frames, {speech.duration:.2f} s of speech")
+
+
+@driver.command("record")
+@click.argument("text")
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--clips", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Recorded-clip folder (default: ~/.cache/avatar/recorded).")
+def driver_record(text, video, clips) -> None:
+    """Store VIDEO as the recorded driver answer for reply TEXT (checked and normalised first)."""
+    from avatar.driver import RecordedClips
+    from avatar.media.sources import cache_root
+
+    clip = RecordedClips(clips or cache_root() / "recorded").save(text, video, source=video.name)
+    click.echo(f"{clip.video.parent}: {clip.duration:.2f} s{' with sound' if clip.audio else ''}")
