@@ -35,9 +35,9 @@ def reference_from_dataset(name: str, folder: Path, count: int = 40) -> Identity
     embeddings = []
     for record in [records[i] for i in np.linspace(0, len(records) - 1, count).round().astype(int)]:
         rgb = cv2.cvtColor(cv2.imread(str(Path(folder) / record["crop"])), cv2.COLOR_BGR2RGB)
-        faces = detect_faces(rgb)
-        if faces:
-            embeddings.append(face_embedding(rgb, faces[0].box))
+        # The crop's own landmarks give the face box: no detection, so small crops work too.
+        points = np.asarray(record["landmarks_crop"])
+        embeddings.append(face_embedding(rgb, (*points.min(0), *points.max(0))))
     return IdentityReference.from_embeddings(name, embeddings)
 
 
