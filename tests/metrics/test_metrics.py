@@ -55,8 +55,12 @@ def test_presenter_evaluation_reports_every_measure_and_updates_the_card(tiny_mo
     for key in ("match_presenter", "match_driver"):
         assert 0 <= result[key] <= 1
     assert -1 <= result["ssim_b_to_b"] <= 1 and result["flicker_smoothed"] >= 0
-    card = update_model_card(tiny_model, result, "franck.mp4")
+    import shutil
+
+    model = shutil.copytree(tiny_model, tmp_path / "model")
+    (model / "MODEL_CARD.md").write_text("# Presenter swap model `tiny`\n")
+    card = update_model_card(model, result, "franck.mp4")
     text = card.read_text()
-    assert text.count(CARD_SECTION) == 1 and "frames 4000-4011" in text
-    update_model_card(tiny_model, result, "franck.mp4")  # replaced, not appended twice
+    assert text.startswith("# Presenter") and text.count(CARD_SECTION) == 1 and "frames 4000-4011" in text
+    update_model_card(model, result, "franck.mp4")  # replaced, not appended twice
     assert card.read_text().count(CARD_SECTION) == 1
