@@ -113,20 +113,22 @@ def augment(faces: FaceSet, indices: np.ndarray, rng: np.random.Generator, confi
             matrix = np.array([[-1, 0, size - 1], [0, 1, 0]], np.float64) @ np.vstack([matrix, [0, 0, 1]])
         points = transform_points(faces.landmarks[i], matrix)
         out_points.append(points[FLIP_68] if flipped else points)  # a mirrored left eye is a right eye
-
-        def pose(image, interpolation=cv2.INTER_LINEAR):
-            return cv2.warpAffine(image, matrix, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
-
-        target = pose(faces.images[i]).astype(np.float32) / 255
+        target = _pose(faces.images[i], matrix).astype(np.float32) / 255
         target = _jitter_colour(target, rng, config.colour)
         map_x, map_y = _random_warp_maps(rng, size, config.warp)
         warped = cv2.remap(target, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out_in.append(warped.transpose(2, 0, 1))
         out_target.append(target.transpose(2, 0, 1))
-        out_mask.append(pose(faces.masks[i])[None].astype(np.float32) / 255)
-        out_detail.append(pose(faces.detail[i])[None].astype(np.float32) / 255)
+        out_mask.append(_pose(faces.masks[i], matrix)[None].astype(np.float32) / 255)
+        out_detail.append(_pose(faces.detail[i], matrix)[None].astype(np.float32) / 255)
     return tuple(np.ascontiguousarray(np.stack(a), dtype=np.float32)
                  for a in (out_in, out_target, out_mask, out_detail, out_points))
+
+
+def _pose(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 pose change to a square image, keeping its size."""
+    size = image.shape[0]
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _jitter_colour(image: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
