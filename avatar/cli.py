@@ -254,23 +254,34 @@ def driver_build(video, out) -> None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output MP4.")
 @click.option("--library", type=click.Path(file_okay=False, path_type=Path),
               help="Driver library (default: the shipped one).")
-def say(text, out, library) -> None:
-    """Speak TEXT and write the synthesised driver clip (before any face swap) with its sound."""
+@click.option("--model", "model_path", type=click.Path(exists=True, path_type=Path),
+              help="Also swap in this presenter (models/NAME); without it the driver clip itself is written.")
+def say(text, out, library, model_path) -> None:
+    """Speak TEXT as a synthesised driver clip with its sound (and, with --model, as the presenter)."""
     import tempfile
 
     from avatar.driver import DriverLibrary, synthesize_driver
     from avatar.driver.library import DEFAULT_LIBRARY
+    from avatar.media import Frame
     from avatar.media.encode import VideoWriter
     from avatar.speech import synthesize, write_wav
 
     lib = DriverLibrary.load(library or DEFAULT_LIBRARY)
     speech = synthesize(text)
     clip = synthesize_driver(speech, lib)
+    frames = (Frame(i, i / clip.fps, rgb) for i, rgb in enumerate(clip.iter_rgb()))
+    if model_path is not None:
+        from avatar.inference import load_swap_model
+        from avatar.render import Renderer
+        from avatar.render.pipeline import resolve_model
+
+        renderer = Renderer(load_swap_model(resolve_model(model_path)))
+        frames = (Frame(f.index, f.time, rgb) for f, rgb in renderer.process(frames, clip.landmarks))
     with tempfile.TemporaryDirectory() as tmp:
         wav = write_wav(speech, Path(tmp) / "speech.wav")
         with VideoWriter(out, lib.meta["width"], lib.meta["height"], lib.fps, audio=wav) as writer:
-            for rgb in clip.iter_rgb():
-                writer.write(rgb)
+            for frame in frames:
+                writer.write(frame.rgb)
     click.echo(f"{out}: {len(clip)} frames, {speech.duration:.2f} s of speech")
 
 

@@ -17,7 +17,8 @@ class VideoWriter:
     only when the context closes without error (written to a temp name, then renamed).
 
     H.264 yuv420p with +faststart (plays in every browser and starts before it is fully loaded);
-    `audio` (any file ffmpeg reads) is encoded as AAC and cut to the video's length.
+    `audio` (any file ffmpeg reads) is encoded as AAC, cut or padded with silence to the video's
+    length.
     """
 
     def __init__(self, path: Path, width: int, height: int, fps: float, audio: Path | None = None,
@@ -29,7 +30,9 @@ class VideoWriter:
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]
         if audio is not None:
-            cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "128k", "-shortest"]
+            # Silence pads a short sound track and -shortest cuts a long one: the video sets the length.
+            cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-af", "apad", "-c:a", "aac", "-b:a", "128k",
+                    "-shortest"]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                 "-movflags", "+faststart", str(self.tmp)]
         self.path.parent.mkdir(parents=True, exist_ok=True)

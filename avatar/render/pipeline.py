@@ -49,22 +49,32 @@ class Renderer:
         self._blur = max(0.0, config.blur * size)
         self.report = RenderReport()
 
-    def process(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, np.ndarray]]:
-        """Yield (driver frame, rendered RGB frame) pairs."""
+    def process(self, frames: Iterable[Frame], landmarks: Iterable[np.ndarray] | None = None
+                ) -> Iterator[tuple[Frame, np.ndarray]]:
+        """Yield (driver frame, rendered RGB frame) pairs.
+
+        landmarks: the frames' (68, 2) landmarks when they are already known (a synthesised
+        driver carries them); otherwise faces are detected and tracked here.
+        """
         pending = []
+        known = iter(landmarks) if landmarks is not None else None
         for frame in frames:
             started = time.perf_counter()
-            face, reason = self.tracker.update(frame.rgb, frame.time)
+            if known is not None:
+                points, reason = next(known), None
+            else:
+                face, reason = self.tracker.update(frame.rgb, frame.time)
+                points = None if face is None else face.landmarks
             self.report.seconds["track"] += time.perf_counter() - started
             self.report.frames += 1
-            if face is None:
+            if points is None:
                 self.report.skipped[reason] += 1
                 pending.append((frame, None, None, None))
             else:
                 started = time.perf_counter()
-                crop, matrix = align_face(frame.rgb, face.landmarks, self.model.size)
+                crop, matrix = align_face(frame.rgb, points, self.model.size)
                 self.report.seconds["align"] += time.perf_counter() - started
-                pending.append((frame, crop, matrix, face.landmarks))
+                pending.append((frame, crop, matrix, points))
             if len(pending) >= self.config.batch:
                 yield from self._flush(pending)
                 pending = []

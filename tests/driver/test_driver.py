@@ -85,3 +85,13 @@ def test_say_writes_a_clip_with_its_speech(tmp_path):
     info = probe(out)
     assert info.has_audio and info.audio_codec == "aac" and info.frames >= 12
     assert info.duration == pytest.approx(info.frames / 24, abs=1 / 24)
+
+
+def test_say_with_a_model_renders_the_presenter_from_the_clips_landmarks(tiny_model, tmp_path):
+    out = tmp_path / "presenter.mp4"
+    result = subprocess.run([sys.executable, "-m", "avatar", "say", "What is AI?", "--out", out,
+                             "--model", tiny_model], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    frames = int(result.stdout.split(": ")[1].split(" frames")[0])
+    info = probe(out)
+    assert info.frames == frames and info.has_audio

@@ -31,3 +31,13 @@ def test_nothing_is_left_when_rendering_fails(tmp_path):
             pass
     with pytest.raises(ValueError):
         VideoWriter(out, 63, 48, 25)
+
+
+def test_short_sound_is_padded_so_no_frame_is_lost(make_video, tmp_path):
+    sound = make_video("blip.mp4", seconds=1, audio=True)
+    out = tmp_path / "clip.mp4"
+    with VideoWriter(out, 64, 48, 25, audio=sound) as writer:
+        for _ in range(50):
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+    info = probe(out)
+    assert info.frames == 50 and info.has_audio

