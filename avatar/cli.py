@@ -275,8 +275,10 @@ def say(text, out, library, model_path) -> None:
         from avatar.render import Renderer
         from avatar.render.pipeline import resolve_model
 
+        from avatar.render.label import add_label
+
         renderer = Renderer(load_swap_model(resolve_model(model_path)))
-        frames = (Frame(f.index, f.time, rgb) for f, rgb in renderer.process(frames, clip.landmarks))
+        frames = (Frame(f.index, f.time, add_label(rgb)) for f, rgb in renderer.process(frames, clip.landmarks))
     with tempfile.TemporaryDirectory() as tmp:
         wav = write_wav(speech, Path(tmp) / "speech.wav")
         with VideoWriter(out, lib.meta["width"], lib.meta["height"], lib.fps, audio=wav) as writer:

@@ -19,6 +19,7 @@ from avatar.inference import SwapModel, load_swap_model
 from avatar.media import Frame, iter_frames, normalize
 from avatar.media.encode import VideoWriter
 from avatar.render.colour import ColourMatcher
+from avatar.render.label import add_label
 from avatar.vision import FaceTracker, align_face, hull_mask, paste_back, transform_points
 
 
@@ -118,7 +119,8 @@ def render_video(driver: Path, model_path: Path, out: Path, config: RenderConfig
                  audio: Path | None = None, side_by_side: bool = False, limits: MediaLimits = MediaLimits(),
                  work_dir: Path | None = None, on_progress: Callable[[int, int], None] | None = None) -> RenderReport:
     """Render `driver` as the presenter into `out` (H.264 MP4; AAC from `audio`, else from the
-    driver's own sound if it has any). side_by_side puts driver | presenter in one frame."""
+    driver's own sound if it has any), every frame labelled "AI-generated". side_by_side puts
+    driver | presenter in one frame."""
     model = load_swap_model(resolve_model(model_path))
     work_dir = Path(work_dir) if work_dir else Path(out).parent / ".avatar-work"
     normal = normalize(driver, work_dir, limits)
@@ -129,6 +131,7 @@ def render_video(driver: Path, model_path: Path, out: Path, config: RenderConfig
     with VideoWriter(out, width, info.height, info.fps, audio=sound) as writer:
         for frame, rendered in renderer.process(iter_frames(normal.video)):
             started = time.perf_counter()
+            rendered = add_label(rendered)
             writer.write(np.hstack([frame.rgb, rendered]) if side_by_side else rendered)
             renderer.report.seconds["encode"] += time.perf_counter() - started
             if on_progress:

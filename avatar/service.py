@@ -1,0 +1,149 @@
+"""The `Avatar` facade that the app and the CLI call: a message in, the presenter's answer out.
+
+respond(message): chat reply -> speech (WAV + phoneme timings) -> driver clip (the recorded
+answer for this reply if there is one, else synthesised from the driver library) -> swap,
+colour-match and blend every frame -> "AI-generated" label -> H.264/AAC MP4. Finished answers
+are cached by (reply text, model, voice, render settings), so a repeated answer is instant.
+torch is never imported here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from avatar.chat import Chatbot
+from avatar.config import RenderConfig
+from avatar.driver import DriverLibrary, RecordedClips, synthesize_driver
+from avatar.driver.library import DEFAULT_LIBRARY
+from avatar.inference import load_swap_model
+from avatar.media import Frame, iter_frames, normalize
+from avatar.media.encode import VideoWriter
+from avatar.media.sources import cache_root
+from avatar.render import Renderer
+from avatar.render.label import add_label
+from avatar.render.pipeline import resolve_model
+from avatar.speech import SpeechConfig, synthesize, write_wav
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "presenter-interim"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """text: what the presenter says; video: the MP4; driver: "recorded" or "synthesised";
+    seconds: time by stage (chat, speech, driver, track, align, swap, composite, encode)."""
+
+    text: str
+    video: Path
+    duration: float
+    driver: str
+    cached: bool
+    seconds: dict = field(default_factory=dict)
+
+
+def _timed(items, seconds: Counter, stage: str):
+    """Pass `items` through, adding the time spent producing each to seconds[stage]."""
+    iterator = iter(items)
+    while True:
+        started = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        seconds[stage] += time.perf_counter() - started
+        yield item
+
+
+class Avatar:
+    """One presenter: its swap model, driver library, recorded clips, chatbot and voice."""
+
+    def __init__(self, model: Path = DEFAULT_MODEL, library: Path = DEFAULT_LIBRARY, clips: Path | None = None,
+                 chat_db: str | None = None, cache: Path | None = None, voice: SpeechConfig = SpeechConfig(),
+                 render: RenderConfig = RenderConfig()):
+        self.model_path = resolve_model(model)
+        self.model = load_swap_model(self.model_path)
+        self.library = DriverLibrary.load(library)
+        self.clips = RecordedClips(clips or cache_root() / "recorded")
+        self.chatbot = Chatbot(chat_db)
+        self.cache = Path(cache or cache_root() / "answers")
+        self.voice, self.render = voice, render
+        self._render_lock = threading.Lock()  # one render at a time: each uses every core
+
+    def respond(self, message: str, session: str = "default",
+                progress: Callable[[float, str], None] | None = None) -> Answer:
+        """The presenter's answer to `message` in `session`, rendered (or from the cache)."""
+        started = time.perf_counter()
+        reply = self.chatbot.reply(message, session)
+        chat_seconds = time.perf_counter() - started
+        answer = self.say(reply.text, progress)
+        return Answer(answer.text, answer.video, answer.duration, answer.driver, answer.cached,
+                      {"chat": chat_seconds, **answer.seconds})
+
+    def say(self, text: str, progress: Callable[[float, str], None] | None = None) -> Answer:
+        """Render the presenter saying `text` (the recorded clip for it when there is one)."""
+        recorded = self.clips.get(text)
+        out = self.cache / f"{self._key(text, recorded)}.mp4"
+        meta = out.with_suffix(".json")
+        if out.is_file() and meta.is_file():
+            saved = json.loads(meta.read_text())
+            return Answer(text, out, saved["duration"], saved["driver"], True, {})
+        with self._render_lock:
+            answer = self._render(text, recorded, out, progress or (lambda share, stage: None))
+        meta.write_text(json.dumps({"text": text, "duration": answer.duration, "driver": answer.driver}) + "\n")
+        return answer
+
+    def _key(self, text: str, recorded) -> str:
+        stat = self.model_path.stat()
+        parts = [text, str(self.model_path), stat.st_size, stat.st_mtime_ns, asdict(self.voice), asdict(self.render),
+                 recorded.created if recorded else None]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+    def _render(self, text: str, recorded, out: Path, progress: Callable[[float, str], None]) -> Answer:
+        seconds = Counter()
+        renderer = Renderer(self.model, self.render)
+        with tempfile.TemporaryDirectory(prefix="avatar-") as tmp:
+            started = time.perf_counter()
+            if recorded is not None:
+                progress(0.1, "driver")
+                normal = normalize(recorded.video, Path(tmp))
+                frames, landmarks = iter_frames(normal.video), None  # tracked while rendering
+                audio, fps, total, duration = recorded.audio, normal.info.fps, normal.info.frames, recorded.duration
+                width, height = normal.info.width, normal.info.height
+                if audio is None:  # a silent recording gets the synthesised voice
+                    audio = write_wav(synthesize(text, self.voice), Path(tmp) / "speech.wav")
+                seconds["driver"] += time.perf_counter() - started
+            else:
+                progress(0.05, "speech")
+                speech = synthesize(text, self.voice)
+                audio = write_wav(speech, Path(tmp) / "speech.wav")
+                seconds["speech"] += time.perf_counter() - started
+                progress(0.15, "driver")
+                started = time.perf_counter()
+                clip = synthesize_driver(speech, self.library)
+                fps, total, duration = clip.fps, len(clip), speech.duration
+                width, height = self.library.meta["width"], self.library.meta["height"]
+                frames = (Frame(i, i / fps, rgb) for i, rgb in enumerate(clip.iter_rgb()))
+                landmarks = clip.landmarks
+                seconds["driver"] += time.perf_counter() - started
+            frames = _timed(frames, seconds, "driver")  # driver frames are made as they are consumed
+            progress(0.25, "swap")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with VideoWriter(out, width, height, fps, audio=audio) as writer:
+                for i, (_, rendered) in enumerate(renderer.process(frames, landmarks)):
+                    started = time.perf_counter()
+                    writer.write(add_label(rendered))
+                    seconds["encode"] += time.perf_counter() - started
+                    if i % 12 == 0:
+                        progress(0.25 + 0.7 * (i + 1) / max(total, 1), "swap")
+            progress(1.0, "done")
+        for stage, value in renderer.report.seconds.items():
+            seconds[stage] += value
+        return Answer(text, out, duration, "recorded" if recorded is not None else "synthesised", False, dict(seconds))
