@@ -1,4 +1,5 @@
-# `make test` sets up everything on a fresh machine and runs the tests; `make setup` only sets up.
+# `make run` sets up everything on a fresh machine and serves the app on http://127.0.0.1:7860;
+# `make test` sets up and runs the tests; `make setup` only sets up.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.setup-done
 GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
 RUNTIME_REQS := $(if $(GPU),requirements-gpu.txt,requirements.txt)
 
-.PHONY: setup system test test-slow bench clean
+.PHONY: run setup system test test-slow bench clean
 
 setup: system $(STAMP)
 
@@ -21,6 +22,9 @@ $(STAMP): requirements-base.txt requirements.txt requirements-gpu.txt requiremen
 	  || $(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
 
+run: setup
+	$(PY) app.py
+
 test: setup
 	$(PY) -m pytest
 
@@ -30,6 +34,10 @@ test-slow: setup
 bench: setup
 	$(PY) bench/extract.py
 	$(PY) bench/swap.py
+	$(PY) bench/chat.py
+	$(PY) bench/speech.py
+	$(PY) bench/driver.py --render
+	$(PY) bench/reply.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,82 @@
+"""The app end to end, as a program and a person's browser would reach it (served locally)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from avatar.chat import GREETING
+from avatar.media import iter_frames, probe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model, tmp_path_factory):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cache = tmp_path_factory.mktemp("app-cache")
+    env = {**os.environ, "AVATAR_PORT": str(port), "AVATAR_MODEL": str(tiny_model), "AVATAR_CACHE": str(cache),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"the app exited: {process.stdout.read()[-2000:]}")
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def _status(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def test_ask_returns_the_reply_and_a_labelled_video_with_sound(server):
+    from gradio_client import Client
+
+    reply, video = Client(server, verbose=False).predict("What is AI?", api_name="/ask")
+    assert reply.startswith("Artificial Intelligence")
+    info = probe(video)
+    assert info.codec == "h264" and info.audio_codec == "aac" and info.duration > 3
+    corner = next(iter_frames(video)).rgb[-30:, -90:].astype(int)
+    assert corner.mean() < 90 and corner.max() > 200  # the AI-generated badge
+
+
+def test_the_first_message_says_the_presenter_is_an_ai(server):
+    status, config = _status(f"{server}/config")
+    assert status == 200 and json.dumps(GREETING)[1:-1] in config
+
+
+def test_rest_calls_that_skip_the_queue_are_refused(server):
+    status, text = _status(f"{server}/gradio_api/run/ask", "POST", b'{"data": ["What is AI?"]}')
+    assert status == 404 and "queue" in text
+
+
+@pytest.mark.parametrize("path", [
+    str(ROOT / "app.py"), str(ROOT / "avatar" / "service.py"), str(ROOT / "models"),
+    str(ROOT / "pyproject.toml").replace("pyproject", "../main/pyproject"), "/etc/passwd", "../../../etc/passwd",
+    "%2e%2e/%2e%2e/etc/passwd",
+])
+def test_file_routes_do_not_serve_source_models_or_system_files(server, path):
+    status, text = _status(f"{server}/gradio_api/file={path}")
+    assert status in (403, 404), (path, status, text[:200])
