@@ -106,16 +106,26 @@ def swap() -> None:
 @click.option("--max-faces", type=click.IntRange(min=1), help="Use at most this many faces per side.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--landmarks", is_flag=True, help="Condition the decoders on expression landmarks.")
+@click.option("--consent", type=click.Path(dir_okay=False, path_type=Path),
+              help="Consent record (JSON: person, source, date, scope, basis) for the presenter (side B). Required.")
 def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, checkpoint_every,
-               preview_every, max_faces, seed, landmarks) -> None:
+               preview_every, max_faces, seed, landmarks, consent) -> None:
     """Train the swap autoencoder (A = driver, B = presenter). Ctrl-C or SIGTERM saves and stops."""
     import dataclasses
+    import json
 
+    from avatar.provenance import load_consent
     from avatar.training.model import preset as make_preset
     from avatar.training.train import TrainConfig, train
 
     config = TrainConfig(steps=steps, batch=batch, lr=lr, checkpoint_every=checkpoint_every,
                          preview_every=preview_every, max_faces=max_faces, seed=seed)
+    if consent is None:
+        raise UserError("training a presenter needs a consent record naming the person and the source recordings: "
+                        "pass --consent FILE (JSON with person, source, date, scope, basis; see README).")
+    record = load_consent(consent)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "consent.json").write_text(json.dumps(record.to_dict(), indent=1) + "\n")
     architecture = dataclasses.replace(make_preset(preset, size), landmarks=landmarks)
     with _progress("train", "step") as on_progress:
         def on_step(step: int, total: int, stats: dict | None) -> None:
@@ -136,6 +146,7 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
 def swap_export(checkpoint, out, parity_data, tolerance) -> None:
     """Export a checkpoint to ONNX, check it against torch on real faces, write a model card."""
     import json
+    import shutil
 
     from avatar.training.checkpoint import list_checkpoints
     from avatar.training.data import load_faceset
@@ -148,10 +159,15 @@ def swap_export(checkpoint, out, parity_data, tolerance) -> None:
         checkpoint = found[-1]
     model, state = load_model(checkpoint)
     faces = load_faceset(parity_data or Path(state["data"]["b"]), model.config.size, max_faces=16)
+    run_consent = checkpoint.parent.parent / "consent.json"
+    if not run_consent.is_file():
+        raise UserError(f"{checkpoint.parent.parent} has no consent.json: a presenter is only exported with the consent "
+                        "record it was trained under (avatar swap train --consent).")
     report = export(checkpoint, out, faces.images, tolerance, faces.landmarks)
+    shutil.copyfile(run_consent, out / "consent.json")
     stats_file = checkpoint.parent.parent / "stats.jsonl"
     stats = [json.loads(line) for line in stats_file.read_text().splitlines()] if stats_file.exists() else []
-    write_model_card(out, report, state, stats)
+    write_model_card(out, report, state, stats, consent=json.loads(run_consent.read_text()))
     click.echo(f"{out}: model.onnx ({report.size_bytes / 1e6:.1f} MB, step {report.step}), parity max abs diff "
                f"{report.parity_max_abs:.2e} on {report.parity_faces} faces")
 

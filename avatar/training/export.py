@@ -106,7 +106,8 @@ def parity(wrapper: SwapToPresenter, onnx_path: Path, faces: np.ndarray, landmar
     return float(max(np.abs(e - g).max() for e, g in zip(expected, got)))
 
 
-def write_model_card(folder: Path, report: ExportReport, state: dict, stats: list[dict], notes: str = "") -> Path:
+def write_model_card(folder: Path, report: ExportReport, state: dict, stats: list[dict], notes: str = "",
+                     consent: dict | None = None) -> Path:
     """A MODEL_CARD.md for the exported model from its checkpoint and training stats."""
     config = SwapConfig(**state["swap_config"])
     data = state.get("data", {})
@@ -140,6 +141,9 @@ def write_model_card(folder: Path, report: ExportReport, state: dict, stats: lis
         f"{report.parity_max_abs:.2e}",
         f"- Exported {date.today().isoformat()}",
     ]
+    if consent:
+        lines += ["", "## Consent", "", *(f"- {key}: {value}" for key, value in consent.items()),
+                  "- (copied from the training run into `consent.json`)"]
     if notes:
         lines += ["", notes.strip()]
     path = folder / "MODEL_CARD.md"

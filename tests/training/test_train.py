@@ -83,12 +83,13 @@ def test_warm_start_from_a_shipped_model_folder(tiny_faces, tiny_model, tmp_path
     assert max((shipped[k].float() - after[k]).abs().max().item() for k in shipped) < 0.05
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_faces, tmp_path):
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_faces, consent_file, tmp_path):
     a, b = tiny_faces
     run = tmp_path / "run"
     process = subprocess.Popen(
         [sys.executable, "-m", "avatar", "swap", "train", "--a", a, "--b", b, "--out", run, "--size", "64",
-         "--batch", "4", "--steps", "100000", "--checkpoint-every", "100000", "--preview-every", "100000"],
+         "--batch", "4", "--steps", "100000", "--checkpoint-every", "100000", "--preview-every", "100000",
+         "--consent", consent_file],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (run / "stats.jsonl").exists() and time.time() < deadline:  # first log at step 25
@@ -102,14 +103,14 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_faces, tmp_path):
     assert 25 <= step < 100000 and f"stopped at step {step}" in out
 
 
-def test_two_processes_under_torchrun_train_one_model(tiny_faces, tmp_path):
+def test_two_processes_under_torchrun_train_one_model(tiny_faces, consent_file, tmp_path):
     """DDP with the gloo backend on the CPU: the same code path a multi-GPU host takes."""
     a, b = tiny_faces
     run = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
          "-m", "avatar", "swap", "train", "--a", a, "--b", b, "--out", run, "--size", "64", "--batch", "2",
-         "--steps", "4", "--checkpoint-every", "4", "--preview-every", "4"],
+         "--steps", "4", "--checkpoint-every", "4", "--preview-every", "4", "--consent", consent_file],
         capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
     state = load_checkpoint(list_checkpoints(run)[-1])

@@ -1,0 +1,56 @@
+"""Consent records: nobody becomes a presenter without a record of who agreed to what.
+
+A record is a small JSON file:
+    {"person": "Jane Doe", "source": "webcam recordings of 2026-11-20, cap12/cap13",
+     "date": "2026-11-20", "scope": "customer-relations demos of product X",
+     "basis": "signed consent form #42"}
+`avatar swap train` refuses to start without one, keeps a copy in the run folder, and
+`avatar swap export` puts it beside the model and into its model card.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+from avatar.errors import UserError
+
+FIELDS = ("person", "source", "date", "scope", "basis")
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    person: str  # who the presenter will look like
+    source: str  # which recordings of them are used
+    date: str  # when consent was given (ISO date)
+    scope: str  # what the presenter may be used for
+    basis: str  # how consent was given (a signed form, a written statement, a licence ...)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_consent(path: Path) -> ConsentRecord:
+    """Read and check a consent record; UserError saying what is missing or wrong."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"consent record {path} was not found.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"consent record {path.name} is not valid JSON ({error}).") from None
+    if not isinstance(data, dict):
+        raise UserError(f"consent record {path.name} must be a JSON object with {', '.join(FIELDS)}.")
+    missing = [f for f in FIELDS if not str(data.get(f, "")).strip()]
+    if missing:
+        raise UserError(f"consent record {path.name} lacks {', '.join(missing)}: a presenter needs the person, the "
+                        "source recordings, the date, the scope of use and the basis of consent.")
+    try:
+        given = date.fromisoformat(str(data["date"]))
+    except ValueError:
+        raise UserError(f"consent record {path.name}: date {data['date']!r} is not an ISO date (YYYY-MM-DD).") from None
+    if given > date.today():
+        raise UserError(f"consent record {path.name}: the date {given} is in the future.")
+    return ConsentRecord(**{f: str(data[f]).strip() for f in FIELDS})
