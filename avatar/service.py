@@ -24,11 +24,13 @@ from avatar.chat import Chatbot
 from avatar.config import RenderConfig
 from avatar.driver import DriverLibrary, RecordedClips, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
+from avatar.errors import UserError
 from avatar.inference import load_swap_model
 from avatar.media import Frame, iter_frames, normalize
 from avatar.media.encode import VideoWriter
 from avatar.media.sources import cache_root
 from avatar.render import Renderer
+from avatar.render.dialogue import Turn, export_dialogue
 from avatar.render.label import add_label
 from avatar.render.pipeline import resolve_model
 from avatar.speech import SpeechConfig, synthesize, write_wav
@@ -99,6 +101,23 @@ class Avatar:
             answer = self._render(text, recorded, out, progress or (lambda share, stage: None))
         meta.write_text(json.dumps({"text": text, "duration": answer.duration, "driver": answer.driver}) + "\n")
         return answer
+
+    def export_dialogue(self, exchanges: list[tuple[str, str]], out: Path,
+                        progress: Callable[[float, str], None] | None = None) -> tuple[Path, Path]:
+        """One MP4 (and .srt) of a conversation: for each (question, reply) a title card with the
+        question, then the presenter's answer (rendered now unless it is cached)."""
+        if not exchanges:
+            raise UserError("there is nothing to export yet: ask the presenter something first.")
+        progress = progress or (lambda share, stage: None)
+        turns = []
+        for i, (question, reply) in enumerate(exchanges):
+            progress(0.8 * i / len(exchanges), f"answer {i + 1} of {len(exchanges)}")
+            turns.append(Turn(question, reply, self.say(reply).video))
+        progress(0.85, "joining")
+        result = export_dialogue(turns, Path(out), self.library.meta["width"], self.library.meta["height"],
+                                 self.library.fps)
+        progress(1.0, "done")
+        return result
 
     def _key(self, text: str, recorded) -> str:
         stat = self.model_path.stat()

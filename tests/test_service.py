@@ -45,3 +45,19 @@ def test_label_is_on_every_rendered_frame(avatar):
     corners = [f.rgb[-30:, -90:].astype(int) for f in iter_frames(answer.video, every=10)]
     assert all(c.mean() < 90 and c.max() > 200 for c in corners)
     assert np.isfinite(answer.duration)
+
+
+def test_dialogue_export_has_cards_answers_sound_and_subtitles(avatar, tmp_path):
+    questions = ["What is AI?", "What was the first computer?"]
+    exchanges = [(q, avatar.chatbot.reply(q).text) for q in questions]
+    video, srt = avatar.export_dialogue(exchanges, tmp_path / "dialogue.mp4")
+    answers = [avatar.say(reply) for _, reply in exchanges]
+    info = probe(video)
+    expected = sum(2.0 + a.duration for a in answers)
+    assert info.has_audio and info.duration == pytest.approx(expected, abs=0.2)
+    first = next(iter_frames(video)).rgb
+    assert first.mean() < 60  # the dark title card opens the video
+    text = srt.read_text()
+    assert "Q: What is AI?" in text and "ENIAC" in text and text.count("-->") == 4
+    with pytest.raises(Exception, match="nothing to export"):
+        avatar.export_dialogue([], tmp_path / "empty.mp4")

@@ -120,3 +120,20 @@ def read_frames(path: str | Path, indices, gap: int = 48) -> dict[int, np.ndarra
     if missing:
         raise MediaError(f"{path.name} has no frames {sorted(missing)[:5]} (it has fewer frames than asked for).")
     return found
+
+
+def decode_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """A file's first audio stream as (N,) int16 mono PCM at `sample_rate` (empty if it has none)."""
+    import subprocess
+
+    from avatar.media.ffmpeg import ffmpeg_exe
+
+    path = Path(path)
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path),
+                             "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "s16le", "-"], capture_output=True)
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace")
+        if "does not contain any stream" in stderr or "Output file #0 does not contain" in stderr:
+            return np.zeros(0, np.int16)
+        raise MediaError(f"reading the sound of {path.name} failed: {stderr.strip().splitlines()[-1:]}")
+    return np.frombuffer(result.stdout, np.int16).copy()

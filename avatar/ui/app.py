@@ -66,15 +66,67 @@ def build_demo() -> gr.Blocks:
                 chat = gr.Chatbot(value=[{"role": "assistant", "content": GREETING}], label="Chat", height=360)
                 message = gr.Textbox(placeholder="Ask the presenter something, e.g. What is AI?", show_label=False)
                 send = gr.Button("Send", variant="primary")
+        with gr.Row():
+            export = gr.Button("Export the dialogue as one video")
+            study = gr.Button("Play the study's five-question demo")
+        download = gr.File(label="Dialogue video and subtitles", file_count="multiple", interactive=False)
         last_reply = gr.State("")
         for trigger in (message.submit, send.click):
             trigger(_reply, [message, chat], [chat, message, last_reply], api_name=False, queue=False).then(
                 _render, [last_reply], [video], api_name="render")
+        export.click(_export, [chat], [download], api_name="export")
+        study.click(_study, [chat], [chat, video, download], api_name="study")
         ask = gr.Textbox(visible=False)
         ask_reply = gr.Textbox(visible=False)
         # One call for programs (gradio_client): message in, (reply text, video) out, through the queue.
         gr.Button(visible=False).click(_ask, [ask], [ask_reply, video], api_name="ask")
     return demo
+
+
+STUDY_QUESTIONS = ["Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",
+                   "What was the first computer?"]
+
+
+def _text(content) -> str:
+    """A message's text: Gradio 6 gives either a string or a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else [content]
+    return " ".join(p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type", "text") == "text")
+
+
+def _exchanges(history: list) -> list[tuple[str, str]]:
+    """(question, reply) pairs from the chat's messages (the greeting has no question)."""
+    pairs, question = [], None
+    for message in history:
+        if message["role"] == "user":
+            question = _text(message["content"])
+        elif question is not None:
+            pairs.append((question, _text(message["content"])))
+            question = None
+    return pairs
+
+
+def _export(history: list, progress=gr.Progress()):
+    import tempfile
+
+    try:
+        out = Path(tempfile.mkdtemp(prefix="avatar-dialogue-")) / "dialogue.mp4"
+        video, srt = _avatar().export_dialogue(_exchanges(history), out,
+                                               progress=lambda share, stage: progress(share, desc=stage))
+    except UserError as error:
+        raise gr.Error(str(error)) from None
+    return [str(video), str(srt)]
+
+
+def _study(history: list, request: gr.Request, progress=gr.Progress()):
+    """The study's dialogue: ask its five questions, then export them as one video."""
+    session = request.session_hash or "default"
+    for question in STUDY_QUESTIONS:
+        reply = _avatar().chatbot.reply(question, session=session).text
+        history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+    files = _export(history, progress)
+    return history, files[0], files
 
 
 def _ask(message: str, request: gr.Request, progress=gr.Progress()):

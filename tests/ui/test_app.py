@@ -80,3 +80,16 @@ def test_rest_calls_that_skip_the_queue_are_refused(server):
 def test_file_routes_do_not_serve_source_models_or_system_files(server, path):
     status, text = _status(f"{server}/gradio_api/file={path}")
     assert status in (403, 404), (path, status, text[:200])
+
+
+def test_the_study_demo_exports_one_video_with_subtitles(server):
+    from gradio_client import Client
+
+    history, video, files = Client(server, verbose=False).predict([], api_name="/study")
+    from avatar.ui.app import _text
+
+    questions = [_text(m["content"]) for m in history if m["role"] == "user"]
+    assert questions[0] == "Do you know gossip?" and len(questions) == 5
+    info = probe(video)
+    assert info.has_audio and info.duration > 5 * 2.0  # five title cards and five answers
+    assert any(str(f).endswith(".srt") for f in (x if isinstance(x, str) else x.get("path", "") for x in files))
