@@ -89,16 +89,18 @@ class Avatar:
         return Answer(answer.text, answer.video, answer.duration, answer.driver, answer.cached,
                       {"chat": chat_seconds, **answer.seconds})
 
-    def say(self, text: str, progress: Callable[[float, str], None] | None = None) -> Answer:
-        """Render the presenter saying `text` (the recorded clip for it when there is one)."""
+    def say(self, text: str, progress: Callable[[float, str], None] | None = None,
+            recorded_voice: bool = True) -> Answer:
+        """Render the presenter saying `text` (the recorded clip for it when there is one, with its
+        own voice, or the synthesised one when `recorded_voice` is False or it has no sound)."""
         recorded = self.clips.get(text)
-        out = self.cache / f"{self._key(text, recorded)}.mp4"
+        out = self.cache / f"{self._key(text, recorded, recorded_voice)}.mp4"
         meta = out.with_suffix(".json")
         if out.is_file() and meta.is_file():
             saved = json.loads(meta.read_text())
             return Answer(text, out, saved["duration"], saved["driver"], True, {})
         with self._render_lock:
-            answer = self._render(text, recorded, out, progress or (lambda share, stage: None))
+            answer = self._render(text, recorded, out, progress or (lambda share, stage: None), recorded_voice)
         meta.write_text(json.dumps({"text": text, "duration": answer.duration, "driver": answer.driver}) + "\n")
         return answer
 
@@ -119,13 +121,14 @@ class Avatar:
         progress(1.0, "done")
         return result
 
-    def _key(self, text: str, recorded) -> str:
+    def _key(self, text: str, recorded, recorded_voice: bool) -> str:
         stat = self.model_path.stat()
         parts = [text, str(self.model_path), stat.st_size, stat.st_mtime_ns, asdict(self.voice), asdict(self.render),
-                 recorded.created if recorded else None]
+                 recorded.created if recorded else None, recorded_voice and recorded is not None]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
-    def _render(self, text: str, recorded, out: Path, progress: Callable[[float, str], None]) -> Answer:
+    def _render(self, text: str, recorded, out: Path, progress: Callable[[float, str], None],
+                recorded_voice: bool = True) -> Answer:
         seconds = Counter()
         renderer = Renderer(self.model, self.render)
         with tempfile.TemporaryDirectory(prefix="avatar-") as tmp:
@@ -134,9 +137,10 @@ class Avatar:
                 progress(0.1, "driver")
                 normal = normalize(recorded.video, Path(tmp))
                 frames, landmarks = iter_frames(normal.video), None  # tracked while rendering
-                audio, fps, total, duration = recorded.audio, normal.info.fps, normal.info.frames, recorded.duration
+                audio = recorded.audio if recorded_voice else None
+                fps, total, duration = normal.info.fps, normal.info.frames, recorded.duration
                 width, height = normal.info.width, normal.info.height
-                if audio is None:  # a silent recording gets the synthesised voice
+                if audio is None:  # the synthesised voice over the recorded face
                     audio = write_wav(synthesize(text, self.voice), Path(tmp) / "speech.wav")
                 seconds["driver"] += time.perf_counter() - started
             else:

@@ -59,28 +59,91 @@ def _render(reply: str, progress=gr.Progress()):
 def build_demo() -> gr.Blocks:
     with gr.Blocks(title="Synthetic presenter") as demo:
         gr.Markdown("# Synthetic presenter\n" + DISCLOSURE)
-        with gr.Row():
-            with gr.Column(scale=3):
-                video = gr.Video(label="Presenter (AI-generated)", autoplay=True, interactive=False, height=360)
-            with gr.Column(scale=2):
-                chat = gr.Chatbot(value=[{"role": "assistant", "content": GREETING}], label="Chat", height=360)
-                message = gr.Textbox(placeholder="Ask the presenter something, e.g. What is AI?", show_label=False)
-                send = gr.Button("Send", variant="primary")
-        with gr.Row():
-            export = gr.Button("Export the dialogue as one video")
-            study = gr.Button("Play the study's five-question demo")
-        download = gr.File(label="Dialogue video and subtitles", file_count="multiple", interactive=False)
-        last_reply = gr.State("")
-        for trigger in (message.submit, send.click):
-            trigger(_reply, [message, chat], [chat, message, last_reply], api_name=False, queue=False).then(
-                _render, [last_reply], [video], api_name="render")
-        export.click(_export, [chat], [download], api_name="export")
-        study.click(_study, [chat], [chat, video, download], api_name="study")
-        ask = gr.Textbox(visible=False)
-        ask_reply = gr.Textbox(visible=False)
-        # One call for programs (gradio_client): message in, (reply text, video) out, through the queue.
-        gr.Button(visible=False).click(_ask, [ask], [ask_reply, video], api_name="ask")
+        with gr.Tab("Chat"):
+            _chat_tab()
+        with gr.Tab("Record a driver answer"):
+            _record_tab()
+        gr.Markdown(f"<small>{_runtime_note()}</small>")
     return demo
+
+
+def _runtime_note() -> str:
+    try:
+        avatar = _avatar()
+    except Exception:  # shown in the page footer only; the tabs report real errors themselves
+        return "The presenter model could not be loaded."
+    return (f"Presenter model `{avatar.model_path.parent.name}` runs on {avatar.model.providers[0]}. "
+            f"Model card: `{avatar.model_path.parent / 'MODEL_CARD.md'}`.")
+
+
+def _chat_tab() -> None:
+    with gr.Row():
+        with gr.Column(scale=3):
+            video = gr.Video(label="Presenter (AI-generated)", autoplay=True, interactive=False, height=360)
+        with gr.Column(scale=2):
+            chat = gr.Chatbot(value=[{"role": "assistant", "content": GREETING}], label="Chat", height=360)
+            message = gr.Textbox(placeholder="Ask the presenter something, e.g. What is AI?", show_label=False)
+            send = gr.Button("Send", variant="primary")
+    with gr.Row():
+        export = gr.Button("Export the dialogue as one video")
+        study = gr.Button("Play the study's five-question demo")
+    download = gr.File(label="Dialogue video and subtitles", file_count="multiple", interactive=False)
+    last_reply = gr.State("")
+    for trigger in (message.submit, send.click):
+        trigger(_reply, [message, chat], [chat, message, last_reply], api_name=False, queue=False).then(
+            _render, [last_reply], [video], api_name="render")
+    export.click(_export, [chat], [download], api_name="export")
+    study.click(_study, [chat], [chat, video, download], api_name="study")
+    ask = gr.Textbox(visible=False)
+    ask_reply = gr.Textbox(visible=False)
+    # One call for programs (gradio_client): message in, (reply text, video) out, through the queue.
+    gr.Button(visible=False).click(_ask, [ask], [ask_reply, video], api_name="ask")
+
+
+RECORD_HELP = ("Read the line aloud to the camera, facing it, in good light. The recording is checked and saved "
+               "before anything is rendered, then the presenter version is shown. Until the presenter model is "
+               "adapted to your face (not available in the app yet), a driver face other than the one it was "
+               "trained with gives a weaker likeness.")
+
+
+def _record_tab() -> None:
+    line = gr.Textbox(label="Line to say (a bot reply)", value="Hello! I'm an AI presenter.")
+    prompter = gr.Markdown("## Hello! I'm an AI presenter.")
+    line.change(lambda text: f"## {text}", [line], [prompter], queue=False, api_name=False)
+    gr.Markdown(RECORD_HELP)
+    recording = gr.Video(label="Your recording", sources=["webcam", "upload"], include_audio=True)
+    keep_voice = gr.Checkbox(label="Keep my recorded voice (otherwise the synthesised voice is used)", value=True)
+    with gr.Row():
+        save = gr.Button("Save and preview", variant="primary")
+        delete = gr.Button("Delete the recording for this line")
+    status = gr.Markdown()
+    preview = gr.Video(label="Presenter version (AI-generated)", autoplay=True, interactive=False)
+    save.click(_save_recording, [line, recording, keep_voice], [status, preview], api_name="record")
+    delete.click(_delete_recording, [line], [status], api_name="delete_recording")
+
+
+def _save_recording(line: str, recording: str | None, keep_voice: bool, progress=gr.Progress()):
+    if not (line or "").strip():
+        raise gr.Error("Write the line you are going to say first.")
+    if not recording:
+        raise gr.Error("Record or upload a video first.")
+    avatar = _avatar()
+    try:
+        clip = avatar.clips.save(line, Path(recording), source="app")
+    except UserError as error:
+        raise gr.Error(str(error)) from None
+    saved = f"Saved ({clip.duration:.1f} s{', with sound' if clip.audio else ', no sound'})."
+    try:
+        answer = avatar.say(line, progress=lambda share, stage: progress(share, desc=stage), recorded_voice=keep_voice)
+    except Exception:
+        log.exception("preview failed")
+        return saved + " The preview could not be rendered; the recording is kept.", None
+    return saved, str(answer.video)
+
+
+def _delete_recording(line: str):
+    removed = _avatar().clips.delete(line) if (line or "").strip() else False
+    return "Deleted." if removed else "There was no recording for this line."
 
 
 STUDY_QUESTIONS = ["Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",

@@ -93,3 +93,24 @@ def test_the_study_demo_exports_one_video_with_subtitles(server):
     info = probe(video)
     assert info.has_audio and info.duration > 5 * 2.0  # five title cards and five answers
     assert any(str(f).endswith(".srt") for f in (x if isinstance(x, str) else x.get("path", "") for x in files))
+
+
+def test_a_recorded_answer_is_saved_then_previewed_and_can_be_deleted(server, make_video):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    clip = make_video("my-answer.mp4", seconds=2, audio=True)
+    status, preview = client.predict("Hi", handle_file(str(clip)), True, api_name="/record")
+    assert status.startswith("Saved (2.0 s, with sound)")
+    assert probe(preview).has_audio and probe(preview).duration == pytest.approx(2.0, abs=0.1)
+    assert client.predict("Hi", api_name="/delete_recording") == "Deleted."
+    assert client.predict("Hi", api_name="/delete_recording") == "There was no recording for this line."
+
+
+def test_a_bad_recording_is_refused_with_a_clear_message(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"definitely not a video" * 100)
+    with pytest.raises(Exception, match="not a readable video"):
+        Client(server, verbose=False).predict("Hi", handle_file(str(broken)), True, api_name="/record")
