@@ -114,3 +114,29 @@ def test_a_bad_recording_is_refused_with_a_clear_message(server, tmp_path):
     broken.write_bytes(b"definitely not a video" * 100)
     with pytest.raises(Exception, match="not a readable video"):
         Client(server, verbose=False).predict("Hi", handle_file(str(broken)), True, api_name="/record")
+
+
+def test_twenty_sessions_at_once_get_answers_or_a_clean_busy_message(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    questions = ["What is AI?", "What was the first computer?", "Do you know gossip?", "What is a super computer?",
+                 "How does a computer work?", "Hello", "Are you a robot?", "What is your name?", "Tell me a joke",
+                 "What is science?"] * 2
+
+    def ask(question):
+        try:
+            reply, video = Client(server, verbose=False).predict(question, api_name="/ask")
+            return "ok", reply, video
+        except Exception as error:  # the client reports a full queue as an error
+            return "refused", str(error), None
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(ask, questions))
+    answered = [r for r in results if r[0] == "ok"]
+    refused = [r for r in results if r[0] == "refused"]
+    assert answered and all(probe(video).has_audio for _, _, video in answered)
+    assert all("queue" in text.lower() or "busy" in text.lower() for _, text, _ in refused), refused
+    reply, _ = Client(server, verbose=False).predict("What is AI?", api_name="/ask")  # still serving
+    assert reply.startswith("Artificial Intelligence")
