@@ -1,0 +1,40 @@
+"""A person's view: headless Chromium types a question and watches the presenter answer."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync",
+         "--disable-component-update", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (`make setup` installs it when run as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(server)
+    page.get_by_text("not a real person").first.wait_for(timeout=60_000)  # the greeting
+    box = page.get_by_placeholder("Ask the presenter something")
+    box.fill("What is AI?")
+    box.press("Enter")
+    page.get_by_text("Artificial Intelligence is the branch").first.wait_for(timeout=60_000)
+    video = page.locator("video").first
+    video.wait_for(timeout=120_000)
+    page.wait_for_function("() => { const v = document.querySelector('video');"
+                           " return v && v.readyState >= 2 && v.currentTime > 0.2; }", timeout=120_000)
+    duration = page.evaluate("() => document.querySelector('video').duration")
+    assert duration > 3
+    page.screenshot(path=str(tmp_path / "app.png"))
+    assert (tmp_path / "app.png").stat().st_size > 20_000
