@@ -167,6 +167,7 @@ def swap_export(checkpoint, out, parity_data, tolerance) -> None:
     shutil.copyfile(run_consent, out / "consent.json")
     stats_file = checkpoint.parent.parent / "stats.jsonl"
     stats = [json.loads(line) for line in stats_file.read_text().splitlines()] if stats_file.exists() else []
+    stats = [row for row in stats if row["step"] <= report.step]  # the run may have gone on after this checkpoint
     write_model_card(out, report, state, stats, consent=json.loads(run_consent.read_text()))
     click.echo(f"{out}: model.onnx ({report.size_bytes / 1e6:.1f} MB, step {report.step}), parity max abs diff "
                f"{report.parity_max_abs:.2e} on {report.parity_faces} faces")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from avatar.errors import MediaError
-from avatar.media.ffmpeg import ffmpeg_exe
+from avatar.media.ffmpeg import ffmpeg_exe, run_ffmpeg
 
 
 class VideoWriter:
@@ -29,10 +29,7 @@ class VideoWriter:
         self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.part.mp4")
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]
-        if audio is not None:
-            # Silence pads a short sound track and -shortest cuts a long one: the video sets the length.
-            cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-af", "apad", "-c:a", "aac", "-b:a", "128k",
-                    "-shortest"]
+        self.audio, self.fps = audio, fps
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                 "-movflags", "+faststart", str(self.tmp)]
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,4 +67,16 @@ class VideoWriter:
             detail = self._error() if self.frames else "no frames were written"
             self.tmp.unlink(missing_ok=True)
             raise MediaError(f"encoding {self.path.name} failed: {detail}")
+        if self.audio is not None:
+            # Sound is added after the picture, cut or padded with silence to exactly its length
+            # (-shortest while streaming can drop the last frame).
+            muxed = self.tmp.with_name(self.tmp.stem + ".av.mp4")
+            try:
+                run_ffmpeg(["-i", str(self.tmp), "-i", str(self.audio), "-map", "0:v:0", "-map", "1:a:0",
+                            "-c:v", "copy", "-af", "apad", "-c:a", "aac", "-b:a", "128k",
+                            "-t", f"{self.frames / self.fps:.6f}", "-movflags", "+faststart", str(muxed)],
+                           what=f"Adding sound to {self.path.name}")
+                os.replace(muxed, self.tmp)
+            finally:
+                muxed.unlink(missing_ok=True)
         os.replace(self.tmp, self.path)

@@ -49,8 +49,9 @@ def _faces(video):
 def test_rendered_clip_is_playable_with_sound(rendered):
     driver, out, report = rendered
     info = probe(out)
-    assert info.codec == "h264" and info.audio_codec == "aac" and info.frames == probe(driver).frames == 72
-    assert report.swapped == 72
+    frames = probe(driver).frames
+    assert info.codec == "h264" and info.audio_codec == "aac" and info.frames == frames >= 70
+    assert report.swapped == frames
 
 
 def test_faces_are_the_presenter_and_the_mouth_follows_the_driver(rendered, references):
