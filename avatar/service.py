@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import threading
 import time
@@ -96,12 +95,14 @@ class Avatar:
         recorded = self.clips.get(text)
         out = self.cache / f"{self._key(text, recorded, recorded_voice)}.mp4"
         meta = out.with_suffix(".json")
-        if out.is_file() and meta.is_file():
-            saved = json.loads(meta.read_text())
-            return Answer(text, out, saved["duration"], saved["driver"], True, {})
+        if cached := self._cached(text, out, meta):
+            return cached
         with self._render_lock:
+            # Checked again under the lock: a session that asked the same meanwhile rendered it.
+            if cached := self._cached(text, out, meta):
+                return cached
             answer = self._render(text, recorded, out, progress or (lambda share, stage: None), recorded_voice)
-        meta.write_text(json.dumps({"text": text, "duration": answer.duration, "driver": answer.driver}) + "\n")
+            meta.write_text(json.dumps({"text": text, "duration": answer.duration, "driver": answer.driver}) + "\n")
         return answer
 
     def export_dialogue(self, exchanges: list[tuple[str, str]], out: Path,
@@ -120,6 +121,13 @@ class Avatar:
                                  self.library.fps)
         progress(1.0, "done")
         return result
+
+    @staticmethod
+    def _cached(text: str, out: Path, meta: Path) -> Answer | None:
+        if out.is_file() and meta.is_file():
+            saved = json.loads(meta.read_text())
+            return Answer(text, out, saved["duration"], saved["driver"], True, {})
+        return None
 
     def _key(self, text: str, recorded, recorded_voice: bool) -> str:
         stat = self.model_path.stat()
