@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,7 +113,6 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
                preview_every, max_faces, seed, landmarks, consent) -> None:
     """Train the swap autoencoder (A = driver, B = presenter). Ctrl-C or SIGTERM saves and stops."""
     import dataclasses
-    import json
 
     from avatar.provenance import load_consent
     from avatar.training.model import preset as make_preset
@@ -145,7 +145,6 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
 @click.option("--tolerance", default=2e-3, show_default=True, type=float)
 def swap_export(checkpoint, out, parity_data, tolerance) -> None:
     """Export a checkpoint to ONNX, check it against torch on real faces, write a model card."""
-    import json
     import shutil
 
     from avatar.training.checkpoint import list_checkpoints
@@ -208,7 +207,6 @@ def render(driver, model_path, out, audio, side_by_side, colour, smoothing) -> N
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
 def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_faces, json_out) -> None:
     """Identity match, mouth following, B->B SSIM and flicker on held-out driver frames (JSON)."""
-    import json
 
     from avatar.metrics.presenter import evaluate, update_model_card
 
@@ -281,6 +279,7 @@ def say(text, out, library, model_path) -> None:
     from avatar.driver.library import DEFAULT_LIBRARY
     from avatar.media import Frame
     from avatar.media.encode import VideoWriter
+    from avatar.provenance.credentials import COMPOSITE_SYNTHETIC, presenter_facts, sign_video
     from avatar.speech import synthesize, write_wav
 
     lib = DriverLibrary.load(library or DEFAULT_LIBRARY)
@@ -301,7 +300,27 @@ def say(text, out, library, model_path) -> None:
         with VideoWriter(out, lib.meta["width"], lib.meta["height"], lib.fps, audio=wav) as writer:
             for frame in frames:
                 writer.write(frame.rgb)
+    if model_path is not None:
+        sign_video(out, "AI presenter video", presenter_facts(model_path))
+    else:
+        sign_video(out, "synthesised driver clip", None, source_type=COMPOSITE_SYNTHETIC)
     click.echo(f"{out}: {len(clip)} frames, {speech.duration:.2f} s of speech")
+
+
+@main.command()
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def verify(video) -> None:
+    """Print VIDEO's content credentials (C2PA manifest) as JSON; exit 1 if they are invalid."""
+    from dataclasses import asdict
+
+    from avatar.provenance.credentials import read_credentials
+
+    found = read_credentials(video)
+    if found is None:
+        raise UserError(f"{video} has no content credentials (no C2PA manifest)")
+    click.echo(json.dumps(asdict(found), indent=1))
+    if found.state == "Invalid":
+        sys.exit(1)
 
 
 @driver.command("record")

@@ -2,7 +2,8 @@
 
 respond(message): chat reply -> speech (WAV + phoneme timings) -> driver clip (the recorded
 answer for this reply if there is one, else synthesised from the driver library) -> swap,
-colour-match and blend every frame -> "AI-generated" label -> H.264/AAC MP4. Finished answers
+colour-match and blend every frame -> "AI-generated" label -> H.264/AAC MP4 -> signed C2PA
+manifest (content credentials). Finished answers
 are cached by (reply text, model, voice, render settings), so a repeated answer is instant.
 torch is never imported here.
 """
@@ -28,6 +29,7 @@ from avatar.inference import load_swap_model
 from avatar.media import Frame, iter_frames, normalize
 from avatar.media.encode import VideoWriter
 from avatar.media.sources import cache_root
+from avatar.provenance.credentials import presenter_facts, sign_video
 from avatar.render import Renderer
 from avatar.render.dialogue import Turn, export_dialogue
 from avatar.render.label import add_label
@@ -71,6 +73,7 @@ class Avatar:
                  render: RenderConfig = RenderConfig()):
         self.model_path = resolve_model(model)
         self.model = load_swap_model(self.model_path)
+        self.presenter = presenter_facts(self.model_path)  # for every video's content credentials
         self.library = DriverLibrary.load(library)
         self.clips = RecordedClips(clips or cache_root() / "recorded")
         self.chatbot = Chatbot(chat_db)
@@ -117,10 +120,11 @@ class Avatar:
             progress(0.8 * i / len(exchanges), f"answer {i + 1} of {len(exchanges)}")
             turns.append(Turn(question, reply, self.say(reply).video))
         progress(0.85, "joining")
-        result = export_dialogue(turns, Path(out), self.library.meta["width"], self.library.meta["height"],
-                                 self.library.fps)
+        video, srt = export_dialogue(turns, Path(out), self.library.meta["width"], self.library.meta["height"],
+                                     self.library.fps)
+        sign_video(video, "AI presenter dialogue", self.presenter, ingredients=[turn.answer_video for turn in turns])
         progress(1.0, "done")
-        return result
+        return video, srt
 
     @staticmethod
     def _cached(text: str, out: Path, meta: Path) -> Answer | None:
@@ -174,6 +178,9 @@ class Avatar:
                     seconds["encode"] += time.perf_counter() - started
                     if i % 12 == 0:
                         progress(0.25 + 0.7 * (i + 1) / max(total, 1), "swap")
+            started = time.perf_counter()
+            sign_video(out, "AI presenter answer", self.presenter)
+            seconds["sign"] += time.perf_counter() - started
             progress(1.0, "done")
         for stage, value in renderer.report.seconds.items():
             seconds[stage] += value

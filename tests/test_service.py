@@ -4,6 +4,7 @@ import pytest
 from avatar.chat import train_corpus
 from avatar.driver import RecordedClips
 from avatar.media import iter_frames, probe
+from avatar.provenance.credentials import TRAINED_ALGORITHMIC_MEDIA, read_credentials
 from avatar.service import Avatar
 
 
@@ -27,6 +28,9 @@ def test_respond_renders_a_labelled_answer_as_long_as_its_speech(avatar):
     frame = next(iter_frames(answer.video)).rgb
     corner = frame[-30:, -90:].astype(int)
     assert corner.mean() < 90 and corner.max() > 200  # the dark "AI-generated" badge with white text
+    credentials = read_credentials(answer.video)
+    assert credentials.state == "Trusted" and credentials.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
+    assert credentials.presenter["model"] == avatar.model_path.parent.name
     again = avatar.respond("what is ai")
     assert again.cached and again.video == answer.video
 
@@ -59,5 +63,6 @@ def test_dialogue_export_has_cards_answers_sound_and_subtitles(avatar, tmp_path)
     assert first.mean() < 60  # the dark title card opens the video
     text = srt.read_text()
     assert "Q: What is AI?" in text and "ENIAC" in text and text.count("-->") == 4
+    assert read_credentials(video).ingredients == [a.video.name for a in answers]
     with pytest.raises(Exception, match="nothing to export"):
         avatar.export_dialogue([], tmp_path / "empty.mp4")

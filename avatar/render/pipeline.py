@@ -18,6 +18,7 @@ from avatar.config import MediaLimits, RenderConfig
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import Frame, iter_frames, normalize
 from avatar.media.encode import VideoWriter
+from avatar.provenance.credentials import presenter_facts, sign_video
 from avatar.render.colour import ColourMatcher
 from avatar.render.label import add_label
 from avatar.vision import FaceTracker, align_face, hull_mask, paste_back, transform_points
@@ -119,8 +120,8 @@ def render_video(driver: Path, model_path: Path, out: Path, config: RenderConfig
                  audio: Path | None = None, side_by_side: bool = False, limits: MediaLimits = MediaLimits(),
                  work_dir: Path | None = None, on_progress: Callable[[int, int], None] | None = None) -> RenderReport:
     """Render `driver` as the presenter into `out` (H.264 MP4; AAC from `audio`, else from the
-    driver's own sound if it has any), every frame labelled "AI-generated". side_by_side puts
-    driver | presenter in one frame."""
+    driver's own sound if it has any), every frame labelled "AI-generated", the file signed with
+    content credentials. side_by_side puts driver | presenter in one frame."""
     model = load_swap_model(resolve_model(model_path))
     work_dir = Path(work_dir) if work_dir else Path(out).parent / ".avatar-work"
     normal = normalize(driver, work_dir, limits)
@@ -136,6 +137,7 @@ def render_video(driver: Path, model_path: Path, out: Path, config: RenderConfig
             renderer.report.seconds["encode"] += time.perf_counter() - started
             if on_progress:
                 on_progress(renderer.report.frames, info.frames)
+    sign_video(out, "AI presenter video", presenter_facts(model_path))
     return renderer.report
 
 
