@@ -94,8 +94,9 @@ def swap() -> None:
               help="Presenter faces: an `avatar extract` folder.")
 @click.option("--out", "run", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Run folder: checkpoints, stats.jsonl, preview.png, loss.png.")
-@click.option("--preset", default="fast", show_default=True, type=click.Choice(["fast", "quality"]))
-@click.option("--size", default=128, show_default=True, type=click.IntRange(64, 256))
+@click.option("--preset", type=click.Choice(["fast", "quality"]),
+              help="Architecture [default: fast; with --init, the --init model's own].")
+@click.option("--size", type=click.IntRange(64, 256), help="Face side in pixels [default: 128; with --init, its own].")
 @click.option("--steps", default=100_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option("--lr", default=1e-4, show_default=True, type=float)
@@ -106,7 +107,8 @@ def swap() -> None:
 @click.option("--preview-every", default=250, show_default=True, type=click.IntRange(min=1))
 @click.option("--max-faces", type=click.IntRange(min=1), help="Use at most this many faces per side.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--landmarks", is_flag=True, help="Condition the decoders on expression landmarks.")
+@click.option("--landmarks", is_flag=True,
+              help="Condition the decoders on expression landmarks (with --init: follows the --init model).")
 @click.option("--consent", type=click.Path(dir_okay=False, path_type=Path),
               help="Consent record (JSON: person, source, date, scope, basis) for the presenter (side B). Required.")
 def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, checkpoint_every,
@@ -116,7 +118,7 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
 
     from avatar.provenance import load_consent
     from avatar.training.model import preset as make_preset
-    from avatar.training.train import TrainConfig, train
+    from avatar.training.train import TrainConfig, train, warm_start_config
 
     config = TrainConfig(steps=steps, batch=batch, lr=lr, checkpoint_every=checkpoint_every,
                          preview_every=preview_every, max_faces=max_faces, seed=seed)
@@ -126,7 +128,10 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
     record = load_consent(consent)
     run.mkdir(parents=True, exist_ok=True)
     (run / "consent.json").write_text(json.dumps(record.to_dict(), indent=1) + "\n")
-    architecture = dataclasses.replace(make_preset(preset, size), landmarks=landmarks)
+    if init is not None and preset is None and size is None:
+        architecture = warm_start_config(init)  # adapting a model: keep its architecture
+    else:
+        architecture = dataclasses.replace(make_preset(preset or "fast", size or 128), landmarks=landmarks)
     with _progress("train", "step") as on_progress:
         def on_step(step: int, total: int, stats: dict | None) -> None:
             on_progress(step, total, stats and {"loss_a": stats["loss_a"], "loss_b": stats["loss_b"]})
@@ -305,6 +310,29 @@ def say(text, out, library, model_path) -> None:
     else:
         sign_video(out, "synthesised driver clip", None, source_type=COMPOSITE_SYNTHETIC)
     click.echo(f"{out}: {len(clip)} frames, {speech.duration:.2f} s of speech")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every network).")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Presenter model folder shown first [default: models/presenter-interim].")
+@click.option("--auth", envvar="AVATAR_AUTH", help="USER:PASSWORD to require a login (or $AVATAR_AUTH).")
+@click.option("--max-upload", default="200mb", show_default=True, help="Largest upload accepted.")
+def serve(host, port, model_path, auth, max_upload) -> None:
+    """Serve the presenter app in the browser (what `make run` and `python app.py` do)."""
+    import os
+
+    if auth and ":" not in auth:
+        raise UserError("--auth takes USER:PASSWORD")
+    if host not in ("127.0.0.1", "localhost") and not auth:
+        click.echo(f"warning: serving on {host} without --auth: anyone who can reach it can use the app", err=True)
+    if model_path is not None:
+        os.environ["AVATAR_MODEL"] = str(model_path.resolve())
+    from avatar.ui import build_demo, launch_options
+    from avatar.ui.app import queue
+
+    queue(build_demo()).launch(**launch_options(host, port, auth, max_upload))
 
 
 @main.command()

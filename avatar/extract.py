@@ -34,6 +34,7 @@ MANIFEST = "manifest.jsonl"
 REJECTS = "rejects.jsonl"
 CROPS = "crops"
 WORK = ".work"
+PRESENTER_FACES = "presenter-faces"  # the packed faceset shipped beside a model (see pack_faceset)
 TOO_SMALL = "too small"
 TOO_BLURRY = "too blurry"
 REASONS = (NO_FACE, SEVERAL_FACES, TOO_SMALL, TOO_BLURRY)
@@ -209,3 +210,24 @@ class _DatasetWriter:
             self._pool.shutdown(wait=True)
             self._manifest.close()
             self._rejects.close()
+
+
+def pack_faceset(source: Path, target: Path, max_faces: int = 600, quality: int = 92) -> int:
+    """A compact copy of the extract folder `source` in `target`: at most `max_faces` faces
+    evenly spread over it, crops as JPEG. Shipped beside a model so that it can be adapted to a
+    new driver later (warm-start training needs the presenter's faces). Returns the faces kept."""
+    source, target = Path(source), Path(target)
+    records = [json.loads(line) for line in (source / MANIFEST).read_text().splitlines() if line.strip()]
+    if len(records) > max_faces:
+        records = [records[i] for i in np.linspace(0, len(records) - 1, max_faces).round().astype(int)]
+    (target / CROPS).mkdir(parents=True, exist_ok=True)
+    lines = []
+    for record in records:
+        image = cv2.imread(str(source / record["crop"]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise UserError(f"{source / record['crop']} is missing or unreadable; re-run `avatar extract`.")
+        crop = f"{CROPS}/{Path(record['crop']).stem}.jpg"
+        cv2.imwrite(str(target / crop), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        lines.append(json.dumps({**record, "crop": crop}) + "\n")
+    (target / MANIFEST).write_text("".join(lines))
+    return len(records)

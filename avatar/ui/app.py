@@ -23,12 +23,31 @@ DISCLOSURE = ("**This presenter is AI-generated.** The face, voice and answers a
               "(a face-swap model, espeak-ng and a ChatterBot); every video carries an *AI-generated* label.")
 
 
-@lru_cache(maxsize=1)
-def _avatar():
-    """The one Avatar of this process, made on first use (loading models takes a few seconds)."""
-    from avatar.service import DEFAULT_MODEL, Avatar
+def _models() -> dict[str, Path]:
+    """Presenters a person can pick: $AVATAR_MODEL (or the shipped default) first, then the
+    other shipped and adapted ones."""
+    from avatar.service import DEFAULT_MODEL, available_models
 
-    return Avatar(model=Path(os.environ.get("AVATAR_MODEL", DEFAULT_MODEL)))
+    chosen = Path(os.environ.get("AVATAR_MODEL", DEFAULT_MODEL)).resolve()
+    chosen = chosen.parent if chosen.suffix == ".onnx" else chosen
+    return {chosen.name: chosen, **{k: v for k, v in available_models().items() if v.resolve() != chosen}}
+
+
+def _avatar(name: str | None = None):
+    """The Avatar for presenter `name` (default: the first of `_models()`); only names offered
+    by `_models()` are accepted, so a request cannot load a model file from elsewhere."""
+    models = _models()
+    if name and name not in models:
+        raise gr.Error(f"There is no presenter model called {name!r}.")
+    return _load_avatar(models[name or next(iter(models))])
+
+
+@lru_cache(maxsize=4)
+def _load_avatar(folder: Path):
+    """One Avatar per model folder, made on first use (loading a model takes a few seconds)."""
+    from avatar.service import Avatar
+
+    return Avatar(model=folder)
 
 
 def _reply(message: str, history: list, session: gr.Request):
@@ -41,12 +60,12 @@ def _reply(message: str, history: list, session: gr.Request):
     return history, "", reply.text
 
 
-def _render(reply: str, progress=gr.Progress()):
+def _render(reply: str, model: str | None = None, progress=gr.Progress()):
     """The presenter's video for the last reply."""
     if not reply:
         return None
     try:
-        answer = _avatar().say(reply, progress=lambda share, stage: progress(share, desc=stage))
+        answer = _avatar(model).say(reply, progress=lambda share, stage: progress(share, desc=stage))
     except UserError as error:
         raise gr.Error(str(error)) from None
     except Exception:
@@ -57,26 +76,47 @@ def _render(reply: str, progress=gr.Progress()):
 
 
 def build_demo() -> gr.Blocks:
-    with gr.Blocks(title="Synthetic presenter") as demo:
+    # delete_cache: Gradio's copies of served videos older than a day are removed every hour.
+    with gr.Blocks(title="Synthetic presenter", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# Synthetic presenter\n" + DISCLOSURE)
+        names = list(_models())
+        model = gr.Dropdown(names, value=names[0], label="Presenter", visible=len(names) > 1, interactive=True)
         with gr.Tab("Chat"):
-            _chat_tab()
+            _chat_tab(model)
         with gr.Tab("Record a driver answer"):
-            _record_tab()
-        gr.Markdown(f"<small>{_runtime_note()}</small>")
+            _record_tab(model)
+        with gr.Accordion("About this presenter: model card, consent, provenance", open=False):
+            about = gr.Markdown(_about(names[0]))
+        model.change(_about, [model], [about], queue=False, api_name=False)
     return demo
 
 
-def _runtime_note() -> str:
+def _about(name: str) -> str:
+    """The model card, consent record and runtime of presenter `name`, for people to read."""
     try:
-        avatar = _avatar()
-    except Exception:  # shown in the page footer only; the tabs report real errors themselves
+        avatar = _avatar(name)
+    except Exception:  # shown in the panel only; the tabs report real errors themselves
+        log.exception("loading the presenter model failed")
         return "The presenter model could not be loaded."
-    return (f"Presenter model `{avatar.model_path.parent.name}` runs on {avatar.model.providers[0]}. "
-            f"Model card: `{avatar.model_path.parent / 'MODEL_CARD.md'}`.")
+    folder = avatar.model_path.parent
+    card = (folder / "MODEL_CARD.md").read_text() if (folder / "MODEL_CARD.md").is_file() else "(no model card)"
+    provenance = ROOT / "assets" / "PROVENANCE.md"
+    return "\n\n".join([
+        f"**Runtime:** the swap model runs on onnxruntime's `{avatar.model.providers[0]}`.",
+        "**Content credentials:** every video carries a C2PA manifest (digital source type "
+        "*trainedAlgorithmicMedia*) signed by this installation's local certificate authority; check one with "
+        "`avatar verify VIDEO.mp4` or any C2PA reader.",
+        _demote(card),
+        *([_demote(provenance.read_text())] if provenance.is_file() else []),
+    ])
 
 
-def _chat_tab() -> None:
+def _demote(markdown: str) -> str:
+    """Headings two levels down, to sit inside the page."""
+    return ("\n" + markdown).replace("\n## ", "\n#### ").replace("\n# ", "\n### ").strip()
+
+
+def _chat_tab(model: gr.Dropdown) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             video = gr.Video(label="Presenter (AI-generated)", autoplay=True, interactive=False, height=360)
@@ -91,22 +131,25 @@ def _chat_tab() -> None:
     last_reply = gr.State("")
     for trigger in (message.submit, send.click):
         trigger(_reply, [message, chat], [chat, message, last_reply], api_name=False, queue=False).then(
-            _render, [last_reply], [video], api_name="render")
-    export.click(_export, [chat], [download], api_name="export")
-    study.click(_study, [chat], [chat, video, download], api_name="study")
+            _render, [last_reply, model], [video], api_name="render")
+    export.click(_export, [chat, model], [download], api_name="export")
+    study.click(_study, [chat, model], [chat, video, download], api_name="study")
     ask = gr.Textbox(visible=False)
     ask_reply = gr.Textbox(visible=False)
-    # One call for programs (gradio_client): message in, (reply text, video) out, through the queue.
-    gr.Button(visible=False).click(_ask, [ask], [ask_reply, video], api_name="ask")
+    # One call for programs (gradio_client): message (and optionally a presenter's name) in,
+    # (reply text, video) out, through the queue.
+    gr.Button(visible=False).click(_ask, [ask, model], [ask_reply, video], api_name="ask")
 
 
 RECORD_HELP = ("Read the line aloud to the camera, facing it, in good light. The recording is checked and saved "
                "before anything is rendered, then the presenter version is shown. Until the presenter model is "
-               "adapted to your face (not available in the app yet), a driver face other than the one it was "
-               "trained with gives a weaker likeness.")
+               "adapted to your face (below, once you have recorded enough), a driver face other than the one it "
+               "was trained with gives a weaker likeness.")
+ADAPT_CONSENT = ("I agree that my recordings are used to adapt the presenter model to my face (training runs on "
+                 "this machine; the recordings and the adapted model stay here).")
 
 
-def _record_tab() -> None:
+def _record_tab(model: gr.Dropdown) -> None:
     line = gr.Textbox(label="Line to say (a bot reply)", value="Hello! I'm an AI presenter.")
     prompter = gr.Markdown("## Hello! I'm an AI presenter.")
     line.change(lambda text: f"## {text}", [line], [prompter], queue=False, api_name=False)
@@ -118,21 +161,55 @@ def _record_tab() -> None:
         delete = gr.Button("Delete the recording for this line")
     status = gr.Markdown()
     preview = gr.Video(label="Presenter version (AI-generated)", autoplay=True, interactive=False)
-    save.click(_save_recording, [line, recording, keep_voice], [status, preview], api_name="record")
-    delete.click(_delete_recording, [line], [status], api_name="delete_recording")
+    save.click(_save_recording, [line, recording, keep_voice, model], [status, preview], api_name="record")
+    delete.click(_delete_recording, [line, model], [status], api_name="delete_recording")
+
+    gr.Markdown("### Adapt the presenter to your face")
+    agree = gr.Checkbox(label=ADAPT_CONSENT, value=False)
+    with gr.Row():
+        adapt = gr.Button("Adapt the presenter model")
+        adapt_status = gr.Markdown()
+    adapt_preview = gr.Image(label="Training preview: you, you -> you, you -> presenter, presenter, presenter -> "
+                             "presenter", visible=False, interactive=False)
+    timer = gr.Timer(5, active=False)
+    adapt.click(_start_adaptation, [agree, model], [adapt_status, adapt_preview, timer], api_name="adapt")
+    timer.tick(_adaptation_status, [model], [adapt_status, adapt_preview, timer, model], queue=False, api_name=False)
 
 
-def _save_recording(line: str, recording: str | None, keep_voice: bool, progress=gr.Progress()):
+def _start_adaptation(agree: bool, model: str | None):
+    if not agree:
+        raise gr.Error("Tick the box to agree that your recordings are used for the adaptation first.")
+    try:
+        status = _avatar(model).adaptation.start()
+    except UserError as error:
+        raise gr.Error(str(error)) from None
+    return status.message, gr.Image(visible=False), gr.Timer(active=True)
+
+
+def _adaptation_status(model: str | None):
+    """Polled every 5 s while adapting: progress, preview, and the new model in the picker when done."""
+    status = _avatar(model).adaptation.status()
+    text = status.message + (f" ({status.share:.0%})" if status.state in ("extracting", "training", "exporting")
+                             else "")
+    preview = gr.Image(str(status.preview), visible=True) if status.preview else gr.Image(visible=False)
+    names = list(_models())
+    picker = gr.Dropdown(names, visible=len(names) > 1) if status.state == "done" else gr.Dropdown()
+    return text, preview, gr.Timer(active=status.state in ("extracting", "training", "exporting")), picker
+
+
+def _save_recording(line: str, recording: str | None, keep_voice: bool, model: str | None = None,
+                    progress=gr.Progress()):
     if not (line or "").strip():
         raise gr.Error("Write the line you are going to say first.")
     if not recording:
         raise gr.Error("Record or upload a video first.")
-    avatar = _avatar()
+    avatar = _avatar(model)
     try:
         clip = avatar.clips.save(line, Path(recording), source="app")
     except UserError as error:
         raise gr.Error(str(error)) from None
-    saved = f"Saved ({clip.duration:.1f} s{', with sound' if clip.audio else ', no sound'})."
+    saved = (f"Saved ({clip.duration:.1f} s{', with sound' if clip.audio else ', no sound'}). "
+             + avatar.adaptation.status().message)
     try:
         answer = avatar.say(line, progress=lambda share, stage: progress(share, desc=stage), recorded_voice=keep_voice)
     except Exception:
@@ -141,8 +218,8 @@ def _save_recording(line: str, recording: str | None, keep_voice: bool, progress
     return saved, str(answer.video)
 
 
-def _delete_recording(line: str):
-    removed = _avatar().clips.delete(line) if (line or "").strip() else False
+def _delete_recording(line: str, model: str | None = None):
+    removed = _avatar(model).clips.delete(line) if (line or "").strip() else False
     return "Deleted." if removed else "There was no recording for this line."
 
 
@@ -170,43 +247,65 @@ def _exchanges(history: list) -> list[tuple[str, str]]:
     return pairs
 
 
-def _export(history: list, progress=gr.Progress()):
+def _export(history: list, model: str | None = None, progress=gr.Progress()):
     import tempfile
 
+    from avatar.media.sources import cache_root
+
+    exports = cache_root() / "exports"
+    _remove_old(exports, max_age_s=3600)  # Gradio serves its own copy; ours are only needed briefly
+    exports.mkdir(parents=True, exist_ok=True)
     try:
-        out = Path(tempfile.mkdtemp(prefix="avatar-dialogue-")) / "dialogue.mp4"
-        video, srt = _avatar().export_dialogue(_exchanges(history), out,
-                                               progress=lambda share, stage: progress(share, desc=stage))
+        out = Path(tempfile.mkdtemp(prefix="dialogue-", dir=exports)) / "dialogue.mp4"
+        video, srt = _avatar(model).export_dialogue(_exchanges(history), out,
+                                                    progress=lambda share, stage: progress(share, desc=stage))
     except UserError as error:
         raise gr.Error(str(error)) from None
     return [str(video), str(srt)]
 
 
-def _study(history: list, request: gr.Request, progress=gr.Progress()):
+def _remove_old(folder: Path, max_age_s: float) -> None:
+    import shutil
+    import time
+
+    for item in folder.glob("dialogue-*") if folder.is_dir() else []:
+        if time.time() - item.stat().st_mtime > max_age_s:
+            shutil.rmtree(item, ignore_errors=True)
+
+
+def _study(history: list, model: str | None, request: gr.Request, progress=gr.Progress()):
     """The study's dialogue: ask its five questions, then export them as one video."""
     session = request.session_hash or "default"
     for question in STUDY_QUESTIONS:
-        reply = _avatar().chatbot.reply(question, session=session).text
+        reply = _avatar(model).chatbot.reply(question, session=session).text
         history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
-    files = _export(history, progress)
+    files = _export(history, model, progress)
     return history, files[0], files
 
 
-def _ask(message: str, request: gr.Request, progress=gr.Progress()):
+def _ask(message: str, model: str | None, request: gr.Request, progress=gr.Progress()):
     history, _, reply = _reply(message, [], request)
     if not reply:
         raise gr.Error("Type a question first.")
-    return reply, _render(reply, progress)
+    return reply, _render(reply, model, progress)
 
 
-def launch_options(host: str = "127.0.0.1", port: int = 7860) -> dict:
-    """Safe defaults for `demo.launch`: local only, uploads capped, model/data folders blocked."""
-    auth = os.environ.get("AVATAR_AUTH")  # "user:password" turns on a login
+def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
+                   max_upload: str | None = None) -> dict:
+    """Safe defaults for `demo.launch`: local only, uploads capped (`max_upload`, else
+    $AVATAR_MAX_UPLOAD, else 200mb), source, model, key and data folders blocked, optional login
+    (`auth` or $AVATAR_AUTH as "user:password")."""
+    from avatar.media.sources import cache_root
+
+    auth = auth or os.environ.get("AVATAR_AUTH")
+    cache = cache_root()
+    private = [ROOT / "models", ROOT / "avatar", ROOT / ".venv", ROOT / "tests", ROOT / "app.py",
+               cache / "recorded", cache / "c2pa", cache / "models", cache / "adapt", cache / "data", cache / "runs",
+               cache / "chat"]
     return {
         "server_name": host, "server_port": port, "share": False, "show_error": False,
-        "max_file_size": "200mb", "enable_monitoring": False,
-        "blocked_paths": [str(ROOT / "models"), str(ROOT / "avatar"), str(ROOT / ".venv"), str(ROOT / "tests"),
-                          str(ROOT / "app.py"), str(Path.home() / ".cache" / "avatar" / "recorded")],
+        "max_file_size": max_upload or os.environ.get("AVATAR_MAX_UPLOAD", "200mb"), "enable_monitoring": False,
+        "blocked_paths": [str(p) for p in private],
         "auth": tuple(auth.split(":", 1)) if auth and ":" in auth else None,
     }
 

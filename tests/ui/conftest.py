@@ -1,6 +1,7 @@
 """A served app for the UI tests: the real app.py in its own process, on a free local port."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,14 +14,27 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+MAX_UPLOAD = "5mb"
+
+
 @pytest.fixture(scope="session")
-def server(tiny_model, tmp_path_factory):
+def app_cache(tiny_model, tmp_path_factory) -> Path:
+    """The served app's $AVATAR_CACHE; it holds a second presenter model (`tiny`), as an
+    adaptation would, so the app offers a choice."""
+    cache = tmp_path_factory.mktemp("app-cache")
+    shutil.copytree(tiny_model, cache / "models" / "tiny")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def server(app_cache):
+    """The app with the shipped presenter first, uploads capped at MAX_UPLOAD."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cache = tmp_path_factory.mktemp("app-cache")
-    env = {**os.environ, "AVATAR_PORT": str(port), "AVATAR_MODEL": str(tiny_model), "AVATAR_CACHE": str(cache),
+    env = {**os.environ, "AVATAR_PORT": str(port), "AVATAR_CACHE": str(app_cache), "AVATAR_MAX_UPLOAD": MAX_UPLOAD,
            "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("AVATAR_MODEL", None)
     process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"

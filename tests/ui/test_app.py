@@ -1,14 +1,21 @@
 """The app end to end, as a program and a person's browser would reach it (served locally)."""
 
 import json
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from avatar.chat import GREETING
 from avatar.media import iter_frames, probe
+from avatar.media.decode import decode_audio
+from avatar.metrics import face_embedding
+from avatar.provenance.credentials import TRAINED_ALGORITHMIC_MEDIA, local_identity, read_credentials
+from avatar.speech import synthesize
+from avatar.vision import choose_face, detect_faces
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,15 +29,50 @@ def _status(url: str, method: str = "GET", body: bytes | None = None) -> tuple[i
         return error.code, error.read().decode(errors="replace")
 
 
-def test_ask_returns_the_reply_and_a_labelled_video_with_sound(server):
+def test_ask_returns_the_reply_and_the_presenter_saying_it_with_credentials(server, app_cache,
+                                                                           identity_references):
     from gradio_client import Client
 
     reply, video = Client(server, verbose=False).predict("What is AI?", api_name="/ask")
     assert reply.startswith("Artificial Intelligence")
     info = probe(video)
-    assert info.codec == "h264" and info.audio_codec == "aac" and info.duration > 3
-    corner = next(iter_frames(video)).rgb[-30:, -90:].astype(int)
+    assert info.codec == "h264" and info.audio_codec == "aac"
+    speech = synthesize(reply).duration
+    assert len(decode_audio(video, 16000)) / 16000 == pytest.approx(speech, abs=0.15)
+    assert info.duration == pytest.approx(speech, abs=0.15)
+    frames = list(iter_frames(video, every=15))
+    corner = frames[0].rgb[-30:, -90:].astype(int)
     assert corner.mean() < 90 and corner.max() > 200  # the AI-generated badge
+    presenter, driver = identity_references
+    closer = []
+    for frame in frames:
+        face, _ = choose_face(detect_faces(frame.rgb), frame.rgb.shape[1], frame.rgb.shape[0])
+        if face is not None:
+            embedding = face_embedding(frame.rgb, face.box)
+            closer.append(presenter.distance(embedding) < driver.distance(embedding))
+    assert len(closer) >= 0.9 * len(frames) and np.mean(closer) >= 0.8
+    credentials = read_credentials(video, trust=(app_cache / "c2pa" / "ca.pem").read_bytes())
+    assert credentials.state == "Trusted" and credentials.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
+    assert credentials.presenter["model"] == "presenter-interim"
+
+
+def test_a_second_presenter_can_be_picked_and_unknown_ones_are_refused(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    _, video = client.predict("Hello", "tiny", api_name="/ask")
+    assert read_credentials(video).presenter["model"] == "tiny"
+    with pytest.raises(Exception, match="not in the list of choices|no presenter model called"):
+        client.predict("Hello", "../../models/presenter-interim", api_name="/ask")
+
+
+def test_an_oversized_upload_is_refused(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    big = tmp_path / "big.mp4"
+    big.write_bytes(os.urandom(6 * 1024**2))  # the test server takes at most 5 MB
+    with pytest.raises(Exception, match="(?i)too large|exceeds|maximum"):
+        Client(server, verbose=False).predict("Hi", handle_file(str(big)), True, api_name="/record")
 
 
 def test_the_first_message_says_the_presenter_is_an_ai(server):
@@ -45,10 +87,14 @@ def test_rest_calls_that_skip_the_queue_are_refused(server):
 
 @pytest.mark.parametrize("path", [
     str(ROOT / "app.py"), str(ROOT / "avatar" / "service.py"), str(ROOT / "models"),
+    str(ROOT / "models" / "presenter-interim" / "model.onnx"), "c2pa/ca-key.pem", "c2pa/signer-key.pem",
     str(ROOT / "pyproject.toml").replace("pyproject", "../main/pyproject"), "/etc/passwd", "../../../etc/passwd",
     "%2e%2e/%2e%2e/etc/passwd",
 ])
-def test_file_routes_do_not_serve_source_models_or_system_files(server, path):
+def test_file_routes_do_not_serve_source_models_keys_or_system_files(server, app_cache, path):
+    if path.startswith("c2pa/"):  # the app's signing keys (made here if no answer was signed yet)
+        local_identity(app_cache / "c2pa")
+        path = str(app_cache / path)
     status, text = _status(f"{server}/gradio_api/file={path}")
     assert status in (403, 404), (path, status, text[:200])
 

@@ -1,0 +1,176 @@
+"""Adapt a presenter model to the face of the person who records driver answers.
+
+A swap model renders the presenter best from the driver face it was trained with; a new
+person's recordings give a weaker likeness until the model has seen their face. Adapting is the
+swap model's warm-start training: the recorded clips become side A, the presenter's faces
+shipped with the model (`presenter-faces/`) stay side B, and training starts from the model's
+own weights. It runs as three CLI subprocesses (extract, train, export) at low priority on one
+thread, so the app keeps answering meanwhile, and it resumes from its last checkpoint if the app
+is restarted. The result is a new model folder under `$AVATAR_CACHE/models/`, whose model card
+says what it was adapted from. torch is never imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from avatar.driver import RecordedClips
+from avatar.errors import UserError
+from avatar.media.sources import cache_root
+from avatar.extract import PRESENTER_FACES
+
+STATES = ("not enough", "ready", "extracting", "training", "exporting", "done", "failed")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    steps: int = 1000  # about 15-20 min on one core of the 2-core CI machine kind for a fast 128 px model
+    min_seconds: float = 20.0  # recorded driver video needed before adapting makes sense
+    every: int = 2  # extract every 2nd recorded frame
+    threads: int = 1  # torch threads: leave the other core to the app
+    checkpoint_every: int = 100
+
+
+@dataclass(frozen=True)
+class AdaptStatus:
+    """state: one of STATES; share: progress 0..1 of the whole job; model: the adapted model
+    folder once done; preview: the training preview PNG (A, A->A, A->B, B, B->B) when there is one."""
+
+    state: str
+    message: str
+    share: float = 0.0
+    model: Path | None = None
+    preview: Path | None = None
+
+
+class Adaptation:
+    """One background adaptation job per base model; `status()` is cheap and safe to poll."""
+
+    def __init__(self, base: Path, clips: RecordedClips, config: AdaptConfig = AdaptConfig(),
+                 work: Path | None = None, models: Path | None = None):
+        self.base = Path(base)
+        self.clips, self.config = clips, config
+        self.work = Path(work or cache_root() / "adapt" / self.base.name)
+        self.models = Path(models or cache_root() / "models")
+        self._thread: threading.Thread | None = None
+        self._state, self._error, self._result = "", "", None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def recorded_seconds(self) -> float:
+        return sum(clip.duration for clip in self.clips.all())
+
+    def status(self) -> AdaptStatus:
+        preview = self.work / "run" / "preview.png"
+        preview = preview if preview.is_file() else None
+        if self._state == "failed":
+            return AdaptStatus("failed", self._error, 0.0, None, preview)
+        if self._state == "done":
+            return AdaptStatus("done", f"Adapted: the presenter model `{self._result.name}` is ready; pick it "
+                               "above.", 1.0, self._result, preview)
+        if self.running:
+            if self._state == "training":
+                step = self._trained_steps()
+                return AdaptStatus("training", f"Training: step {step} of {self.config.steps}.",
+                                   0.1 + 0.85 * step / self.config.steps, None, preview)
+            share = {"extracting": 0.02, "exporting": 0.96}.get(self._state, 0.0)
+            return AdaptStatus(self._state, f"{self._state.capitalize()} ...", share, None, preview)
+        seconds = self.recorded_seconds()
+        if seconds < self.config.min_seconds:
+            return AdaptStatus("not enough", f"{seconds:.0f} s recorded; adapting needs at least "
+                               f"{self.config.min_seconds:.0f} s of your recordings.", 0.0)
+        return AdaptStatus("ready", f"{seconds:.0f} s recorded: the presenter can be adapted to your face.", 0.0)
+
+    def start(self) -> AdaptStatus:
+        """Start adapting in the background (UserError when it cannot start)."""
+        if self.running:
+            return self.status()
+        if not (self.base / PRESENTER_FACES / "manifest.jsonl").is_file():
+            raise UserError(f"the presenter model `{self.base.name}` was shipped without its presenter faces "
+                            f"({PRESENTER_FACES}/), so it cannot be adapted.")
+        if not (self.base / "consent.json").is_file():
+            raise UserError(f"the presenter model `{self.base.name}` has no consent record, so it cannot be adapted.")
+        seconds = self.recorded_seconds()
+        if seconds < self.config.min_seconds:
+            raise UserError(f"record at least {self.config.min_seconds:.0f} s of answers first ({seconds:.0f} s so "
+                            "far).")
+        self._state, self._error, self._result = "extracting", "", None
+        self._thread = threading.Thread(target=self._run, name="adapt", daemon=True)
+        self._thread.start()
+        return self.status()
+
+    def wait(self, timeout: float | None = None) -> AdaptStatus:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.status()
+
+    def _run(self) -> None:
+        try:
+            self._adapt()
+        except Exception as error:  # reported through status(); the log has the details
+            self._state = "failed"
+            self._error = f"Adapting failed: {error}"
+
+    def _adapt(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        faces, run = self.work / "driver-faces", self.work / "run"
+        size = json.loads((self.base / PRESENTER_FACES / "manifest.jsonl").open().readline())["size"]
+        videos = [str(clip.video) for clip in self.clips.all()]
+        self._state = "extracting"
+        self._cli("extract", *videos, "--out", faces, "--size", size, "--every", self.config.every)
+        self._state = "training"
+        start = ["--resume", "auto"] if (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir()) \
+            else ["--init", self.base]
+        self._cli("swap", "train", "--a", faces, "--b", self.base / PRESENTER_FACES, "--out", run, *start,
+                  "--steps", self.config.steps, "--checkpoint-every", self.config.checkpoint_every,
+                  "--preview-every", self.config.checkpoint_every, "--consent", self.base / "consent.json")
+        self._state = "exporting"
+        name = f"{self.base.name}-adapted-{datetime.now():%Y%m%d-%H%M}"
+        staging = self.models / f".{name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        self._cli("swap", "export", "--checkpoint", run, "--out", staging)
+        with open(staging / "MODEL_CARD.md", "a") as card:
+            card.write(f"\n## Adaptation\n\n- Warm-started from `{self.base.name}` and trained {self.config.steps} "
+                       f"steps on {len(videos)} driver recordings made in the app ({self.recorded_seconds():.0f} s), "
+                       f"whose author asked for the adaptation; side B (the presenter) is `{self.base.name}`'s own "
+                       f"`{PRESENTER_FACES}/`.\n")
+        os.replace(staging, self.models / name)
+        shutil.rmtree(run, ignore_errors=True)  # a finished job; the next one starts from scratch
+        shutil.rmtree(faces, ignore_errors=True)
+        self._result, self._state = self.models / name, "done"
+
+    def _trained_steps(self) -> int:
+        try:
+            lines = (self.work / "run" / "stats.jsonl").read_text().splitlines()
+            return json.loads(lines[-1])["step"] if lines else 0
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    def _cli(self, *args) -> None:
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.config.threads), "MKL_NUM_THREADS": str(self.config.threads)}
+        log = self.work / "log.txt"
+        with open(log, "a") as out:
+            out.write(f"$ avatar {' '.join(map(str, args))}\n")
+            out.flush()
+            done = subprocess.run([sys.executable, "-m", "avatar", *map(str, args)], stdout=out,
+                                  stderr=subprocess.STDOUT, env=env, preexec_fn=lambda: os.nice(10))
+        if done.returncode != 0:
+            lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+            raise UserError(lines[-1] if lines else f"`avatar {args[0]}` exited with status {done.returncode}")
+
+
+def adapted_models(models: Path | None = None) -> list[Path]:
+    """Model folders made by adaptation, newest first."""
+    folder = Path(models or cache_root() / "models")
+    found = [p for p in folder.glob("*/model.onnx") if not p.parent.name.startswith(".")] if folder.is_dir() else []
+    return sorted((p.parent for p in found), key=lambda p: p.stat().st_mtime, reverse=True)
