@@ -87,8 +87,20 @@ def build_demo() -> gr.Blocks:
             _record_tab(model)
         with gr.Accordion("About this presenter: model card, consent, provenance", open=False):
             about = gr.Markdown(_about(names[0]))
+        runtime = gr.Markdown(_runtime(names[0]))
         model.change(_about, [model], [about], queue=False, api_name=False)
+        model.change(_runtime, [model], [runtime], queue=False, api_name=False)
     return demo
+
+
+def _runtime(name: str) -> str:
+    """One line under the page: which presenter runs on which onnxruntime provider."""
+    try:
+        avatar = _avatar(name)
+    except Exception:  # the tabs report real errors themselves
+        return "<small>The presenter model could not be loaded.</small>"
+    return (f"<small>Presenter `{avatar.model_path.parent.name}` runs on onnxruntime's "
+            f"`{avatar.model.providers[0]}`; every video is signed with content credentials (C2PA).</small>")
 
 
 def _about(name: str) -> str:
