@@ -52,7 +52,11 @@ class AdaptStatus:
 
 
 class Adaptation:
-    """One background adaptation job per base model; `status()` is cheap and safe to poll."""
+    """One background adaptation job per base model, one job per process at a time (each
+    would take a core); `status()` is cheap and safe to poll."""
+
+    _active: Adaptation | None = None
+    _start_lock = threading.Lock()
 
     def __init__(self, base: Path, clips: RecordedClips, config: AdaptConfig = AdaptConfig(),
                  work: Path | None = None, models: Path | None = None):
@@ -104,9 +108,14 @@ class Adaptation:
         if seconds < self.config.min_seconds:
             raise UserError(f"record at least {self.config.min_seconds:.0f} s of answers first ({seconds:.0f} s so "
                             "far).")
-        self._state, self._error, self._result = "extracting", "", None
-        self._thread = threading.Thread(target=self._run, name="adapt", daemon=True)
-        self._thread.start()
+        with Adaptation._start_lock:
+            other = Adaptation._active
+            if other is not None and other is not self and other.running:
+                raise UserError(f"the presenter `{other.base.name}` is being adapted; wait until it is done.")
+            self._state, self._error, self._result = "extracting", "", None
+            self._thread = threading.Thread(target=self._run, args=(seconds,), name="adapt", daemon=True)
+            self._thread.start()
+            Adaptation._active = self
         return self.status()
 
     def wait(self, timeout: float | None = None) -> AdaptStatus:
@@ -114,14 +123,14 @@ class Adaptation:
             self._thread.join(timeout)
         return self.status()
 
-    def _run(self) -> None:
+    def _run(self, seconds: float) -> None:
         try:
-            self._adapt()
+            self._adapt(seconds)
         except Exception as error:  # reported through status(); the log has the details
             self._state = "failed"
             self._error = f"Adapting failed: {error}"
 
-    def _adapt(self) -> None:
+    def _adapt(self, seconds: float) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
         faces, run = self.work / "driver-faces", self.work / "run"
         size = json.loads((self.base / PRESENTER_FACES / "manifest.jsonl").open().readline())["size"]
@@ -135,13 +144,13 @@ class Adaptation:
                   "--steps", self.config.steps, "--checkpoint-every", self.config.checkpoint_every,
                   "--preview-every", self.config.checkpoint_every, "--consent", self.base / "consent.json")
         self._state = "exporting"
-        name = f"{self.base.name}-adapted-{datetime.now():%Y%m%d-%H%M}"
+        name = f"{self.base.name}-adapted-{datetime.now():%Y%m%d-%H%M%S}"
         staging = self.models / f".{name}"
         shutil.rmtree(staging, ignore_errors=True)
         self._cli("swap", "export", "--checkpoint", run, "--out", staging)
         with open(staging / "MODEL_CARD.md", "a") as card:
             card.write(f"\n## Adaptation\n\n- Warm-started from `{self.base.name}` and trained {self.config.steps} "
-                       f"steps on {len(videos)} driver recordings made in the app ({self.recorded_seconds():.0f} s), "
+                       f"steps on {len(videos)} driver recordings made in the app ({seconds:.0f} s), "
                        f"whose author asked for the adaptation; side B (the presenter) is `{self.base.name}`'s own "
                        f"`{PRESENTER_FACES}/`.\n")
         os.replace(staging, self.models / name)
@@ -162,8 +171,9 @@ class Adaptation:
         with open(log, "a") as out:
             out.write(f"$ avatar {' '.join(map(str, args))}\n")
             out.flush()
-            done = subprocess.run([sys.executable, "-m", "avatar", *map(str, args)], stdout=out,
-                                  stderr=subprocess.STDOUT, env=env, preexec_fn=lambda: os.nice(10))
+            nice = ["nice", "-n", "10"] if shutil.which("nice") else []  # the app's renders come first
+            done = subprocess.run([*nice, sys.executable, "-m", "avatar", *map(str, args)], stdout=out,
+                                  stderr=subprocess.STDOUT, env=env)
         if done.returncode != 0:
             lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
             raise UserError(lines[-1] if lines else f"`avatar {args[0]}` exited with status {done.returncode}")

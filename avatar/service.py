@@ -49,6 +49,18 @@ def available_models(adapted: Path | None = None) -> dict[str, Path]:
     return {folder.name: folder for folder in [*shipped, *adapted_models(adapted)]}
 
 
+_adaptations: dict[tuple[Path, Path], Adaptation] = {}
+
+
+def adaptation_for(model: Path, clips: RecordedClips) -> Adaptation:
+    """The one adaptation job of this process for `model` and these recordings (it outlives any
+    Avatar that asks for it, so a running job's progress is never lost)."""
+    key = (Path(model).resolve(), Path(clips.root).resolve())
+    if key not in _adaptations:
+        _adaptations[key] = Adaptation(model, clips)
+    return _adaptations[key]
+
+
 def prune(folder: Path, max_bytes: int) -> int:
     """Delete the least recently used files in `folder` until it holds at most `max_bytes`;
     returns how many were deleted."""
@@ -103,7 +115,7 @@ class Avatar:
         self.chatbot = Chatbot(chat_db)
         self.cache = Path(cache or cache_root() / "answers")
         self.voice, self.render = voice, render
-        self.adaptation = Adaptation(self.model_path.parent, self.clips)
+        self.adaptation = adaptation_for(self.model_path.parent, self.clips)
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
 
     def respond(self, message: str, session: str = "default",

@@ -90,7 +90,13 @@ def build_demo() -> gr.Blocks:
         runtime = gr.Markdown(_runtime(names[0]))
         model.change(_about, [model], [about], queue=False, api_name=False)
         model.change(_runtime, [model], [runtime], queue=False, api_name=False)
+        demo.load(_model_choices, None, [model], queue=False, api_name=False)  # adapted since start-up
     return demo
+
+
+def _model_choices():
+    names = list(_models())
+    return gr.Dropdown(names, visible=len(names) > 1)
 
 
 def _runtime(name: str) -> str:
@@ -204,8 +210,7 @@ def _adaptation_status(model: str | None):
     text = status.message + (f" ({status.share:.0%})" if status.state in ("extracting", "training", "exporting")
                              else "")
     preview = gr.Image(str(status.preview), visible=True) if status.preview else gr.Image(visible=False)
-    names = list(_models())
-    picker = gr.Dropdown(names, visible=len(names) > 1) if status.state == "done" else gr.Dropdown()
+    picker = _model_choices() if status.state == "done" else gr.Dropdown()
     return text, preview, gr.Timer(active=status.state in ("extracting", "training", "exporting")), picker
 
 
