@@ -322,6 +322,9 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None =
     return {
         "server_name": host, "server_port": port, "share": False, "show_error": False,
         "max_file_size": max_upload or os.environ.get("AVATAR_MAX_UPLOAD", "200mb"), "enable_monitoring": False,
+        # Gradio only serves files from the working directory, the temp dir and these: the rendered
+        # answers and dialogue exports (names are unguessable hashes and random folders).
+        "allowed_paths": [str(cache / "answers"), str(cache / "exports")],
         "blocked_paths": [str(p) for p in private],
         "auth": tuple(auth.split(":", 1)) if auth and ":" in auth else None,
     }
