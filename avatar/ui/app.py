@@ -209,9 +209,18 @@ def _adaptation_status(model: str | None):
     status = _avatar(model).adaptation.status()
     text = status.message + (f" ({status.share:.0%})" if status.state in ("extracting", "training", "exporting")
                              else "")
-    preview = gr.Image(str(status.preview), visible=True) if status.preview else gr.Image(visible=False)
+    # The preview's pixels, not its path: the training folder is private (blocked from file routes).
+    preview = (gr.update(value=_read_image(status.preview), visible=True) if status.preview
+               else gr.update(visible=False))
     picker = _model_choices() if status.state == "done" else gr.Dropdown()
     return text, preview, gr.Timer(active=status.state in ("extracting", "training", "exporting")), picker
+
+
+def _read_image(path: Path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
 
 
 def _save_recording(line: str, recording: str | None, keep_voice: bool, model: str | None = None,

@@ -28,3 +28,21 @@ def test_adapting_needs_the_person_to_agree_first(monkeypatch):
     monkeypatch.setattr(app, "_avatar", lambda model=None: pytest.fail("nothing may start without agreement"))
     with pytest.raises(Exception, match="agree"):
         app._start_adaptation(False, None)
+
+
+def test_adaptation_progress_shows_the_preview_pixels_not_a_private_path(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from avatar.adaptation import AdaptStatus
+
+    preview = tmp_path / "adapt" / "run" / "preview.png"
+    preview.parent.mkdir(parents=True)
+    Image.new("RGB", (320, 64), (200, 30, 30)).save(preview)
+    status = AdaptStatus("training", "Training: step 25 of 1000.", 0.12, None, preview)
+    avatar = SimpleNamespace(adaptation=SimpleNamespace(status=lambda: status))
+    monkeypatch.setattr(app, "_avatar", lambda model=None: avatar)
+    text, image, timer, _ = app._adaptation_status(None)
+    assert text == "Training: step 25 of 1000. (12%)"
+    # Pixels, which Gradio saves and serves itself: it refuses to serve the blocked training folder.
+    assert isinstance(image["value"], Image.Image) and image["value"].getpixel((5, 5)) == (200, 30, 30)
+    assert timer.active
