@@ -157,3 +157,13 @@ def test_twenty_sessions_at_once_get_answers_or_a_clean_busy_message(server):
     assert all("queue" in text.lower() or "busy" in text.lower() for _, text, _ in refused), refused
     reply, _ = Client(server, verbose=False).predict("What is AI?", api_name="/ask")  # still serving
     assert reply.startswith("Artificial Intelligence")
+
+
+def test_adapting_asks_for_agreement_then_for_enough_recordings(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    with pytest.raises(Exception, match="agree"):
+        client.predict(False, api_name="/adapt")
+    with pytest.raises(Exception, match=r"record at least 20 s of answers first"):
+        client.predict(True, api_name="/adapt")
