@@ -27,7 +27,8 @@ from avatar.errors import UserError
 from avatar.media.sources import cache_root
 from avatar.extract import PRESENTER_FACES
 
-STATES = ("not enough", "ready", "extracting", "training", "exporting", "done", "failed")
+RUNNING = ("extracting", "training", "exporting")
+STATES = ("not enough", "ready", *RUNNING, "done", "failed")
 
 
 @dataclass(frozen=True)

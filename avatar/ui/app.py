@@ -13,6 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from avatar.adaptation import RUNNING
 from avatar.chat import GREETING
 from avatar.errors import UserError
 
@@ -207,13 +208,12 @@ def _start_adaptation(agree: bool, model: str | None):
 def _adaptation_status(model: str | None):
     """Polled every 5 s while adapting: progress, preview, and the new model in the picker when done."""
     status = _avatar(model).adaptation.status()
-    text = status.message + (f" ({status.share:.0%})" if status.state in ("extracting", "training", "exporting")
-                             else "")
+    text = status.message + (f" ({status.share:.0%})" if status.state in RUNNING else "")
     # The preview's pixels, not its path: the training folder is private (blocked from file routes).
     preview = (gr.update(value=_read_image(status.preview), visible=True) if status.preview
                else gr.update(visible=False))
     picker = _model_choices() if status.state == "done" else gr.Dropdown()
-    return text, preview, gr.Timer(active=status.state in ("extracting", "training", "exporting")), picker
+    return text, preview, gr.Timer(active=status.state in RUNNING), picker
 
 
 def _read_image(path: Path):
