@@ -212,14 +212,26 @@ class _DatasetWriter:
             self._rejects.close()
 
 
+def read_manifest(folder: Path, max_faces: int | None = None) -> list[dict]:
+    """The kept faces of an extract folder (its manifest records), evenly thinned to `max_faces`
+    when there are more; UserError when it is not an extract folder or holds no faces."""
+    manifest = Path(folder) / MANIFEST
+    if not manifest.is_file():
+        raise UserError(f"{folder} is not a dataset made by `avatar extract` (no {MANIFEST}).")
+    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    if not records:
+        raise UserError(f"{folder} holds no faces: run `avatar extract` on a video with a visible face.")
+    if max_faces and len(records) > max_faces:
+        records = [records[i] for i in np.linspace(0, len(records) - 1, max_faces).round().astype(int)]
+    return records
+
+
 def pack_faceset(source: Path, target: Path, max_faces: int = 600, quality: int = 92) -> int:
     """A compact copy of the extract folder `source` in `target`: at most `max_faces` faces
     evenly spread over it, crops as JPEG. Shipped beside a model so that it can be adapted to a
     new driver later (warm-start training needs the presenter's faces). Returns the faces kept."""
     source, target = Path(source), Path(target)
-    records = [json.loads(line) for line in (source / MANIFEST).read_text().splitlines() if line.strip()]
-    if len(records) > max_faces:
-        records = [records[i] for i in np.linspace(0, len(records) - 1, max_faces).round().astype(int)]
+    records = read_manifest(source, max_faces)
     (target / CROPS).mkdir(parents=True, exist_ok=True)
     lines = []
     for record in records:

@@ -42,11 +42,11 @@ DEFAULT_MODEL = SHIPPED_MODELS / "presenter-interim"
 ANSWER_CACHE_BYTES = 2 * 1024**3  # rendered answers kept; the least recently used go first
 
 
-def available_models(adapted: Path | None = None) -> dict[str, Path]:
+def available_models() -> dict[str, Path]:
     """Presenter models by name: the shipped ones in models/ (the default first), then those
     made by adaptation (`$AVATAR_CACHE/models`, newest first)."""
     shipped = sorted((p.parent for p in SHIPPED_MODELS.glob("*/model.onnx")), key=lambda p: p != DEFAULT_MODEL)
-    return {folder.name: folder for folder in [*shipped, *adapted_models(adapted)]}
+    return {folder.name: folder for folder in [*shipped, *adapted_models()]}
 
 
 _adaptations: dict[tuple[Path, Path], Adaptation] = {}

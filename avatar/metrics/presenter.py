@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -20,6 +19,7 @@ import cv2
 import numpy as np
 
 from avatar.config import RenderConfig
+from avatar.extract import read_manifest
 from avatar.inference import load_swap_model
 from avatar.metrics.expression import mouth_opening, pearson
 from avatar.metrics.identity import IdentityReference, face_embedding
@@ -31,9 +31,8 @@ from avatar.vision import align_face, choose_face, detect_faces, hull_mask, land
 
 def reference_from_dataset(name: str, folder: Path, count: int = 40) -> IdentityReference:
     """Identity reference from evenly spaced crops of an `avatar extract` folder."""
-    records = [json.loads(line) for line in (Path(folder) / "manifest.jsonl").read_text().splitlines()]
     embeddings = []
-    for record in [records[i] for i in np.linspace(0, len(records) - 1, count).round().astype(int)]:
+    for record in read_manifest(folder, count):
         rgb = cv2.cvtColor(cv2.imread(str(Path(folder) / record["crop"])), cv2.COLOR_BGR2RGB)
         # The crop's own landmarks give the face box: no detection, so small crops work too.
         points = np.asarray(record["landmarks_crop"])
@@ -101,8 +100,7 @@ def evaluate(model_path: Path, driver_video: Path, presenter_faces: Path, driver
             driver_crops.append(crop)
             driver_masks.append(hull_mask(transform_points(found[1], matrix), model.size, model.size, erode=3))
 
-    b_records = [json.loads(line) for line in (Path(presenter_faces) / "manifest.jsonl").read_text().splitlines()]
-    picks = [b_records[i] for i in np.linspace(0, len(b_records) - 1, 64).round().astype(int)]
+    picks = read_manifest(presenter_faces, 64)
     b_crops = np.stack([cv2.resize(cv2.cvtColor(cv2.imread(str(Path(presenter_faces) / r["crop"])), cv2.COLOR_BGR2RGB),
                                    (model.size, model.size), interpolation=cv2.INTER_AREA) for r in picks])
     b_landmarks = np.stack([np.asarray(r["landmarks_crop"], np.float32) * model.size / r["size"] for r in picks])

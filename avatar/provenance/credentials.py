@@ -71,7 +71,7 @@ class Credentials:
 def local_identity(folder: Path | None = None) -> SigningIdentity:
     """The project-local CA and signing certificate in `folder` (default `$AVATAR_CACHE/c2pa`),
     created on first use; the signing certificate is renewed 30 days before it expires."""
-    folder = Path(folder) if folder else cache_root() / "c2pa"
+    folder = Path(folder) if folder else _default_folder()
     if not (folder / "ca.pem").is_file():
         _create_ca(folder)
     ca_cert = x509.load_pem_x509_certificate((folder / "ca.pem").read_bytes())
@@ -142,8 +142,8 @@ def sign_video(path: Path, title: str, presenter: dict | None, ingredients: list
 def read_credentials(path: Path, trust: bytes | None = None) -> Credentials | None:
     """The manifest of the video at `path`, validated, trusting the CA `trust` (PEM; None: the
     local CA when it exists; b"": no CA). None when the file has no manifest."""
-    if trust is None and (cache_root() / "c2pa" / "ca.pem").is_file():
-        trust = (cache_root() / "c2pa" / "ca.pem").read_bytes()
+    if trust is None and (_default_folder() / "ca.pem").is_file():
+        trust = (_default_folder() / "ca.pem").read_bytes()
     settings = {"verify": {"verify_trust": True}, "trust": {"user_anchors": trust.decode()}} if trust else {}
     try:
         with c2pa.Context.from_dict(settings) as context, c2pa.Reader(str(path), context=context) as reader:
@@ -166,6 +166,10 @@ def read_credentials(path: Path, trust: bytes | None = None) -> Credentials | No
         presenter=assertions.get("org.synthetic-presenter.presenter", {}),
         ingredients=[i.get("title", "") for i in manifest.get("ingredients", [])],
         failures=failures)
+
+
+def _default_folder() -> Path:
+    return cache_root() / "c2pa"
 
 
 def _name(common_name: str) -> x509.Name:

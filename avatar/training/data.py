@@ -5,7 +5,6 @@ Images are (N, S, S, 3) uint8 RGB in memory; batches are NCHW float32 tensors in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import cv2
 import numpy as np
 
 from avatar.errors import UserError
+from avatar.extract import read_manifest
 from avatar.vision import FLIP_68, hull_mask, transform_points
 
 # Regions that carry expression: the eyes (36-47) and the mouth (48-67).
@@ -49,14 +49,7 @@ def load_faceset(folder: Path, size: int, max_faces: int | None = None) -> FaceS
     """Read an extract folder (manifest.jsonl + crops/), resized to `size`; evenly thinned to
     `max_faces` when given."""
     folder = Path(folder)
-    manifest = folder / "manifest.jsonl"
-    if not manifest.is_file():
-        raise UserError(f"{folder} is not a dataset made by `avatar extract` (no manifest.jsonl).")
-    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    if not records:
-        raise UserError(f"{folder} holds no faces: run `avatar extract` on a video with a visible face.")
-    if max_faces and len(records) > max_faces:
-        records = [records[i] for i in np.linspace(0, len(records) - 1, max_faces).round().astype(int)]
+    records = read_manifest(folder, max_faces)
     images, masks, detail, landmarks = [], [], [], []
     for record in records:
         bgr = cv2.imread(str(folder / record["crop"]), cv2.IMREAD_COLOR)
