@@ -6,8 +6,10 @@ swap model's warm-start training: the recorded clips become side A, the presente
 shipped with the model (`presenter-faces/`) stay side B, and training starts from the model's
 own weights. It runs as three CLI subprocesses (extract, train, export) at low priority on one
 thread, so the app keeps answering meanwhile, and it resumes from its last checkpoint if the app
-is restarted. The result is a new model folder under `$AVATAR_CACHE/models/`, whose model card
-says what it was adapted from. torch is never imported here.
+is restarted. The result is a new model folder under `$AVATAR_CACHE/models/<owner>/`, seen only
+by the person who asked; its model card says what it was adapted from and carries that
+person's consent record (`adaptation-consent.json`). A training run that did not finish is never
+exported. torch is never imported here.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from avatar.driver import RecordedClips
+from avatar.driver import RecordedClip, RecordedClips
 from avatar.errors import UserError
-from avatar.media.sources import cache_root
-from avatar.extract import PRESENTER_FACES
+from avatar.paths import atomic_write, cache_dir
+from avatar.presenter import CONSENT_FILE, PRESENTER_FACES, set_card_section
+
+ADAPTATION_CONSENT = "adaptation-consent.json"
 
 RUNNING = ("extracting", "training", "exporting")
 STATES = ("not enough", "ready", *RUNNING, "done", "failed")
@@ -63,8 +67,8 @@ class Adaptation:
                  work: Path | None = None, models: Path | None = None):
         self.base = Path(base)
         self.clips, self.config = clips, config
-        self.work = Path(work or cache_root() / "adapt" / self.base.name)
-        self.models = Path(models or cache_root() / "models")
+        self.work = Path(work or cache_dir("adapt") / self.base.name)
+        self.models = Path(models or cache_dir("models"))
         self._thread: threading.Thread | None = None
         self._state, self._error, self._result = "", "", None
 
@@ -72,8 +76,18 @@ class Adaptation:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def usable_clips(self) -> list[RecordedClip]:
+        """The recordings to train on: each distinct video once (saved clips passed the face check)."""
+        seen, usable = set(), []
+        for clip in self.clips.all():
+            if clip.sha256 and clip.sha256 in seen:
+                continue
+            seen.add(clip.sha256)
+            usable.append(clip)
+        return usable
+
     def recorded_seconds(self) -> float:
-        return sum(clip.duration for clip in self.clips.all())
+        return sum(clip.duration for clip in self.usable_clips())
 
     def status(self) -> AdaptStatus:
         preview = self.work / "run" / "preview.png"
@@ -96,14 +110,18 @@ class Adaptation:
                                f"{self.config.min_seconds:.0f} s of your recordings.", 0.0)
         return AdaptStatus("ready", f"{seconds:.0f} s recorded: the presenter can be adapted to your face.", 0.0)
 
-    def start(self) -> AdaptStatus:
-        """Start adapting in the background (UserError when it cannot start)."""
+    def start(self, consent: dict) -> AdaptStatus:
+        """Start adapting in the background under `consent` (the recording person's record:
+        person, source, date, scope, basis); UserError when it cannot start."""
         if self.running:
             return self.status()
         if not (self.base / PRESENTER_FACES / "manifest.jsonl").is_file():
             raise UserError(f"the presenter model `{self.base.name}` was shipped without its presenter faces "
                             f"({PRESENTER_FACES}/), so it cannot be adapted.")
-        if not (self.base / "consent.json").is_file():
+        missing = [key for key in ("person", "source", "date", "scope", "basis") if not str(consent.get(key, "")).strip()]
+        if missing:
+            raise UserError(f"the consent record for adapting lacks {', '.join(missing)}.")
+        if not (self.base / CONSENT_FILE).is_file():
             raise UserError(f"the presenter model `{self.base.name}` has no consent record, so it cannot be adapted.")
         seconds = self.recorded_seconds()
         if seconds < self.config.min_seconds:
@@ -114,6 +132,8 @@ class Adaptation:
             if other is not None and other is not self and other.running:
                 raise UserError(f"the presenter `{other.base.name}` is being adapted; wait until it is done.")
             self._state, self._error, self._result = "extracting", "", None
+            self.work.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.work / ADAPTATION_CONSENT, json.dumps(consent, indent=1) + "\n")
             self._thread = threading.Thread(target=self._run, args=(seconds,), name="adapt", daemon=True)
             self._thread.start()
             Adaptation._active = self
@@ -135,7 +155,7 @@ class Adaptation:
         self.work.mkdir(parents=True, exist_ok=True)
         faces, run = self.work / "driver-faces", self.work / "run"
         size = json.loads((self.base / PRESENTER_FACES / "manifest.jsonl").open().readline())["size"]
-        videos = [str(clip.video) for clip in self.clips.all()]
+        videos = [str(clip.video) for clip in self.usable_clips()]
         self._state = "extracting"
         self._cli("extract", *videos, "--out", faces, "--size", size, "--every", self.config.every)
         self._state = "training"
@@ -143,17 +163,22 @@ class Adaptation:
             else ["--init", self.base]
         self._cli("swap", "train", "--a", faces, "--b", self.base / PRESENTER_FACES, "--out", run, *start,
                   "--steps", self.config.steps, "--checkpoint-every", self.config.checkpoint_every,
-                  "--preview-every", self.config.checkpoint_every, "--consent", self.base / "consent.json")
+                  "--preview-every", self.config.checkpoint_every, "--consent", self.base / CONSENT_FILE)
         self._state = "exporting"
         name = f"{self.base.name}-adapted-{datetime.now():%Y%m%d-%H%M%S}"
         staging = self.models / f".{name}"
         shutil.rmtree(staging, ignore_errors=True)
+        # Exported only after `swap train` exited 0, i.e. all steps done (an interrupted run exits non-zero).
         self._cli("swap", "export", "--checkpoint", run, "--out", staging)
-        with open(staging / "MODEL_CARD.md", "a") as card:
-            card.write(f"\n## Adaptation\n\n- Warm-started from `{self.base.name}` and trained {self.config.steps} "
-                       f"steps on {len(videos)} driver recordings made in the app ({seconds:.0f} s), "
-                       f"whose author asked for the adaptation; side B (the presenter) is `{self.base.name}`'s own "
-                       f"`{PRESENTER_FACES}/`.\n")
+        consent = json.loads((self.work / ADAPTATION_CONSENT).read_text())
+        shutil.copyfile(self.work / ADAPTATION_CONSENT, staging / ADAPTATION_CONSENT)
+        set_card_section(staging, "Adaptation", "\n".join([
+            f"- Warm-started from `{self.base.name}` and trained {self.config.steps} steps on {len(videos)} driver "
+            f"recordings made in the app ({seconds:.0f} s); side B (the presenter) is `{self.base.name}`'s own "
+            f"`{PRESENTER_FACES}/`.",
+            "- Consent of the person whose recordings drove the adaptation (`adaptation-consent.json`):",
+            *(f"  - {key}: {value}" for key, value in consent.items())]))
+        self.models.mkdir(parents=True, exist_ok=True)
         os.replace(staging, self.models / name)
         shutil.rmtree(run, ignore_errors=True)  # a finished job; the next one starts from scratch
         shutil.rmtree(faces, ignore_errors=True)
@@ -178,10 +203,3 @@ class Adaptation:
         if done.returncode != 0:
             lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
             raise UserError(lines[-1] if lines else f"`avatar {args[0]}` exited with status {done.returncode}")
-
-
-def adapted_models(models: Path | None = None) -> list[Path]:
-    """Model folders made by adaptation, newest first."""
-    folder = Path(models or cache_root() / "models")
-    found = [p for p in folder.glob("*/model.onnx") if not p.parent.name.startswith(".")] if folder.is_dir() else []
-    return sorted((p.parent for p in found), key=lambda p: p.stat().st_mtime, reverse=True)

@@ -137,7 +137,10 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
             on_progress(step, total, stats and {"loss_a": stats["loss_a"], "loss_b": stats["loss_b"]})
 
         last = train(a_dir, b_dir, run, architecture, config, resume=resume == "auto", init=init, on_step=on_step)
-    click.echo(f"{run}: stopped at step {last} of {steps}; checkpoints in {run / 'checkpoints'}")
+    if last < steps:  # interrupted: a caller must not treat this run as finished (or export it)
+        click.echo(f"{run}: interrupted at step {last} of {steps}; continue with --resume auto", err=True)
+        sys.exit(3)
+    click.echo(f"{run}: finished {last} steps; checkpoints in {run / 'checkpoints'}")
 
 
 @swap.command("export")
@@ -191,11 +194,20 @@ def swap_export(checkpoint, out, parity_data, tolerance) -> None:
               help="Temporal smoothing of the colour match (0 = off).")
 def render(driver, model_path, out, audio, side_by_side, colour, smoothing) -> None:
     """Render a driver video as the presenter into a browser-playable MP4."""
-    from avatar.render import render_video
+    import tempfile
 
-    with _progress("render", "frame") as on_progress:
-        report = render_video(driver, model_path, out, RenderConfig(colour=colour, smoothing=smoothing), audio=audio,
-                              side_by_side=side_by_side, on_progress=on_progress)
+    from avatar.inference import load_swap_model
+    from avatar.media import normalize
+    from avatar.media.clip import DriverClip
+    from avatar.presenter import open_presenter
+    from avatar.render import render_clip
+
+    presenter = open_presenter(model_path)
+    model = load_swap_model(presenter.onnx)
+    with tempfile.TemporaryDirectory(prefix="avatar-render-") as work, _progress("render", "frame") as on_progress:
+        clip = DriverClip.from_video(normalize(driver, Path(work)), audio=audio)
+        report = render_clip(clip, out, model, presenter, "AI presenter video",
+                             RenderConfig(colour=colour, smoothing=smoothing), side_by_side, on_progress)
     click.echo(f"{out}: {report.describe()}")
 
 
@@ -213,7 +225,7 @@ def render(driver, model_path, out, audio, side_by_side, colour, smoothing) -> N
 def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_faces, json_out) -> None:
     """Identity match, mouth following, B->B SSIM and flicker on held-out driver frames (JSON)."""
 
-    from avatar.metrics.presenter import evaluate, update_model_card
+    from avatar.evaluate import evaluate, update_model_card
 
     with _progress("evaluate", "frame") as on_progress:
         result = evaluate(model_path, driver, presenter_faces, driver_faces, start=start, frames=frames,
@@ -282,34 +294,20 @@ def say(text, out, library, model_path) -> None:
 
     from avatar.driver import DriverLibrary, synthesize_driver
     from avatar.driver.library import DEFAULT_LIBRARY
-    from avatar.media import Frame
-    from avatar.media.encode import VideoWriter
-    from avatar.provenance.credentials import COMPOSITE_SYNTHETIC, presenter_facts, sign_video
+    from avatar.inference import load_swap_model
+    from avatar.presenter import open_presenter
+    from avatar.render import render_clip
     from avatar.speech import synthesize, write_wav
 
+    presenter = open_presenter(model_path) if model_path is not None else None
+    model = load_swap_model(presenter.onnx) if presenter else None
     lib = DriverLibrary.load(library or DEFAULT_LIBRARY)
     speech = synthesize(text)
-    clip = synthesize_driver(speech, lib)
-    frames = (Frame(i, i / clip.fps, rgb) for i, rgb in enumerate(clip.iter_rgb()))
-    if model_path is not None:
-        from avatar.inference import load_swap_model
-        from avatar.render import Renderer
-        from avatar.render.pipeline import resolve_model
-
-        from avatar.render.label import add_label
-
-        renderer = Renderer(load_swap_model(resolve_model(model_path)))
-        frames = (Frame(f.index, f.time, add_label(rgb)) for f, rgb in renderer.process(frames, clip.landmarks))
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = write_wav(speech, Path(tmp) / "speech.wav")
-        with VideoWriter(out, lib.meta["width"], lib.meta["height"], lib.fps, audio=wav) as writer:
-            for frame in frames:
-                writer.write(frame.rgb)
-    if model_path is not None:
-        sign_video(out, "AI presenter video", presenter_facts(model_path))
-    else:
-        sign_video(out, "synthesised driver clip", None, source_type=COMPOSITE_SYNTHETIC)
-    click.echo(f"{out}: {len(clip)} frames, {speech.duration:.2f} s of speech")
+    with tempfile.TemporaryDirectory(prefix="avatar-say-") as tmp:
+        clip = synthesize_driver(speech, lib).clip(write_wav(speech, Path(tmp) / "speech.wav"))
+        report = render_clip(clip, out, model, presenter,
+                             "AI presenter video" if presenter else "synthesised driver clip")
+    click.echo(f"{out}: {report.frames} frames, {speech.duration:.2f} s of speech")
 
 
 @main.command()
@@ -355,11 +353,13 @@ def verify(video) -> None:
 @click.argument("text")
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--clips", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Recorded-clip folder (default: ~/.cache/avatar/recorded).")
+              help="Recorded-clip folder (default: the published answers every app visitor gets, "
+                   "~/.cache/avatar/recorded/published).")
 def driver_record(text, video, clips) -> None:
     """Store VIDEO as the recorded driver answer for reply TEXT (checked and normalised first)."""
     from avatar.driver import RecordedClips
-    from avatar.media.sources import cache_root
+    from avatar.paths import cache_dir
+    from avatar.service import PUBLISHED
 
-    clip = RecordedClips(clips or cache_root() / "recorded").save(text, video, source=video.name)
+    clip = RecordedClips(clips or cache_dir("recorded") / PUBLISHED).save(text, video, source=video.name)
     click.echo(f"{clip.video.parent}: {clip.duration:.2f} s{' with sound' if clip.audio else ''}")

@@ -61,4 +61,10 @@ class RenderConfig:
     erode: float = 0.03  # mask erosion, share of the crop side
     blur: float = 0.06  # mask feathering, share of the crop side
     batch: int = 16  # frames per onnxruntime call
+    # A face narrower than this (source pixels) is not swapped: the presenter would be a smudge.
+    min_face: int = 40
+    # A frame whose face cannot be swapped is never shown as it is (that would pass the driver's
+    # own face off as the presenter): the last swapped frame is held instead. A video with more
+    # such frames than this share is refused.
+    max_unswapped: float = 0.2
     track: TrackConfig = field(default_factory=TrackConfig)

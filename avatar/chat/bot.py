@@ -16,11 +16,12 @@ import difflib
 import os
 import re
 import threading
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from avatar.errors import UserError
+from avatar.paths import cache_dir, writable_dir
 
 GREETING = ("Hello! I'm an AI presenter: a computer-generated face and voice answering with a chatbot, "
             "not a real person. Ask me about computers, AI, science, history and more.")
@@ -32,8 +33,7 @@ _WORD = re.compile(r"[a-z0-9']+")
 
 def default_db_url() -> str:
     """SQLite database under `$AVATAR_CACHE` (default `~/.cache/avatar`), built on first use."""
-    root = Path(os.environ.get("AVATAR_CACHE") or Path.home() / ".cache" / "avatar")
-    return f"sqlite:///{root / 'chat' / 'english.sqlite3'}"
+    return f"sqlite:///{cache_dir('chat') / 'english.sqlite3'}"
 
 
 def _sqlite_path(db_url: str) -> Path | None:
@@ -57,7 +57,7 @@ def train_corpus(db_url: str | None = None, corpus: str = CORPUS) -> int:
     target = _sqlite_path(db_url)
     build_url = db_url
     if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        writable_dir(target.parent, "chat database folder")
         building = target.with_name(f".{target.name}.{os.getpid()}.building")
         building.unlink(missing_ok=True)
         build_url = f"sqlite:///{building}"
@@ -91,7 +91,8 @@ class Chatbot:
     the presenter says FALLBACK.
     """
 
-    def __init__(self, db_url: str | None = None, threshold: float = 0.6, history: int = 50):
+    def __init__(self, db_url: str | None = None, threshold: float = 0.6, history: int = 50,
+                 sessions: int = 10_000):
         self.db_url = db_url or default_db_url()
         path = _sqlite_path(self.db_url)
         if self.db_url == default_db_url() and path is not None and not path.exists():
@@ -105,7 +106,10 @@ class Chatbot:
         for i, question in enumerate(self._questions):
             for word in set(question.split()):
                 self._by_word[word].add(i)
-        self._histories = defaultdict(lambda: deque(maxlen=history))
+        # Bounded twice: `history` exchanges per session, `sessions` sessions (least recently
+        # active dropped first; `forget` frees a session as soon as it ends).
+        self._history_length, self._max_sessions = history, sessions
+        self._histories: OrderedDict[str, deque] = OrderedDict()
         self._lock = threading.Lock()
 
     def _load(self) -> dict[str, list[str]]:
@@ -132,12 +136,26 @@ class Chatbot:
         """The presenter's answer to `message`; the exchange is kept in `session`'s history."""
         reply = self._match(_normalise(message))
         with self._lock:
-            self._histories[session].append((message, reply.text))
+            history = self._histories.pop(session, None) or deque(maxlen=self._history_length)
+            history.append((message, reply.text))
+            self._histories[session] = history  # most recently active last
+            while len(self._histories) > self._max_sessions:
+                self._histories.popitem(last=False)
         return reply
 
     def history(self, session: str = "default") -> list[tuple[str, str]]:
+        """(message, reply) pairs of `session`, oldest first."""
         with self._lock:
-            return list(self._histories[session])
+            return list(self._histories.get(session, ()))
+
+    def forget(self, session: str) -> None:
+        """Drop `session`'s history (its browser tab closed)."""
+        with self._lock:
+            self._histories.pop(session, None)
+
+    @property
+    def session_count(self) -> int:
+        return len(self._histories)
 
     def _match(self, query: str) -> Reply:
         if not query:

@@ -27,8 +27,7 @@ from avatar.config import MediaLimits, TrackConfig
 from avatar.errors import UserError
 from avatar.media import iter_frames, normalize, probe, read_frames
 from avatar.media.ffmpeg import run_ffmpeg
-from avatar.metrics.expression import mouth_opening
-from avatar.vision import FaceTracker, eye_centres
+from avatar.vision import FaceTracker, eye_centres, mouth_opening
 
 # The shipped library, built from franck.mp4 (see assets/PROVENANCE.md).
 DEFAULT_LIBRARY = Path(__file__).resolve().parents[2] / "assets" / "driver" / "default"

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import cv2
 import numpy as np
 
 from avatar.driver.library import MOUTH, DriverLibrary
+from avatar.media.clip import DriverClip
 from avatar.speech import Speech, mouth_track
 from avatar.vision import eye_centres, transform_points, umeyama
 
@@ -47,7 +49,7 @@ class DriverConfig:
 
 
 @dataclass
-class DriverClip:
+class SynthesisedDriver:
     """A synthesised driver: per output frame, the library frame giving the head (`base`) and
     the one giving the mouth (`mouth`); landmarks (n, 68, 2) float32 of the result."""
 
@@ -71,6 +73,12 @@ class DriverClip:
                 yield frames[int(b)]
             else:
                 yield paste_mouth(frames[int(b)], frames[int(m)], lm[b], lm[m], self.config.feather)
+
+    def clip(self, audio: Path | None) -> DriverClip:
+        """This driver as the clip every render takes, with `audio` as its sound."""
+        meta = self.library.meta
+        return DriverClip.from_arrays(self.iter_rgb, self.landmarks, self.fps, meta["width"], meta["height"],
+                                      len(self), audio, "synthesised")
 
 
 def paste_mouth(head: np.ndarray, mouth: np.ndarray, head_landmarks: np.ndarray, mouth_landmarks: np.ndarray,
@@ -158,7 +166,7 @@ def choose_mouths(targets: np.ndarray, library: DriverLibrary, config: DriverCon
     return np.array(path[::-1])
 
 
-def synthesize_driver(speech: Speech, library: DriverLibrary, config: DriverConfig = DriverConfig()) -> DriverClip:
+def synthesize_driver(speech: Speech, library: DriverLibrary, config: DriverConfig = DriverConfig()) -> SynthesisedDriver:
     """A driver clip exactly as long as `speech` (to the frame) at the library's frame rate."""
     frames = max(1, int(round(speech.duration * library.fps)))
     targets = mouth_track(speech.phonemes, frames / library.fps, library.fps)
@@ -169,4 +177,4 @@ def synthesize_driver(speech: Speech, library: DriverLibrary, config: DriverConf
     for i, (b, m) in enumerate(zip(base, mouths)):
         matrix = umeyama(library.landmarks[m][STABLE], library.landmarks[b][STABLE])
         landmarks[i, LOWER] = transform_points(library.landmarks[m][LOWER], matrix)
-    return DriverClip(library, base, mouths, landmarks.astype(np.float32), targets, library.fps, config)
+    return SynthesisedDriver(library, base, mouths, landmarks.astype(np.float32), targets, library.fps, config)

@@ -22,6 +22,7 @@ import onnxruntime as ort
 from google.protobuf.message import DecodeError
 
 from avatar.errors import UserError
+from avatar.paths import cache_dir
 from avatar.inference.providers import CPU, choose_providers, gpu_present, provider_name
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def _load(path: str, _mtime: int, _size: int, prefer: str, threads: int | None) 
     # One op at a time, each using every core: best for a small conv net on a small machine.
     options.intra_op_num_threads = threads or os.cpu_count() or 1
     options.inter_op_num_threads = 1
-    cache = str(Path.home() / ".cache" / "avatar" / "tensorrt")
+    cache = str(cache_dir("tensorrt"))
     requested = choose_providers(prefer, cache_dir=cache)
     try:
         session = ort.InferenceSession(model.SerializeToString(), options, providers=requested)

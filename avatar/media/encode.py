@@ -10,6 +10,7 @@ import numpy as np
 
 from avatar.errors import MediaError
 from avatar.media.ffmpeg import ffmpeg_exe, run_ffmpeg
+from avatar.paths import writable_dir
 
 
 class VideoWriter:
@@ -32,7 +33,7 @@ class VideoWriter:
         self.audio, self.fps = audio, fps
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                 "-movflags", "+faststart", str(self.tmp)]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writable_dir(self.path.parent, "output folder")
         self._process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self.frames = 0
 

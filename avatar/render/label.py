@@ -20,9 +20,15 @@ def _badge(width: int, height: int) -> tuple[np.ndarray, np.ndarray, tuple[int, 
     box_w, box_h = tw + 2 * pad, th + base + 2 * pad
     badge = np.full((box_h, box_w, 3), 20, np.uint8)
     cv2.putText(badge, TEXT, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
-    alpha = np.full((box_h, box_w, 1), 0.8, np.float32)
     margin = max(4, round(10 * scale))
-    return badge, alpha, (width - box_w - margin, height - box_h - margin)
+    room = max(8, width - 2 * margin), max(4, height - 2 * margin)
+    if box_w > room[0] or box_h > room[1]:  # a tiny frame: shrink the badge to fit it
+        factor = min(room[0] / box_w, room[1] / box_h)
+        box_w, box_h = max(1, int(box_w * factor)), max(1, int(box_h * factor))
+        badge = cv2.resize(badge, (box_w, box_h), interpolation=cv2.INTER_AREA)
+        margin = min(margin, (width - box_w) // 2, (height - box_h) // 2)
+    alpha = np.full((box_h, box_w, 1), 0.8, np.float32)
+    return badge, alpha, (max(0, width - box_w - margin), max(0, height - box_h - margin))
 
 
 def add_label(rgb: np.ndarray) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Driver video -> presenter video: track, align, swap (batched), colour-match, blend, encode.
+"""Driver clip -> presenter video: track, align, swap (batched), colour-match, blend, label,
+encode, sign. `render_clip` is the one function every video goes through (answers, `avatar
+say`, `avatar render`, dialogue answers).
 
 Frames are (H, W, 3) uint8 RGB throughout.
 """
@@ -14,27 +16,38 @@ from typing import Callable, Iterable, Iterator
 import cv2
 import numpy as np
 
-from avatar.config import MediaLimits, RenderConfig
-from avatar.inference import SwapModel, load_swap_model
-from avatar.media import Frame, iter_frames, normalize
+from avatar.config import RenderConfig
+from avatar.errors import UserError
+from avatar.inference import SwapModel
+from avatar.media import Frame
+from avatar.media.clip import DriverClip
 from avatar.media.encode import VideoWriter
-from avatar.provenance.credentials import presenter_facts, sign_video
+from avatar.presenter import Presenter
+from avatar.provenance.credentials import COMPOSITE_SYNTHETIC, sign_video
 from avatar.render.colour import ColourMatcher
 from avatar.render.label import add_label
 from avatar.vision import FaceTracker, align_face, hull_mask, paste_back, transform_points
 
+FACE_TOO_SMALL = "face too small"
+
 
 @dataclass
 class RenderReport:
+    """frames: frames written; swapped: with the presenter's face; held: unswappable frames
+    replaced by a held swapped frame; skipped: why frames could not be swapped; seconds: time
+    by stage; duration: seconds of video written."""
+
     frames: int = 0
     swapped: int = 0
-    skipped: Counter = field(default_factory=Counter)  # frames left as they were, by reason
-    seconds: dict = field(default_factory=lambda: Counter())  # time by stage
+    held: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    seconds: Counter = field(default_factory=Counter)
+    duration: float = 0.0
 
     def describe(self) -> str:
         text = f"{self.swapped} of {self.frames} frames swapped"
         if self.skipped:
-            text += " (" + ", ".join(f"{n} with {reason}" for reason, n in self.skipped.items()) + " left as they were)"
+            text += " (" + ", ".join(f"{n} with {reason}" for reason, n in self.skipped.items()) + ")"
         return text
 
 
@@ -52,11 +65,12 @@ class Renderer:
         self.report = RenderReport()
 
     def process(self, frames: Iterable[Frame], landmarks: Iterable[np.ndarray] | None = None
-                ) -> Iterator[tuple[Frame, np.ndarray]]:
-        """Yield (driver frame, rendered RGB frame) pairs.
+                ) -> Iterator[tuple[Frame, np.ndarray | None]]:
+        """Yield (driver frame, rendered RGB frame or None when its face cannot be swapped).
 
         landmarks: the frames' (68, 2) landmarks when they are already known (a synthesised
-        driver carries them); otherwise faces are detected and tracked here.
+        driver carries them); otherwise faces are detected and tracked here. Faces narrower
+        than `config.min_face` pixels count as not swappable.
         """
         pending = []
         known = iter(landmarks) if landmarks is not None else None
@@ -67,6 +81,8 @@ class Renderer:
             else:
                 face, reason = self.tracker.update(frame.rgb, frame.time)
                 points = None if face is None else face.landmarks
+            if points is not None and np.ptp(points[:, 0]) < self.config.min_face:
+                points, reason = None, FACE_TOO_SMALL
             self.report.seconds["track"] += time.perf_counter() - started
             self.report.frames += 1
             if points is None:
@@ -82,7 +98,7 @@ class Renderer:
                 pending = []
         yield from self._flush(pending)
 
-    def _flush(self, pending) -> Iterator[tuple[Frame, np.ndarray]]:
+    def _flush(self, pending) -> Iterator[tuple[Frame, np.ndarray | None]]:
         faces = [p for p in pending if p[1] is not None]
         if faces:
             started = time.perf_counter()
@@ -93,7 +109,7 @@ class Renderer:
         for frame, crop, matrix, landmarks in pending:
             if crop is None:
                 self.colour.reset()  # a new shot may follow: do not carry colour across it
-                yield frame, frame.rgb
+                yield frame, None
                 continue
             started = time.perf_counter()
             out = self.composite(frame.rgb, crop, matrix, landmarks, swapped[k], masks[k])
@@ -116,32 +132,70 @@ class Renderer:
         return paste_back(rgb, swapped, matrix, mask)
 
 
-def render_video(driver: Path, model_path: Path, out: Path, config: RenderConfig = RenderConfig(),
-                 audio: Path | None = None, side_by_side: bool = False, limits: MediaLimits = MediaLimits(),
-                 work_dir: Path | None = None, on_progress: Callable[[int, int], None] | None = None) -> RenderReport:
-    """Render `driver` as the presenter into `out` (H.264 MP4; AAC from `audio`, else from the
-    driver's own sound if it has any), every frame labelled "AI-generated", the file signed with
-    content credentials. side_by_side puts driver | presenter in one frame."""
-    model = load_swap_model(resolve_model(model_path))
-    work_dir = Path(work_dir) if work_dir else Path(out).parent / ".avatar-work"
-    normal = normalize(driver, work_dir, limits)
-    info = normal.info
-    width = info.width * (2 if side_by_side else 1)
-    renderer = Renderer(model, config)
-    sound = audio if audio is not None else normal.audio
-    with VideoWriter(out, width, info.height, info.fps, audio=sound) as writer:
-        for frame, rendered in renderer.process(iter_frames(normal.video)):
+def render_clip(clip: DriverClip, out: Path, model: SwapModel | None, presenter: Presenter | None,
+                title: str, config: RenderConfig = RenderConfig(), side_by_side: bool = False,
+                on_progress: Callable[[int, int], None] | None = None) -> RenderReport:
+    """The one way a video is made: swap the presenter into every frame of `clip`, label every
+    frame "AI-generated", encode H.264 (+AAC from `clip.audio`) into `out`, and sign it with
+    content credentials naming `presenter`. Returns the report (frames, held, seconds by stage).
+
+    model None writes the driver clip itself (a synthesised driver, labelled and signed as a
+    composite). A frame whose face cannot be swapped is never written as it is: the last (or,
+    at the start, the first) swapped frame is held in its place, and when more than
+    `config.max_unswapped` of the frames need that, or none can be swapped, nothing is written
+    and a UserError says why. side_by_side puts driver | presenter in one frame.
+    """
+    report = RenderReport()
+    width = clip.width * (2 if side_by_side and model is not None else 1)
+    renderer = Renderer(model, config) if model is not None else None
+    frames = _timed(clip.frames(), report.seconds, "driver")
+    pairs = renderer.process(frames, clip.landmarks) if renderer else ((f, f.rgb) for f in frames)
+    last, waiting = None, 0  # the last frame written; unswapped frames before the first swapped one
+    with VideoWriter(out, width, clip.height, clip.fps, audio=clip.audio) as writer:
+        for frame, rendered in pairs:
+            report.frames += 1
             started = time.perf_counter()
-            rendered = add_label(rendered)
-            writer.write(np.hstack([frame.rgb, rendered]) if side_by_side else rendered)
-            renderer.report.seconds["encode"] += time.perf_counter() - started
+            if rendered is None:  # not swappable: hold a swapped frame, never show this one
+                report.held += 1
+                if last is None:
+                    waiting += 1
+                else:
+                    writer.write(last)
+            else:
+                last = add_label(np.hstack([frame.rgb, rendered]) if side_by_side and renderer else rendered)
+                for _ in range(waiting + 1):
+                    writer.write(last)
+                waiting = 0
+            report.seconds["encode"] += time.perf_counter() - started
             if on_progress:
-                on_progress(renderer.report.frames, info.frames)
-    sign_video(out, "AI presenter video", presenter_facts(model_path))
-    return renderer.report
+                on_progress(report.frames, clip.frame_count)
+        if renderer is not None:
+            report.swapped, report.skipped = renderer.report.swapped, renderer.report.skipped
+            for stage, value in renderer.report.seconds.items():
+                report.seconds[stage] += value
+            if report.swapped == 0 or report.held > config.max_unswapped * report.frames:
+                # Raised inside the writer: the partial file is deleted, nothing is published.
+                raise UserError(f"the presenter could not be put into this video: {report.describe()}. Use a "
+                                "video in which one face is clearly visible, facing the camera, and at least "
+                                f"{config.min_face} pixels wide.")
+    started = time.perf_counter()
+    if presenter is not None and model is not None:
+        sign_video(out, title, presenter.manifest_facts())
+    else:
+        sign_video(out, title, None, source_type=COMPOSITE_SYNTHETIC)
+    report.seconds["sign"] += time.perf_counter() - started
+    report.duration = report.frames / clip.fps if report.frames else clip.duration
+    return report
 
 
-def resolve_model(path: Path) -> Path:
-    """A model folder (models/NAME) or an .onnx file -> the .onnx file."""
-    path = Path(path)
-    return path / "model.onnx" if path.is_dir() else path
+def _timed(items, seconds: Counter, stage: str):
+    """Pass `items` through, adding the time spent producing each to seconds[stage]."""
+    iterator = iter(items)
+    while True:
+        started = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        seconds[stage] += time.perf_counter() - started
+        yield item

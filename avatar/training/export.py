@@ -25,7 +25,8 @@ import onnx
 import torch
 
 from avatar.errors import UserError
-from avatar.extract import PRESENTER_FACES, pack_faceset
+from avatar.extract import pack_faceset
+from avatar.presenter import PRESENTER_FACES, write_record
 from avatar.training.checkpoint import load_checkpoint, save_atomic
 from avatar.training.model import SwapAutoencoder, SwapConfig, SwapToPresenter
 from avatar.vision.align import TEMPLATE_68
@@ -97,6 +98,7 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
     if presenter_faces and (b_faces / "manifest.jsonl").is_file():
         shutil.rmtree(folder / PRESENTER_FACES, ignore_errors=True)
         pack_faceset(b_faces, folder / PRESENTER_FACES, presenter_faces)
+    write_record(folder)  # the ONNX hash every load checks
     return ExportReport(folder, state["step"], worst, len(parity_faces), onnx_path.stat().st_size)
 
 

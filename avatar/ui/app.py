@@ -13,7 +13,6 @@ from pathlib import Path
 
 import gradio as gr
 
-from avatar.adaptation import RUNNING
 from avatar.chat import GREETING
 from avatar.errors import UserError
 
@@ -24,110 +23,135 @@ DISCLOSURE = ("**This presenter is AI-generated.** The face, voice and answers a
               "(a face-swap model, espeak-ng and a ChatterBot); every video carries an *AI-generated* label.")
 
 
-def _models() -> dict[str, Path]:
-    """Presenters a person can pick: $AVATAR_MODEL (or the shipped default) first, then the
-    other shipped and adapted ones."""
-    from avatar.service import DEFAULT_MODEL, available_models
-
-    chosen = Path(os.environ.get("AVATAR_MODEL", DEFAULT_MODEL)).resolve()
-    chosen = chosen.parent if chosen.suffix == ".onnx" else chosen
-    return {chosen.name: chosen, **{k: v for k, v in available_models().items() if v.resolve() != chosen}}
-
-
-def _avatar(name: str | None = None):
-    """The Avatar for presenter `name` (default: the first of `_models()`); only names offered
-    by `_models()` are accepted, so a request cannot load a model file from elsewhere."""
-    models = _models()
-    if name and name not in models:
-        raise gr.Error(f"There is no presenter model called {name!r}.")
-    return _load_avatar(models[name or next(iter(models))])
-
-
-@lru_cache(maxsize=4)
-def _load_avatar(folder: Path):
-    """One Avatar per model folder, made on first use (loading a model takes a few seconds)."""
+@lru_cache(maxsize=1)
+def _service():
+    """The process's one presenter service (made on first use: loading takes a few seconds)."""
     from avatar.service import Avatar
 
-    return Avatar(model=folder)
+    chosen = os.environ.get("AVATAR_MODEL")
+    return Avatar(model=Path(chosen) if chosen else None)
 
 
-def _reply(message: str, history: list, session: gr.Request):
-    """Add the user's message and the bot's text reply to the chat (fast: no rendering)."""
-    message = (message or "").strip()
-    if not message:
-        return history, "", ""
-    reply = _avatar().chatbot.reply(message, session=session.session_hash or "default")
-    history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": reply.text}]
-    return history, "", reply.text
+def _owner(request: gr.Request | None) -> str:
+    """Whose data a request touches: the login name when the app has a login, else the browser session."""
+    if request is None:
+        raise gr.Error("This request has no session; reload the page.")
+    owner = getattr(request, "username", None) or request.session_hash
+    if not owner:
+        raise gr.Error("This request has no session; reload the page.")
+    return owner
 
 
-def _render(reply: str, model: str | None = None, progress=gr.Progress()):
-    """The presenter's video for the last reply."""
-    if not reply:
-        return None
+def _session(request: gr.Request | None) -> str:
+    if request is None or not request.session_hash:
+        raise gr.Error("This request has no session; reload the page.")
+    return request.session_hash
+
+
+def _call(work, *args, **kwargs):
+    """Run a service call; a UserError becomes the app's message, anything else a plain one."""
     try:
-        answer = _avatar(model).say(reply, progress=lambda share, stage: progress(share, desc=stage))
+        return work(*args, **kwargs)
     except UserError as error:
         raise gr.Error(str(error)) from None
+    except gr.Error:
+        raise
     except Exception:
-        log.exception("rendering failed")
-        raise gr.Error("The presenter could not be rendered for this answer; the chat still works, try another "
-                       "question.") from None
+        log.exception("request failed")
+        raise gr.Error("Something went wrong on the server; the chat still works, try again.") from None
+
+
+def _progress(progress):
+    return lambda share, stage: progress(share, desc=stage)
+
+
+def _reply(message: str, history: list, request: gr.Request):
+    """Add the user's message and the bot's text reply to the chat (fast: no rendering)."""
+    if not (message or "").strip():
+        return history, ""
+    reply = _call(_service().reply, message, _session(request))
+    history = history + [{"role": "user", "content": message.strip()}, {"role": "assistant", "content": reply}]
+    return history, ""
+
+
+def _render(model: str | None, request: gr.Request, progress=gr.Progress()):
+    """The presenter's video for this session's last reply (as the server kept it)."""
+    history = _service().history(_session(request))
+    if not history:
+        return None
+    answer = _call(_service().say, history[-1][1], owner=_owner(request), model=model, progress=_progress(progress))
     return str(answer.video)
 
 
 def build_demo() -> gr.Blocks:
+    from avatar.service import ServeConfig
+
+    limit = ServeConfig().max_message
     # delete_cache: Gradio's copies of served videos older than a day are removed every hour.
     with gr.Blocks(title="Synthetic presenter", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# Synthetic presenter\n" + DISCLOSURE)
-        names = list(_models())
+        names = list(_service().models())
         model = gr.Dropdown(names, value=names[0], label="Presenter", visible=len(names) > 1, interactive=True)
         with gr.Tab("Chat"):
-            _chat_tab(model)
+            _chat_tab(model, limit)
         with gr.Tab("Record a driver answer"):
-            _record_tab(model)
-        with gr.Accordion("About this presenter: model card, consent, provenance", open=False):
-            about = gr.Markdown(_about(names[0]))
-        runtime = gr.Markdown(_runtime(names[0]))
-        model.change(_about, [model], [about], queue=False, api_name=False)
-        model.change(_runtime, [model], [runtime], queue=False, api_name=False)
-        demo.load(_model_choices, None, [model], queue=False, api_name=False)  # adapted since start-up
+            _record_tab(model, limit)
+        with gr.Accordion("About this presenter", open=False):
+            about = gr.Markdown(_about(names[0], None))
+        runtime = gr.Markdown(_runtime(names[0], None))
+        model.change(_about, [model], [about], api_name=False, concurrency_limit=4, concurrency_id="info")
+        model.change(_runtime, [model], [runtime], api_name=False, concurrency_limit=4, concurrency_id="info")
+        demo.load(_model_choices, None, [model], api_name=False, concurrency_limit=4, concurrency_id="info")
+        demo.unload(_end_session)
     return demo
 
 
-def _model_choices():
-    names = list(_models())
+def _end_session(request: gr.Request):
+    """A browser tab closed: free its chat history."""
+    if request is not None and request.session_hash:
+        _service().end_session(request.session_hash)
+
+
+def _model_choices(request: gr.Request):
+    """The picker for this person: shipped, installed and their own adapted presenters."""
+    names = list(_service().models(_owner(request)))
     return gr.Dropdown(names, visible=len(names) > 1)
 
 
-def _runtime(name: str) -> str:
-    """One line under the page: which presenter runs on which onnxruntime provider."""
+def _runtime(name: str, request: gr.Request):
+    """One line under the page: which presenter runs on which provider."""
     try:
-        avatar = _avatar(name)
+        facts = _service().about(name, _owner(request) if request else None)
     except Exception:  # the tabs report real errors themselves
         return "<small>The presenter model could not be loaded.</small>"
-    return (f"<small>Presenter `{avatar.model_path.parent.name}` runs on onnxruntime's "
-            f"`{avatar.model.providers[0]}`; every video is signed with content credentials (C2PA).</small>")
+    return (f"<small>Presenter `{facts['name']}` runs on onnxruntime's `{facts['provider']}`; every video is "
+            "signed with content credentials (C2PA).</small>")
 
 
-def _about(name: str) -> str:
-    """The model card, consent record and runtime of presenter `name`, for people to read."""
+def _about(name: str, request: gr.Request):
+    """Who the face is, what it may be used for, that it is AI-generated; the technical card
+    behind a fold."""
     try:
-        avatar = _avatar(name)
+        facts = _service().about(name, _owner(request) if request else None)
     except Exception:  # shown in the panel only; the tabs report real errors themselves
         log.exception("loading the presenter model failed")
         return "The presenter model could not be loaded."
-    folder = avatar.model_path.parent
-    card = (folder / "MODEL_CARD.md").read_text() if (folder / "MODEL_CARD.md").is_file() else "(no model card)"
+    consent = facts["consent"] or {}
     provenance = ROOT / "assets" / "PROVENANCE.md"
-    return "\n\n".join([
-        f"**Runtime:** the swap model runs on onnxruntime's `{avatar.model.providers[0]}`.",
-        "**Content credentials:** every video carries a C2PA manifest (digital source type "
-        "*trainedAlgorithmicMedia*) signed by this installation's local certificate authority; check one with "
-        "`avatar verify VIDEO.mp4` or any C2PA reader.",
-        _demote(card),
-        *([_demote(provenance.read_text())] if provenance.is_file() else []),
-    ])
+    lead = [
+        f"**Whose face this is:** {consent.get('person', 'not recorded')}.",
+        f"**Consent and permitted use:** {consent.get('basis', 'no consent record')}. "
+        f"May be used for: {consent.get('scope', 'not stated')}.",
+        "**It is AI-generated:** the face is drawn by a face-swap model over a recorded or synthesised driver (a "
+        "different real person, whose hair, ears and clothes can still be seen), the voice is synthesised, and the "
+        "answers come from a chatbot. Every video carries a visible *AI-generated* label and signed content "
+        "credentials (C2PA): check one with `avatar verify VIDEO.mp4` or any C2PA reader.",
+    ]
+    details = [f"Runtime: onnxruntime's `{facts['provider']}`; model file SHA-256 `{facts['sha256'][:16]}...` "
+               "(checked at every load).", _demote(facts["card"] or "(no model card)"),
+               *([_demote(provenance.read_text())] if provenance.is_file() else [])]
+    return "\n\n".join(lead) + "\n\n<details><summary>Technical details: model card and provenance</summary>\n\n" \
+        + "\n\n".join(details) + "\n\n</details>"
 
 
 def _demote(markdown: str) -> str:
@@ -135,24 +159,25 @@ def _demote(markdown: str) -> str:
     return ("\n" + markdown).replace("\n## ", "\n#### ").replace("\n# ", "\n### ").strip()
 
 
-def _chat_tab(model: gr.Dropdown) -> None:
+def _chat_tab(model: gr.Dropdown, limit: int) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             video = gr.Video(label="Presenter (AI-generated)", autoplay=True, interactive=False, height=360)
         with gr.Column(scale=2):
             chat = gr.Chatbot(value=[{"role": "assistant", "content": GREETING}], label="Chat", height=360)
-            message = gr.Textbox(placeholder="Ask the presenter something, e.g. What is AI?", show_label=False)
+            message = gr.Textbox(placeholder="Ask the presenter something, e.g. What is AI?", show_label=False,
+                                 max_length=limit)
             send = gr.Button("Send", variant="primary")
     with gr.Row():
         export = gr.Button("Export the dialogue as one video")
         study = gr.Button("Play the study's five-question demo")
     download = gr.File(label="Dialogue video and subtitles", file_count="multiple", interactive=False)
-    last_reply = gr.State("")
     for trigger in (message.submit, send.click):
-        trigger(_reply, [message, chat], [chat, message, last_reply], api_name=False, queue=False).then(
-            _render, [last_reply, model], [video], api_name="render")
-    export.click(_export, [chat, model], [download], api_name="export")
-    study.click(_study, [chat, model], [chat, video, download], api_name="study")
+        # The text reply is cheap: its own queue lane, so it never waits behind a render.
+        trigger(_reply, [message, chat], [chat, message], api_name=False, concurrency_limit=8,
+                concurrency_id="chat").then(_render, [model], [video], api_name="render")
+    export.click(_export, [model], [download], api_name="export")
+    study.click(_study, [model], [chat, video, download], api_name="study")
     ask = gr.Textbox(visible=False)
     ask_reply = gr.Textbox(visible=False)
     # One call for programs (gradio_client): message (and optionally a presenter's name) in,
@@ -160,30 +185,36 @@ def _chat_tab(model: gr.Dropdown) -> None:
     gr.Button(visible=False).click(_ask, [ask, model], [ask_reply, video], api_name="ask")
 
 
-RECORD_HELP = ("Read the line aloud to the camera, facing it, in good light. The recording is checked and saved "
-               "before anything is rendered, then the presenter version is shown. Until the presenter model is "
-               "adapted to your face (below, once you have recorded enough), a driver face other than the one it "
-               "was trained with gives a weaker likeness.")
+RECORD_HELP = ("Read the line aloud to the camera, facing it, in good light, with your face filling a good part of "
+               "the picture. The recording is checked (a face large enough to swap must be visible throughout) and "
+               "saved before anything is rendered, then the presenter version is shown. Your recordings are yours: "
+               "they change only your own answers. Until the presenter model is adapted to your face (below, once "
+               "you have recorded enough), a driver face other than the one it was trained with gives a weaker "
+               "likeness.")
 ADAPT_CONSENT = ("I agree that my recordings are used to adapt the presenter model to my face (training runs on "
-                 "this machine; the recordings and the adapted model stay here).")
+                 "this machine; the recordings and the adapted model stay here and are offered only to me).")
 
 
-def _record_tab(model: gr.Dropdown) -> None:
-    line = gr.Textbox(label="Line to say (a bot reply)", value="Hello! I'm an AI presenter.")
+def _record_tab(model: gr.Dropdown, limit: int) -> None:
+    line = gr.Textbox(label="Line to say (a bot reply)", value="Hello! I'm an AI presenter.", max_length=limit)
     prompter = gr.Markdown("## Hello! I'm an AI presenter.")
-    line.change(lambda text: f"## {text}", [line], [prompter], queue=False, api_name=False)
+    line.change(lambda text: f"## {text}", [line], [prompter], api_name=False, concurrency_limit=8,
+                concurrency_id="info")
     gr.Markdown(RECORD_HELP)
     recording = gr.Video(label="Your recording", sources=["webcam", "upload"], include_audio=True)
     keep_voice = gr.Checkbox(label="Keep my recorded voice (otherwise the synthesised voice is used)", value=True)
     with gr.Row():
         save = gr.Button("Save and preview", variant="primary")
         delete = gr.Button("Delete the recording for this line")
+        publish = gr.Button("Publish for every visitor (operators)", visible=False)
     status = gr.Markdown()
     preview = gr.Video(label="Presenter version (AI-generated)", autoplay=True, interactive=False)
-    save.click(_save_recording, [line, recording, keep_voice, model], [status, preview], api_name="record")
-    delete.click(_delete_recording, [line, model], [status], api_name="delete_recording")
+    save.click(_save_recording, [line, recording, keep_voice, model], [status, preview, recording], api_name="record")
+    delete.click(_delete_recording, [line], [status, preview], api_name="delete_recording")
+    publish.click(_publish, [line], [status], api_name="publish")
 
     gr.Markdown("### Adapt the presenter to your face")
+    person = gr.Textbox(label="Your name (for the consent record)", max_length=200)
     agree = gr.Checkbox(label=ADAPT_CONSENT, value=False)
     with gr.Row():
         adapt = gr.Button("Adapt the presenter model")
@@ -191,28 +222,34 @@ def _record_tab(model: gr.Dropdown) -> None:
     adapt_preview = gr.Image(label="Training preview: you, you -> you, you -> presenter, presenter, presenter -> "
                              "presenter", visible=False, interactive=False)
     timer = gr.Timer(5, active=False)
-    adapt.click(_start_adaptation, [agree, model], [adapt_status, adapt_preview, timer], api_name="adapt")
-    timer.tick(_adaptation_status, [model], [adapt_status, adapt_preview, timer, model], queue=False, api_name=False)
+    adapt.click(_start_adaptation, [agree, person, model], [adapt_status, adapt_preview, timer], api_name="adapt")
+    timer.tick(_adaptation_status, [model], [adapt_status, adapt_preview, timer, model], api_name=False,
+               concurrency_limit=8, concurrency_id="info")
+    save.click(_publish_visible, None, [publish], api_name=False, concurrency_id="info")
 
 
-def _start_adaptation(agree: bool, model: str | None):
+def _publish_visible(request: gr.Request):
+    return gr.Button(visible=bool(getattr(request, "username", None)))
+
+
+def _start_adaptation(agree: bool, person: str, model: str | None, request: gr.Request):
     if not agree:
         raise gr.Error("Tick the box to agree that your recordings are used for the adaptation first.")
-    try:
-        status = _avatar(model).adaptation.start()
-    except UserError as error:
-        raise gr.Error(str(error)) from None
+    status = _call(_service().adapt, _owner(request), person, model)
     return status.message, gr.Image(visible=False), gr.Timer(active=True)
 
 
-def _adaptation_status(model: str | None):
+def _adaptation_status(model: str | None, request: gr.Request):
     """Polled every 5 s while adapting: progress, preview, and the new model in the picker when done."""
-    status = _avatar(model).adaptation.status()
+    from avatar.adaptation import RUNNING
+
+    owner = _owner(request)
+    status = _call(_service().adaptation_status, owner, model)
     text = status.message + (f" ({status.share:.0%})" if status.state in RUNNING else "")
     # The preview's pixels, not its path: the training folder is private (blocked from file routes).
     preview = (gr.update(value=_read_image(status.preview), visible=True) if status.preview
                else gr.update(visible=False))
-    picker = _model_choices() if status.state == "done" else gr.Dropdown()
+    picker = gr.Dropdown(list(_service().models(owner))) if status.state == "done" else gr.Dropdown()
     return text, preview, gr.Timer(active=status.state in RUNNING), picker
 
 
@@ -223,30 +260,60 @@ def _read_image(path: Path):
         return image.convert("RGB")
 
 
-def _save_recording(line: str, recording: str | None, keep_voice: bool, model: str | None = None,
+def _save_recording(line: str, recording: str | None, keep_voice: bool, model: str | None, request: gr.Request,
                     progress=gr.Progress()):
     if not (line or "").strip():
         raise gr.Error("Write the line you are going to say first.")
     if not recording:
         raise gr.Error("Record or upload a video first.")
-    avatar = _avatar(model)
+    owner = _owner(request)
     try:
-        clip = avatar.clips.save(line, Path(recording), source="app")
-    except UserError as error:
-        raise gr.Error(str(error)) from None
-    saved = (f"Saved ({clip.duration:.1f} s{', with sound' if clip.audio else ', no sound'}). "
-             + avatar.adaptation.status().message)
+        clip = _call(_service().record, owner, line, Path(recording))
+    finally:
+        Path(recording).unlink(missing_ok=True)  # the raw upload: kept only as our checked copy
+    saved = f"Saved ({clip.duration:.1f} s{', with sound' if clip.audio else ', no sound'})."
+    if keep_voice and clip.audio is None:
+        saved += " The recording has no sound, so the synthesised voice is used."
+    saved += " " + _service().adaptation_status(owner, model).message
     try:
-        answer = avatar.say(line, progress=lambda share, stage: progress(share, desc=stage), recorded_voice=keep_voice)
+        answer = _service().say(line, owner=owner, model=model, progress=_progress(progress),
+                                recorded_voice=keep_voice)
     except Exception:
         log.exception("preview failed")
-        return saved + " The preview could not be rendered; the recording is kept.", None
-    return saved, str(answer.video)
+        return saved + " The preview could not be rendered; the recording is kept.", None, None
+    return saved, str(answer.video), None
 
 
-def _delete_recording(line: str, model: str | None = None):
-    removed = _avatar(model).clips.delete(line) if (line or "").strip() else False
-    return "Deleted." if removed else "There was no recording for this line."
+def _delete_recording(line: str, request: gr.Request):
+    """Delete this person's recording of `line`, the answers made from it and Gradio's copies."""
+    from avatar.driver.recorded import RecordedClips
+
+    owner = _owner(request)
+    clip = _service().clips(owner).get(line) if (line or "").strip() else None
+    answers = RecordedClips.answers(clip.folder) if clip else []
+    if not _service().forget_recording(owner, line):
+        return "There was no recording for this line.", None
+    _forget_served_copies([a.name for a in answers])
+    return "Deleted.", None
+
+
+def _forget_served_copies(names: list[str]) -> None:
+    """Delete Gradio's served copies of these files (it copies every file it serves into its cache)."""
+    if not names:
+        return
+    from gradio.utils import get_upload_folder
+
+    root = Path(get_upload_folder())
+    for name in names:
+        for copy in root.glob(f"*/{name}"):
+            copy.unlink(missing_ok=True)
+
+
+def _publish(line: str, request: gr.Request):
+    if not getattr(request, "username", None):
+        raise gr.Error("Only a logged-in operator can publish a recording for every visitor.")
+    clip = _call(_service().publish, _owner(request), line)
+    return f"Published: every visitor who gets the reply \"{clip.text}\" now sees this recording."
 
 
 STUDY_QUESTIONS = ["Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",
@@ -261,32 +328,17 @@ def _text(content) -> str:
     return " ".join(p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type", "text") == "text")
 
 
-def _exchanges(history: list) -> list[tuple[str, str]]:
-    """(question, reply) pairs from the chat's messages (the greeting has no question)."""
-    pairs, question = [], None
-    for message in history:
-        if message["role"] == "user":
-            question = _text(message["content"])
-        elif question is not None:
-            pairs.append((question, _text(message["content"])))
-            question = None
-    return pairs
-
-
-def _export(history: list, model: str | None = None, progress=gr.Progress()):
+def _export(model: str | None, request: gr.Request, progress=gr.Progress()):
+    """This session's dialogue, as the server kept it, as one video with subtitles."""
     import tempfile
 
-    from avatar.media.sources import cache_root
+    from avatar.paths import cache_dir, writable_dir
 
-    exports = cache_root() / "exports"
+    exports = writable_dir(cache_dir("exports"), "exports folder")
     _remove_old(exports, max_age_s=3600)  # Gradio serves its own copy; ours are only needed briefly
-    exports.mkdir(parents=True, exist_ok=True)
-    try:
-        out = Path(tempfile.mkdtemp(prefix="dialogue-", dir=exports)) / "dialogue.mp4"
-        video, srt = _avatar(model).export_dialogue(_exchanges(history), out,
-                                                    progress=lambda share, stage: progress(share, desc=stage))
-    except UserError as error:
-        raise gr.Error(str(error)) from None
+    out = Path(tempfile.mkdtemp(prefix="dialogue-", dir=exports)) / "dialogue.mp4"
+    video, srt = _call(_service().export, _session(request), out, owner=_owner(request), model=model,
+                       progress=_progress(progress))
     return [str(video), str(srt)]
 
 
@@ -299,21 +351,21 @@ def _remove_old(folder: Path, max_age_s: float) -> None:
             shutil.rmtree(item, ignore_errors=True)
 
 
-def _study(history: list, model: str | None, request: gr.Request, progress=gr.Progress()):
-    """The study's dialogue: ask its five questions, then export them as one video."""
-    session = request.session_hash or "default"
+def _study(model: str | None, request: gr.Request, progress=gr.Progress()):
+    """The study's dialogue: a fresh conversation of its five questions, exported as one video."""
+    session = _session(request)
+    _service().end_session(session)
+    history = [{"role": "assistant", "content": GREETING}]
     for question in STUDY_QUESTIONS:
-        reply = _avatar(model).chatbot.reply(question, session=session).text
-        history = history + [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
-    files = _export(history, model, progress)
+        reply = _service().reply(question, session)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+    files = _export(model, request, progress)
     return history, files[0], files
 
 
 def _ask(message: str, model: str | None, request: gr.Request, progress=gr.Progress()):
-    history, _, reply = _reply(message, [], request)
-    if not reply:
-        raise gr.Error("Type a question first.")
-    return reply, _render(reply, model, progress)
+    reply = _call(_service().reply, message, _session(request))
+    return reply, _render(model, request, progress)
 
 
 def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
@@ -321,24 +373,23 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None =
     """Safe defaults for `demo.launch`: local only, uploads capped (`max_upload`, else
     $AVATAR_MAX_UPLOAD, else 200mb), source, model, key and data folders blocked, optional login
     (`auth` or $AVATAR_AUTH as "user:password")."""
-    from avatar.media.sources import cache_root
+    from avatar.paths import cache_dir, private_dirs
 
     auth = auth or os.environ.get("AVATAR_AUTH")
-    cache = cache_root()
-    private = [ROOT / "models", ROOT / "avatar", ROOT / ".venv", ROOT / "tests", ROOT / "app.py",
-               cache / "recorded", cache / "c2pa", cache / "models", cache / "adapt", cache / "data", cache / "runs",
-               cache / "chat"]
+    private = [ROOT / "models", ROOT / "avatar", ROOT / ".venv", ROOT / "tests", ROOT / "app.py", *private_dirs()]
     return {
         "server_name": host, "server_port": port, "share": False, "show_error": False,
         "max_file_size": max_upload or os.environ.get("AVATAR_MAX_UPLOAD", "200mb"), "enable_monitoring": False,
         # Gradio only serves files from the working directory, the temp dir and these: the rendered
         # answers and dialogue exports (names are unguessable hashes and random folders).
-        "allowed_paths": [str(cache / "answers"), str(cache / "exports")],
+        "allowed_paths": [str(cache_dir("answers")), str(cache_dir("exports"))],
         "blocked_paths": [str(p) for p in private],
         "auth": tuple(auth.split(":", 1)) if auth and ":" in auth else None,
     }
 
 
 def queue(demo: gr.Blocks) -> gr.Blocks:
-    """REST calls that skip the queue are refused; at most 16 waiting, one render at a time."""
+    """Every handler goes through the queue (REST calls that would skip it are refused); at
+    most 16 waiting; renders run one at a time (the service's render lock), text replies and
+    page updates in their own lanes."""
     return demo.queue(api_open=False, max_size=16, default_concurrency_limit=1)

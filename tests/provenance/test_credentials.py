@@ -11,9 +11,10 @@ from cryptography import x509
 
 from avatar.media import iter_frames, probe
 from avatar.media.decode import decode_audio
+from avatar.presenter import open_presenter
 from avatar.provenance import credentials
 from avatar.provenance.credentials import (COMPOSITE_SYNTHETIC, TRAINED_ALGORITHMIC_MEDIA, local_identity,
-                                           presenter_facts, read_credentials, sign_video)
+                                           read_credentials, sign_video)
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_a_signed_video_says_it_is_ai_generated_and_which_presenter_drew_it(ca_f
                                                                               consent_file):
     shutil.copy(consent_file, tiny_model / "consent.json")
     try:
-        sign_video(video, "AI presenter answer", presenter_facts(tiny_model))
+        sign_video(video, "AI presenter answer", open_presenter(tiny_model).manifest_facts())
     finally:
         (tiny_model / "consent.json").unlink()
     found = read_credentials(video)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from avatar.media import iter_frames, probe
-from avatar.metrics import face_embedding, mouth_opening, pearson
+from avatar.metrics import face_embedding, pearson
+from avatar.vision import mouth_opening
 from avatar.render import render_video
 from avatar.vision import choose_face, detect_faces, landmarks_68
 

@@ -22,7 +22,7 @@ def app_cache(tiny_model, tmp_path_factory) -> Path:
     """The served app's $AVATAR_CACHE; it holds a second presenter model (`tiny`), as an
     adaptation would, so the app offers a choice."""
     cache = tmp_path_factory.mktemp("app-cache")
-    shutil.copytree(tiny_model, cache / "models" / "tiny")
+    shutil.copytree(tiny_model, cache / "models" / "installed" / "tiny")
     return cache
 
 

@@ -21,12 +21,13 @@ import numpy as np
 from avatar.config import RenderConfig
 from avatar.extract import read_manifest
 from avatar.inference import load_swap_model
-from avatar.metrics.expression import mouth_opening, pearson
+from avatar.metrics.expression import pearson
 from avatar.metrics.identity import IdentityReference, face_embedding
 from avatar.metrics.image import face_flicker, ssim
 from avatar.media import iter_frames, normalize
-from avatar.render.pipeline import Renderer, resolve_model
-from avatar.vision import align_face, choose_face, detect_faces, hull_mask, landmarks_68, transform_points
+from avatar.presenter import open_presenter, set_card_section
+from avatar.render.pipeline import Renderer
+from avatar.vision import mouth_opening, align_face, choose_face, detect_faces, hull_mask, landmarks_68, transform_points
 
 
 def reference_from_dataset(name: str, folder: Path, count: int = 40) -> IdentityReference:
@@ -57,7 +58,7 @@ def evaluate(model_path: Path, driver_video: Path, presenter_faces: Path, driver
              frames: int = 800, config: RenderConfig = RenderConfig(), work_dir: Path | None = None,
              on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Measure a presenter model on `frames` driver frames from `start` (never used in training)."""
-    model = load_swap_model(resolve_model(model_path))
+    model = load_swap_model(open_presenter(model_path).onnx)
     presenter = reference_from_dataset("presenter", presenter_faces)
     driver_ref = reference_from_dataset("driver", driver_faces)
     normal = normalize(driver_video, Path(work_dir or Path(driver_video).parent / ".avatar-work"))
@@ -124,17 +125,11 @@ def evaluate(model_path: Path, driver_video: Path, presenter_faces: Path, driver
     return results
 
 
-CARD_SECTION = "## Measured quality"
+CARD_HEADING = "Measured quality"
 
 
 def update_model_card(folder: Path, result: dict, driver_name: str) -> Path | None:
     """Replace (or add) the measured-quality section of `folder/MODEL_CARD.md`."""
-    card = Path(folder) / "MODEL_CARD.md"
-    if not card.is_file():
-        return None
-    text = card.read_text()
-    if CARD_SECTION in text:
-        text = text[: text.index(CARD_SECTION)].rstrip() + "\n"
     end = result["start"] + result["frames"] - 1
     rows = [
         ("frames rendered", f"{result['frames']} ({driver_name} frames {result['start']}-{end}, never trained on)"),
@@ -146,8 +141,7 @@ def update_model_card(folder: Path, result: dict, driver_name: str) -> Path | No
         ("face colour flicker, Lab units/frame: smoothed / unsmoothed / driver's own",
          f"{result['flicker_smoothed']:.3f} / {result['flicker_unsmoothed']:.3f} / {result['flicker_driver']:.3f}"),
     ]
-    lines = [CARD_SECTION, "", "Measured by `avatar swap evaluate` (onnxruntime on "
-             f"{result['provider']}).", "", "| measure | value |", "|---|---|"]
+    lines = [f"Measured by `avatar swap evaluate` (onnxruntime on {result['provider']}).", "",
+             "| measure | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
-    card.write_text(text.rstrip() + "\n\n" + "\n".join(lines) + "\n")
-    return card
+    return set_card_section(folder, CARD_HEADING, "\n".join(lines))

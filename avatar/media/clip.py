@@ -1,0 +1,53 @@
+"""The one driver-clip type: what every render takes, whoever made the driver.
+
+A synthesised driver (frames pasted from the driver library, landmarks known) and a recorded or
+uploaded video (landmarks found while rendering) both become a `DriverClip`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from avatar.media.decode import Frame, iter_frames
+from avatar.media.normalize import NormalizedVideo
+
+
+@dataclass(frozen=True)
+class DriverClip:
+    """frames(): a fresh iterator over the clip's frames ((H, W, 3) uint8 RGB, in order);
+    landmarks: (68, 2) float32 frame-pixel landmarks per frame when known, else None (faces are
+    then tracked while rendering); audio: a WAV/AAC file for the sound track, or None (silent).
+    kind: "synthesised", "recorded" or "video" (what the driver is, for reports)."""
+
+    frames: Callable[[], Iterator[Frame]]
+    landmarks: Sequence[np.ndarray] | None
+    fps: float
+    width: int
+    height: int
+    frame_count: int
+    duration: float
+    audio: Path | None
+    kind: str
+
+    @classmethod
+    def from_video(cls, video: NormalizedVideo, audio: Path | None = None, kind: str = "video",
+                   use_own_sound: bool = True) -> DriverClip:
+        """A normalised video as a driver; its own sound unless `audio` is given (or
+        `use_own_sound` is False)."""
+        info = video.info
+        sound = audio if audio is not None else (video.audio if use_own_sound else None)
+        return cls(lambda: iter_frames(video.video), None, info.fps, info.width, info.height, info.frames,
+                   info.duration, sound, kind)
+
+    @classmethod
+    def from_arrays(cls, frames: Callable[[], Iterator[np.ndarray]], landmarks: np.ndarray | None, fps: float,
+                    width: int, height: int, frame_count: int, audio: Path | None, kind: str) -> DriverClip:
+        """Frames made in memory (e.g. a synthesised driver), numbered and timed at `fps`."""
+        def numbered() -> Iterator[Frame]:
+            return (Frame(i, i / fps, rgb) for i, rgb in enumerate(frames()))
+
+        return cls(numbered, landmarks, fps, width, height, frame_count, frame_count / fps, audio, kind)

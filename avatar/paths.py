@@ -1,0 +1,121 @@
+"""Every folder under the cache root, and the one way to write a file or folder atomically.
+
+The cache root is `$AVATAR_CACHE` if set, else `~/.cache/avatar`. Folder roles:
+    answers/    rendered answers (served to browsers: names are unguessable hashes)
+    exports/    dialogue exports (served; random folder names, deleted after an hour)
+    recorded/   people's recorded driver answers, one folder per owner (private)
+    adapt/      adaptation work: extracted faces and training runs (private)
+    models/     adapted presenter models (private; offered by name only)
+    c2pa/       the local certificate authority and signing key (private)
+    chat/       the chat database (private)
+    data/, runs/  recipe datasets and training runs (private)
+    tensorrt/   onnxruntime's TensorRT engine and timing caches (private)
+
+Atomic writes: the content is written to a hidden temporary name beside the target, flushed to
+disk, then renamed over the target, so a reader (or a crash) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from avatar.errors import UserError
+
+SERVED = ("answers", "exports")
+PRIVATE = ("recorded", "adapt", "models", "c2pa", "chat", "data", "runs", "tensorrt")
+
+
+def cache_root() -> Path:
+    """`$AVATAR_CACHE` if set, else `~/.cache/avatar`."""
+    env = os.environ.get("AVATAR_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "avatar"
+
+
+def cache_dir(name: str) -> Path:
+    """One of the cache's folders (see the module docstring); not created here."""
+    if name not in SERVED + PRIVATE:
+        raise ValueError(f"unknown cache folder {name!r}")
+    return cache_root() / name
+
+
+def private_dirs() -> list[Path]:
+    """Cache folders that must never be served over HTTP."""
+    return [cache_dir(name) for name in PRIVATE]
+
+
+def writable_dir(folder: Path, what: str) -> Path:
+    """Create `folder` (and parents) or raise a UserError that says which folder and why."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"cannot use {folder} as the {what}: a file is in the way.") from None
+    except PermissionError:
+        raise UserError(f"cannot create the {what} {folder}: permission denied.") from None
+    except OSError as error:
+        raise UserError(f"cannot create the {what} {folder}: {error.strerror or error}.") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write into the {what} {folder}: permission denied.")
+    return folder
+
+
+def _temp_beside(path: Path, kind: str) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.{kind}")
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> Path:
+    """Write `data` (str as UTF-8) to `path` atomically; `mode` sets permissions before the
+    rename (e.g. 0o600 for keys)."""
+    path = Path(path)
+    tmp = _temp_beside(path, "tmp")
+    payload = data.encode() if isinstance(data, str) else data
+    try:
+        with open(tmp, "wb") as f:
+            if mode is not None:
+                os.chmod(tmp, mode)
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yields a temporary path to write beside `path`; renamed onto `path` when the block
+    ends without an error, deleted otherwise (for writers that need a file name, e.g. ffmpeg)."""
+    path = Path(path)
+    tmp = _temp_beside(path, "part" + path.suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """Yields an empty staging folder beside `path`; when the block ends without an error it
+    replaces `path` (an older `path` is kept until the new one is complete), else it is removed."""
+    path = Path(path)
+    staging = _temp_beside(path, "staging")
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if path.exists():
+            old = _temp_beside(path, "old")
+            os.replace(path, old)
+            os.replace(staging, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,151 @@
+"""A presenter model folder: its layout, finding and listing models, integrity, card and facts.
+
+`models/NAME/` (shipped) or `$AVATAR_CACHE/models/NAME/` (adapted) holds:
+    model.onnx        the swap network (see avatar.inference.swap for its contract)
+    presenter.json    integrity record written at export: {"onnx_sha256", "onnx_bytes", "sealed"}
+    consent.json      the consent record the presenter was trained under
+    MODEL_CARD.md     what it is, how it was made, what it measured (sections edited in place)
+    weights.pt        float16 warm-start weights (`avatar swap train --init`)
+    presenter-faces/  the presenter's packed training faces (adaptation needs side B)
+
+A model whose ONNX bytes differ from its integrity record is refused: a damaged or tampered
+file must never render a face that then gets signed as this presenter. torch-free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from avatar.errors import UserError
+from avatar.paths import atomic_write
+from avatar.provenance.consent import load_consent
+
+MODEL_FILE = "model.onnx"
+RECORD_FILE = "presenter.json"
+CONSENT_FILE = "consent.json"
+CARD_FILE = "MODEL_CARD.md"
+WEIGHTS_FILE = "weights.pt"
+PRESENTER_FACES = "presenter-faces"
+
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODEL = SHIPPED_MODELS / "presenter-interim"
+
+
+def model_folder(path: Path) -> Path:
+    """A model folder, or the folder of its model.onnx."""
+    path = Path(path)
+    return path.parent if path.suffix == ".onnx" else path
+
+
+def adapted_models(folder: Path) -> list[Path]:
+    """Model folders made by adaptation in `folder` (one person's), newest first."""
+    folder = Path(folder)
+    found = [p for p in folder.glob(f"*/{MODEL_FILE}") if not p.parent.name.startswith(".")] if folder.is_dir() else []
+    return sorted((p.parent for p in found), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def available_models(first: Path | None = None, folders: list[Path] = ()) -> dict[str, Path]:
+    """Presenter models by name: `first` (default: the shipped default), the other shipped ones,
+    then those in each of `folders` (e.g. installed for everyone, adapted for one person;
+    newest first). Only these names may be loaded by a request."""
+    first = model_folder(first or DEFAULT_MODEL).resolve()
+    shipped = sorted(p.parent.resolve() for p in SHIPPED_MODELS.glob(f"*/{MODEL_FILE}"))
+    models = {first.name: first}
+    for folder in [*shipped, *(m for f in folders for m in adapted_models(f))]:
+        models.setdefault(folder.name, folder.resolve())
+    return models
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_record(folder: Path) -> dict:
+    """Seal `folder/model.onnx`: write presenter.json with its SHA-256 (at export)."""
+    folder = Path(folder)
+    onnx = folder / MODEL_FILE
+    record = {"onnx_sha256": file_sha256(onnx), "onnx_bytes": onnx.stat().st_size,
+              "sealed": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    atomic_write(folder / RECORD_FILE, json.dumps(record, indent=1) + "\n")
+    return record
+
+
+@dataclass(frozen=True)
+class Presenter:
+    """A checked presenter model folder. sha256: of model.onnx, equal to its integrity record."""
+
+    folder: Path
+    sha256: str
+    consent: dict | None
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def onnx(self) -> Path:
+        return self.folder / MODEL_FILE
+
+    @property
+    def adaptable(self) -> bool:
+        return (self.folder / PRESENTER_FACES / "manifest.jsonl").is_file() and self.consent is not None
+
+    def card(self) -> str:
+        path = self.folder / CARD_FILE
+        return path.read_text() if path.is_file() else ""
+
+    def manifest_facts(self) -> dict:
+        """What a C2PA manifest says about this presenter: name, ONNX hash prefix, consent."""
+        facts = {"model": self.name, "model_sha256": self.sha256[:16]}
+        if self.consent:
+            facts["consent"] = self.consent
+        return facts
+
+
+def open_presenter(path: Path) -> Presenter:
+    """Check and describe the model folder at `path` (or its model.onnx). Raises UserError when
+    it is not a model folder, has no integrity record, or its ONNX bytes changed since export."""
+    folder = model_folder(path)
+    onnx, record_file = folder / MODEL_FILE, folder / RECORD_FILE
+    if not onnx.is_file():
+        raise UserError(f"{folder} is not a presenter model folder (it has no {MODEL_FILE}).")
+    if not record_file.is_file():
+        raise UserError(f"the presenter model {folder.name} has no integrity record ({RECORD_FILE}); export it again "
+                        "with `avatar swap export`.")
+    try:
+        expected = json.loads(record_file.read_text())["onnx_sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"the integrity record of the presenter model {folder.name} is damaged.") from None
+    actual = file_sha256(onnx)
+    if actual != expected:
+        raise UserError(f"the presenter model {folder.name} was changed after it was exported ({MODEL_FILE} no longer "
+                        "matches its integrity record), so it is refused; restore it or export it again.")
+    consent = load_consent(folder / CONSENT_FILE).to_dict() if (folder / CONSENT_FILE).is_file() else None
+    return Presenter(folder.resolve(), actual, consent)
+
+
+def set_card_section(folder: Path, heading: str, body: str) -> Path | None:
+    """Write the `## heading` section of folder/MODEL_CARD.md as `body` (an older one is removed
+    and the new one goes last). None when the folder has no card."""
+    card = Path(folder) / CARD_FILE
+    if not card.is_file():
+        return None
+    title = f"## {heading}"
+    lines = card.read_text().rstrip("\n").split("\n")
+    if title in lines:
+        start = lines.index(title)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        while start > 0 and not lines[start - 1].strip():
+            start -= 1
+        lines = lines[:start] + lines[end:]
+    text = "\n".join(lines).rstrip("\n") + f"\n\n{title}\n\n{body.strip()}\n"
+    atomic_write(card, text)
+    return card
