@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from avatar.config import ExtractConfig
+from avatar.paths import file_sha256, writable_dir
 from avatar.errors import UserError
 from avatar.media import Frame, iter_frames, normalize, probe
 from avatar.vision import (NO_FACE, SEVERAL_FACES, TEMPLATE_68, FaceTracker, align_face, matrix_scale,
@@ -68,6 +69,20 @@ def source_id(path: Path) -> str:
     return f"{path.stem}-{digest.hexdigest()[:8]}"
 
 
+def _distinct(videos: list[Path]) -> list[Path]:
+    """Each input once: the same file given twice, or a byte-identical copy, is extracted once."""
+    seen, distinct = set(), []
+    for video in videos:
+        if not video.is_file():
+            distinct.append(video)  # probe explains what is wrong with it
+            continue
+        digest = file_sha256(video)
+        if digest not in seen:
+            seen.add(digest)
+            distinct.append(video)
+    return distinct
+
+
 def frames_to_consider(frames: int, config: ExtractConfig) -> int:
     """How many of a video's `frames` an extraction looks at, after `every` and `max_frames`."""
     total = math.ceil(frames / config.every)
@@ -86,9 +101,9 @@ def extract(videos: list[Path], out: Path, config: ExtractConfig = ExtractConfig
         raise UserError(f"--size must be between 64 and 512 pixels, got {config.size}.")
     if config.every < 1:
         raise UserError(f"--every must be 1 or more, got {config.every}.")
-    videos = [Path(v) for v in videos]
+    videos = _distinct([Path(v) for v in videos])
     infos = [probe(video, config.limits) for video in videos]
-    (out / CROPS).mkdir(parents=True, exist_ok=True)
+    writable_dir(out / CROPS, "dataset folder")
     done = _load_done(out)
     summary = ExtractSummary()
     total = sum(frames_to_consider(info.frames, config) for info in infos)

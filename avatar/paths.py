@@ -17,6 +17,7 @@ disk, then renamed over the target, so a reader (or a crash) never sees half a f
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -119,3 +120,12 @@ def atomic_folder(path: Path) -> Iterator[Path]:
             os.replace(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -14,14 +14,13 @@ file must never render a face that then gets signed as this presenter. torch-fre
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from avatar.errors import UserError
-from avatar.paths import atomic_write
+from avatar.paths import atomic_write, file_sha256
 from avatar.provenance.consent import load_consent
 
 MODEL_FILE = "model.onnx"
@@ -58,14 +57,6 @@ def available_models(first: Path | None = None, folders: list[Path] = ()) -> dic
     for folder in [*shipped, *(m for f in folders for m in adapted_models(f))]:
         models.setdefault(folder.name, folder.resolve())
     return models
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_record(folder: Path) -> dict:

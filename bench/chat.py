@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from avatar.chat import Chatbot, default_db_url
-from avatar.chat.bot import _chatterbot
+from avatar.chat.bot import chatterbot_engine
 
 
 def corpus_questions() -> list[str]:
@@ -60,7 +60,7 @@ def main() -> None:
     bot = Chatbot(args.db)
     ours, our_ms = timed(lambda q: bot.reply(q).text, questions)
     typo_answers, typo_ms = timed(lambda q: bot.reply(q).text, [with_typo(q) for q in questions])
-    reference = _chatterbot(args.db or default_db_url(), read_only=True)
+    reference = chatterbot_engine(args.db or default_db_url(), read_only=True)
     sample = sorted(set(np.linspace(0, len(questions) - 1, args.chatterbot_sample).round().astype(int)))
     theirs, their_ms = timed(lambda i: reference.get_response(questions[i]).text, sample)
     agree = np.mean([ours[i] == answer for i, answer in zip(sample, theirs)])

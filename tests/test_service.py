@@ -1,26 +1,37 @@
+import json
+import shutil
+
 import numpy as np
 import pytest
 
 from avatar.chat import train_corpus
-from avatar.driver import RecordedClips
+from avatar.errors import UserError
 from avatar.media import iter_frames, probe
 from avatar.provenance.credentials import TRAINED_ALGORITHMIC_MEDIA, read_credentials
-from avatar.service import Avatar
+from avatar.service import Avatar, ServeConfig
 
 
 @pytest.fixture(scope="module")
-def avatar(tiny_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp("service")
-    db = f"sqlite:///{root / 'chat.sqlite3'}"
+def chat_db(tmp_path_factory):
+    db = f"sqlite:///{tmp_path_factory.mktemp('chat') / 'chat.sqlite3'}"
     train_corpus(db)
-    return Avatar(model=tiny_model, clips=root / "clips", chat_db=db, cache=root / "answers")
+    return db
+
+
+@pytest.fixture(scope="module")
+def avatar(tiny_model, consent_file, chat_db, tmp_path_factory):
+    root = tmp_path_factory.mktemp("service")
+    model = root / "models" / "tiny"
+    shutil.copytree(tiny_model, model)
+    shutil.copy(consent_file, model / "consent.json")
+    return Avatar(model=model, recordings=root / "recorded", chat_db=chat_db, cache=root / "answers")
 
 
 def test_respond_renders_a_labelled_answer_as_long_as_its_speech(avatar):
     stages = []
-    answer = avatar.respond("What is AI?", progress=lambda share, stage: stages.append(stage))
+    answer = avatar.respond("What is AI?", session="s1", progress=lambda share, stage: stages.append(stage))
     assert answer.text.startswith("Artificial Intelligence") and answer.driver == "synthesised"
-    assert not answer.cached and {"chat", "speech", "driver", "swap", "composite", "encode"} <= set(answer.seconds)
+    assert not answer.cached and {"chat", "speech", "driver", "swap", "composite", "encode", "sign"} <= set(answer.seconds)
     info = probe(answer.video)
     assert info.codec == "h264" and info.audio_codec == "aac"
     assert info.duration == pytest.approx(answer.duration, abs=1 / info.fps + 0.01)
@@ -30,18 +41,42 @@ def test_respond_renders_a_labelled_answer_as_long_as_its_speech(avatar):
     assert corner.mean() < 90 and corner.max() > 200  # the dark "AI-generated" badge with white text
     credentials = read_credentials(answer.video)
     assert credentials.state == "Trusted" and credentials.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
-    assert credentials.presenter["model"] == avatar.model_path.parent.name
-    again = avatar.respond("what is ai")
+    assert credentials.presenter["model"] == "tiny"
+    again = avatar.respond("what is ai", session="s1")
     assert again.cached and again.video == answer.video
 
 
-def test_a_recorded_answer_is_used_instead_of_synthesis(avatar, make_video):
-    clips = RecordedClips(avatar.clips.root)
-    clips.save("Hi", make_video("hi.mp4", seconds=2, audio=True))
-    answer = avatar.say("Hi")
-    assert answer.driver == "recorded" and answer.duration == pytest.approx(2.0, abs=0.05)
-    info = probe(answer.video)
-    assert info.frames == 50 and info.has_audio
+def test_a_recording_is_used_only_for_its_owner_until_published(avatar, franck_clip):
+    avatar.record("alice", "Hi", franck_clip)
+    mine, theirs = avatar.say("Hi", owner="alice"), avatar.say("Hi", owner="bob")
+    assert mine.driver == "recorded" and mine.duration == pytest.approx(2.0, abs=0.05)
+    assert probe(mine.video).has_audio
+    assert theirs.driver == "synthesised" and theirs.video != mine.video
+    avatar.publish("alice", "Hi")
+    assert avatar.say("Hi", owner="bob").driver == "recorded"
+    assert avatar.unpublish("Hi") and avatar.say("Hi", owner="bob").driver == "synthesised"
+    with pytest.raises(UserError, match="only your own recordings"):
+        avatar.publish("bob", "Hi")
+
+
+def test_deleting_a_recording_deletes_the_answers_rendered_from_it(avatar, franck_clip):
+    avatar.record("carol", "See you soon", franck_clip)
+    answer = avatar.say("See you soon", owner="carol")
+    silent_voice = avatar.say("See you soon", owner="carol", recorded_voice=False)
+    assert answer.video.is_file() and silent_voice.video.is_file() and answer.video != silent_voice.video
+    assert avatar.forget_recording("carol", "See you soon")
+    assert not answer.video.exists() and not silent_voice.video.exists()
+    assert not answer.video.with_suffix(".json").exists()
+    assert avatar.say("See you soon", owner="carol").driver == "synthesised"
+    assert not avatar.forget_recording("carol", "See you soon")
+
+
+def test_a_recording_whose_face_cannot_be_swapped_is_refused_at_upload(avatar, small_face_clip, make_video):
+    with pytest.raises(UserError, match="cannot be put into this recording"):
+        avatar.record("dave", "Hello there", small_face_clip)
+    with pytest.raises(UserError, match="cannot be put into this recording"):
+        avatar.record("dave", "Hello there", make_video("no-face.mp4", seconds=2, audio=True))
+    assert avatar.clips("dave").all() == []
 
 
 def test_label_is_on_every_rendered_frame(avatar):
@@ -51,18 +86,81 @@ def test_label_is_on_every_rendered_frame(avatar):
     assert np.isfinite(answer.duration)
 
 
-def test_dialogue_export_has_cards_answers_sound_and_subtitles(avatar, tmp_path):
-    questions = ["What is AI?", "What was the first computer?"]
-    exchanges = [(q, avatar.chatbot.reply(q).text) for q in questions]
-    video, srt = avatar.export_dialogue(exchanges, tmp_path / "dialogue.mp4")
-    answers = [avatar.say(reply) for _, reply in exchanges]
+def test_messages_and_answers_are_bounded_before_any_work(avatar):
+    limit = ServeConfig().max_message
+    with pytest.raises(UserError, match=f"at most {limit}"):
+        avatar.reply("x" * (limit + 1), "s-long")
+    with pytest.raises(UserError, match="at most"):
+        avatar.respond("a" * 1_000_000, "s-long")
+    with pytest.raises(UserError, match="says at most"):
+        avatar.say("word " * 1000)
+    assert avatar.history("s-long") == []
+
+
+def test_history_is_bounded_and_freed_when_the_session_ends(tiny_model, chat_db, tmp_path):
+    avatar = Avatar(model=tiny_model, recordings=tmp_path / "rec", chat_db=chat_db, cache=tmp_path / "answers",
+                    config=ServeConfig(history=3, sessions=2))
+    for i in range(5):
+        avatar.reply(f"Hello {i}", "a")
+    assert [q for q, _ in avatar.history("a")] == ["Hello 2", "Hello 3", "Hello 4"]
+    avatar.reply("Hi", "b")
+    avatar.reply("Hi", "c")  # a third session: the least recently active one (a) is dropped
+    assert avatar.history("a") == [] and avatar.chatbot.session_count == 2
+    avatar.end_session("b")
+    assert avatar.history("b") == [] and avatar.chatbot.session_count == 1
+
+
+def test_a_model_whose_bytes_changed_is_refused(tiny_model, chat_db, tmp_path):
+    tampered = tmp_path / "models" / "tiny"
+    shutil.copytree(tiny_model, tampered)
+    data = bytearray((tampered / "model.onnx").read_bytes())
+    data[-200:-136] = bytes(64)  # 64 bytes of weights zeroed
+    (tampered / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(UserError, match="changed after it was exported"):
+        Avatar(model=tampered, recordings=tmp_path / "rec", chat_db=chat_db, cache=tmp_path / "answers")
+    (tampered / "presenter.json").unlink()
+    with pytest.raises(UserError, match="no integrity record"):
+        Avatar(model=tampered, recordings=tmp_path / "rec", chat_db=chat_db, cache=tmp_path / "answers")
+
+
+def test_an_identical_reply_plays_again_and_unknown_names_are_refused(avatar):
+    first = avatar.respond("qwzx blorp", session="s2")
+    second = avatar.respond("zzkv flim", session="s2")
+    assert first.text == second.text and second.video == first.video and second.video.is_file()
+    with pytest.raises(UserError, match="no presenter model called"):
+        avatar.say("Hello", model="../../models/presenter-interim")
+
+
+def test_dialogue_export_uses_the_sessions_own_history(avatar, tmp_path):
+    session = "s-export"
+    for question in ["What is AI?", "What was the first computer?"]:
+        avatar.reply(question, session)
+    video, srt = avatar.export(session, tmp_path / "dialogue.mp4")
+    answers = [avatar.say(reply) for _, reply in avatar.history(session)]
     info = probe(video)
     expected = sum(2.0 + a.duration for a in answers)
     assert info.has_audio and info.duration == pytest.approx(expected, abs=0.2)
     first = next(iter_frames(video)).rgb
     assert first.mean() < 60  # the dark title card opens the video
+    assert first[-30:, -90:].max() > 200  # and carries the AI-generated label
     text = srt.read_text()
-    assert "Q: What is AI?" in text and "ENIAC" in text and text.count("-->") == 4
+    assert "Q: What is AI?" in text and "ENIAC" in text
+    cues = [block.split("\n", 2)[2] for block in text.strip().split("\n\n")]
+    assert all(len(cue.split("\n")) <= 2 and max(map(len, cue.split("\n"))) <= 42 for cue in cues)
     assert read_credentials(video).ingredients == [a.video.name for a in answers]
-    with pytest.raises(Exception, match="nothing to export"):
-        avatar.export_dialogue([], tmp_path / "empty.mp4")
+    with pytest.raises(UserError, match="nothing to export"):
+        avatar.export("s-empty", tmp_path / "empty.mp4")
+
+
+def test_adapting_writes_the_recording_persons_consent(avatar, franck_clip):
+    avatar.record("erin", "Good morning", franck_clip)
+    avatar.record("erin", "Good evening", franck_clip)  # the same video: counted once
+    job = avatar.adaptation("erin")
+    assert len(job.usable_clips()) == 1 and job.recorded_seconds() == pytest.approx(2.0, abs=0.05)
+    with pytest.raises(UserError, match="write your name"):
+        avatar.adapt("erin", "  ")
+    with pytest.raises(UserError, match="at least 20 s"):
+        avatar.adapt("erin", "Erin Example")
+    assert not (job.work / "adaptation-consent.json").exists()
+    assert avatar.adaptation("frank").clips.root != job.clips.root  # another person's job, recordings
+    assert json.loads(json.dumps(avatar.about(None)))["name"] == "tiny"

@@ -40,7 +40,7 @@ def _sqlite_path(db_url: str) -> Path | None:
     return Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
 
 
-def _chatterbot(db_url: str, read_only: bool):
+def chatterbot_engine(db_url: str, read_only: bool):
     from chatterbot import ChatBot
     from chatterbot.tagging import LowercaseTagger
 
@@ -61,7 +61,7 @@ def train_corpus(db_url: str | None = None, corpus: str = CORPUS) -> int:
         building = target.with_name(f".{target.name}.{os.getpid()}.building")
         building.unlink(missing_ok=True)
         build_url = f"sqlite:///{building}"
-    bot = _chatterbot(build_url, read_only=False)
+    bot = chatterbot_engine(build_url, read_only=False)
     ChatterBotCorpusTrainer(bot, show_training_progress=False).train(corpus)
     count = bot.storage.count()
     bot.storage.engine.dispose()

@@ -28,7 +28,7 @@ import numpy as np
 from avatar.config import MediaLimits, RenderConfig
 from avatar.errors import UserError
 from avatar.media import normalize, read_frames
-from avatar.presenter import file_sha256
+from avatar.paths import file_sha256
 from avatar.vision import choose_face, detect_faces
 
 _WORDS = re.compile(r"[^\W_]+")

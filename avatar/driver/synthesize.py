@@ -101,7 +101,7 @@ def paste_mouth(head: np.ndarray, mouth: np.ndarray, head_landmarks: np.ndarray,
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 
 
-def _landmark_jumps(landmarks: np.ndarray) -> np.ndarray:
+def landmark_jumps(landmarks: np.ndarray) -> np.ndarray:
     """(N-1,) mean landmark displacement between consecutive frames / eye distance."""
     eyes = np.stack([eye_centres(p) for p in landmarks])
     distance = np.linalg.norm(eyes[:, 1] - eyes[:, 0], axis=1)
@@ -115,7 +115,7 @@ def choose_base(library: DriverLibrary, frames: int, seed: int, config: DriverCo
     if frames >= n:
         cycle = np.concatenate([np.arange(n), np.arange(n - 2, 0, -1)])
         return cycle[np.arange(frames) % len(cycle)]
-    jumps = _landmark_jumps(library.landmarks.astype(np.float64))
+    jumps = landmark_jumps(library.landmarks.astype(np.float64))
     jumps[~(library.valid[1:] & library.valid[:-1])] = np.inf
     starts = np.arange(0, n - frames + 1, max(1, min(12, frames)))
     # The roughest moment of each stretch (its 99th percentile jump) ranks it.

@@ -16,6 +16,10 @@ from avatar.errors import MediaError
 _AV_ERRORS = (av.FFmpegError, OSError, ValueError, UnicodeDecodeError, EOFError)
 
 
+# Containers that hold single pictures (FFmpeg's image demuxers), whatever the file is called.
+STILL_IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe"}
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What `probe` found out about a video file.
@@ -190,6 +194,10 @@ def probe(path: str | Path, limits: MediaLimits = MediaLimits()) -> VideoInfo:
             f"{name} looks truncated: its video data lasts {_seconds(duration)} but the file "
             f"declares {_seconds(declared)} (an interrupted upload or download?)."
         )
+
+    if container_name in STILL_IMAGE_FORMATS or container_name.endswith("_pipe") or pts.size < 2:
+        raise MediaError(f"{name} is a still image, not a video: a face swap needs a moving face (a video of at "
+                         "least two frames).")
 
     rotation = _first_frame_rotation(path, name)
     width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)

@@ -7,7 +7,7 @@ import pytest
 
 from avatar.driver import DriverLibrary, build_library, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
-from avatar.driver.synthesize import _landmark_jumps, paste_mouth
+from avatar.driver.synthesize import landmark_jumps, paste_mouth
 from avatar.errors import UserError
 from avatar.media import iter_frames, probe
 from avatar.metrics import pearson
@@ -53,7 +53,7 @@ def test_a_video_without_a_face_is_refused_and_leaves_nothing(make_video, tmp_pa
 
 
 def test_clips_follow_the_speech_and_last_as_long(library):
-    source = np.percentile(_landmark_jumps(library.landmarks[library.valid].astype(np.float64)), 99)
+    source = np.percentile(landmark_jumps(library.landmarks[library.valid].astype(np.float64)), 99)
     rs, jumps = [], []
     for text in SENTENCES:
         speech = synthesize(text)
@@ -61,7 +61,7 @@ def test_clips_follow_the_speech_and_last_as_long(library):
         assert abs(len(clip) - speech.duration * library.fps) <= 1  # within one frame of the audio
         assert clip.landmarks.shape == (len(clip), 68, 2)
         rs.append(pearson(clip.targets[:, 0], [mouth_opening(p) for p in clip.landmarks]))
-        jumps.append(np.percentile(_landmark_jumps(clip.landmarks.astype(np.float64)), 99) / source)
+        jumps.append(np.percentile(landmark_jumps(clip.landmarks.astype(np.float64)), 99) / source)
     assert np.mean(rs) >= 0.8 and min(rs) > 0.7, rs
     assert np.mean(jumps) <= 1.5, jumps
 

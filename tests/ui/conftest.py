@@ -27,7 +27,13 @@ def app_cache(tiny_model, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(app_cache, tmp_path_factory):
+def server_tmp(tmp_path_factory) -> Path:
+    """The served app's TMPDIR (Gradio keeps its copies of served files under it)."""
+    return tmp_path_factory.mktemp("server-tmp")
+
+
+@pytest.fixture(scope="session")
+def server(app_cache, server_tmp):
     """The app with the shipped presenter first, uploads capped at MAX_UPLOAD."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -35,7 +41,7 @@ def server(app_cache, tmp_path_factory):
     # Its own temp dir, so the cache is outside both the temp dir and the working directory, as
     # ~/.cache/avatar is for a real user (Gradio serves only files it is allowed to).
     env = {**os.environ, "AVATAR_PORT": str(port), "AVATAR_CACHE": str(app_cache), "AVATAR_MAX_UPLOAD": MAX_UPLOAD,
-           "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp_path_factory.mktemp("server-tmp"))}
+           "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(server_tmp)}
     env.pop("AVATAR_MODEL", None)
     process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)

@@ -102,26 +102,54 @@ def test_file_routes_do_not_serve_source_models_keys_or_system_files(server, app
 def test_the_study_demo_exports_one_video_with_subtitles(server):
     from gradio_client import Client
 
-    history, video, files = Client(server, verbose=False).predict([], api_name="/study")
     from avatar.ui.app import _text
 
+    client = Client(server, verbose=False)
+    client.predict("What is AI?", api_name="/ask")  # an earlier exchange: the demo starts afresh
+    history, video, files = client.predict(api_name="/study")
     questions = [_text(m["content"]) for m in history if m["role"] == "user"]
-    assert questions[0] == "Do you know gossip?" and len(questions) == 5
+    assert questions == ["Do you know gossip?", "What is AI?", "What is a super computer?",
+                         "How does a computer work?", "What was the first computer?"]
     info = probe(video)
     assert info.has_audio and info.duration > 5 * 2.0  # five title cards and five answers
-    assert any(str(f).endswith(".srt") for f in (x if isinstance(x, str) else x.get("path", "") for x in files))
+    paths = [x if isinstance(x, str) else x.get("path", "") for x in files]
+    srt = Path(next(p for p in map(str, paths) if p.endswith(".srt"))).read_text()
+    assert srt.count("Q: ") == 5 and srt.index("Q: Do you know gossip?") < srt.index("Q: What is AI?")
 
 
-def test_a_recorded_answer_is_saved_then_previewed_and_can_be_deleted(server, make_video):
+def test_a_recorded_answer_is_saved_then_previewed_and_can_be_deleted(server, app_cache, server_tmp, franck_clip):
     from gradio_client import Client, handle_file
 
     client = Client(server, verbose=False)
-    clip = make_video("my-answer.mp4", seconds=2, audio=True)
-    status, preview = client.predict("Hi", handle_file(str(clip)), True, api_name="/record")
+    status, preview, _ = client.predict("Hi", handle_file(str(franck_clip)), True, api_name="/record")
     assert status.startswith("Saved (2.0 s, with sound)")
     assert probe(preview).has_audio and probe(preview).duration == pytest.approx(2.0, abs=0.1)
-    assert client.predict("Hi", api_name="/delete_recording") == "Deleted."
-    assert client.predict("Hi", api_name="/delete_recording") == "There was no recording for this line."
+    name = Path(preview).name
+    assert (app_cache / "answers" / name).is_file() and list(server_tmp.rglob(name))
+    status, _ = client.predict("Hi", api_name="/delete_recording")
+    assert status == "Deleted."
+    # Nothing of it stays downloadable: our answer and Gradio's served copy are gone.
+    assert not (app_cache / "answers" / name).exists() and not list(server_tmp.rglob(name))
+    status, _ = client.predict("Hi", api_name="/delete_recording")
+    assert status == "There was no recording for this line."
+
+
+def test_a_small_face_recording_is_refused_at_upload(server, small_face_clip):
+    from gradio_client import Client, handle_file
+
+    with pytest.raises(Exception, match="cannot be put into this recording"):
+        Client(server, verbose=False).predict("Hi", handle_file(str(small_face_clip)), True, api_name="/record")
+
+
+def test_a_huge_message_is_refused_and_nothing_skips_the_queue(server):
+    from gradio_client import Client
+
+    with pytest.raises(Exception, match="at most 500"):
+        Client(server, verbose=False).predict("x" * 1_000_000, api_name="/ask")
+    for fn_index in range(12):  # every handler, called the way that would skip the queue
+        status, _ = _status(f"{server}/gradio_api/run/predict", "POST",
+                            json.dumps({"data": ["What is AI?", []], "fn_index": fn_index}).encode())
+        assert status in (403, 404, 422), (fn_index, status)
 
 
 def test_a_bad_recording_is_refused_with_a_clear_message(server, tmp_path):
@@ -164,6 +192,8 @@ def test_adapting_asks_for_agreement_then_for_enough_recordings(server):
 
     client = Client(server, verbose=False)
     with pytest.raises(Exception, match="agree"):
-        client.predict(False, api_name="/adapt")
+        client.predict(False, "Test Person", api_name="/adapt")
+    with pytest.raises(Exception, match="write your name"):
+        client.predict(True, "", api_name="/adapt")
     with pytest.raises(Exception, match=r"record at least 20 s of answers first"):
-        client.predict(True, api_name="/adapt")
+        client.predict(True, "Test Person", api_name="/adapt")

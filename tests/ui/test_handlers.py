@@ -4,30 +4,55 @@ from types import SimpleNamespace
 
 import pytest
 
-from avatar.adaptation import Adaptation
 from avatar.driver import RecordedClips
 from avatar.ui import app
 
+REQUEST = SimpleNamespace(session_hash="session-1", username=None)
 
-def test_a_render_that_fails_after_recording_keeps_the_recording(make_video, tiny_model, tmp_path, monkeypatch):
+
+def test_a_render_that_fails_after_recording_keeps_the_recording(franck_clip, tmp_path, monkeypatch):
     clips = RecordedClips(tmp_path / "clips")
 
     def failing_say(*args, **kwargs):
         raise RuntimeError("the swap model crashed")
 
-    avatar = SimpleNamespace(clips=clips, say=failing_say, adaptation=Adaptation(tiny_model, clips))
-    monkeypatch.setattr(app, "_avatar", lambda model=None: avatar)
-    status, preview = app._save_recording("Hi", str(make_video("kept.mp4", seconds=2, audio=True)), True,
-                                          progress=lambda *args, **kwargs: None)
-    assert preview is None and "could not be rendered; the recording is kept" in status
+    service = SimpleNamespace(record=lambda owner, line, video: clips.save(line, video), say=failing_say,
+                              adaptation_status=lambda owner, model: SimpleNamespace(message=""))
+    monkeypatch.setattr(app, "_service", lambda: service)
+    upload = tmp_path / "upload.mp4"
+    upload.write_bytes(franck_clip.read_bytes())
+    status, preview, recording = app._save_recording("Hi", str(upload), True, None, REQUEST,
+                                                     progress=lambda *args, **kwargs: None)
+    assert preview is None and recording is None and "could not be rendered; the recording is kept" in status
     kept = clips.get("Hi")
     assert kept is not None and kept.video.is_file() and kept.duration == pytest.approx(2.0, abs=0.05)
+    assert not upload.exists()  # the raw upload is not kept: only the checked copy is
+
+
+def test_a_silent_recording_warns_that_the_synthesised_voice_is_used(franck_clip, ffmpeg, tmp_path, monkeypatch):
+    import subprocess
+
+    silent = tmp_path / "silent.mp4"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", franck_clip, "-an", "-c:v", "copy", silent], check=True)
+    clips = RecordedClips(tmp_path / "clips")
+    service = SimpleNamespace(record=lambda owner, line, video: clips.save(line, video),
+                              say=lambda *a, **k: SimpleNamespace(video=silent),
+                              adaptation_status=lambda owner, model: SimpleNamespace(message=""))
+    monkeypatch.setattr(app, "_service", lambda: service)
+    status, _, _ = app._save_recording("Hi", str(silent), True, None, REQUEST, progress=lambda *a, **k: None)
+    assert "no sound, so the synthesised voice is used" in status
 
 
 def test_adapting_needs_the_person_to_agree_first(monkeypatch):
-    monkeypatch.setattr(app, "_avatar", lambda model=None: pytest.fail("nothing may start without agreement"))
+    monkeypatch.setattr(app, "_service", lambda: pytest.fail("nothing may start without agreement"))
     with pytest.raises(Exception, match="agree"):
-        app._start_adaptation(False, None)
+        app._start_adaptation(False, "Someone", None, REQUEST)
+
+
+def test_only_a_logged_in_operator_may_publish(monkeypatch):
+    monkeypatch.setattr(app, "_service", lambda: pytest.fail("an anonymous visitor may not publish"))
+    with pytest.raises(Exception, match="logged-in operator"):
+        app._publish("Hi", REQUEST)
 
 
 def test_adaptation_progress_shows_the_preview_pixels_not_a_private_path(tmp_path, monkeypatch):
@@ -39,10 +64,21 @@ def test_adaptation_progress_shows_the_preview_pixels_not_a_private_path(tmp_pat
     preview.parent.mkdir(parents=True)
     Image.new("RGB", (320, 64), (200, 30, 30)).save(preview)
     status = AdaptStatus("training", "Training: step 25 of 1000.", 0.12, None, preview)
-    avatar = SimpleNamespace(adaptation=SimpleNamespace(status=lambda: status))
-    monkeypatch.setattr(app, "_avatar", lambda model=None: avatar)
-    text, image, timer, _ = app._adaptation_status(None)
+    service = SimpleNamespace(adaptation_status=lambda owner, model: status)
+    monkeypatch.setattr(app, "_service", lambda: service)
+    text, image, timer, _ = app._adaptation_status(None, REQUEST)
     assert text == "Training: step 25 of 1000. (12%)"
     # Pixels, which Gradio saves and serves itself: it refuses to serve the blocked training folder.
     assert isinstance(image["value"], Image.Image) and image["value"].getpixel((5, 5)) == (200, 30, 30)
     assert timer.active
+
+
+def test_about_leads_with_who_the_face_is_and_keeps_the_card_in_a_fold(monkeypatch):
+    facts = {"name": "p", "provider": "CPUExecutionProvider", "sha256": "ab" * 32, "card": "# Card\n\n## Interface",
+             "consent": {"person": "Jo Example", "basis": "a signed form", "scope": "demos"}}
+    monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(about=lambda name, owner: facts))
+    text = app._about("p", REQUEST)
+    lead, fold = text.split("<details>", 1)
+    assert "Jo Example" in lead and "a signed form" in lead and "AI-generated" in lead
+    assert "hair" in lead and "never" not in lead  # honest: the driver's hair and clothes show
+    assert "Interface" in fold and "Interface" not in lead
