@@ -39,7 +39,7 @@ from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
 from avatar.paths import cache_dir, writable_dir
-from avatar.presenter import DEFAULT_MODEL, Presenter, available_models, model_folder, open_presenter
+from avatar.presenter import DEFAULT_MODEL, MODEL_FILE, Presenter, available_models, model_folder, open_presenter
 from avatar.provenance.credentials import sign_video
 from avatar.render import render_clip
 from avatar.render.dialogue import Turn, export_dialogue
@@ -110,7 +110,7 @@ class Avatar:
         self.voice, self.render, self.config, self.adapt_config = voice, render, config, adapt
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
         self._models_lock = threading.Lock()
-        self._loaded: dict[Path, tuple[Presenter, SwapModel]] = {}
+        self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
         self._adaptations: dict[tuple[str, Path], Adaptation] = {}
         self.presenter(None)  # the default presenter must load: fail at start, not at the first question
 
@@ -134,11 +134,13 @@ class Avatar:
             raise UserError(f"there is no presenter model called {name!r}.")
         folder = models[name] if name else self.default_model
         with self._models_lock:
-            presenter = open_presenter(folder)  # checked each time: the file may have changed
+            stat = (folder / MODEL_FILE).stat() if (folder / MODEL_FILE).is_file() else None
+            version = (stat.st_size, stat.st_mtime_ns) if stat else None
             loaded = self._loaded.get(folder)
-            if loaded is None or loaded[0].sha256 != presenter.sha256:
-                loaded = self._loaded[folder] = (presenter, load_swap_model(presenter.onnx))
-            return loaded
+            if loaded is None or loaded[0] != version:  # new or rewritten: hash-checked again
+                presenter = open_presenter(folder)
+                loaded = self._loaded[folder] = (version, presenter, load_swap_model(presenter.onnx))
+            return loaded[1], loaded[2]
 
     def about(self, name: str | None, owner: str | None = None) -> dict:
         """What a person should know about presenter `name`: name, consent, card, runtime."""

@@ -175,7 +175,7 @@ def _chat_tab(model: gr.Dropdown, limit: int) -> None:
     for trigger in (message.submit, send.click):
         # The text reply is cheap: its own queue lane, so it never waits behind a render.
         trigger(_reply, [message, chat], [chat, message], api_name=False, concurrency_limit=8,
-                concurrency_id="chat").then(_render, [model], [video], api_name="render")
+                concurrency_id="chat").success(_render, [model], [video], api_name="render")
     export.click(_export, [model], [download], api_name="export")
     study.click(_study, [model], [chat, video, download], api_name="study")
     ask = gr.Textbox(visible=False)
