@@ -90,19 +90,6 @@ def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> Path
 
 
 @contextmanager
-def atomic_file(path: Path) -> Iterator[Path]:
-    """Yields a temporary path to write beside `path`; renamed onto `path` when the block
-    ends without an error, deleted otherwise (for writers that need a file name, e.g. ffmpeg)."""
-    path = Path(path)
-    tmp = _temp_beside(path, "part" + path.suffix)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
 def atomic_folder(path: Path) -> Iterator[Path]:
     """Yields an empty staging folder beside `path`; when the block ends without an error it
     replaces `path` (an older `path` is kept until the new one is complete), else it is removed."""

@@ -81,6 +81,17 @@ def owner_key(owner: str) -> str:
     return hashlib.sha256(owner.encode()).hexdigest()[:24]
 
 
+def _bounded(text: str | None, limit: int, empty: str, too_long: str) -> str:
+    """`text` stripped; UserError(`empty`) when nothing is left, UserError(`too_long` with {n}
+    and {limit}) when it is longer than `limit` characters."""
+    text = (text or "").strip()
+    if not text:
+        raise UserError(empty)
+    if len(text) > limit:
+        raise UserError(too_long.format(n=len(text), limit=limit))
+    return text
+
+
 def prune(folder: Path, max_bytes: int) -> int:
     """Delete the least recently used files in `folder` until it holds at most `max_bytes`;
     returns how many were deleted."""
@@ -152,13 +163,8 @@ class Avatar:
 
     def check_message(self, message: str) -> str:
         """The message stripped; UserError when it is empty or too long (checked before any work)."""
-        message = (message or "").strip()
-        if not message:
-            raise UserError("type a question first.")
-        if len(message) > self.config.max_message:
-            raise UserError(f"that message is {len(message)} characters long; the presenter takes at most "
-                            f"{self.config.max_message}.")
-        return message
+        return _bounded(message, self.config.max_message, "type a question first.",
+                        "that message is {n} characters long; the presenter takes at most {limit}.")
 
     def reply(self, message: str, session: str) -> str:
         """The chatbot's reply text to `message`, kept in `session`'s (bounded) history."""
@@ -188,12 +194,8 @@ class Avatar:
         """Render the presenter saying `text`: with `owner`'s own recording of it, else a
         published one, else a synthesised driver; the recording's own voice unless
         `recorded_voice` is False or it has no sound."""
-        text = (text or "").strip()
-        if not text:
-            raise UserError("there is nothing to say.")
-        if len(text) > self.config.max_reply:
-            raise UserError(f"that answer is {len(text)} characters long; the presenter says at most "
-                            f"{self.config.max_reply}.")
+        text = _bounded(text, self.config.max_reply, "there is nothing to say.",
+                        "that answer is {n} characters long; the presenter says at most {limit}.")
         presenter, swap = self.presenter(model, owner)
         recorded = self.recording(owner, text)
         out = self.cache / f"{self._key(text, presenter, recorded, recorded_voice)}.mp4"

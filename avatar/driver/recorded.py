@@ -28,7 +28,7 @@ import numpy as np
 from avatar.config import MediaLimits, RenderConfig
 from avatar.errors import UserError
 from avatar.media import normalize, read_frames
-from avatar.paths import file_sha256
+from avatar.paths import atomic_folder, file_sha256
 from avatar.vision import choose_face, detect_faces
 
 _WORDS = re.compile(r"[^\W_]+")
@@ -83,12 +83,10 @@ class RecordedClips:
         """Validate and store `video` as the recording of `text` (replacing an older one and the
         answers rendered from it). UserError when it is not a usable video or its face could
         not be swapped."""
-        key = clip_key(text)
+        final = self.root / clip_key(text)
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = self.root / f".{key}.{os.getpid()}.saving"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
+        # Written in full beside the old clip, which is replaced only once this one is complete.
+        with atomic_folder(final) as staging:
             normal = normalize(video, staging / "work", self.limits)
             if normal.video.parent == staging / "work":  # transcoded: move it
                 os.replace(normal.video, staging / "clip.mp4")
@@ -108,18 +106,8 @@ class RecordedClips:
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "sha256": file_sha256(staging / "clip.mp4"), "face_share": share}
             (staging / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-            final = self.root / key
-            if final.exists():  # keep the old clip until the new one is complete, then swap
-                self._delete_answers(final)
-                old = self.root / f".{key}.{os.getpid()}.old"
-                os.replace(final, old)
-                os.replace(staging, final)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            if final.exists():
+                self._delete_answers(final)  # answers of the clip being replaced
         return self._load(final)
 
     def get(self, text: str) -> RecordedClip | None:
