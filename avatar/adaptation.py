@@ -26,7 +26,7 @@ from pathlib import Path
 
 from avatar.driver import RecordedClip, RecordedClips
 from avatar.errors import UserError
-from avatar.paths import atomic_write, cache_dir
+from avatar.paths import atomic_folder, atomic_write, cache_dir
 from avatar.presenter import CONSENT_FILE, PRESENTER_FACES, set_card_section
 
 ADAPTATION_CONSENT = "adaptation-consent.json"
@@ -166,20 +166,18 @@ class Adaptation:
                   "--preview-every", self.config.checkpoint_every, "--consent", self.base / CONSENT_FILE)
         self._state = "exporting"
         name = f"{self.base.name}-adapted-{datetime.now():%Y%m%d-%H%M%S}"
-        staging = self.models / f".{name}"
-        shutil.rmtree(staging, ignore_errors=True)
-        # Exported only after `swap train` exited 0, i.e. all steps done (an interrupted run exits non-zero).
-        self._cli("swap", "export", "--checkpoint", run, "--out", staging)
-        consent = json.loads((self.work / ADAPTATION_CONSENT).read_text())
-        shutil.copyfile(self.work / ADAPTATION_CONSENT, staging / ADAPTATION_CONSENT)
-        set_card_section(staging, "Adaptation", "\n".join([
-            f"- Warm-started from `{self.base.name}` and trained {self.config.steps} steps on {len(videos)} driver "
-            f"recordings made in the app ({seconds:.0f} s); side B (the presenter) is `{self.base.name}`'s own "
-            f"`{PRESENTER_FACES}/`.",
-            "- Consent of the person whose recordings drove the adaptation (`adaptation-consent.json`):",
-            *(f"  - {key}: {value}" for key, value in consent.items())]))
         self.models.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, self.models / name)
+        with atomic_folder(self.models / name) as staging:
+            # Exported only after `swap train` exited 0, i.e. all steps done (an interrupted run exits non-zero).
+            self._cli("swap", "export", "--checkpoint", run, "--out", staging)
+            consent = json.loads((self.work / ADAPTATION_CONSENT).read_text())
+            shutil.copyfile(self.work / ADAPTATION_CONSENT, staging / ADAPTATION_CONSENT)
+            set_card_section(staging, "Adaptation", "\n".join([
+                f"- Warm-started from `{self.base.name}` and trained {self.config.steps} steps on {len(videos)} "
+                f"driver recordings made in the app ({seconds:.0f} s); side B (the presenter) is "
+                f"`{self.base.name}`'s own `{PRESENTER_FACES}/`.",
+                "- Consent of the person whose recordings drove the adaptation (`adaptation-consent.json`):",
+                *(f"  - {key}: {value}" for key, value in consent.items())]))
         shutil.rmtree(run, ignore_errors=True)  # a finished job; the next one starts from scratch
         shutil.rmtree(faces, ignore_errors=True)
         self._result, self._state = self.models / name, "done"

@@ -11,8 +11,9 @@ The cache root is `$AVATAR_CACHE` if set, else `~/.cache/avatar`. Folder roles:
     data/, runs/  recipe datasets and training runs (private)
     tensorrt/   onnxruntime's TensorRT engine and timing caches (private)
 
-Atomic writes: the content is written to a hidden temporary name beside the target, flushed to
-disk, then renamed over the target, so a reader (or a crash) never sees half a file.
+Atomic writes (`atomic_path`, `atomic_write`, `atomic_folder`): the content is written under a
+hidden temporary name beside the target, flushed to disk, then renamed over the target, so a
+reader (or a crash) never sees half a file or folder.
 """
 
 from __future__ import annotations
@@ -66,27 +67,46 @@ def writable_dir(folder: Path, what: str) -> Path:
 
 
 def _temp_beside(path: Path, kind: str) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.{kind}")
+    # Hidden, unique, and ending in the target's own name so tools that read the format from
+    # the extension (ffmpeg, cv2) still see it.
+    return path.with_name(f".{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}")
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # makes the rename itself durable
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yields a temporary path beside `path` for any writer (ffmpeg, torch.save, onnx.save, a
+    signer) to create; when the block ends without an error the file is flushed to disk and
+    renamed over `path`; otherwise it is removed and `path` is untouched."""
+    path = Path(path)
+    tmp = _temp_beside(path, "tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_folder(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> Path:
-    """Write `data` (str as UTF-8) to `path` atomically; `mode` sets permissions before the
-    rename (e.g. 0o600 for keys)."""
-    path = Path(path)
-    tmp = _temp_beside(path, "tmp")
+    """Write `data` (str as UTF-8) to `path` atomically; `mode` sets permissions (e.g. 0o600 for
+    keys), applied before any byte is written."""
     payload = data.encode() if isinstance(data, str) else data
-    try:
-        with open(tmp, "wb") as f:
-            if mode is not None:
-                os.chmod(tmp, mode)
+    with atomic_path(path) as tmp:
+        # Created with `mode` (less the umask), so a key is never readable by others, even briefly.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+        with os.fdopen(fd, "wb") as f:
             f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 @contextmanager

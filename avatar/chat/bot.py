@@ -13,7 +13,6 @@ answer). Nothing a user types is ever written back.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import threading
 from collections import OrderedDict, defaultdict, deque
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avatar.errors import UserError
-from avatar.paths import cache_dir, writable_dir
+from avatar.paths import atomic_path, cache_dir, writable_dir
 
 GREETING = ("Hello! I'm an AI presenter: a computer-generated face and voice answering with a chatbot, "
             "not a real person. Ask me about computers, AI, science, history and more.")
@@ -51,22 +50,22 @@ def chatterbot_engine(db_url: str, read_only: bool):
 def train_corpus(db_url: str | None = None, corpus: str = CORPUS) -> int:
     """Train ChatterBot on `corpus` into `db_url` (SQLite: built in a temp file, then renamed,
     so a crash never leaves half a database). Returns the number of statements stored."""
-    from chatterbot.trainers import ChatterBotCorpusTrainer
-
     db_url = db_url or default_db_url()
     target = _sqlite_path(db_url)
-    build_url = db_url
-    if target is not None:
-        writable_dir(target.parent, "chat database folder")
-        building = target.with_name(f".{target.name}.{os.getpid()}.building")
-        building.unlink(missing_ok=True)
-        build_url = f"sqlite:///{building}"
-    bot = chatterbot_engine(build_url, read_only=False)
+    if target is None:
+        return _train(db_url, corpus)
+    writable_dir(target.parent, "chat database folder")
+    with atomic_path(target) as building:
+        return _train(f"sqlite:///{building}", corpus)
+
+
+def _train(db_url: str, corpus: str) -> int:
+    from chatterbot.trainers import ChatterBotCorpusTrainer
+
+    bot = chatterbot_engine(db_url, read_only=False)
     ChatterBotCorpusTrainer(bot, show_training_progress=False).train(corpus)
     count = bot.storage.count()
     bot.storage.engine.dispose()
-    if target is not None:
-        os.replace(building, target)
     return count
 
 

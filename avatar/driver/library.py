@@ -14,7 +14,6 @@ proxies (nose tip offset from the eye midpoint / eye distance), eye openness (as
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from avatar.config import MediaLimits, TrackConfig
 from avatar.errors import UserError
 from avatar.media import iter_frames, normalize, probe, read_frames
 from avatar.media.ffmpeg import run_ffmpeg
+from avatar.paths import atomic_folder
 from avatar.vision import FaceTracker, eye_centres, mouth_opening
 
 # The shipped library, built from franck.mp4 (see assets/PROVENANCE.md).
@@ -98,10 +98,7 @@ def build_library(video: Path, out: Path, track: TrackConfig = TrackConfig(), cr
                   on_progress: Callable[[int, int], None] | None = None) -> DriverLibrary:
     """Index every frame of `video` into the library folder `out` (replaced atomically)."""
     out = Path(out)
-    staging = out.with_name(f".{out.name}.building")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with atomic_folder(out) as staging:
         normal = normalize(video, staging / "work", limits, with_audio=False)
         info = normal.info
         landmarks = np.zeros((info.frames, 68, 2), np.float32)
@@ -137,10 +134,4 @@ def build_library(video: Path, out: Path, track: TrackConfig = TrackConfig(), cr
                 "built": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         (staging / "library.json").write_text(json.dumps(meta, indent=1) + "\n")
         shutil.rmtree(staging / "work", ignore_errors=True)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return DriverLibrary.load(out)

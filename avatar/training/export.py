@@ -13,7 +13,6 @@ The exported graph is checked against torch on real crops and refused above tole
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import onnx
 import torch
 
 from avatar.errors import UserError
+from avatar.paths import atomic_path
 from avatar.extract import pack_faceset
 from avatar.presenter import PRESENTER_FACES, write_record
 from avatar.training.checkpoint import load_checkpoint, save_atomic
@@ -65,7 +65,6 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = folder / "model.onnx"
-    tmp = folder / ".model.onnx.tmp"
     wrapper = SwapToPresenter(model).eval()
     example = (torch.rand(2, 3, config.size, config.size),)
     inputs = ["face"]
@@ -73,25 +72,22 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
         example += (torch.from_numpy(TEMPLATE_68 * config.size).float().expand(2, 68, 2).contiguous(),)
         inputs.append("landmarks")
     axes = {name: {0: "batch"} for name in [*inputs, "presenter", "mask"]}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(wrapper, example, str(tmp), input_names=inputs, output_names=["presenter", "mask"],
-                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-    proto = onnx.load(str(tmp))
-    meta = {"avatar.swap_config": json.dumps(config.to_dict()), "avatar.step": str(state["step"]),
-            "avatar.layout": "NCHW float32 RGB in [0, 1]"}
-    for key, value in meta.items():
-        proto.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(tmp))
-    try:
+    with atomic_path(onnx_path) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(wrapper, example, str(tmp), input_names=inputs, output_names=["presenter", "mask"],
+                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        proto = onnx.load(str(tmp))
+        meta = {"avatar.swap_config": json.dumps(config.to_dict()), "avatar.step": str(state["step"]),
+                "avatar.layout": "NCHW float32 RGB in [0, 1]"}
+        for key, value in meta.items():
+            proto.metadata_props.add(key=key, value=value)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
         worst = parity(wrapper, tmp, parity_faces, parity_landmarks)
         if worst > tolerance:
             raise UserError(f"export parity check failed: onnxruntime differs from torch by {worst:.4g} "
                             f"(tolerance {tolerance}); the model was not written.")
-        os.replace(tmp, onnx_path)
-    finally:
-        tmp.unlink(missing_ok=True)
     save_atomic({"model": {k: v.half() for k, v in model.state_dict().items()}, "swap_config": config.to_dict(),
                  "step": state["step"]}, folder / "weights.pt")
     b_faces = Path(state.get("data", {}).get("b", ""))

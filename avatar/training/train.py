@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from avatar.errors import UserError
+from avatar.paths import atomic_write
 from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
 from avatar.training.data import AugmentConfig, FaceSet, augment, load_faceset
 from avatar.training.losses import dssim
@@ -223,9 +224,7 @@ def _truncate_stats(path: Path, step: int) -> None:
     """Drop stats lines logged after the checkpoint a run resumes from (they will be redone)."""
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
+        atomic_write(path, "".join(line + "\n" for line in lines))
 
 
 def _warm_start_state(source: Path) -> tuple[Path, dict]:
@@ -304,6 +303,4 @@ def plot_losses(stats_path: Path, path: Path, width: int = 640, height: int = 32
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
     ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
+    atomic_write(path, data.tobytes())
