@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from avatar.config import RenderConfig
-from avatar.extract import read_manifest
+from avatar.dataset import read_manifest
 from avatar.inference import load_swap_model
 from avatar.metrics.expression import pearson
 from avatar.metrics.identity import IdentityReference, face_embedding

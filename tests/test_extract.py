@@ -7,7 +7,8 @@ import pytest
 
 from avatar.config import ExtractConfig
 from avatar.errors import MediaError
-from avatar.extract import MANIFEST, REJECTS, extract
+from avatar.dataset import MANIFEST, REJECTS
+from avatar.extract import extract
 from avatar.vision import TEMPLATE_68, detect_faces, eye_centres, landmarks_68
 
 SECONDS = 4  # the first 4 s of cap13 (100 frames at 25 fps)
@@ -60,6 +61,16 @@ def test_rerun_resumes_without_redoing_frames(cap13, tmp_path):
     assert sorted(frames) == list(range(50))  # every frame once, none twice
     third = extract([cap13], out, ExtractConfig(size=128, max_frames=50))
     assert third.kept == 0 and third.already_done == 50
+
+
+def test_a_renamed_copy_is_not_extracted_again(cap13, tmp_path):
+    out, copy = tmp_path / "data", tmp_path / "same-clip-renamed.mp4"
+    first = extract([cap13, cap13], out, ExtractConfig(size=128, max_frames=10))
+    assert first.kept + sum(first.dropped.values()) == 10  # given twice, extracted once
+    copy.write_bytes(cap13.read_bytes())
+    again = extract([copy], out, ExtractConfig(size=128, max_frames=10))
+    assert again.kept == 0 and again.already_done == 10
+    assert len(_records(out)) == first.kept
 
 
 def test_every_and_sizes(cap13, tmp_path):

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from avatar.errors import UserError
-from avatar.extract import read_manifest
+from avatar.dataset import read_manifest
 from avatar.vision import FLIP_68, hull_mask, transform_points
 
 # Regions that carry expression: the eyes (36-47) and the mouth (48-67).

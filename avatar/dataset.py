@@ -1,0 +1,137 @@
+"""The training-dataset format that `avatar extract` writes and training, export and evaluation
+read. A dataset folder holds:
+
+    crops/<source_id>_<frame:06d>.png   aligned crops, RGB, size x size (JPEG in packed sets)
+    manifest.jsonl                      one JSON object per kept frame (see README)
+    rejects.jsonl                       one JSON object per dropped frame, with its reason
+    .work/                              normalised copies of inputs that needed one
+
+Lines are appended as frames are processed, so a killed run leaves a readable dataset (at worst
+a torn last line, cut off on the next run) and a re-run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from avatar.errors import UserError
+
+MANIFEST = "manifest.jsonl"
+REJECTS = "rejects.jsonl"
+CROPS = "crops"
+WORK = ".work"
+
+def content_key(sid: str) -> str:
+    """The content part of a source id: a renamed copy of a video is the same video."""
+    return sid.rsplit("-", 1)[-1]
+
+
+def done_frames(out: Path) -> set[tuple[str, int]]:
+    """(source content, frame) pairs already kept or rejected by an earlier run."""
+    done = set()
+    for name in (MANIFEST, REJECTS):
+        path = out / name
+        if not path.exists():
+            continue
+        _drop_torn_last_line(path)
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if name == REJECTS or (out / record["crop"]).exists():
+                done.add((content_key(record["source_id"]), record["frame"]))
+    return done
+
+
+def _drop_torn_last_line(path: Path) -> None:
+    """A run killed mid-write can leave half a line at the end: cut it off."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+class DatasetWriter:
+    """Writes crops and JSON lines on a background thread, in submission order.
+
+    PNG encoding (cv2 releases the GIL) overlaps with detection on the main thread. A manifest
+    line is written only after its PNG is on disk, so a kept record always has its crop.
+    """
+
+    def __init__(self, out: Path, png_compression: int):
+        self.out = out
+        self.png_params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending = []
+        self._manifest = open(out / MANIFEST, "a")
+        self._rejects = open(out / REJECTS, "a")
+
+    def keep(self, name: str, crop: np.ndarray, record: dict) -> None:
+        self._submit(self._write_crop, name, crop, record)
+
+    def reject(self, record: dict) -> None:
+        self._submit(self._append, self._rejects, record)
+
+    def _submit(self, fn, *args) -> None:
+        self._pending.append(self._pool.submit(fn, *args))
+        if len(self._pending) > 64:  # bound memory; surface write errors early
+            self._pending.pop(0).result()
+
+    def _write_crop(self, name: str, crop: np.ndarray, record: dict) -> None:
+        ok, png = cv2.imencode(".png", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), self.png_params)
+        if not ok:
+            raise OSError(f"could not encode {name} as PNG")
+        (self.out / name).write_bytes(png.tobytes())
+        self._append(self._manifest, record)
+
+    @staticmethod
+    def _append(file, record: dict) -> None:
+        file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        file.flush()
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            for future in self._pending:
+                future.result()
+        finally:
+            self._pool.shutdown(wait=True)
+            self._manifest.close()
+            self._rejects.close()
+
+
+def read_manifest(folder: Path, max_faces: int | None = None) -> list[dict]:
+    """The kept faces of an extract folder (its manifest records), evenly thinned to `max_faces`
+    when there are more; UserError when it is not an extract folder or holds no faces."""
+    manifest = Path(folder) / MANIFEST
+    if not manifest.is_file():
+        raise UserError(f"{folder} is not a dataset made by `avatar extract` (no {MANIFEST}).")
+    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    if not records:
+        raise UserError(f"{folder} holds no faces: run `avatar extract` on a video with a visible face.")
+    if max_faces and len(records) > max_faces:
+        records = [records[i] for i in np.linspace(0, len(records) - 1, max_faces).round().astype(int)]
+    return records
+
+
+def pack_faceset(source: Path, target: Path, max_faces: int = 600, quality: int = 92) -> int:
+    """A compact copy of the extract folder `source` in `target`: at most `max_faces` faces
+    evenly spread over it, crops as JPEG. Shipped beside a model so that it can be adapted to a
+    new driver later (warm-start training needs the presenter's faces). Returns the faces kept."""
+    source, target = Path(source), Path(target)
+    records = read_manifest(source, max_faces)
+    (target / CROPS).mkdir(parents=True, exist_ok=True)
+    lines = []
+    for record in records:
+        image = cv2.imread(str(source / record["crop"]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise UserError(f"{source / record['crop']} is missing or unreadable; re-run `avatar extract`.")
+        crop = f"{CROPS}/{Path(record['crop']).stem}.jpg"
+        cv2.imwrite(str(target / crop), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        lines.append(json.dumps({**record, "crop": crop}) + "\n")
+    (target / MANIFEST).write_text("".join(lines))
+    return len(records)
