@@ -11,23 +11,31 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
 
-from avatar.config import RenderConfig
+from avatar.config import ExtractConfig, RenderConfig
 from avatar.dataset import read_manifest
+from avatar.errors import UserError
 from avatar.inference import load_swap_model
+from avatar.media import iter_frames, normalize
+from avatar.media.encode import VideoWriter
 from avatar.metrics.expression import pearson
 from avatar.metrics.identity import IdentityReference, face_embedding
 from avatar.metrics.image import face_flicker, ssim
-from avatar.media import iter_frames, normalize
+from avatar.metrics.inception import inception_features
+from avatar.metrics.realism import background_bleed, background_model, fid, inner_face, inner_sharpness, kid
 from avatar.presenter import open_presenter, set_card_section
 from avatar.render.pipeline import Renderer
-from avatar.vision import mouth_opening, align_face, choose_face, detect_faces, hull_mask, landmarks_68, transform_points
+from avatar.vision import (align_face, choose_face, detect_faces, eye_opening, hull_mask, landmarks_68,
+                           mouth_opening, transform_points)
+
+# A frame counts as bleeding when over 2 % of its lower inner face has the background's colour.
+BLEED_FRAME = 0.02
 
 
 def reference_from_dataset(name: str, folder: Path, count: int = 40) -> IdentityReference:
@@ -145,3 +153,200 @@ def update_model_card(folder: Path, result: dict, driver_name: str) -> Path | No
              "| measure | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
     return set_card_section(folder, CARD_HEADING, "\n".join(lines))
+
+
+# -- realism: does the rendered face look like the real presenter? -----------------------------
+
+# Sentences for the synthesised-answer set: the app's own path, about 25 s of speech together.
+ANSWER_SENTENCES = (
+    "Hello, I am an AI presenter, and I will answer your questions as well as I can.",
+    "Our support team is available every weekday from nine in the morning until six in the evening.",
+    "You can return any product within thirty days, and we will refund the full price.",
+    "That is a good question; let me explain how the subscription works.",
+    "Thank you for talking with me today, and have a wonderful afternoon.",
+)
+
+
+@dataclass
+class Faces:
+    """Aligned faces of one set: crops (N, S, S, 3) uint8 RGB; landmarks (N, 68, 2) in crop pixels;
+    frame_landmarks (N, 68, 2) in source-frame pixels; frames (N,) source frame indices."""
+    name: str
+    crops: np.ndarray
+    landmarks: np.ndarray
+    frame_landmarks: np.ndarray
+    frames: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+
+def load_faces(name: str, folder: Path, size: int, start: int = 0, max_faces: int | None = None) -> Faces:
+    """Faces of an `avatar extract` folder from source frame `start` on, evenly thinned to
+    `max_faces`, resized to `size` px."""
+    records = [r for r in read_manifest(folder) if r["frame"] >= start]
+    if not records:
+        raise UserError(f"{folder} holds no faces from frame {start} on.")
+    if max_faces and len(records) > max_faces:
+        records = [records[i] for i in np.linspace(0, len(records) - 1, max_faces).round().astype(int)]
+    crops, landmarks = [], []
+    for record in records:
+        bgr = cv2.imread(str(Path(folder) / record["crop"]))
+        if bgr is None:
+            raise UserError(f"{Path(folder) / record['crop']} is missing or unreadable; re-run `avatar extract`.")
+        scale = size / record["size"]
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        crops.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (size, size), interpolation=interpolation))
+        landmarks.append(np.asarray(record["landmarks_crop"], np.float32) * scale)
+    return Faces(name, np.stack(crops), np.stack(landmarks),
+                 np.stack([np.asarray(r["landmarks_source"], np.float32) for r in records]),
+                 np.array([r["frame"] for r in records]))
+
+
+def _reextract(name: str, video: Path, work: Path, size: int) -> Faces:
+    """Faces found again in a rendered (or driver) video, exactly as `avatar extract` finds them."""
+    from avatar.extract import extract
+
+    folder = work / f"{video.stem}-faces"
+    extract([video], folder, ExtractConfig(size=size, min_face=1, min_sharpness=0.0))
+    return load_faces(name, folder, size)
+
+
+def _cut(video: Path, start: int, frames: int, out: Path) -> Path:
+    """Frames [start, start + frames) of `video` as a new silent MP4 (a held-out driver clip)."""
+    normal = normalize(video, out.parent / ".work", with_audio=False)
+    clip = list(iter_frames(normal.video, start=start, max_frames=frames))
+    if not clip:
+        raise UserError(f"{Path(video).name} has no frames from {start} on.")
+    height, width = clip[0].rgb.shape[:2]
+    with VideoWriter(out, width - width % 2, height - height % 2, normal.info.fps, crf=12) as writer:
+        for frame in clip:
+            writer.write(np.ascontiguousarray(frame.rgb[: height - height % 2, : width - width % 2]))
+    return out
+
+
+def _bleed_shares(video: Path, faces: Faces) -> list[float]:
+    """`background_bleed` of each frame of a rendered video in which a face was found again, the
+    background modelled from the same frame beside the head (outside the pasted region)."""
+    by_frame = dict(zip(faces.frames.tolist(), faces.frame_landmarks))
+    shares = []
+    for frame in iter_frames(video):
+        points = by_frame.get(frame.index)
+        if points is None:
+            continue
+        try:
+            background = background_model(frame.rgb, points)
+        except ValueError:  # the head fills the frame: no background to bleed
+            continue
+        shares.append(background_bleed(frame.rgb, points, background))
+    return shares
+
+
+def _row(faces: Faces, reference: Faces, features: dict[str, np.ndarray], reference_features: dict[str, np.ndarray],
+         reference_sharpness: float, reference_eyes: float) -> dict:
+    sharp = np.mean([inner_sharpness(c, p) for c, p in zip(faces.crops, faces.landmarks)])
+    eyes = np.mean([eye_opening(p) for p in faces.landmarks])
+    return {
+        "faces": len(faces),
+        "kid_inner": round(kid(features["inner"], reference_features["inner"]), 5),
+        "fid_inner": round(fid(features["inner"], reference_features["inner"]), 2),
+        "kid_whole": round(kid(features["whole"], reference_features["whole"]), 5),
+        "fid_whole": round(fid(features["whole"], reference_features["whole"]), 2),
+        "sharpness_vs_presenter": round(float(sharp / reference_sharpness), 3),
+        "eye_opening": round(float(eyes), 4),
+        "eye_opening_vs_presenter": round(float(eyes / reference_eyes), 3),
+    }
+
+
+def _features(faces: Faces) -> dict[str, np.ndarray]:
+    inner = np.stack([inner_face(c, p) for c, p in zip(faces.crops, faces.landmarks)])
+    return {"inner": inception_features(inner), "whole": inception_features(faces.crops)}
+
+
+def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Path, driver_video: Path,
+            driver_start: int, driver_frames: int, work: Path, heldout_start: int = 0, max_faces: int = 300,
+            sentences: tuple[str, ...] = ANSWER_SENTENCES,
+            on_stage: Callable[[str], None] = lambda stage: None) -> dict:
+    """The realism table of a presenter model: every set of faces against the held-out real
+    presenter faces (`heldout`, frames from `heldout_start` on, never trained on), by inner-face
+    and whole-crop KID/FID, inner-face sharpness and eye opening relative to those faces.
+
+    Rows: two real baselines (`same_person`: the presenter in another video, the floor;
+    `other_person`: a different real person), the raw network output re-drawing the held-out faces
+    (B->B, no compositing), and two rendered sets judged through the whole render path (the video
+    is rendered, encoded, then its faces are found again): a synthesised answer (the app's path,
+    `sentences`) and a recorded driver (`driver_video` frames `driver_start` on). The rendered sets
+    also get eye-opening r against the driver (recorded driver) and the share of frames whose jaw
+    shows the driver's background (`background_bleed` over 2 %).
+    """
+    from avatar.media.clip import DriverClip
+    from avatar.render.pipeline import render_clip
+    from avatar.service import Avatar
+
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    presenter = open_presenter(model_path)
+    model = load_swap_model(presenter.onnx)
+    size = model.size
+    on_stage("reading the real faces")
+    reference = load_faces("held-out presenter", heldout, size, start=heldout_start)
+    sets = [load_faces("same person, other video (floor)", same_person, size, max_faces=max_faces),
+            load_faces("different real person", other_person, size, max_faces=max_faces)]
+
+    on_stage("B->B: the network re-draws the held-out faces")
+    redrawn, _ = model.run(reference.crops, reference.landmarks if model.takes_landmarks else None)
+    sets.append(Faces("B->B raw network output", redrawn, reference.landmarks, reference.frame_landmarks,
+                      reference.frames))
+
+    on_stage("rendering a synthesised answer")
+    service = Avatar(model=model_path, cache=work / "answers", recordings=work / "recorded")
+    answers = [service.say(text).video for text in sentences]
+    answer_faces = [_reextract("answer", video, work, size) for video in answers]
+    synthesised = Faces("rendered: synthesised answer", *(np.concatenate([getattr(f, k) for f in answer_faces])
+                                                            for k in ("crops", "landmarks", "frame_landmarks", "frames")))
+    bleed_synthesised = [s for video, faces in zip(answers, answer_faces) for s in _bleed_shares(video, faces)]
+
+    on_stage("rendering the recorded driver")
+    driver_cut = _cut(driver_video, driver_start, driver_frames, work / "driver.mp4")
+    clip = DriverClip.from_video(normalize(driver_cut, work / ".work", with_audio=False), kind="recorded")
+    rendered_video = work / "recorded-rendered.mp4"
+    render_clip(clip, rendered_video, model, presenter, "realism evaluation")
+    recorded = _reextract(f"rendered: recorded driver ({Path(driver_video).name} {driver_start}+)", rendered_video,
+                          work, size)
+    driver = _reextract("driver", driver_cut, work, size)
+    sets += [synthesised, recorded]
+
+    on_stage("Inception features")
+    reference_features = _features(reference)
+    reference_sharpness = np.mean([inner_sharpness(c, p) for c, p in zip(reference.crops, reference.landmarks)])
+    reference_eyes = np.mean([eye_opening(p) for p in reference.landmarks])
+    rows = {}
+    for faces in sets:
+        on_stage(f"measuring: {faces.name}")
+        rows[faces.name] = _row(faces, reference, _features(faces), reference_features, reference_sharpness,
+                                reference_eyes)
+    rows[synthesised.name]["bleed_frames"] = round(float(np.mean(np.array(bleed_synthesised) > BLEED_FRAME)), 4)
+    rows[recorded.name]["bleed_frames"] = round(float(np.mean(np.array(_bleed_shares(rendered_video, recorded))
+                                                              > BLEED_FRAME)), 4)
+    driver_eyes = dict(zip(driver.frames.tolist(), (eye_opening(p) for p in driver.landmarks)))
+    paired = [(driver_eyes[f], eye_opening(p)) for f, p in zip(recorded.frames.tolist(), recorded.landmarks)
+              if f in driver_eyes]
+    rows[recorded.name]["eye_r_vs_driver"] = round(pearson(*zip(*paired)), 4) if len(paired) > 2 else None
+    return {"model": str(model_path), "reference": f"{heldout} frames {heldout_start}+ ({len(reference)} faces)",
+            "size": size, "rows": rows}
+
+
+def realism_table(result: dict) -> str:
+    """The realism result as a Markdown table (KID x 1e3, judged against the floor row)."""
+    lines = [f"Inner face and whole crop vs {result['reference']}; KID x 1e3 (unbiased), FID (biased at these "
+             "sizes: read beside KID); sharpness and eye opening relative to the real presenter.", "",
+             "| faces | n | inner KID | inner FID | whole KID | whole FID | sharpness | eye opening | eye r | bleed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, row in result["rows"].items():
+        eye_r = row.get("eye_r_vs_driver")
+        bleed = row.get("bleed_frames")
+        lines.append(f"| {name} | {row['faces']} | {row['kid_inner'] * 1e3:.1f} | {row['fid_inner']:.1f} | "
+                     f"{row['kid_whole'] * 1e3:.1f} | {row['fid_whole']:.1f} | {row['sharpness_vs_presenter']:.2f} | "
+                     f"{row['eye_opening_vs_presenter']:.2f} | {'' if eye_r is None else f'{eye_r:.2f}'} | "
+                     f"{'' if bleed is None else f'{bleed:.1%}'} |")
+    return "\n".join(lines)

@@ -45,6 +45,16 @@ def hull_mask(landmarks: np.ndarray, height: int, width: int, forehead: float = 
     return result
 
 
+def inner_face_mask(landmarks: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(height, width) float32 {0, 1} mask of the inner face: cheek to cheek (jaw points 2-14),
+    brows to chin; no hair, ears, forehead or background. Used to judge the face itself."""
+    landmarks = np.asarray(landmarks, np.float64)
+    polygon = np.concatenate([landmarks[2:15], landmarks[BROWS][::-1]])
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(polygon).astype(np.int32)), 1)
+    return mask.astype(np.float32)
+
+
 def paste_back(frame: np.ndarray, crop: np.ndarray, matrix: np.ndarray, crop_mask: np.ndarray) -> np.ndarray:
     """Blend a (size, size, 3) crop back into `frame` through its source->crop `matrix`.
 

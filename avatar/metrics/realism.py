@@ -1,0 +1,107 @@
+"""Does a rendered face look like the real presenter? Distribution distances and image checks.
+
+- `kid` / `fid`: Kernel and Fréchet Inception Distances between two sets of Inception pool3
+  features ((N, 2048) from `avatar.metrics.inception`). KID is an unbiased estimate (here the
+  mean over random equal-size subsets), so it means the same at 150 faces as at 5,000; FID is
+  biased upwards at small N and is reported beside KID, never judged alone.
+- `inner_face`: the part of an aligned crop both sets are compared on: cheek to cheek, brows to
+  chin, everything else grey, so hair, ears and background do not count.
+- `inner_sharpness`: variance of the Laplacian inside the inner face.
+- `background_bleed`: share of the rendered face's lower half that has the colour of the
+  driver's background (the "background bleeding into the jaw" artefact).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from avatar.vision import inner_face_mask
+
+GREY = 128
+
+
+def kid(a: np.ndarray, b: np.ndarray, subset: int = 100, subsets: int = 100, seed: int = 0) -> float:
+    """Kernel Inception Distance between feature sets a (N, D) and b (M, D): the unbiased MMD^2
+    with the cubic polynomial kernel (x.y / D + 1)^3, averaged over `subsets` random subsets of
+    min(subset, N, M) features from each side. 0 for sets drawn from the same distribution."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    m = min(subset, len(a), len(b))
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 features on each side, got {len(a)} and {len(b)}")
+    rng = np.random.default_rng(seed)
+    dims = a.shape[1]
+    values = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), m, replace=False)]
+        y = b[rng.choice(len(b), m, replace=False)]
+        kxx, kyy, kxy = ((x @ x.T / dims + 1) ** 3, (y @ y.T / dims + 1) ** 3, (x @ y.T / dims + 1) ** 3)
+        within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        values.append(within - 2 * kxy.mean())
+    return float(np.mean(values))
+
+
+def fid(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to feature sets a (N, D) and b (M, D)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # Tr(sqrt(A B)) = Tr(sqrt(sqrt(A) B sqrt(A))): symmetric, so eigh is stable without scipy.
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    trace_root = np.sqrt(np.clip(middle, 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
+
+
+def inner_face(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The aligned crop (S, S, 3) uint8 with everything outside the inner face (see
+    `inner_face_mask`, from the crop's own (68, 2) landmarks) set to grey."""
+    mask = inner_face_mask(landmarks, *crop.shape[:2]) > 0
+    out = np.full_like(crop, GREY)
+    out[mask] = crop[mask]
+    return out
+
+
+def inner_sharpness(crop: np.ndarray, landmarks: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey image inside the inner face, the mask eroded by 2 px
+    so its own edge does not count. Compare crops of the same size only."""
+    gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mask = cv2.erode(inner_face_mask(landmarks, *crop.shape[:2]), np.ones((5, 5), np.uint8)) > 0
+    return float(cv2.Laplacian(gray, cv2.CV_32F)[mask].var()) if mask.any() else 0.0
+
+
+def background_model(frame: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and inverse covariance (Lab) of the background beside the head in a driver frame
+    ((H, W, 3) uint8 RGB; (68, 2) frame landmarks): the strips left and right of the face between
+    eye and chin height, a face-width away from the jaw."""
+    lab = cv2.cvtColor(frame, cv2.COLOR_RGB2LAB).astype(np.float64)
+    width = landmarks[16, 0] - landmarks[0, 0]
+    top, bottom = int(max(landmarks[36:48, 1].min(), 0)), int(min(landmarks[8, 1], frame.shape[0]))
+    left = lab[top:bottom, :max(int(landmarks[0, 0] - 0.6 * width), 0)].reshape(-1, 3)
+    right = lab[top:bottom, min(int(landmarks[16, 0] + 0.6 * width), frame.shape[1]):].reshape(-1, 3)
+    pixels = np.concatenate([left, right])
+    if len(pixels) < 50:
+        raise ValueError("no background is visible beside the face")
+    mean = pixels.mean(0)
+    cov = np.cov(pixels, rowvar=False) + np.eye(3) * 4.0  # floor: a flat wall must not give a zero-width model
+    return mean, np.linalg.inv(cov)
+
+
+def background_bleed(rendered: np.ndarray, landmarks: np.ndarray, background: tuple[np.ndarray, np.ndarray],
+                     threshold: float = 3.0) -> float:
+    """Share of the rendered face's lower half (below the nose tip, inside the jaw, the mask eroded
+    by 1/20 of the face width so the true edge does not count) whose Lab colour lies within
+    `threshold` Mahalanobis units of the driver's `background` model. rendered: (H, W, 3) uint8
+    RGB frame; landmarks: (68, 2) of the rendered face in that frame."""
+    height, width = rendered.shape[:2]
+    mask = (inner_face_mask(landmarks, height, width) * 255).astype(np.uint8)
+    erode = max(int((landmarks[16, 0] - landmarks[0, 0]) / 20), 1)
+    mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1,) * 2)) > 0
+    mask[: int(landmarks[33, 1])] = False
+    if not mask.any():
+        return 0.0
+    mean, inverse = background
+    diff = cv2.cvtColor(rendered, cv2.COLOR_RGB2LAB).astype(np.float64)[mask] - mean
+    distance = np.sqrt(np.einsum("ni,ij,nj->n", diff, inverse, diff))
+    return float((distance < threshold).mean())
