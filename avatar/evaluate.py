@@ -28,7 +28,8 @@ from avatar.metrics.expression import pearson
 from avatar.metrics.identity import IdentityReference, face_embedding
 from avatar.metrics.image import face_flicker, ssim
 from avatar.metrics.inception import inception_features
-from avatar.metrics.realism import background_bleed, background_model, fid, inner_face, inner_sharpness, kid
+from avatar.metrics.realism import (background_bleed, background_model, core_sharpness, eye_brightness, fid,
+                                   inner_face, kid)
 from avatar.presenter import open_presenter, set_card_section
 from avatar.render.pipeline import Renderer
 from avatar.vision import (align_face, choose_face, detect_faces, eye_opening, hull_mask, landmarks_68,
@@ -242,19 +243,27 @@ def _bleed_shares(video: Path, faces: Faces) -> list[float]:
     return shares
 
 
-def _row(faces: Faces, reference: Faces, features: dict[str, np.ndarray], reference_features: dict[str, np.ndarray],
-         reference_sharpness: float, reference_eyes: float) -> dict:
-    sharp = np.mean([inner_sharpness(c, p) for c, p in zip(faces.crops, faces.landmarks)])
-    eyes = np.mean([eye_opening(p) for p in faces.landmarks])
+def _image_measures(faces: Faces) -> dict[str, float]:
+    pairs = list(zip(faces.crops, faces.landmarks))
+    return {"sharpness": float(np.mean([core_sharpness(c, p) for c, p in pairs])),
+            "eye_opening": float(np.mean([eye_opening(p) for _, p in pairs])),
+            "eye_brightness": float(np.nanmean([eye_brightness(c, p) for c, p in pairs]))}
+
+
+def _row(faces: Faces, features: dict[str, np.ndarray], reference_features: dict[str, np.ndarray],
+         reference: dict[str, float]) -> dict:
+    own = _image_measures(faces)
     return {
         "faces": len(faces),
         "kid_inner": round(kid(features["inner"], reference_features["inner"]), 5),
         "fid_inner": round(fid(features["inner"], reference_features["inner"]), 2),
         "kid_whole": round(kid(features["whole"], reference_features["whole"]), 5),
         "fid_whole": round(fid(features["whole"], reference_features["whole"]), 2),
-        "sharpness_vs_presenter": round(float(sharp / reference_sharpness), 3),
-        "eye_opening": round(float(eyes), 4),
-        "eye_opening_vs_presenter": round(float(eyes / reference_eyes), 3),
+        "sharpness_vs_presenter": round(own["sharpness"] / reference["sharpness"], 3),
+        "eye_opening": round(own["eye_opening"], 4),
+        "eye_opening_vs_presenter": round(own["eye_opening"] / reference["eye_opening"], 3),
+        "eye_brightness": round(own["eye_brightness"], 4),
+        "eye_brightness_vs_presenter": round(own["eye_brightness"] / reference["eye_brightness"], 3),
     }
 
 
@@ -269,7 +278,7 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
             on_stage: Callable[[str], None] = lambda stage: None) -> dict:
     """The realism table of a presenter model: every set of faces against the held-out real
     presenter faces (`heldout`, frames from `heldout_start` on, never trained on), by inner-face
-    and whole-crop KID/FID, inner-face sharpness and eye opening relative to those faces.
+    and whole-crop KID/FID, and sharpness, eye opening and eye brightness relative to those faces.
 
     Rows: two real baselines (`same_person`: the presenter in another video, the floor;
     `other_person`: a different real person), the raw network output re-drawing the held-out faces
@@ -317,14 +326,11 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     sets += [synthesised, recorded]
 
     on_stage("Inception features")
-    reference_features = _features(reference)
-    reference_sharpness = np.mean([inner_sharpness(c, p) for c, p in zip(reference.crops, reference.landmarks)])
-    reference_eyes = np.mean([eye_opening(p) for p in reference.landmarks])
+    reference_features, reference_measures = _features(reference), _image_measures(reference)
     rows = {}
     for faces in sets:
         on_stage(f"measuring: {faces.name}")
-        rows[faces.name] = _row(faces, reference, _features(faces), reference_features, reference_sharpness,
-                                reference_eyes)
+        rows[faces.name] = _row(faces, _features(faces), reference_features, reference_measures)
     rows[synthesised.name]["bleed_frames"] = round(float(np.mean(np.array(bleed_synthesised) > BLEED_FRAME)), 4)
     rows[recorded.name]["bleed_frames"] = round(float(np.mean(np.array(_bleed_shares(rendered_video, recorded))
                                                               > BLEED_FRAME)), 4)
@@ -339,14 +345,14 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
 def realism_table(result: dict) -> str:
     """The realism result as a Markdown table (KID x 1e3, judged against the floor row)."""
     lines = [f"Inner face and whole crop vs {result['reference']}; KID x 1e3 (unbiased), FID (biased at these "
-             "sizes: read beside KID); sharpness and eye opening relative to the real presenter.", "",
-             "| faces | n | inner KID | inner FID | whole KID | whole FID | sharpness | eye opening | eye r | bleed |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "sizes: read beside KID); sharpness (brows to mouth), eye opening and eye brightness relative to the real presenter.", "",
+             "| faces | n | inner KID | inner FID | whole KID | whole FID | sharpness | eye opening | eye brightness "
+             "| eye r | bleed |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in result["rows"].items():
         eye_r = row.get("eye_r_vs_driver")
         bleed = row.get("bleed_frames")
         lines.append(f"| {name} | {row['faces']} | {row['kid_inner'] * 1e3:.1f} | {row['fid_inner']:.1f} | "
                      f"{row['kid_whole'] * 1e3:.1f} | {row['fid_whole']:.1f} | {row['sharpness_vs_presenter']:.2f} | "
-                     f"{row['eye_opening_vs_presenter']:.2f} | {'' if eye_r is None else f'{eye_r:.2f}'} | "
+                     f"{row['eye_opening_vs_presenter']:.2f} | {row['eye_brightness_vs_presenter']:.2f} | {'' if eye_r is None else f'{eye_r:.2f}'} | "
                      f"{'' if bleed is None else f'{bleed:.1%}'} |")
     return "\n".join(lines)

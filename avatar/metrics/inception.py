@@ -37,9 +37,13 @@ def network_file() -> Path:
 
 @lru_cache(maxsize=1)
 def _network():
+    import warnings
+
     import torch
 
-    net = torch.jit.load(str(network_file()), map_location="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.load: the file is TorchScript
+        net = torch.jit.load(str(network_file()), map_location="cpu")
     return net.eval()
 
 

@@ -6,7 +6,8 @@
   biased upwards at small N and is reported beside KID, never judged alone.
 - `inner_face`: the part of an aligned crop both sets are compared on: cheek to cheek, brows to
   chin, everything else grey, so hair, ears and background do not count.
-- `inner_sharpness`: variance of the Laplacian inside the inner face.
+- `core_sharpness`: how fine the detail is over brows, eyes, nose and mouth (contrast-free).
+- `eye_brightness`: how bright the eyes are against the skin below them (dark smudges vs eyes).
 - `background_bleed`: share of the rendered face's lower half that has the colour of the
   driver's background (the "background bleeding into the jaw" artefact).
 """
@@ -63,12 +64,48 @@ def inner_face(crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return out
 
 
-def inner_sharpness(crop: np.ndarray, landmarks: np.ndarray) -> float:
-    """Variance of the Laplacian of the grey image inside the inner face, the mask eroded by 2 px
-    so its own edge does not count. Compare crops of the same size only."""
+def _core_mask(landmarks: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Brows, eyes, nose and mouth (the hull of landmarks 17-67): always inside the swapped region."""
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(np.asarray(landmarks)[17:68]).astype(np.int32)), 1)
+    return mask > 0
+
+
+def core_sharpness(crop: np.ndarray, landmarks: np.ndarray) -> float:
+    """How fine the detail is over brows, eyes, nose and mouth (the hull of landmarks 17-67,
+    eroded 2 px): mean squared Sobel gradient over the grey level's variance there. A blur of
+    width w scales it by about 1/w^2 whatever the contrast, so a dark smudge with hard-looking
+    outlines does not pass for detail (the variance of the Laplacian did: it rewarded high-
+    contrast blobs and video noise). Only this core is judged: towards the cheeks a rendered frame
+    shows the driver's own sharp skin and the blend seam. Compare crops of the same size only."""
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    mask = cv2.erode(inner_face_mask(landmarks, *crop.shape[:2]), np.ones((5, 5), np.uint8)) > 0
-    return float(cv2.Laplacian(gray, cv2.CV_32F)[mask].var()) if mask.any() else 0.0
+    mask = cv2.erode(_core_mask(landmarks, *crop.shape[:2]).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    if not mask.any():
+        return 0.0
+    gx, gy = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    return float((gx[mask] ** 2 + gy[mask] ** 2).mean() / max(float(gray[mask].var()), 1e-6))
+
+
+def eye_brightness(crop: np.ndarray, landmarks: np.ndarray) -> float:
+    """Mean luminance inside both eye outlines (landmarks 36-47) over the mean luminance of the
+    nose bridge and upper cheeks below them: open eyes with visible whites and iris sit near the
+    skin's brightness; eyes rendered as dark smudges (reading as closed or bruised) fall well
+    below it. The eye-aspect ratio alone misses that: landmarks still find the lids' shape."""
+    landmarks = np.asarray(landmarks, np.float64)
+    gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    eyes = np.zeros(gray.shape, np.uint8)
+    for points in (landmarks[36:42], landmarks[42:48]):
+        cv2.fillPoly(eyes, [np.round(points).astype(np.int32)], 1)
+    skin = np.zeros(gray.shape, np.uint8)
+    # Under each eye down to the nose's middle, between the eye's corners: cheek skin, no shadow of the brow.
+    for corner_out, corner_in in ((36, 39), (42, 45)):
+        x0, x1 = sorted((landmarks[corner_out, 0], landmarks[corner_in, 0]))
+        y0 = landmarks[36:48, 1].max() + 2
+        y1 = max(landmarks[30, 1], y0 + 2)
+        cv2.rectangle(skin, (int(x0), int(y0)), (int(x1), int(y1)), 1, -1)
+    if not eyes.any() or not skin.any():
+        return float("nan")
+    return float(gray[eyes > 0].mean() / max(gray[skin > 0].mean(), 1.0))
 
 
 def background_model(frame: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

