@@ -34,6 +34,7 @@ from avatar.vision import eye_centres, transform_points, umeyama
 STABLE = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]  # nose and eye corners: move with the head
 LOWER = list(range(3, 14)) + list(range(48, 68))  # jaw below the cheeks, and the lips
 REGION = list(range(3, 14)) + list(range(31, 36))  # lower-face outline the mouth is pasted in
+FACE = list(range(0, 17)) + [27]  # the whole jaw up to the nose bridge: a frame's own face below the eyes
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,25 @@ def paste_mouth(head: np.ndarray, mouth: np.ndarray, head_landmarks: np.ndarray,
     for points in (head_landmarks, moved):  # both chins: an open jaw reaches lower than a closed one
         cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points[REGION]).astype(np.int32)), 255)
     left, right = eye_centres(head_landmarks)
-    sigma = max(1.0, feather * float(np.linalg.norm(right - left)))
-    inside = mask > 0
+    eye_distance = float(np.linalg.norm(right - left))
+    sigma = max(1.0, feather * eye_distance)
+    # Only face over face: where the mouth frame's head sat elsewhere (or further from the camera)
+    # the region can hold its background or collar, or cover the head's, which showed as blue
+    # patches in the cheek and a ghosted second jaw line. Both faces, inset a little, bound it.
+    own_face = np.zeros((height, width), np.uint8)
+    for points in (head_landmarks, moved):
+        face = np.zeros((height, width), np.uint8)
+        cv2.fillConvexPoly(face, cv2.convexHull(np.round(points[FACE]).astype(np.int32)), 255)
+        own_face = face if not own_face.any() else np.minimum(own_face, face)
+    inset = max(1, round(sigma))  # dlib puts the jaw points a few pixels outside the cheek
+    own_face = cv2.erode(own_face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1,) * 2))
+    inside = (mask > 0) & (own_face > 0)
+    if not inside.any():
+        return head
     # Same person, same lighting, but a different moment: match the mean colour in the region.
     shift = head[inside].mean(0) - warped[inside].mean(0)
-    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), sigma)[..., None]
+    alpha = (cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), sigma)
+             * cv2.GaussianBlur(own_face.astype(np.float32) / 255, (0, 0), inset / 2))[..., None]
     blended = head.astype(np.float32) + alpha * (warped.astype(np.float32) + shift - head.astype(np.float32))
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
 

@@ -78,6 +78,19 @@ def test_pasting_a_frames_own_mouth_changes_little(library):
     assert np.abs(same.astype(int) - frame.astype(int)).max() <= 1
 
 
+def test_a_mouth_from_a_head_that_sat_elsewhere_brings_no_background(library):
+    from avatar.metrics.realism import background_bleed, background_model
+
+    # Library frame 1512 has the head tilted down; 2894 is closer to the camera: pasting its lower
+    # face used to bring a streak of the blue wall into the cheek (7.8 % of the lower face).
+    head, mouth = 1512, 2894
+    frames = library.frames([head, mouth])
+    pasted = paste_mouth(frames[head], frames[mouth], library.landmarks[head], library.landmarks[mouth], 0.12)
+    points = library.landmarks[head]
+    background = background_model(frames[head], points)
+    assert background_bleed(pasted, points, background) <= background_bleed(frames[head], points, background) + 0.005
+
+
 def test_say_writes_a_clip_with_its_speech(tmp_path):
     out = tmp_path / "say.mp4"
     result = subprocess.run([sys.executable, "-m", "avatar", "say", "What is AI?", "--out", out],
