@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 METHODS = ("rct", "lct", "none")
+MAX_SCALE = 1.25  # RCT stretches or shrinks each Lab channel's spread by at most this factor
 
 
 def _weighted_stats(pixels: np.ndarray, weights: np.ndarray):
@@ -66,6 +67,9 @@ class ColourMatcher:
         self._state = (ref_mean, ref_cov)
         if self.method == "rct":
             scale = np.sqrt(np.maximum(np.diag(ref_cov), 1e-8) / np.maximum(np.diag(face_cov), 1e-8))
+            # A soft swapped face has less variance than the driver's textured skin: matching it
+            # in full would stretch the face's broad shading (eye sockets darkest) into bruises.
+            scale = np.clip(scale, 1 / MAX_SCALE, MAX_SCALE)
             out = (face_px - face_mean) * scale + ref_mean
             out = cv2.cvtColor(out.reshape(face.shape).astype(np.float32), cv2.COLOR_LAB2RGB)
         else:

@@ -26,7 +26,7 @@ from avatar.presenter import Presenter
 from avatar.provenance.credentials import COMPOSITE_SYNTHETIC, sign_video
 from avatar.render.colour import ColourMatcher
 from avatar.render.label import add_label
-from avatar.vision import FaceTracker, align_face, hull_mask, paste_back, transform_points
+from avatar.vision import FaceTracker, align_face, hull_mask, paste_back, skin_mask, transform_points
 
 FACE_TOO_SMALL = "face too small"
 
@@ -122,9 +122,12 @@ class Renderer:
         """Blend one swapped crop into its frame: colour-match, mask, paste back."""
         size = self.model.size
         # Only where both the presenter (model mask) and the driver (landmark hull) have a face.
-        driver_hull = hull_mask(transform_points(landmarks, matrix), size, size)
+        crop_landmarks = transform_points(landmarks, matrix)
+        driver_hull = hull_mask(crop_landmarks, size, size)
         mask = np.minimum(model_mask, driver_hull)
-        swapped = self.colour(swapped, crop, mask)
+        # Skin tone from skin only: the hull's edge (background) and the eyes and brows made the
+        # statistics swing and painted the eye sockets purple.
+        swapped = self.colour(swapped, crop, np.minimum(model_mask, skin_mask(crop_landmarks, size)))
         if self._erode:
             mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self._erode + 1,) * 2))
         if self._blur:

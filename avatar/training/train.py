@@ -32,6 +32,7 @@ from avatar.errors import UserError
 from avatar.paths import atomic_write
 from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
 from avatar.training.data import AugmentConfig, FaceSet, augment, load_faceset
+from avatar.training.gan import PatchDiscriminator, critic_loss, generator_loss, inner_face
 from avatar.training.losses import dssim
 from avatar.training.model import SwapAutoencoder, SwapConfig
 
@@ -49,20 +50,26 @@ class TrainConfig:
     keep: int = 3  # checkpoints kept
     seed: int = 0
     max_faces: int | None = None  # thin each face set to at most this many faces
+    # Adversarial critic on the inner face (avatar/training/gan.py): weight of its loss in the
+    # autoencoder's (0 = off), and the critic's width. It judges B->B and A->B faces.
+    gan_weight: float = 0.0
+    gan_dims: int = 32
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 class _Pair(nn.Module):
-    """Both reconstructions in one forward pass (one DDP forward per backward)."""
+    """Both reconstructions in one forward pass (one DDP forward per backward); with `swapped`
+    also A->B, the driver's faces drawn as the presenter (for the critic), else None."""
 
-    def __init__(self, model: SwapAutoencoder):
+    def __init__(self, model: SwapAutoencoder, swapped: bool = False):
         super().__init__()
-        self.model = model
+        self.model, self.swapped = model, swapped
 
     def forward(self, faces_a, faces_b, landmarks_a, landmarks_b):
         code = self.model.bottleneck(self.model.encoder(torch.cat([faces_a, faces_b])))
         code_a, code_b = code.split([len(faces_a), len(faces_b)])
-        return (*self.model.decoder_a(code_a, landmarks_a), *self.model.decoder_b(code_b, landmarks_b))
+        a_to_b = self.model.decoder_b(code_a, landmarks_a)[0] if self.swapped else None
+        return (*self.model.decoder_a(code_a, landmarks_a), *self.model.decoder_b(code_b, landmarks_b), a_to_b)
 
 
 def reconstruction_loss(pred, target, mask, detail, detail_weight: float) -> torch.Tensor:
@@ -120,10 +127,17 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
 
     model = SwapAutoencoder(swap_config).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.5, 0.999))
+    critic = critic_optimiser = None
+    if config.gan_weight > 0:
+        critic = PatchDiscriminator(config.gan_dims).to(device)
+        critic_optimiser = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=(0.5, 0.999))
     step, elapsed = 0, 0.0
     if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
+        if critic is not None and "critic" in state:  # else the critic starts fresh on a resumed run
+            critic.load_state_dict(state["critic"])
+            critic_optimiser.load_state_dict(state["critic_optimiser"])
         step, elapsed = state["step"], state["elapsed"]
         if rank < len(state["rng"]):  # same world size as before: each rank's stream continues
             rng.bit_generator.state = state["rng"][rank]
@@ -133,7 +147,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
     elif init is not None:
         warm_start(model, init)
 
-    pair = _Pair(model)
+    pair = _Pair(model, swapped=critic is not None)
     if world > 1:
         pair = nn.parallel.DistributedDataParallel(pair, device_ids=[device.index] if device.type == "cuda" else None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
@@ -154,15 +168,17 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
             torch.distributed.all_gather_object(rng_states, rng.bit_generator.state)
         if rank != 0:
             return
+        extra = {} if critic is None else {"critic": critic.state_dict(),
+                                           "critic_optimiser": critic_optimiser.state_dict()}
         save_atomic({
-            "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+            **extra, "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
             "elapsed": elapsed, "rng": rng_states, "torch_rng": torch.get_rng_state(),
             "swap_config": swap_config.to_dict(), "train_config": _plain(asdict(config)),
             "data": {"a": str(faces_a.folder), "b": str(faces_b.folder), "a_faces": len(faces_a), "b_faces": len(faces_b)},
         }, checkpoint_path(run, step))
         prune(run, config.keep)
 
-    totals = np.zeros(4)
+    totals = np.zeros(6)
     logged_steps, interval_start = 0, time.perf_counter()
     def stopping() -> bool:
         """A signal reached any process: all stop after the same step (no rank left waiting)."""
@@ -180,17 +196,32 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
             batch_b = _to_tensors(augment(faces_b, rng.integers(len(faces_b), size=config.batch), rng, config.augment), device)
             (in_a, target_a, mask_a, detail_a, points_a), (in_b, target_b, mask_b, detail_b, points_b) = batch_a, batch_b
             with autocast:
-                rgb_a, mask_pred_a, rgb_b, mask_pred_b = pair(in_a, in_b, points_a, points_b)
+                rgb_a, mask_pred_a, rgb_b, mask_pred_b, a_to_b = pair(in_a, in_b, points_a, points_b)
                 loss_a = reconstruction_loss(rgb_a.float(), target_a, mask_a, detail_a, config.detail_weight)
                 loss_b = reconstruction_loss(rgb_b.float(), target_b, mask_b, detail_b, config.detail_weight)
                 loss_mask = 10 * (F.mse_loss(mask_pred_a.float(), mask_a) + F.mse_loss(mask_pred_b.float(), mask_b))
                 loss = loss_a + loss_b + config.mask_weight * loss_mask
+                loss_gan = loss_critic = torch.zeros(())
+                if critic is not None:
+                    fakes = inner_face(torch.cat([rgb_b, a_to_b]).float())
+                    loss_gan = generator_loss(critic(fakes))
+                    loss = loss + config.gan_weight * loss_gan
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+            if critic is not None:
+                with autocast:
+                    loss_critic = critic_loss(critic(inner_face(target_b)), critic(fakes.detach()))
+                critic_optimiser.zero_grad(set_to_none=True)
+                loss_critic.backward()
+                if world > 1:  # the critic is not wrapped in DDP: average its gradients by hand
+                    for parameter in critic.parameters():
+                        torch.distributed.all_reduce(parameter.grad)
+                        parameter.grad /= world
+                critic_optimiser.step()
             step += 1
             elapsed += time.perf_counter() - started
-            totals += [loss.item(), loss_a.item(), loss_b.item(), loss_mask.item()]
+            totals += [loss.item(), loss_a.item(), loss_b.item(), loss_mask.item(), loss_gan.item(), loss_critic.item()]
             logged_steps += 1
 
             stats = None
@@ -199,6 +230,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
                 mean = totals / logged_steps
                 stats = {"step": step, "elapsed_s": round(elapsed, 1), "loss": round(mean[0], 5),
                          "loss_a": round(mean[1], 5), "loss_b": round(mean[2], 5), "loss_mask": round(mean[3], 5),
+                         **({"loss_gan": round(mean[4], 5), "loss_critic": round(mean[5], 5)} if critic else {}),
                          "steps_per_s": round(logged_steps / (now - interval_start), 3),
                          "faces_seen": step * config.batch * 2 * world}
                 totals[:], logged_steps, interval_start = 0, 0, now

@@ -55,6 +55,20 @@ def inner_face_mask(landmarks: np.ndarray, height: int, width: int) -> np.ndarra
     return mask.astype(np.float32)
 
 
+def skin_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) float32 {0, 1}: the face's skin in an aligned crop, for colour statistics:
+    the landmark hull shrunk by 5 % of the crop (its edge holds background and hair), without
+    brows, eyes and lips (their darkness is not skin tone)."""
+    landmarks = np.asarray(landmarks, np.float64)
+    hull = (hull_mask(landmarks, size, size, erode=max(1, round(0.05 * size))) > 0.5).astype(np.uint8)
+    features = np.zeros((size, size), np.uint8)
+    for part in (slice(17, 22), slice(22, 27), slice(36, 42), slice(42, 48), slice(48, 60)):
+        cv2.fillConvexPoly(features, cv2.convexHull(np.round(landmarks[part]).astype(np.int32)), 1)
+    grow = max(1, round(0.025 * size))
+    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+    return (hull * (1 - features)).astype(np.float32)
+
+
 def paste_back(frame: np.ndarray, crop: np.ndarray, matrix: np.ndarray, crop_mask: np.ndarray) -> np.ndarray:
     """Blend a (size, size, 3) crop back into `frame` through its source->crop `matrix`.
 

@@ -119,3 +119,20 @@ def test_two_processes_under_torchrun_train_one_model(tiny_faces, consent_file, 
     assert state["rng"][0] != state["rng"][1]  # ranks see different faces
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert stats[-1]["faces_seen"] == 4 * 2 * 2 * 2  # steps x batch x sides x processes
+
+
+def test_a_gan_run_logs_its_critic_and_resumes_exactly(tiny_faces, tmp_path):
+    a, b = tiny_faces
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(a, b, straight, SMALL, _config(steps=4, log_every=1, gan_weight=0.1))
+    train(a, b, resumed, SMALL, _config(steps=2, log_every=1, gan_weight=0.1))
+    halfway = load_checkpoint(list_checkpoints(resumed)[-1])["critic"]
+    train(a, b, resumed, SMALL, _config(steps=4, log_every=1, gan_weight=0.1), resume=True)
+    one = load_checkpoint(list_checkpoints(straight)[-1])
+    two = load_checkpoint(list_checkpoints(resumed)[-1])
+    for part in ("model", "critic"):
+        for name, tensor in one[part].items():
+            assert torch.equal(tensor, two[part][name]), (part, name)
+    stats = [json.loads(line) for line in (straight / "stats.jsonl").read_text().splitlines()]
+    assert all(s["loss_critic"] > 0 for s in stats)  # hinge loss of a critic that is still learning
+    assert any(not torch.equal(halfway[k], v) for k, v in one["critic"].items())  # the critic is trained too
