@@ -6,11 +6,15 @@
   all frames and over the liveliest stretch (the window where the driver's mouth moves most);
 - reconstruction: SSIM of presenter faces re-drawn by the model (B -> B);
 - flicker: frame-to-frame change of the rendered face's mean colour, with and without the
-  temporal colour smoothing, next to the driver's own.
+  temporal colour smoothing, next to the driver's own;
+- realism (`realism`): rendered faces, found again in the rendered videos, against held-out real
+  presenter faces beside real baselines: KID/FID, sharpness, eyes, background bleed
+  (docs/realism.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -267,9 +271,19 @@ def _row(faces: Faces, features: dict[str, np.ndarray], reference_features: dict
     }
 
 
+_FEATURES: dict[str, dict[str, np.ndarray]] = {}
+
+
 def _features(faces: Faces) -> dict[str, np.ndarray]:
-    inner = np.stack([inner_face(c, p) for c, p in zip(faces.crops, faces.landmarks)])
-    return {"inner": inception_features(inner), "whole": inception_features(faces.crops)}
+    """Inception features of the inner faces and whole crops; kept for the real sets, which
+    stay the same when several models are measured in one process (bench/realism.py)."""
+    key = hashlib.sha1(faces.crops.tobytes() + faces.landmarks.tobytes()).hexdigest()
+    if key not in _FEATURES:
+        inner = np.stack([inner_face(c, p) for c, p in zip(faces.crops, faces.landmarks)])
+        if len(_FEATURES) >= 8:
+            _FEATURES.pop(next(iter(_FEATURES)))
+        _FEATURES[key] = {"inner": inception_features(inner), "whole": inception_features(faces.crops)}
+    return _FEATURES[key]
 
 
 def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Path, driver_video: Path,
