@@ -63,6 +63,8 @@ def main() -> None:
 @click.option("--every", default=ExtractConfig.every, show_default=True, type=click.IntRange(min=1),
               help="Keep every Nth frame.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Look at no more than M frames per video.")
+@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Skip each video's frames before this index (e.g. its held-out tail only).")
 @click.option("--detector", default=TrackConfig.detector, show_default=True, type=click.Choice(["hog", "cnn"]))
 @click.option("--detect-every", default=TrackConfig.detect_every, show_default=True, type=click.IntRange(min=1),
               help="Run the face detector every N frames and track landmarks in between.")
@@ -70,11 +72,11 @@ def main() -> None:
               help="Drop faces narrower than this many source pixels.")
 @click.option("--min-sharpness", default=ExtractConfig.min_sharpness, show_default=True, type=float,
               help="Drop crops less sharp than this (variance of the Laplacian at 128 px).")
-def extract(videos, out, size, every, max_frames, detector, detect_every, min_face, min_sharpness) -> None:
+def extract(videos, out, size, every, max_frames, start, detector, detect_every, min_face, min_sharpness) -> None:
     """Align the faces in VIDEOS into a training dataset in OUT (crops, landmarks, manifest)."""
     from avatar.extract import extract as run_extract
 
-    config = ExtractConfig(size=size, every=every, max_frames=max_frames, min_face=min_face,
+    config = ExtractConfig(size=size, every=every, max_frames=max_frames, start=start, min_face=min_face,
                            min_sharpness=min_sharpness,
                            track=TrackConfig(detector=detector, detect_every=detect_every))
     with _progress("extract", "frame") as on_progress:

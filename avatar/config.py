@@ -44,6 +44,7 @@ class ExtractConfig:
 
     size: int = 256  # output crop side, 64..512
     every: int = 1  # keep every Nth frame
+    start: int = 0  # skip the frames before this index (e.g. to take a video's held-out tail)
     max_frames: int | None = None  # consider at most this many frames per video (after `every`)
     min_face: int = 48  # drop faces narrower than this in the source frame (pixels)
     min_sharpness: float = 20.0  # drop crops whose sharpness score is below this (see vision.sharpness)

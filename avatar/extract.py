@@ -74,7 +74,7 @@ def _distinct(videos: list[Path]) -> list[Path]:
 
 def frames_to_consider(frames: int, config: ExtractConfig) -> int:
     """How many of a video's `frames` an extraction looks at, after `every` and `max_frames`."""
-    total = math.ceil(frames / config.every)
+    total = math.ceil(max(frames - config.start, 0) / config.every)
     return total if config.max_frames is None else min(total, config.max_frames)
 
 
@@ -102,7 +102,8 @@ def extract(videos: list[Path], out: Path, config: ExtractConfig = ExtractConfig
             sid = source_id(video)
             normal = normalize(video, out / WORK, config.limits, with_audio=False)
             tracker = FaceTracker(config.track)
-            for frame in iter_frames(normal.video, every=config.every, max_frames=config.max_frames):
+            for frame in iter_frames(normal.video, every=config.every, max_frames=config.max_frames,
+                                     start=config.start):
                 if (content_key(sid), frame.index) in done:
                     summary.already_done += 1
                 else:

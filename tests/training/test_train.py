@@ -71,6 +71,10 @@ def test_warm_start_copies_weights_and_refuses_other_architectures(tiny_faces, t
     # One small step from the same weights: close to the source, far from a fresh start.
     drift = max((before[k] - after[k]).abs().max().item() for k in before)
     assert drift < 0.05
+    # The steps behind the weights travel along a chain of warm starts (for quality-vs-steps curves).
+    third = tmp_path / "chained"
+    train(a, b, third, SMALL, _config(steps=2, checkpoint_every=2), init=second)
+    assert load_checkpoint(list_checkpoints(third)[-1])["init_steps"] == 3 + 1
     with pytest.raises(UserError, match="cannot start from"):
         train(a, b, tmp_path / "third", preset("fast", 128), _config(steps=1), init=source)
 
