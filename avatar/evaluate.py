@@ -247,7 +247,8 @@ def _bleed_shares(video: Path, faces: Faces) -> list[float]:
     return shares
 
 
-def _image_measures(faces: Faces) -> dict[str, float]:
+def image_measures(faces: Faces) -> dict[str, float]:
+    """Mean core sharpness, eye opening and eye brightness of a set (see avatar.metrics.realism)."""
     pairs = list(zip(faces.crops, faces.landmarks))
     return {"sharpness": float(np.mean([core_sharpness(c, p) for c, p in pairs])),
             "eye_opening": float(np.mean([eye_opening(p) for _, p in pairs])),
@@ -256,7 +257,7 @@ def _image_measures(faces: Faces) -> dict[str, float]:
 
 def _row(faces: Faces, features: dict[str, np.ndarray], reference_features: dict[str, np.ndarray],
          reference: dict[str, float]) -> dict:
-    own = _image_measures(faces)
+    own = image_measures(faces)
     return {
         "faces": len(faces),
         "kid_inner": round(kid(features["inner"], reference_features["inner"]), 5),
@@ -274,9 +275,9 @@ def _row(faces: Faces, features: dict[str, np.ndarray], reference_features: dict
 _FEATURES: dict[str, dict[str, np.ndarray]] = {}
 
 
-def _features(faces: Faces) -> dict[str, np.ndarray]:
-    """Inception features of the inner faces and whole crops; kept for the real sets, which
-    stay the same when several models are measured in one process (bench/realism.py)."""
+def realism_features(faces: Faces) -> dict[str, np.ndarray]:
+    """Inception features ((N, 2048) each) of the inner faces and the whole crops; kept for the
+    real sets, which stay the same when several models are measured in one process."""
     key = hashlib.sha1(faces.crops.tobytes() + faces.landmarks.tobytes()).hexdigest()
     if key not in _FEATURES:
         inner = np.stack([inner_face(c, p) for c, p in zip(faces.crops, faces.landmarks)])
@@ -325,8 +326,9 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     service = Avatar(model=model_path, cache=work / "answers", recordings=work / "recorded")
     answers = [service.say(text).video for text in sentences]
     answer_faces = [_reextract("answer", video, work, size) for video in answers]
-    synthesised = Faces("rendered: synthesised answer", *(np.concatenate([getattr(f, k) for f in answer_faces])
-                                                            for k in ("crops", "landmarks", "frame_landmarks", "frames")))
+    synthesised = Faces("rendered: synthesised answer",
+                        *(np.concatenate([getattr(f, k) for f in answer_faces])
+                          for k in ("crops", "landmarks", "frame_landmarks", "frames")))
     bleed_synthesised = [s for video, faces in zip(answers, answer_faces) for s in _bleed_shares(video, faces)]
 
     on_stage("rendering the recorded driver")
@@ -340,11 +342,11 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     sets += [synthesised, recorded]
 
     on_stage("Inception features")
-    reference_features, reference_measures = _features(reference), _image_measures(reference)
+    reference_features, reference_measures = realism_features(reference), image_measures(reference)
     rows = {}
     for faces in sets:
         on_stage(f"measuring: {faces.name}")
-        rows[faces.name] = _row(faces, _features(faces), reference_features, reference_measures)
+        rows[faces.name] = _row(faces, realism_features(faces), reference_features, reference_measures)
     rows[synthesised.name]["bleed_frames"] = round(float(np.mean(np.array(bleed_synthesised) > BLEED_FRAME)), 4)
     rows[recorded.name]["bleed_frames"] = round(float(np.mean(np.array(_bleed_shares(rendered_video, recorded))
                                                               > BLEED_FRAME)), 4)
@@ -359,7 +361,8 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
 def realism_table(result: dict) -> str:
     """The realism result as a Markdown table (KID x 1e3, judged against the floor row)."""
     lines = [f"Inner face and whole crop vs {result['reference']}; KID x 1e3 (unbiased), FID (biased at these "
-             "sizes: read beside KID); sharpness (brows to mouth), eye opening and eye brightness relative to the real presenter.", "",
+             "sizes: read beside KID); sharpness (brows to mouth), eye opening and eye brightness relative to the "
+             "real presenter.", "",
              "| faces | n | inner KID | inner FID | whole KID | whole FID | sharpness | eye opening | eye brightness "
              "| eye r | bleed |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in result["rows"].items():
@@ -367,6 +370,7 @@ def realism_table(result: dict) -> str:
         bleed = row.get("bleed_frames")
         lines.append(f"| {name} | {row['faces']} | {row['kid_inner'] * 1e3:.1f} | {row['fid_inner']:.1f} | "
                      f"{row['kid_whole'] * 1e3:.1f} | {row['fid_whole']:.1f} | {row['sharpness_vs_presenter']:.2f} | "
-                     f"{row['eye_opening_vs_presenter']:.2f} | {row['eye_brightness_vs_presenter']:.2f} | {'' if eye_r is None else f'{eye_r:.2f}'} | "
+                     f"{row['eye_opening_vs_presenter']:.2f} | {row['eye_brightness_vs_presenter']:.2f} | "
+                     f"{'' if eye_r is None else f'{eye_r:.2f}'} | "
                      f"{'' if bleed is None else f'{bleed:.1%}'} |")
     return "\n".join(lines)

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from avatar.evaluate import Faces, _features, _image_measures, load_faces
+from avatar.evaluate import Faces, image_measures, load_faces, realism_features
 from avatar.metrics.realism import kid
 from avatar.training.checkpoint import list_checkpoints, load_checkpoint
 from avatar.training.model import SwapAutoencoder, SwapConfig
@@ -51,12 +51,13 @@ def redraw(state: dict, faces: Faces, side: str) -> Faces:
 def measure(state: dict, reference: Faces, driver: Faces, floor: float, offset: int = 0) -> dict:
     """One checkpoint's row; "step" counts every step behind its weights (warm starts included:
     the checkpoint's `init_steps`, else `offset`)."""
-    ref_features, ref_measures = _features(reference), _image_measures(reference)
+    ref_features, ref_measures = realism_features(reference), image_measures(reference)
     behind = int(state.get("init_steps", 0)) or offset
-    row = {"step": behind + int(state["step"]), "run_step": int(state["step"]), "floor_kid_inner": round(floor * 1e3, 2)}
+    row = {"step": behind + int(state["step"]), "run_step": int(state["step"]),
+           "floor_kid_inner": round(floor * 1e3, 2)}
     for name, faces in (("b_to_b", redraw(state, reference, "b")), ("a_to_b", redraw(state, driver, "a"))):
-        own = _image_measures(faces)
-        row[f"{name}_kid_inner"] = round(kid(_features(faces)["inner"], ref_features["inner"]) * 1e3, 2)
+        own = image_measures(faces)
+        row[f"{name}_kid_inner"] = round(kid(realism_features(faces)["inner"], ref_features["inner"]) * 1e3, 2)
         row[f"{name}_sharpness"] = round(own["sharpness"] / ref_measures["sharpness"], 3)
         row[f"{name}_eye_brightness"] = round(own["eye_brightness"] / ref_measures["eye_brightness"], 3)
     return row
@@ -119,7 +120,7 @@ def main() -> None:
     reference = load_faces("held-out presenter", args.data / "presenter-heldout", 128, start=args.heldout_start)
     same = load_faces("same person", args.data / "presenter-cap12", 128, max_faces=300)
     driver = load_faces("held-out driver", args.data / "driver-heldout", 128, max_faces=args.faces)
-    floor = kid(_features(same)["inner"], _features(reference)["inner"])
+    floor = kid(realism_features(same)["inner"], realism_features(reference)["inner"])
     series: dict[str, list[dict]] = {}
     for model in args.model:
         series[model.name] = [measure(load_checkpoint(model / "weights.pt"), reference, driver, floor)]
