@@ -32,7 +32,7 @@ from avatar.errors import UserError
 from avatar.paths import atomic_write
 from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
 from avatar.training.data import AugmentConfig, FaceSet, augment, load_faceset
-from avatar.training.gan import PatchDiscriminator, critic_loss, generator_loss, inner_face
+from avatar.training.critic import PatchDiscriminator, critic_loss, generator_loss, inner_face
 from avatar.training.losses import dssim
 from avatar.training.model import SwapAutoencoder, SwapConfig
 
@@ -50,7 +50,7 @@ class TrainConfig:
     keep: int = 3  # checkpoints kept
     seed: int = 0
     max_faces: int | None = None  # thin each face set to at most this many faces
-    # Adversarial critic on the inner face (avatar/training/gan.py): weight of its loss in the
+    # Adversarial critic on the inner face (avatar/training/critic.py): weight of its loss in the
     # autoencoder's (0 = off), and the critic's width. It judges B->B and A->B faces.
     gan_weight: float = 0.0
     gan_dims: int = 32
