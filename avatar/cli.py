@@ -113,10 +113,11 @@ def swap() -> None:
               help="Condition the decoders on expression landmarks (with --init: follows the --init model).")
 @click.option("--gan-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Weight of the adversarial critic on the inner face (B->B and A->B); 0 = off, e.g. 0.1.")
+@click.option("--gan-b-only", is_flag=True, help="The critic judges B->B faces only, not A->B.")
 @click.option("--consent", type=click.Path(dir_okay=False, path_type=Path),
               help="Consent record (JSON: person, source, date, scope, basis) for the presenter (side B). Required.")
 def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, checkpoint_every,
-               preview_every, max_faces, seed, landmarks, gan_weight, consent) -> None:
+               preview_every, max_faces, seed, landmarks, gan_weight, gan_b_only, consent) -> None:
     """Train the swap autoencoder (A = driver, B = presenter). Ctrl-C or SIGTERM saves and stops."""
     import dataclasses
 
@@ -125,7 +126,8 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
     from avatar.training.train import TrainConfig, train, warm_start_config
 
     config = TrainConfig(steps=steps, batch=batch, lr=lr, checkpoint_every=checkpoint_every,
-                         preview_every=preview_every, max_faces=max_faces, seed=seed, gan_weight=gan_weight)
+                         preview_every=preview_every, max_faces=max_faces, seed=seed, gan_weight=gan_weight,
+                         gan_swapped=not gan_b_only)
     if consent is None:
         raise UserError("training a presenter needs a consent record naming the person and the source recordings: "
                         "pass --consent FILE (JSON with person, source, date, scope, basis; see README).")

@@ -51,9 +51,11 @@ class TrainConfig:
     seed: int = 0
     max_faces: int | None = None  # thin each face set to at most this many faces
     # Adversarial critic on the inner face (avatar/training/critic.py): weight of its loss in the
-    # autoencoder's (0 = off), and the critic's width. It judges B->B and A->B faces.
+    # autoencoder's (0 = off), the critic's width, and whether it also judges A->B faces (else
+    # B->B only, as DeepFaceLab does).
     gan_weight: float = 0.0
     gan_dims: int = 32
+    gan_swapped: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -148,7 +150,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
     elif init is not None:
         init_steps = warm_start(model, init)
 
-    pair = _Pair(model, swapped=critic is not None)
+    pair = _Pair(model, swapped=critic is not None and config.gan_swapped)
     if world > 1:
         pair = nn.parallel.DistributedDataParallel(pair, device_ids=[device.index] if device.type == "cuda" else None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
@@ -205,7 +207,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
                 loss = loss_a + loss_b + config.mask_weight * loss_mask
                 loss_gan = loss_critic = torch.zeros(())
                 if critic is not None:
-                    fakes = inner_face(torch.cat([rgb_b, a_to_b]).float())
+                    fakes = inner_face((rgb_b if a_to_b is None else torch.cat([rgb_b, a_to_b])).float())
                     loss_gan = generator_loss(critic(fakes))
                     loss = loss + config.gan_weight * loss_gan
             optimiser.zero_grad(set_to_none=True)

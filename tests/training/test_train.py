@@ -140,3 +140,10 @@ def test_a_gan_run_logs_its_critic_and_resumes_exactly(tiny_faces, tmp_path):
     stats = [json.loads(line) for line in (straight / "stats.jsonl").read_text().splitlines()]
     assert all(s["loss_critic"] > 0 for s in stats)  # hinge loss of a critic that is still learning
     assert any(not torch.equal(halfway[k], v) for k, v in one["critic"].items())  # the critic is trained too
+
+
+def test_a_critic_on_b_to_b_only_trains_too(tiny_faces, tmp_path):
+    a, b = tiny_faces
+    train(a, b, tmp_path / "run", SMALL, _config(steps=2, log_every=1, gan_weight=0.1, gan_swapped=False))
+    stats = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").read_text().splitlines()]
+    assert len(stats) == 2 and all(s["loss_critic"] > 0 for s in stats)
