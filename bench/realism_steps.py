@@ -49,10 +49,11 @@ def redraw(state: dict, faces: Faces, side: str) -> Faces:
 
 
 def measure(state: dict, reference: Faces, driver: Faces, floor: float, offset: int = 0) -> dict:
-    """One checkpoint's row; "step" counts every step behind its weights (warm starts included:
-    the checkpoint's `init_steps`, else `offset`)."""
+    """One checkpoint's row; "step" counts every step behind its weights: its own, the warm
+    starts' its checkpoint records (`init_steps`), and `offset` for older links of the chain that
+    were not recorded."""
     ref_features, ref_measures = realism_features(reference), image_measures(reference)
-    behind = int(state.get("init_steps", 0)) or offset
+    behind = int(state.get("init_steps", 0)) + offset
     row = {"step": behind + int(state["step"]), "run_step": int(state["step"]),
            "floor_kid_inner": round(floor * 1e3, 2)}
     for name, faces in (("b_to_b", redraw(state, reference, "b")), ("a_to_b", redraw(state, driver, "a"))):
@@ -115,7 +116,7 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=150, help="driver faces used for A->B")
     parser.add_argument("--png", type=Path, help="draw the curve here")
     parser.add_argument("--offset", action="append", default=[], metavar="RUN=STEPS",
-                        help="steps behind a run's warm start, for runs whose checkpoints do not record it")
+                        help="steps behind a run's warm start that its checkpoints do not record")
     args = parser.parse_args()
     reference = load_faces("held-out presenter", args.data / "presenter-heldout", 128, start=args.heldout_start)
     same = load_faces("same person", args.data / "presenter-cap12", 128, max_faces=300)
