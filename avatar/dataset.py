@@ -26,6 +26,7 @@ REJECTS = "rejects.jsonl"
 CROPS = "crops"
 WORK = ".work"
 
+
 def content_key(sid: str) -> str:
     """The content part of a source id: a renamed copy of a video is the same video."""
     return sid.rsplit("-", 1)[-1]

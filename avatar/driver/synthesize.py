@@ -93,16 +93,14 @@ def paste_mouth(head: np.ndarray, mouth: np.ndarray, head_landmarks: np.ndarray,
     for points in (head_landmarks, moved):  # both chins: an open jaw reaches lower than a closed one
         cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points[REGION]).astype(np.int32)), 255)
     left, right = eye_centres(head_landmarks)
-    eye_distance = float(np.linalg.norm(right - left))
-    sigma = max(1.0, feather * eye_distance)
+    sigma = max(1.0, feather * float(np.linalg.norm(right - left)))
     # Only face over face: where the mouth frame's head sat elsewhere (or further from the camera)
     # the region can hold its background or collar, or cover the head's, which showed as blue
     # patches in the cheek and a ghosted second jaw line. Both faces, inset a little, bound it.
-    own_face = np.zeros((height, width), np.uint8)
-    for points in (head_landmarks, moved):
-        face = np.zeros((height, width), np.uint8)
+    faces = np.zeros((2, height, width), np.uint8)
+    for face, points in zip(faces, (head_landmarks, moved)):
         cv2.fillConvexPoly(face, cv2.convexHull(np.round(points[FACE]).astype(np.int32)), 255)
-        own_face = face if not own_face.any() else np.minimum(own_face, face)
+    own_face = faces.min(0)
     inset = max(1, round(sigma))  # dlib puts the jaw points a few pixels outside the cheek
     own_face = cv2.erode(own_face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1,) * 2))
     inside = (mask > 0) & (own_face > 0)

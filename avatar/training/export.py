@@ -23,9 +23,9 @@ import numpy as np
 import onnx
 import torch
 
+from avatar.dataset import pack_faceset
 from avatar.errors import UserError
 from avatar.paths import atomic_path
-from avatar.dataset import pack_faceset
 from avatar.presenter import PRESENTER_FACES, write_record
 from avatar.training.checkpoint import load_checkpoint, save_atomic
 from avatar.training.model import SwapAutoencoder, SwapConfig, SwapToPresenter
