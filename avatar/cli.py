@@ -242,7 +242,7 @@ def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_fac
     with --heldout and --same-person also the realism table (KID/FID, sharpness, eyes, bleed)."""
     import tempfile
 
-    from avatar.evaluate import evaluate, realism, realism_table, update_model_card
+    from avatar.evaluate import evaluate, realism, realism_table, update_model_card, update_realism_card
 
     if (heldout is None) != (same_person is None):
         raise click.UsageError("realism needs both --heldout and --same-person.")
@@ -259,6 +259,8 @@ def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_fac
     if json_out:
         json_out.write_text(text + "\n")
     if model_path.is_dir() and update_model_card(model_path, result, driver.name):
+        if "realism" in result:
+            update_realism_card(model_path, result["realism"])
         click.echo(f"updated {model_path / 'MODEL_CARD.md'}", err=True)
     click.echo(text)
 

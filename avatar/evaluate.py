@@ -42,6 +42,13 @@ from avatar.vision import (align_face, choose_face, detect_faces, eye_opening, h
 # A frame counts as bleeding when over 2 % of its lower inner face has the background's colour.
 BLEED_FRAME = 0.02
 
+# Row names of the realism table.
+FLOOR = "same person, other video (floor)"
+OTHER_PERSON = "different real person"
+REDRAWN = "B->B raw network output"
+SYNTHESISED = "rendered: synthesised answer"
+RECORDED = "rendered: recorded driver"
+
 
 def reference_from_dataset(name: str, folder: Path, count: int = 40) -> IdentityReference:
     """Identity reference from evenly spaced crops of an `avatar extract` folder."""
@@ -314,19 +321,19 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     size = model.size
     on_stage("reading the real faces")
     reference = load_faces("held-out presenter", heldout, size, start=heldout_start)
-    sets = [load_faces("same person, other video (floor)", same_person, size, max_faces=max_faces),
-            load_faces("different real person", other_person, size, max_faces=max_faces)]
+    sets = [load_faces(FLOOR, same_person, size, max_faces=max_faces),
+            load_faces(OTHER_PERSON, other_person, size, max_faces=max_faces)]
 
     on_stage("B->B: the network re-draws the held-out faces")
     redrawn, _ = model.run(reference.crops, reference.landmarks if model.takes_landmarks else None)
-    sets.append(Faces("B->B raw network output", redrawn, reference.landmarks, reference.frame_landmarks,
+    sets.append(Faces(REDRAWN, redrawn, reference.landmarks, reference.frame_landmarks,
                       reference.frames))
 
     on_stage("rendering a synthesised answer")
     service = Avatar(model=model_path, cache=work / "answers", recordings=work / "recorded")
     answers = [service.say(text).video for text in sentences]
     answer_faces = [_reextract("answer", video, work, size) for video in answers]
-    synthesised = Faces("rendered: synthesised answer",
+    synthesised = Faces(SYNTHESISED,
                         *(np.concatenate([getattr(f, k) for f in answer_faces])
                           for k in ("crops", "landmarks", "frame_landmarks", "frames")))
     bleed_synthesised = [s for video, faces in zip(answers, answer_faces) for s in _bleed_shares(video, faces)]
@@ -336,7 +343,7 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     clip = DriverClip.from_video(normalize(driver_cut, work / ".work", with_audio=False), kind="recorded")
     rendered_video = work / "recorded-rendered.mp4"
     render_clip(clip, rendered_video, model, presenter, "realism evaluation")
-    recorded = _reextract(f"rendered: recorded driver ({Path(driver_video).name} {driver_start}+)", rendered_video,
+    recorded = _reextract(f"{RECORDED} ({Path(driver_video).name} {driver_start}+)", rendered_video,
                           work, size)
     driver = _reextract("driver", driver_cut, work, size)
     sets += [synthesised, recorded]
@@ -374,3 +381,51 @@ def realism_table(result: dict) -> str:
                      f"{'' if eye_r is None else f'{eye_r:.2f}'} | "
                      f"{'' if bleed is None else f'{bleed:.1%}'} |")
     return "\n".join(lines)
+
+
+def realism_targets(result: dict) -> list[dict]:
+    """Each realism target of issue 10 against a `realism` result: dicts with measure, target,
+    value (text) and met (bool). KID targets are relative to the floor row measured in the same
+    run, so they mean the same on any held-out set."""
+    rows = result["rows"]
+    floor = rows[FLOOR]["kid_inner"]
+    rendered = {"synthesised": rows[SYNTHESISED],
+                "recorded": next(row for name, row in rows.items() if name.startswith(RECORDED))}
+    targets = []
+
+    def add(measure, target, value, met):
+        targets.append({"measure": measure, "target": target, "value": value, "met": bool(met)})
+
+    for which, row in rendered.items():
+        add(f"inner-face KID, {which} driver", f"<= 1.5 x floor ({1.5 * floor * 1e3:.1f})",
+            f"{row['kid_inner'] * 1e3:.1f} ({row['kid_inner'] / floor:.1f} x floor)", row["kid_inner"] <= 1.5 * floor)
+    redrawn = rows[REDRAWN]["kid_inner"]
+    add("inner-face KID, B->B", f"<= 1.2 x floor ({1.2 * floor * 1e3:.1f})",
+        f"{redrawn * 1e3:.1f} ({redrawn / floor:.1f} x floor)", redrawn <= 1.2 * floor)
+    for which, row in rendered.items():
+        add(f"sharpness vs presenter, {which}", ">= 0.9", f"{row['sharpness_vs_presenter']:.2f}",
+            row["sharpness_vs_presenter"] >= 0.9)
+        add(f"mean eye opening vs presenter, {which}", "within 15 %", f"{row['eye_opening_vs_presenter']:.2f}",
+            abs(row["eye_opening_vs_presenter"] - 1) <= 0.15)
+        add(f"frames with background bleed, {which}", "< 2 %", f"{row['bleed_frames']:.1%}",
+            row["bleed_frames"] < BLEED_FRAME)
+    eye_r = rendered["recorded"].get("eye_r_vs_driver")
+    add("eye opening r vs driver, recorded", ">= 0.6", "not measured" if eye_r is None else f"{eye_r:.2f}",
+        eye_r is not None and eye_r >= 0.6)
+    return targets
+
+
+REALISM_HEADING = "Realism"
+
+
+def update_realism_card(folder: Path, result: dict) -> Path | None:
+    """Replace (or add) the realism section of `folder/MODEL_CARD.md`: the table and, target by
+    target, whether this model meets it."""
+    targets = realism_targets(result)
+    missed = [t["measure"] for t in targets if not t["met"]]
+    lines = ["Measured by `avatar swap evaluate --heldout ... --same-person ...` (docs/realism.md).", "",
+             realism_table(result), "", "| target | wanted | this model | met |", "|---|---|---|---|"]
+    lines += [f"| {t['measure']} | {t['target']} | {t['value']} | {'yes' if t['met'] else 'no'} |" for t in targets]
+    lines += ["", f"This model misses {len(missed)} of {len(targets)} realism targets." if missed
+              else "This model meets every realism target."]
+    return set_card_section(folder, REALISM_HEADING, "\n".join(lines))
