@@ -59,7 +59,7 @@ class RenderConfig:
 
     colour: str = "rct"  # "rct" (Reinhard, Lab), "lct" (linear, RGB covariance) or "none"
     smoothing: float = 0.8  # temporal smoothing of the colour statistics, 0..1 (0 = off)
-    erode: float = 0.03  # mask erosion, share of the crop side
+    erode: float = 0.0  # mask erosion, share of the crop side (0: measured best, docs/realism.md)
     blur: float = 0.06  # mask feathering, share of the crop side
     batch: int = 16  # frames per onnxruntime call
     # A face narrower than this (source pixels) is not swapped: the presenter would be a smudge.
