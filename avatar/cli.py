@@ -266,6 +266,52 @@ def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_fac
 
 
 @main.group()
+def gan() -> None:
+    """StyleGAN2 synthetic faces of one person: train, generate."""
+
+
+@gan.command("train")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="One person's faces: an `avatar extract` folder (leave evaluation frames out).")
+@click.option("--out", "run", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: checkpoints, stats.jsonl, snapshots/, preview.png.")
+@click.option("--size", default=64, show_default=True, type=click.Choice(["32", "64", "128", "256"]),
+              help="Image side in pixels.")
+@click.option("--preset", default="cpu", show_default=True, type=click.Choice(["cpu", "paper"]),
+              help="cpu: small channels for CPUs; paper: StyleGAN2-ADA's 128-256 px configuration (GPUs).")
+@click.option("--kimg", default=1000.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Training length in thousands of real images (all GPUs together).")
+@click.option("--batch", default=16, show_default=True, type=click.IntRange(min=2), help="Images per step per GPU.")
+@click.option("--lr", default=0.0025, show_default=True, type=float)
+@click.option("--gamma", type=click.FloatRange(min=0), help="R1 weight [default: 0.0002 * size^2 / batch].")
+@click.option("--pl-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Path-length regularisation weight (the paper: 2).")
+@click.option("--no-augment", is_flag=True, help="Turn off adaptive differentiable augmentation.")
+@click.option("--checkpoint-kimg", default=4.0, show_default=True, type=click.FloatRange(min=0.001))
+@click.option("--resume", type=click.Choice(["auto"]), help="Continue from the run's newest checkpoint.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_augment, checkpoint_kimg, resume,
+              seed) -> None:
+    """Train StyleGAN2 on DATA. Ctrl-C or SIGTERM saves a checkpoint and stops (exit 3)."""
+    from avatar.training.gan.networks import preset as make_preset
+    from avatar.training.gan.train import GanTrainConfig, train
+
+    config = GanTrainConfig(kimg=kimg, batch=batch, lr=lr, r1_gamma=gamma, pl_weight=pl_weight,
+                            augment=not no_augment, checkpoint_kimg=checkpoint_kimg, seed=seed)
+    with _progress("gan", "step") as on_progress:
+        def on_step(step: int, total: int, stats: dict | None) -> None:
+            on_progress(step, total, stats and {"kimg": stats["kimg"], "s/kimg": stats["s_per_kimg"],
+                                                "p": stats["augment_p"]})
+
+        last, total = train(data, run, make_preset(preset, int(size)), config, resume=resume == "auto",
+                            on_step=on_step)
+    if last < total:
+        click.echo(f"{run}: interrupted at step {last} of {total}; continue with --resume auto", err=True)
+        sys.exit(3)
+    click.echo(f"{run}: finished {kimg:g} kimg ({last} steps); snapshots in {run / 'snapshots'}")
+
+
+@main.group()
 def chat() -> None:
     """The presenter's chatbot (ChatterBot, English corpus, read-only when serving)."""
 

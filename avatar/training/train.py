@@ -13,9 +13,7 @@ last checkpoint left off (model, optimiser, step, data and augmentation RNG).
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -29,11 +27,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from avatar.errors import UserError
-from avatar.paths import atomic_write
 from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
 from avatar.training.data import AugmentConfig, FaceSet, augment, load_faceset
 from avatar.training.critic import PatchDiscriminator, critic_loss, generator_loss, inner_face
 from avatar.training.losses import dssim
+from avatar.training.runs import (StopRequest, append_stats, average_gradients, distributed, plain, truncate_stats,
+                                  write_png)
 from avatar.training.model import SwapAutoencoder, SwapConfig
 
 
@@ -81,20 +80,6 @@ def reconstruction_loss(pred, target, mask, detail, detail_weight: float) -> tor
     return loss + 10 * detail_weight * ((pred - target).abs() * detail).mean()
 
 
-def _distributed() -> tuple[int, int, torch.device]:
-    """(rank, world size, device); initialises the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-    rank = int(os.environ.get("RANK", "0"))
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return rank, world, torch.device("cuda", local)
-    return rank, world, torch.device("cpu")
-
-
 def _to_tensors(arrays, device):
     return [torch.from_numpy(a).to(device, non_blocking=True) for a in arrays]
 
@@ -108,7 +93,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
     on_step(step, total, stats_or_None) is called after every step (stats on logging steps).
     """
     run = Path(run)
-    rank, world, device = _distributed()
+    rank, world, device = distributed()
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
     existing = list_checkpoints(run)
@@ -146,7 +131,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
             rng.bit_generator.state = state["rng"][rank]
         torch.set_rng_state(state["torch_rng"])
         if rank == 0:
-            _truncate_stats(run / "stats.jsonl", step)
+            truncate_stats(run / "stats.jsonl", step)
     elif init is not None:
         init_steps = warm_start(model, init)
 
@@ -154,15 +139,6 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
     if world > 1:
         pair = nn.parallel.DistributedDataParallel(pair, device_ids=[device.index] if device.type == "cuda" else None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-
-    stop = {"signal": None}
-    previous_handlers = {}
-
-    def request_stop(signum, _frame):
-        stop["signal"] = signum
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        previous_handlers[sig] = signal.signal(sig, request_stop)
 
     def save():
         rng_states = [rng.bit_generator.state]
@@ -177,23 +153,14 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
             **extra, "model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
             "init_steps": init_steps,
             "elapsed": elapsed, "rng": rng_states, "torch_rng": torch.get_rng_state(),
-            "swap_config": swap_config.to_dict(), "train_config": _plain(asdict(config)),
+            "swap_config": swap_config.to_dict(), "train_config": plain(asdict(config)),
             "data": {"a": str(faces_a.folder), "b": str(faces_b.folder), "a_faces": len(faces_a), "b_faces": len(faces_b)},
         }, checkpoint_path(run, step))
         prune(run, config.keep)
 
     totals = np.zeros(6)
     logged_steps, interval_start = 0, time.perf_counter()
-    def stopping() -> bool:
-        """A signal reached any process: all stop after the same step (no rank left waiting)."""
-        wanted = stop["signal"] is not None
-        if world > 1:
-            flag = torch.tensor([float(wanted)], device=device)
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            wanted = bool(flag.item())
-        return wanted
-
-    try:
+    with StopRequest(world, device) as stopping:
         while step < config.steps and not stopping():
             started = time.perf_counter()
             batch_a = _to_tensors(augment(faces_a, rng.integers(len(faces_a), size=config.batch), rng, config.augment), device)
@@ -218,10 +185,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
                     loss_critic = critic_loss(critic(inner_face(target_b)), critic(fakes.detach()))
                 critic_optimiser.zero_grad(set_to_none=True)
                 loss_critic.backward()
-                if world > 1:  # the critic is not wrapped in DDP: average its gradients by hand
-                    for parameter in critic.parameters():
-                        torch.distributed.all_reduce(parameter.grad)
-                        parameter.grad /= world
+                average_gradients(critic, world)  # the critic is not wrapped in DDP
                 critic_optimiser.step()
             step += 1
             elapsed += time.perf_counter() - started
@@ -239,8 +203,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
                          "faces_seen": step * config.batch * 2 * world}
                 totals[:], logged_steps, interval_start = 0, 0, now
                 if rank == 0:
-                    with open(run / "stats.jsonl", "a") as f:
-                        f.write(json.dumps(stats) + "\n")
+                    append_stats(run / "stats.jsonl", stats)
             if rank == 0 and (step % config.preview_every == 0 or step == config.steps):
                 write_preview(model, faces_a, faces_b, run / "preview.png", device)
                 plot_losses(run / "stats.jsonl", run / "loss.png")
@@ -250,17 +213,7 @@ def train(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: 
                 on_step(step, config.steps, stats)
         if step < config.steps and step % config.checkpoint_every != 0:  # stopped by a signal
             save()
-    finally:
-        for sig, handler in previous_handlers.items():
-            signal.signal(sig, handler)
     return step
-
-
-def _truncate_stats(path: Path, step: int) -> None:
-    """Drop stats lines logged after the checkpoint a run resumes from (they will be redone)."""
-    if path.exists():
-        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        atomic_write(path, "".join(line + "\n" for line in lines))
 
 
 def _warm_start_state(source: Path) -> tuple[Path, dict]:
@@ -290,11 +243,6 @@ def warm_start(model: SwapAutoencoder, source: Path) -> int:
     return int(state.get("init_steps", 0)) + int(state.get("step", 0))
 
 
-def _plain(value):
-    """Config dicts as JSON-able plain values (for weights_only checkpoints)."""
-    return json.loads(json.dumps(value))
-
-
 @torch.no_grad()
 def write_preview(model: SwapAutoencoder, faces_a: FaceSet, faces_b: FaceSet, path: Path, device, rows: int = 4) -> None:
     """PNG grid, one row per sample: A, A->A, A->B, B, B->B (fixed, evenly spaced faces)."""
@@ -313,7 +261,7 @@ def write_preview(model: SwapAutoencoder, faces_a: FaceSet, faces_b: FaceSet, pa
     size = a.shape[-1]
     for i, label in enumerate(["A", "A->A", "A->B", "B", "B->B"]):
         cv2.putText(header, label, (i * size + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    _write_png(path, np.vstack([header, image]))
+    write_png(path, np.vstack([header, image]))
 
 
 def plot_losses(stats_path: Path, path: Path, width: int = 640, height: int = 320) -> None:
@@ -336,9 +284,4 @@ def plot_losses(stats_path: Path, path: Path, width: int = 640, height: int = 32
         cv2.putText(canvas, f"{10 ** lo:.3g}", (2, height - margin), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
         cv2.putText(canvas, f"step {int(steps[-1])}", (width - 120, height - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                     (0, 0, 0), 1)
-    _write_png(path, canvas)
-
-
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    atomic_write(path, data.tobytes())
+    write_png(path, canvas)

@@ -1,0 +1,156 @@
+"""StyleGAN2 (avatar/training/gan): the networks' contracts, augmentation, and a tiny 32 px
+training run on real faces that checkpoints, resumes exactly and stops cleanly on SIGTERM."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from avatar.errors import UserError
+from avatar.training.checkpoint import list_checkpoints, load_checkpoint
+from avatar.training.gan.augment import AdaptiveStrength, augment
+from avatar.training.gan.networks import Discriminator, GanConfig, Generator, ModulatedConv, preset
+from avatar.training.gan.train import GanTrainConfig, load_images, train
+
+TINY = GanConfig(size=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32)
+
+
+def _config(**overrides):
+    values = dict(kimg=0.024, batch=4, log_every=1, checkpoint_kimg=0.012, r1_every=2, pl_weight=2.0, pl_every=2,
+                  augment_p=0.5, keep=3)
+    values.update(overrides)
+    return GanTrainConfig(**values)
+
+
+def test_generator_and_discriminator_shapes():
+    torch.manual_seed(0)
+    generator, discriminator = Generator(TINY), Discriminator(TINY)
+    z = torch.randn(5, TINY.z_dim)
+    images = generator(z)
+    assert images.shape == (5, 3, 32, 32) and torch.isfinite(images).all()
+    assert discriminator(images).shape == (5,)
+    assert TINY.num_ws == 8 and generator.styles(z).shape == (5, 8, 32)
+    # const noise makes a latent's face reproducible (generation, ONNX export)
+    assert torch.equal(generator(z, noise="const"), generator(z, noise="const"))
+    assert preset("paper", 256).channels(256) == 64 and preset("paper", 256).channels(8) == 512
+    with pytest.raises(ValueError, match="power of two"):
+        GanConfig(size=48)
+
+
+def test_demodulation_keeps_unit_variance_whatever_the_style():
+    torch.manual_seed(0)
+    conv = ModulatedConv(64, 64, w_dim=16)
+    x = torch.randn(8, 64, 16, 16)
+    for style_scale in (0.1, 1.0, 10.0):
+        with torch.no_grad():
+            conv.affine.bias.fill_(style_scale)
+            out = conv(x, torch.zeros(8, 16))
+        assert 0.8 < out[:, :, 1:-1, 1:-1].std().item() < 1.2, style_scale
+
+
+def test_augmentation_is_differentiable_and_its_strength_follows_overfitting():
+    torch.manual_seed(0)
+    images = (torch.rand(8, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    assert torch.equal(augment(images, 0.0), images)
+    out = augment(images, 1.0)
+    assert out.shape == images.shape and not torch.allclose(out, images)
+    out.square().sum().backward()  # the generator learns through the augmentation
+    assert images.grad is not None and torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
+
+    strength = AdaptiveStrength(target=0.6, interval=1, speed_kimg=0.1)
+    strength.observe(torch.ones(10))  # D calls every real image real: overfitting
+    strength.update(batch=10)
+    assert strength.p == pytest.approx(0.1) and strength.last_rt == 1.0
+    strength.observe(-torch.ones(10))
+    strength.update(batch=10)
+    assert strength.p == pytest.approx(0.0)
+
+
+@pytest.fixture(scope="module")
+def faces(tiny_faces):
+    return tiny_faces[1]  # 30 real aligned faces of the presenter (cap13)
+
+
+def test_load_images_reads_the_extract_folder(faces):
+    images = load_images(faces, 32)
+    assert images.shape == (30, 3, 32, 32) and images.dtype == torch.uint8
+    assert images.float().std() > 20  # real pictures, not a blank
+
+
+def test_training_writes_a_complete_run_folder(faces, tmp_path):
+    run = tmp_path / "run"
+    last, total = train(faces, run, TINY, _config())
+    assert last == total == 6
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in stats] == [1, 2, 3, 4, 5, 6] and stats[-1]["kimg"] == 0.024
+    assert {"loss_g", "loss_d", "r1", "pl", "augment_p", "s_per_kimg"} <= set().union(*stats)
+    assert [p.name for p in list_checkpoints(run)] == ["step_00000003.pt", "step_00000006.pt"]
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["step_00000003.png", "step_00000006.png"]
+    state = load_checkpoint(list_checkpoints(run)[-1])
+    assert {"generator", "discriminator", "generator_ema", "optimiser_g", "optimiser_d", "augment", "pl_mean",
+            "rng"} <= set(state)
+    # the EMA generator lags the trained one
+    assert any(not torch.equal(state["generator"][k], state["generator_ema"][k]) for k in state["generator"])
+
+
+def test_resume_continues_exactly(faces, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(faces, straight, TINY, _config())
+    train(faces, resumed, TINY, _config(kimg=0.012))
+    with open(resumed / "stats.jsonl", "a") as f:  # logged after the checkpoint, then killed
+        f.write(json.dumps({"step": 4, "loss_g": 99.0}) + "\n")
+    train(faces, resumed, TINY, _config(), resume=True)
+    one, two = (load_checkpoint(list_checkpoints(run)[-1]) for run in (straight, resumed))
+    assert one["step"] == two["step"] == 6
+    for part in ("generator", "discriminator", "generator_ema"):
+        for name, tensor in one[part].items():
+            assert torch.equal(tensor, two[part][name]), (part, name)
+    assert one["augment"] == two["augment"] and torch.equal(one["pl_mean"], two["pl_mean"])
+    losses = [[(s["loss_g"], s["loss_d"]) for s in map(json.loads, (run / "stats.jsonl").read_text().splitlines())]
+              for run in (straight, resumed)]
+    assert losses[0] == losses[1] and len(losses[0]) == 6
+
+
+def test_an_existing_run_needs_resume_and_the_same_architecture(faces, tmp_path):
+    run = tmp_path / "run"
+    train(faces, run, TINY, _config(kimg=0.012))
+    with pytest.raises(UserError, match="--resume auto"):
+        train(faces, run, TINY, _config())
+    with pytest.raises(UserError, match="same preset and size"):
+        train(faces, run, GanConfig(size=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=512,
+                                    channel_max=32), _config(), resume=True)
+
+
+def test_cli_sigterm_saves_and_exits_non_zero(faces, tmp_path):
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "avatar", "gan", "train", "--data", faces, "--out", run, "--size", "32",
+         "--batch", "4", "--kimg", "1000", "--checkpoint-kimg", "1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 600  # the first stats line comes after 20 steps
+    while not (run / "stats.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 3 and "interrupted at step" in err, err
+    (saved,) = list_checkpoints(run)
+    assert 20 <= load_checkpoint(saved)["step"] < 250_000
+
+
+def test_two_processes_under_torchrun_train_one_gan(faces, tmp_path):
+    """DDP-style training with the gloo backend on the CPU: the code path of a multi-GPU host."""
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29527",
+         "-m", "avatar", "gan", "train", "--data", faces, "--out", run, "--size", "32", "--batch", "2",
+         "--kimg", "0.016", "--checkpoint-kimg", "0.016"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    state = load_checkpoint(list_checkpoints(run)[-1])
+    assert state["step"] == 4 and state["kimg"] == 0.016 and len(state["rng"]) == 2
+    assert not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])  # ranks draw different latents
