@@ -311,6 +311,108 @@ def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_aug
     click.echo(f"{run}: finished {kimg:g} kimg ({last} steps); snapshots in {run / 'snapshots'}")
 
 
+def _generator_file(source: Path) -> Path:
+    """The generator.onnx for a run folder or checkpoint (exported on first use, again when the
+    run has a newer checkpoint), or for a folder/file that already is one."""
+    from avatar.training.gan.export import GENERATOR, checkpoint_of, export_generator
+
+    if source.is_file() and source.suffix == ".onnx":
+        return source
+    if source.is_dir() and (source / GENERATOR).is_file() and not (source / "checkpoints").is_dir():
+        return source / GENERATOR
+    checkpoint = checkpoint_of(source)
+    target = checkpoint.parent.parent / "export" / f"{checkpoint.stem}-{GENERATOR}"
+    if not target.is_file():
+        report = export_generator(checkpoint, target)
+        click.echo(f"exported {checkpoint.name} to {target} (parity {report.parity_max_abs:.1e})", err=True)
+    return target
+
+
+@gan.command("export")
+@click.option("--run", "source", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Run folder (its newest checkpoint) or checkpoint.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for generator.onnx.")
+def gan_export(source, out) -> None:
+    """Export the EMA generator as one ONNX file (z, psi -> image) checked against torch."""
+    from avatar.training.gan.export import GENERATOR, export_generator
+
+    report = export_generator(source, out / GENERATOR)
+    click.echo(f"{report.path}: step {report.step} ({report.kimg:g} kimg), {report.size_bytes / 1e6:.1f} MB, "
+               f"parity max |diff| {report.parity_max_abs:.1e}")
+
+
+@gan.command("generate")
+@click.option("--run", "source", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Run folder, checkpoint, or a folder holding generator.onnx.")
+@click.option("--n", "count", required=True, type=click.IntRange(min=1), help="Faces to keep.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="New dataset folder (crops, manifest.jsonl, candidates.jsonl, selection.json).")
+@click.option("--psi", default=0.7, show_default=True, type=click.FloatRange(0, 1.5), help="Truncation (1 = none).")
+@click.option("--seeds", help="Seeds of the candidates, e.g. 0-2999 [default: 0 to 3N-1].")
+@click.option("--select", "how", default="varied", show_default=True, type=click.Choice(["varied", "monotone", "random"]))
+@click.option("--size", default=128, show_default=True, type=click.IntRange(64, 512), help="Side of the written crops.")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Real faces of the person (an `avatar extract` folder) [default: the GAN's training folder].")
+def gan_generate(source, count, out, psi, seeds, how, size, reference) -> None:
+    """Generate faces, keep those face_recognition matches to the person, pick N by expression."""
+    from avatar.evaluate import reference_from_dataset
+    from avatar.inference.generator import latents_for_seeds, load_generator_model
+    from avatar.synthetic import generate_dataset, parse_seeds
+
+    model = load_generator_model(_generator_file(source))
+    seed_list = parse_seeds(seeds) if seeds else list(range(3 * count))
+    if len(seed_list) < count:
+        raise UserError(f"{len(seed_list)} seeds cannot give {count} faces: pass at least --n seeds (3 x N is usual).")
+    reference_dir = reference or Path(model.metadata.get("avatar.gan_data", ""))
+    if not (reference_dir / "manifest.jsonl").is_file():
+        raise UserError(f"no real faces to check identity against ({reference_dir or 'none recorded'}): "
+                        "pass --reference DIR (an `avatar extract` folder of the person).")
+    identity = reference_from_dataset("person", reference_dir)
+    provenance = {"source": f"gan:{model.path}", "generator_step": model.metadata.get("avatar.gan_step"),
+                  "generator_kimg": model.metadata.get("avatar.gan_kimg"), "psi": psi, "reference": str(reference_dir)}
+    with _progress("generate", "face") as on_progress:
+        summary = generate_dataset(lambda z: model.generate(z, psi), latents_for_seeds(seed_list, model.z_dim),
+                                   seed_list, out, count, how, identity, size, provenance, on_progress=on_progress)
+    click.echo(f"{out}: {summary.selected} faces ({how}) from {summary.candidates} candidates: "
+               + ", ".join(f"{v} {k}" for k, v in summary.counts.items()))
+
+
+@main.command("evaluate")
+@click.option("--real", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The person's real faces (an `avatar extract` folder).")
+@click.option("--fake", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Synthetic faces: an `avatar gan generate` folder or a folder of images.")
+@click.option("--variability", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Table 1: monotone / varied / random selections of this dataset's real faces.")
+@click.option("--n", "count", default=100, show_default=True, type=click.IntRange(min=2),
+              help="Faces per selection for --variability.")
+@click.option("--size", type=click.IntRange(32, 1024), help="Compare at this side [default: the synthetic faces'].")
+@click.option("--inception-classifier", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ImageNet classifier (ONNX, (N,3,299,299) in [-1,1] -> logits) for the Inception Score.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="REPORT.json; REPORT.md and REPORT-pairs.png are written beside it.")
+def evaluate_study(real, fake, variability, count, size, inception_classifier, out) -> None:
+    """The study's measurements: FID/KID/IS, pairwise face distances and identity matching of a
+    synthetic set (Table 2: --real and --fake), and/or real-frame variability (Table 1)."""
+    from avatar.study import evaluate_synthetic, evaluate_variability, report_markdown, write_report
+
+    if (real is None) != (fake is None):
+        raise UserError("--real and --fake go together (Table 2); --variability alone gives Table 1.")
+    if real is None and variability is None:
+        raise UserError("nothing to evaluate: pass --real and --fake, and/or --variability.")
+    synthetic = table_1 = None
+    if real is not None:
+        synthetic = evaluate_synthetic(real, fake, size, inception_classifier,
+                                       on_stage=lambda stage: click.echo(f"evaluate: {stage}", err=True))
+    if variability is not None:
+        click.echo("evaluate: variability", err=True)
+        table_1 = evaluate_variability(variability, count)
+    paths = write_report(out, synthetic, table_1)
+    click.echo(report_markdown(synthetic, table_1))
+    click.echo("wrote " + ", ".join(map(str, paths)), err=True)
+
+
 @main.group()
 def chat() -> None:
     """The presenter's chatbot (ChatterBot, English corpus, read-only when serving)."""

@@ -57,3 +57,4 @@ def choose_providers(prefer: str = "auto", cache_dir: str | None = None) -> list
 
 def provider_name(provider) -> str:
     return provider[0] if isinstance(provider, tuple) else provider
+

@@ -9,8 +9,6 @@ outputs `presenter` (N, 3, S, S) float32 RGB in [0, 1] and `mask` (N, 1, S, S) f
 from __future__ import annotations
 
 import json
-import logging
-import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,13 +17,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-from google.protobuf.message import DecodeError
 
 from avatar.errors import UserError
-from avatar.paths import cache_dir
-from avatar.inference.providers import CPU, choose_providers, gpu_present, provider_name
-
-log = logging.getLogger(__name__)
+from avatar.inference.providers import CPU
+from avatar.inference.session import create_session, read_model_file
 
 INPUT = "face"
 LANDMARKS = "landmarks"
@@ -33,24 +28,12 @@ OUTPUTS = ("presenter", "mask")
 
 
 def check_model_file(path: Path) -> onnx.ModelProto:
-    """Parse an ONNX file without running it; refuse truncated, foreign or external-data files."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"model file {path} was not found.")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except (DecodeError, ValueError, OSError) as error:
-        raise UserError(f"{path.name} is not a readable ONNX model (truncated or corrupt: {error}).") from None
-    for tensor in model.graph.initializer:
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            # Our exports are single files; an external reference could point anywhere on disk.
-            where = {e.key: e.value for e in tensor.external_data}.get("location", "?")
-            raise UserError(f"{path.name} keeps weights in an external file ({where}); only single-file "
-                            "models are accepted.")
+    """Parse a swap model file without running it (see `read_model_file`) and check its interface."""
+    model = read_model_file(path)
     names = [i.name for i in model.graph.input]
     outputs = [o.name for o in model.graph.output]
     if names not in ([INPUT], [INPUT, LANDMARKS]) or tuple(outputs) != OUTPUTS:
-        raise UserError(f"{path.name} is not a presenter swap model (inputs {names}, outputs {outputs}; "
+        raise UserError(f"{Path(path).name} is not a presenter swap model (inputs {names}, outputs {outputs}; "
                         f"expected [{INPUT!r}] or [{INPUT!r}, {LANDMARKS!r}] -> {list(OUTPUTS)}).")
     return model
 
@@ -109,25 +92,7 @@ def load_swap_model(path: Path, prefer: str = "auto", threads: int | None = None
 @lru_cache(maxsize=4)
 def _load(path: str, _mtime: int, _size: int, prefer: str, threads: int | None) -> SwapModel:
     model = check_model_file(Path(path))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # One op at a time, each using every core: best for a small conv net on a small machine.
-    options.intra_op_num_threads = threads or os.cpu_count() or 1
-    options.inter_op_num_threads = 1
-    cache = str(cache_dir("tensorrt"))
-    requested = choose_providers(prefer, cache_dir=cache)
-    try:
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=requested)
-    except Exception as error:  # onnxruntime raises its own exception types
-        raise UserError(f"onnxruntime could not load {Path(path).name}: {str(error)[:300]}") from None
-    used = session.get_providers()
-    wanted_gpu = prefer in ("cuda", "tensorrt") or (prefer == "auto" and gpu_present())
-    if wanted_gpu and used[0] == CPU:
-        log.warning("A GPU was wanted for %s but onnxruntime runs it on the CPU (requested %s). Install "
-                    "onnxruntime-gpu with matching CUDA/cuDNN, or pass prefer='cpu' to silence this.",
-                    Path(path).name, [provider_name(p) for p in requested])
-    log.info("swap model %s runs on %s", Path(path).name, used[0])
+    session, used = create_session(model.SerializeToString(), Path(path).name, prefer, threads)
     meta = session.get_modelmeta().custom_metadata_map
     config = json.loads(meta.get("avatar.swap_config", "{}"))
     size = int(session.get_inputs()[0].shape[-1])

@@ -203,7 +203,7 @@ class SynthesisNetwork(nn.Module):
                                               ToRGB(c_out, config.w_dim)]))
 
     def forward(self, ws: torch.Tensor, noise: str = "random") -> torch.Tensor:
-        x = self.const[None].expand(len(ws), -1, -1, -1)
+        x = self.const[None].expand(ws.shape[0], -1, -1, -1)  # shape, not len(): dynamic in ONNX
         x = self.first(x, ws[:, 0], noise)
         image = self.first_rgb(x, ws[:, 1])
         for i, (conv_up, conv, to_rgb) in enumerate(self.blocks):

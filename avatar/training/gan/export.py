@@ -1,0 +1,108 @@
+"""A trained GAN run -> `generator.onnx`: the EMA generator (mapping + synthesis, truncation,
+fixed noise) as one ONNX graph that onnxruntime runs like the swap model.
+
+Interface: inputs `z` (N, z_dim) float32 latents and `psi` (1,) float32 truncation (1 = none,
+0.7 the usual); output `image` (N, 3, S, S) float32 RGB in [0, 1]. Opset 17, dynamic batch,
+one file; metadata `avatar.gan_config` (architecture JSON), `avatar.gan_step`, `avatar.gan_kimg`
+and `avatar.gan_data` (the training folder, for identity checks). The graph is checked against
+torch on fixed latents and refused above tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from avatar.errors import UserError
+from avatar.paths import atomic_path
+from avatar.training.checkpoint import list_checkpoints, load_checkpoint
+from avatar.training.gan.networks import GanConfig, Generator
+
+GENERATOR = "generator.onnx"
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class GeneratorExport:
+    path: Path
+    step: int
+    kimg: float
+    parity_max_abs: float
+    size_bytes: int
+
+
+def checkpoint_of(source: Path) -> Path:
+    """A checkpoint file, or a run folder's newest checkpoint."""
+    source = Path(source)
+    if source.is_dir():
+        found = list_checkpoints(source)
+        if not found:
+            raise UserError(f"{source} holds no GAN checkpoints (checkpoints/step_*.pt): train it first.")
+        return found[-1]
+    return source
+
+
+def load_generator(source: Path) -> tuple[Generator, dict]:
+    """The EMA generator of a run folder or checkpoint (eval mode, float32) and the checkpoint."""
+    state = load_checkpoint(checkpoint_of(source))
+    if "generator_ema" not in state:
+        raise UserError(f"{source} is not a GAN checkpoint (made by `avatar gan train`).")
+    generator = Generator(GanConfig(**state["gan_config"]))
+    generator.load_state_dict({k: v.float() for k, v in state["generator_ema"].items()})
+    return generator.eval().requires_grad_(False), state
+
+
+class _Generate(nn.Module):
+    """(z, psi) -> image in [0, 1], fixed noise: what generation needs, as one graph."""
+
+    def __init__(self, generator: Generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        mapping = self.generator.mapping
+        w = mapping(z)
+        w = mapping.w_avg + (w - mapping.w_avg) * psi
+        ws = w[:, None].expand(-1, self.generator.config.num_ws, -1)
+        return ((self.generator.synthesis(ws, noise="const") + 1) / 2).clamp(0, 1)
+
+
+def export_generator(source: Path, path: Path, tolerance: float = 1e-3) -> GeneratorExport:
+    """Write the generator of `source` (run folder or checkpoint) to `path` (an .onnx file)."""
+    generator, state = load_generator(source)
+    config = generator.config
+    wrapper = _Generate(generator).eval()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    z = torch.from_numpy(np.random.default_rng(0).standard_normal((8, config.z_dim)).astype(np.float32))
+    psi = torch.tensor([0.7])
+    with atomic_path(path) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(wrapper, (z[:2], psi), str(tmp), input_names=["z", "psi"], output_names=["image"],
+                              dynamic_axes={"z": {0: "batch"}, "image": {0: "batch"}}, opset_version=OPSET,
+                              dynamo=False)
+        proto = onnx.load(str(tmp))
+        for key, value in {"avatar.gan_config": json.dumps(config.to_dict()), "avatar.gan_step": str(state["step"]),
+                           "avatar.gan_kimg": str(state["kimg"]),
+                           "avatar.gan_data": str(state.get("data", {}).get("folder", ""))}.items():
+            proto.metadata_props.add(key=key, value=value)
+        onnx.save(proto, str(tmp))
+        import onnxruntime as ort  # only to check parity; running it is avatar.inference.generator's job
+
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = session.run(["image"], {"z": z.numpy(), "psi": psi.numpy()})[0]
+        with torch.no_grad():
+            want = wrapper(z, psi).numpy()
+        difference = float(np.abs(got - want).max())
+        if difference > tolerance:
+            raise UserError(f"the exported generator differs from torch by {difference:.2e} (> {tolerance:g}); "
+                            "nothing was written.")
+    return GeneratorExport(path, int(state["step"]), float(state["kimg"]), difference, path.stat().st_size)
