@@ -126,12 +126,17 @@ def generate_dataset(generate: Callable[[np.ndarray], np.ndarray], latents: np.n
             checks.append(check_face(image, reference, tolerance))
             if on_progress:
                 on_progress(len(checks), len(latents))
+    # Every verdict is kept first, so a run that finds too few faces still shows what it found.
+    (out / CROPS).mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"seed": seeds[i], "verdict": c.verdict,
+                         "identity_distance": None if c.distance is None else round(c.distance, 4)})
+             for i, c in enumerate(checks)]
+    atomic_write(out / "candidates.jsonl", "\n".join(lines) + "\n")
     usable = [i for i, c in enumerate(checks) if c.verdict == MATCH]
     features = np.array([expression_vector(checks[i].landmarks) for i in usable]).reshape(-1, len(EXPRESSION_FEATURES))
     picks = [usable[i] for i in select(features, n, how)]
     counts = {v: sum(c.verdict == v for c in checks) for v in (MATCH, NO_MATCH, NOT_A_FACE)}
 
-    (out / CROPS).mkdir(parents=True, exist_ok=True)
     source = (provenance or {}).get("source", "gan")
     with DatasetWriter(out, png_compression=3) as writer:
         for i in picks:
@@ -146,10 +151,6 @@ def generate_dataset(generate: Callable[[np.ndarray], np.ndarray], latents: np.n
                 "seed": seed, "identity_distance": round(check.distance, 4) if check.distance is not None else None,
                 "expression": dict(zip(EXPRESSION_FEATURES, np.round(expression_vector(check.landmarks), 4).tolist())),
             })
-    lines = [json.dumps({"seed": seeds[i], "verdict": c.verdict,
-                         "identity_distance": None if c.distance is None else round(c.distance, 4)})
-             for i, c in enumerate(checks)]
-    atomic_write(out / "candidates.jsonl", "\n".join(lines) + "\n")
     chosen = features[[usable.index(i) for i in picks]]
     spread = dict(zip(EXPRESSION_FEATURES, np.round(chosen.std(0), 4).tolist()))
     atomic_write(out / "selection.json", json.dumps({

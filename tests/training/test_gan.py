@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -154,3 +155,43 @@ def test_two_processes_under_torchrun_train_one_gan(faces, tmp_path):
     state = load_checkpoint(list_checkpoints(run)[-1])
     assert state["step"] == 4 and state["kimg"] == 0.016 and len(state["rng"]) == 2
     assert not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])  # ranks draw different latents
+
+
+@pytest.fixture(scope="module")
+def tiny_run(faces, tmp_path_factory):
+    run = tmp_path_factory.mktemp("gan-run")
+    train(faces, run, TINY, _config())
+    return run
+
+
+def test_export_runs_on_onnxruntime_like_torch(tiny_run, tmp_path, tiny_model):
+    from avatar.inference.generator import latents_for_seeds, load_generator_model
+    from avatar.training.gan.export import export_generator, load_generator
+
+    report = export_generator(tiny_run, tmp_path / "generator.onnx")
+    assert report.step == 6 and report.parity_max_abs < 1e-4
+    model = load_generator_model(report.path, prefer="cpu")
+    assert model.size == 32 and model.z_dim == TINY.z_dim and model.metadata["avatar.gan_data"]
+    z = latents_for_seeds([3, 4, 3], model.z_dim)
+    images = model.generate(z, psi=0.7)
+    assert images.shape == (3, 32, 32, 3) and images.dtype == np.uint8
+    assert np.array_equal(images[0], images[2]) and not np.array_equal(images[0], images[1])  # a seed names a face
+    generator, _ = load_generator(tiny_run)
+    with torch.no_grad():
+        want = ((generator(torch.from_numpy(z[:1]), psi=0.7, noise="const") + 1) * 127.5).clamp(0, 255)
+    assert np.abs(images[0].astype(float) - want[0].permute(1, 2, 0).numpy()).max() <= 1.0
+    with pytest.raises(UserError, match="not a face generator"):
+        load_generator_model(tiny_model / "model.onnx")
+
+
+def test_generate_cli_refuses_cleanly_when_the_gan_draws_no_faces(tiny_run, faces, tmp_path):
+    """Six steps of training draw colour blotches: no face passes, and the user is told so."""
+    from click.testing import CliRunner
+
+    from avatar.cli import main
+
+    result = CliRunner().invoke(main, ["gan", "generate", "--run", str(tiny_run), "--n", "2", "--seeds", "0-5",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "only 0 usable faces" in result.output, result.output
+    assert (tmp_path / "out" / "candidates.jsonl").read_text().count('"not a face"') == 6  # what it found is kept
+    assert (tiny_run / "export").is_dir()  # exported once, reused next time
