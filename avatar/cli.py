@@ -289,9 +289,11 @@ def gan() -> None:
 @click.option("--no-augment", is_flag=True, help="Turn off adaptive differentiable augmentation.")
 @click.option("--checkpoint-kimg", default=4.0, show_default=True, type=click.FloatRange(min=0.001))
 @click.option("--resume", type=click.Choice(["auto"]), help="Continue from the run's newest checkpoint.")
+@click.option("--init", type=click.Path(exists=True, path_type=Path),
+              help="Warm-start a new run from a shipped GAN folder (gan.pt), a run folder or a checkpoint.")
 @click.option("--seed", default=0, show_default=True, type=int)
 def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_augment, checkpoint_kimg, resume,
-              seed) -> None:
+              init, seed) -> None:
     """Train StyleGAN2 on DATA. Ctrl-C or SIGTERM saves a checkpoint and stops (exit 3)."""
     from avatar.training.gan.networks import preset as make_preset
     from avatar.training.gan.train import GanTrainConfig, train
@@ -303,7 +305,7 @@ def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_aug
             on_progress(step, total, stats and {"kimg": stats["kimg"], "s/kimg": stats["s_per_kimg"],
                                                 "p": stats["augment_p"]})
 
-        last, total = train(data, run, make_preset(preset, int(size)), config, resume=resume == "auto",
+        last, total = train(data, run, make_preset(preset, int(size)), config, resume=resume == "auto", init=init,
                             on_step=on_step)
     if last < total:
         click.echo(f"{run}: interrupted at step {last} of {total}; continue with --resume auto", err=True)
@@ -332,14 +334,16 @@ def _generator_file(source: Path) -> Path:
 @click.option("--run", "source", required=True, type=click.Path(exists=True, path_type=Path),
               help="Run folder (its newest checkpoint) or checkpoint.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for generator.onnx.")
+              help="Folder for generator.onnx and gan.pt.")
 def gan_export(source, out) -> None:
-    """Export the EMA generator as one ONNX file (z, psi -> image) checked against torch."""
-    from avatar.training.gan.export import GENERATOR, export_generator
+    """Export the EMA generator as one ONNX file (z, psi -> image) checked against torch, and the
+    float16 weights later runs warm-start from (gan.pt, for `avatar gan train --init`)."""
+    from avatar.training.gan.export import GENERATOR, WEIGHTS, export_generator, save_weights
 
     report = export_generator(source, out / GENERATOR)
-    click.echo(f"{report.path}: step {report.step} ({report.kimg:g} kimg), {report.size_bytes / 1e6:.1f} MB, "
-               f"parity max |diff| {report.parity_max_abs:.1e}")
+    weights = save_weights(source, out / WEIGHTS)
+    click.echo(f"{report.path}: step {report.step} ({report.kimg:g} kimg in all), {report.size_bytes / 1e6:.1f} MB, "
+               f"parity max |diff| {report.parity_max_abs:.1e}; {out / WEIGHTS}: {weights / 1e6:.1f} MB")
 
 
 @gan.command("generate")

@@ -16,7 +16,7 @@ from avatar.errors import UserError
 from avatar.training.checkpoint import list_checkpoints, load_checkpoint
 from avatar.training.gan.augment import AdaptiveStrength, augment
 from avatar.training.gan.networks import Discriminator, GanConfig, Generator, ModulatedConv, preset
-from avatar.training.gan.train import GanTrainConfig, load_images, train
+from avatar.training.gan.train import GanTrainConfig, load_images, train, warm_start
 
 TINY = GanConfig(size=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32)
 
@@ -195,3 +195,30 @@ def test_generate_cli_refuses_cleanly_when_the_gan_draws_no_faces(tiny_run, face
     assert result.exit_code == 2 and "only 0 usable faces" in result.output, result.output
     assert (tmp_path / "out" / "candidates.jsonl").read_text().count('"not a face"') == 6  # what it found is kept
     assert (tiny_run / "export").is_dir()  # exported once, reused next time
+
+
+def test_export_cli_ships_weights_a_new_run_warm_starts_from(tiny_run, faces, tmp_path):
+    from click.testing import CliRunner
+
+    from avatar.cli import main
+
+    shipped = tmp_path / "presenter-gan"
+    result = CliRunner().invoke(main, ["gan", "export", "--run", str(tiny_run), "--out", str(shipped)])
+    assert result.exit_code == 0, result.output
+    assert (shipped / "generator.onnx").is_file() and (shipped / "gan.pt").is_file()
+    weights = load_checkpoint(shipped / "gan.pt")
+    assert "optimiser_g" not in weights and weights["generator_ema"]["synthesis.const"].dtype == torch.float16
+    generator, discriminator, generator_ema = Generator(TINY), Discriminator(TINY), Generator(TINY)
+    strength = AdaptiveStrength()
+    assert warm_start(shipped, TINY, generator, discriminator, generator_ema, strength) == pytest.approx(0.024)
+    for name, tensor in generator_ema.state_dict().items():
+        assert torch.equal(tensor, weights["generator_ema"][name].float()), name
+    assert strength.p == weights["augment"]["p"]
+    run = tmp_path / "continued"
+    train(faces, run, TINY, _config(kimg=0.004), init=shipped)
+    assert load_checkpoint(list_checkpoints(run)[-1])["init_kimg"] == pytest.approx(0.024)
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert stats[-1]["total_kimg"] == pytest.approx(0.028)
+    with pytest.raises(UserError, match="cannot start from"):
+        train(faces, tmp_path / "other", GanConfig(size=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=512,
+                                                  channel_max=32), _config(), init=shipped)

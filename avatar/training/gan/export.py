@@ -22,7 +22,7 @@ from torch import nn
 
 from avatar.errors import UserError
 from avatar.paths import atomic_path
-from avatar.training.checkpoint import list_checkpoints, load_checkpoint
+from avatar.training.checkpoint import list_checkpoints, load_checkpoint, save_atomic
 from avatar.training.gan.networks import GanConfig, Generator
 
 GENERATOR = "generator.onnx"
@@ -38,9 +38,14 @@ class GeneratorExport:
     size_bytes: int
 
 
+WEIGHTS = "gan.pt"
+
+
 def checkpoint_of(source: Path) -> Path:
-    """A checkpoint file, or a run folder's newest checkpoint."""
+    """A checkpoint file, a run folder's newest checkpoint, or a shipped folder's gan.pt."""
     source = Path(source)
+    if source.is_dir() and (source / WEIGHTS).is_file() and not (source / "checkpoints").is_dir():
+        return source / WEIGHTS
     if source.is_dir():
         found = list_checkpoints(source)
         if not found:
@@ -91,7 +96,7 @@ def export_generator(source: Path, path: Path, tolerance: float = 1e-3) -> Gener
                               dynamo=False)
         proto = onnx.load(str(tmp))
         for key, value in {"avatar.gan_config": json.dumps(config.to_dict()), "avatar.gan_step": str(state["step"]),
-                           "avatar.gan_kimg": str(state["kimg"]),
+                           "avatar.gan_kimg": str(state.get("init_kimg", 0.0) + state["kimg"]),
                            "avatar.gan_data": str(state.get("data", {}).get("folder", ""))}.items():
             proto.metadata_props.add(key=key, value=value)
         onnx.save(proto, str(tmp))
@@ -105,4 +110,18 @@ def export_generator(source: Path, path: Path, tolerance: float = 1e-3) -> Gener
         if difference > tolerance:
             raise UserError(f"the exported generator differs from torch by {difference:.2e} (> {tolerance:g}); "
                             "nothing was written.")
-    return GeneratorExport(path, int(state["step"]), float(state["kimg"]), difference, path.stat().st_size)
+    return GeneratorExport(path, int(state["step"]), float(state.get("init_kimg", 0.0) + state["kimg"]), difference,
+                           path.stat().st_size)
+
+
+def save_weights(source: Path, path: Path) -> int:
+    """The weights a later run warm-starts from (`avatar gan train --init`): G, D and G_ema as
+    float16, the architecture, the kimg behind them and the augmentation strength; no optimiser
+    state (about a sixth of a checkpoint). Returns the file's size in bytes."""
+    state = load_checkpoint(checkpoint_of(source))
+    half = {key: {k: v.half() if v.is_floating_point() else v for k, v in state[key].items()}
+            for key in ("generator", "discriminator", "generator_ema")}
+    save_atomic({**half, "gan_config": state["gan_config"], "step": state["step"], "kimg": state["kimg"],
+                 "init_kimg": state.get("init_kimg", 0.0), "augment": {"p": state["augment"]["p"]},
+                 "data": state.get("data", {})}, Path(path))
+    return Path(path).stat().st_size

@@ -122,11 +122,31 @@ def snapshot_grid(generator: Generator, latents: torch.Tensor, columns: int) -> 
     return grid
 
 
+def warm_start(source: Path, gan_config: GanConfig, generator: Generator, discriminator: Discriminator,
+               generator_ema: Generator, strength: AdaptiveStrength) -> float:
+    """Copy G, D and G_ema (and the augmentation strength) from a `gan.pt`, checkpoint or run
+    folder into a new run; returns the kimg behind those weights (the source's own and its init's)."""
+    from avatar.training.gan.export import checkpoint_of
+
+    state = load_checkpoint(checkpoint_of(source))
+    if "generator_ema" not in state or "discriminator" not in state:
+        raise UserError(f"{source} holds no GAN generator and discriminator to start from.")
+    if GanConfig(**state["gan_config"]) != gan_config:
+        raise UserError(f"cannot start from {source}: it is a {GanConfig(**state['gan_config'])} GAN, this run is "
+                        f"{gan_config}.")
+    for module, key in ((generator, "generator"), (discriminator, "discriminator"), (generator_ema, "generator_ema")):
+        module.load_state_dict({k: v.float() for k, v in state[key].items()})
+    strength.p = float(state.get("augment", {}).get("p", strength.p))
+    return float(state.get("init_kimg", 0.0)) + float(state["kimg"])
+
+
 def train(data: Path, run: Path, gan_config: GanConfig, config: GanTrainConfig = GanTrainConfig(),
-          resume: bool = False, on_step: Callable[[int, int, dict | None], None] | None = None) -> tuple[int, int]:
+          resume: bool = False, init: Path | None = None,
+          on_step: Callable[[int, int, dict | None], None] | None = None) -> tuple[int, int]:
     """Train until `config.kimg` (or a signal); returns (last step done, the run's total steps).
 
-    data: an `avatar extract` folder of one person's faces. on_step(step, total, stats_or_None)
+    data: an `avatar extract` folder of one person's faces. init: warm-start weights (a shipped
+    `gan.pt`, a checkpoint or a run folder) for a new run. on_step(step, total, stats_or_None)
     is called after every step (stats on logging steps).
     """
     run = Path(run)
@@ -158,8 +178,11 @@ def train(data: Path, run: Path, gan_config: GanConfig, config: GanTrainConfig =
                                             betas=(0.0, 0.99 ** ratio), eps=1e-8)
     strength = AdaptiveStrength(config.augment_target, speed_kimg=config.augment_speed_kimg, p=config.augment_p)
     pl_mean = torch.zeros((), device=device)
-    step, elapsed = 0, 0.0
+    step, elapsed, init_kimg = 0, 0.0, 0.0
+    if state is None and init is not None:
+        init_kimg = warm_start(init, gan_config, generator, discriminator, generator_ema, strength)
     if state is not None:
+        init_kimg = state.get("init_kimg", 0.0)
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         generator_ema.load_state_dict(state["generator_ema"])
@@ -203,7 +226,7 @@ def train(data: Path, run: Path, gan_config: GanConfig, config: GanTrainConfig =
             "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
             "generator_ema": generator_ema.state_dict(), "optimiser_g": optimisers["g"].state_dict(),
             "optimiser_d": optimisers["d"].state_dict(), "augment": strength.state_dict(), "pl_mean": pl_mean,
-            "step": step, "kimg": seen_kimg(step), "elapsed": elapsed, "rng": rng_states,
+            "step": step, "kimg": seen_kimg(step), "init_kimg": init_kimg, "elapsed": elapsed, "rng": rng_states,
             "gan_config": gan_config.to_dict(), "train_config": plain(asdict(config)),
             "data": {"folder": str(data), "images": len(reals)},
         }, checkpoint_path(run, step))
@@ -299,7 +322,8 @@ def train(data: Path, run: Path, gan_config: GanConfig, config: GanTrainConfig =
             stats = None
             if step % config.log_every == 0 or step == total_steps:
                 now = time.perf_counter()
-                stats = {"step": step, "kimg": round(seen_kimg(step), 3), "elapsed_s": round(elapsed, 1),
+                stats = {"step": step, "kimg": round(seen_kimg(step), 3), "total_kimg": round(init_kimg + seen_kimg(step), 3),
+                         "elapsed_s": round(elapsed, 1),
                          **{name: round(totals[name] / counts[name], 5) for name in totals},
                          "augment_p": round(strength.p, 4), "rt": round(strength.last_rt, 3),
                          "s_per_kimg": round((now - interval_start) / max(seen_kimg(interval_steps), 1e-9), 1)}
