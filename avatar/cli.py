@@ -346,6 +346,29 @@ def gan_export(source, out) -> None:
                f"parity max |diff| {report.parity_max_abs:.1e}; {out / WEIGHTS}: {weights / 1e6:.1f} MB")
 
 
+@gan.command("grids")
+@click.option("--run", "source", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Run folder, checkpoint or a folder holding gan.pt.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for truncation.png and style-mixing.png.")
+@click.option("--seeds", default="0-5", show_default=True, help="Faces to show (style mixing: the first half as rows).")
+def gan_grids(source, out, seeds) -> None:
+    """Truncation and style-mixing grids, for judging a generator by eye."""
+    from avatar.synthetic import parse_seeds
+    from avatar.training.gan.export import load_generator
+    from avatar.training.gan.grids import style_mixing_grid, truncation_grid
+    from avatar.training.runs import write_png
+
+    seed_list = parse_seeds(seeds)
+    if len(seed_list) < 2:
+        raise UserError("--seeds needs at least two seeds.")
+    generator, _ = load_generator(source)
+    half = len(seed_list) // 2
+    write_png(out / "truncation.png", truncation_grid(generator, seed_list))
+    write_png(out / "style-mixing.png", style_mixing_grid(generator, seed_list[:half], seed_list[half:]))
+    click.echo(f"wrote {out / 'truncation.png'} and {out / 'style-mixing.png'}")
+
+
 @gan.command("generate")
 @click.option("--run", "source", required=True, type=click.Path(exists=True, path_type=Path),
               help="Run folder, checkpoint, or a folder holding generator.onnx.")

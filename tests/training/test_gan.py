@@ -222,3 +222,22 @@ def test_export_cli_ships_weights_a_new_run_warm_starts_from(tiny_run, faces, tm
     with pytest.raises(UserError, match="cannot start from"):
         train(faces, tmp_path / "other", GanConfig(size=32, z_dim=32, w_dim=32, mapping_layers=2, channel_base=512,
                                                   channel_max=32), _config(), init=shipped)
+
+
+def test_grids_show_truncation_and_style_mixing(tiny_run, tmp_path):
+    from click.testing import CliRunner
+
+    from avatar.cli import main
+    from avatar.training.gan.export import load_generator
+    from avatar.training.gan.grids import style_mixing_grid, truncation_grid
+
+    generator, _ = load_generator(tiny_run)
+    grid = truncation_grid(generator, [1, 2], psis=(0.0, 1.0))
+    assert grid.shape == (64, 64, 3)
+    assert np.array_equal(grid[:32, :32], grid[32:, :32])  # psi 0: every seed gives the average face
+    assert not np.array_equal(grid[:32, 32:], grid[32:, 32:])
+    mixing = style_mixing_grid(generator, [1, 2], [3, 4, 5])
+    assert mixing.shape == (3 * 32, 4 * 32, 3) and (mixing[:32, :32] == 255).all()
+    result = CliRunner().invoke(main, ["gan", "grids", "--run", str(tiny_run), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "truncation.png").is_file() and (tmp_path / "style-mixing.png").is_file()
