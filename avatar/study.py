@@ -219,7 +219,7 @@ def evaluate_variability(folder: Path, n: int = 100, seed: int = 0) -> dict:
     faces = load_face_set("real", folder)
     usable = np.flatnonzero(faces.found)
     features = np.array([expression_vector(faces.landmarks[i]) for i in usable])
-    rows = {"all": variability(faces.embeddings[usable])}
+    rows = {"all": {**variability(faces.embeddings[usable]), "expression_std": 1.0}}
     distances = {}
     spread = features.std(0)
     for how in SELECTIONS:
