@@ -292,11 +292,22 @@ def gan() -> None:
 @click.option("--init", type=click.Path(exists=True, path_type=Path),
               help="Warm-start a new run from a shipped GAN folder (gan.pt), a run folder or a checkpoint.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--consent", type=click.Path(dir_okay=False, path_type=Path),
+              help="Consent record (JSON: person, source, date, scope, basis) of the person in DATA. Required.")
 def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_augment, checkpoint_kimg, resume,
-              init, seed) -> None:
+              init, seed, consent) -> None:
     """Train StyleGAN2 on DATA. Ctrl-C or SIGTERM saves a checkpoint and stops (exit 3)."""
+    from avatar.provenance import load_consent
     from avatar.training.gan.networks import preset as make_preset
     from avatar.training.gan.train import GanTrainConfig, train
+
+    if consent is None and not (run / "consent.json").is_file():
+        raise UserError("a GAN makes new pictures of a real person: pass --consent FILE (JSON with person, source, "
+                        "date, scope, basis; see README), the record of their agreement.")
+    if consent is not None:
+        record = load_consent(consent)
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "consent.json").write_text(json.dumps(record.to_dict(), indent=1) + "\n")
 
     config = GanTrainConfig(kimg=kimg, batch=batch, lr=lr, r1_gamma=gamma, pl_weight=pl_weight,
                             augment=not no_augment, checkpoint_kimg=checkpoint_kimg, seed=seed)
@@ -338,9 +349,16 @@ def _generator_file(source: Path) -> Path:
 def gan_export(source, out) -> None:
     """Export the EMA generator as one ONNX file (z, psi -> image) checked against torch, and the
     float16 weights later runs warm-start from (gan.pt, for `avatar gan train --init`)."""
-    from avatar.training.gan.export import GENERATOR, WEIGHTS, export_generator, save_weights
+    import shutil
 
+    from avatar.training.gan.export import GENERATOR, WEIGHTS, consent_of, export_generator, save_weights
+
+    run_consent = consent_of(source)
+    if not run_consent.is_file():
+        raise UserError(f"{run_consent.parent} has no consent.json: a generator of a person's face is only exported "
+                        "with the consent record it was trained under (avatar gan train --consent).")
     report = export_generator(source, out / GENERATOR)
+    shutil.copyfile(run_consent, out / "consent.json")
     weights = save_weights(source, out / WEIGHTS)
     click.echo(f"{report.path}: step {report.step} ({report.kimg:g} kimg in all), {report.size_bytes / 1e6:.1f} MB, "
                f"parity max |diff| {report.parity_max_abs:.1e}; {out / WEIGHTS}: {weights / 1e6:.1f} MB")
@@ -383,11 +401,19 @@ def gan_grids(source, out, seeds) -> None:
               help="Real faces of the person (an `avatar extract` folder) [default: the GAN's training folder].")
 def gan_generate(source, count, out, psi, seeds, how, size, reference) -> None:
     """Generate faces, keep those face_recognition matches to the person, pick N by expression."""
+    import shutil
+
     from avatar.evaluate import reference_from_dataset
     from avatar.inference.generator import latents_for_seeds, load_generator_model
     from avatar.synthetic import generate_dataset, parse_seeds
+    from avatar.training.gan.export import consent_of
 
-    model = load_generator_model(_generator_file(source))
+    generator_file = _generator_file(source)
+    consent = consent_of(generator_file)
+    if not consent.is_file():
+        raise UserError(f"{consent.parent} has no consent.json: faces of a person are only generated with the consent "
+                        "record the GAN was trained under (avatar gan train --consent).")
+    model = load_generator_model(generator_file)
     seed_list = parse_seeds(seeds) if seeds else list(range(3 * count))
     if len(seed_list) < count:
         raise UserError(f"{len(seed_list)} seeds cannot give {count} faces: pass at least --n seeds (3 x N is usual).")
@@ -401,6 +427,7 @@ def gan_generate(source, count, out, psi, seeds, how, size, reference) -> None:
     with _progress("generate", "face") as on_progress:
         summary = generate_dataset(lambda z: model.generate(z, psi), latents_for_seeds(seed_list, model.z_dim),
                                    seed_list, out, count, how, identity, size, provenance, on_progress=on_progress)
+    shutil.copyfile(consent, out / "consent.json")  # the synthetic faces are of that person
     click.echo(f"{out}: {summary.selected} faces ({how}) from {summary.candidates} candidates: "
                + ", ".join(f"{v} {k}" for k, v in summary.counts.items()))
 

@@ -127,11 +127,21 @@ def test_an_existing_run_needs_resume_and_the_same_architecture(faces, tmp_path)
                                     channel_max=32), _config(), resume=True)
 
 
-def test_cli_sigterm_saves_and_exits_non_zero(faces, tmp_path):
+def test_cli_refuses_to_train_without_a_consent_record(faces, tmp_path):
+    from click.testing import CliRunner
+
+    from avatar.cli import main
+
+    result = CliRunner().invoke(main, ["gan", "train", "--data", str(faces), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "--consent" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_sigterm_saves_and_exits_non_zero(faces, consent_file, tmp_path):
     run = tmp_path / "run"
     process = subprocess.Popen(
         [sys.executable, "-m", "avatar", "gan", "train", "--data", faces, "--out", run, "--size", "32",
-         "--batch", "4", "--kimg", "1000", "--checkpoint-kimg", "1000"],
+         "--batch", "4", "--kimg", "1000", "--checkpoint-kimg", "1000", "--consent", consent_file],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 600  # the first stats line comes after 20 steps
     while not (run / "stats.jsonl").exists() and time.time() < deadline:
@@ -143,13 +153,13 @@ def test_cli_sigterm_saves_and_exits_non_zero(faces, tmp_path):
     assert 20 <= load_checkpoint(saved)["step"] < 250_000
 
 
-def test_two_processes_under_torchrun_train_one_gan(faces, tmp_path):
+def test_two_processes_under_torchrun_train_one_gan(faces, consent_file, tmp_path):
     """DDP-style training with the gloo backend on the CPU: the code path of a multi-GPU host."""
     run = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29527",
          "-m", "avatar", "gan", "train", "--data", faces, "--out", run, "--size", "32", "--batch", "2",
-         "--kimg", "0.016", "--checkpoint-kimg", "0.016"],
+         "--kimg", "0.016", "--checkpoint-kimg", "0.016", "--consent", consent_file],
         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
     state = load_checkpoint(list_checkpoints(run)[-1])
@@ -158,9 +168,11 @@ def test_two_processes_under_torchrun_train_one_gan(faces, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(faces, tmp_path_factory):
+def tiny_run(faces, consent_file, tmp_path_factory):
+    """A finished 6-step run with the consent record `avatar gan train --consent` keeps."""
     run = tmp_path_factory.mktemp("gan-run")
     train(faces, run, TINY, _config())
+    (run / "consent.json").write_bytes(consent_file.read_bytes())
     return run
 
 
@@ -195,6 +207,12 @@ def test_generate_cli_refuses_cleanly_when_the_gan_draws_no_faces(tiny_run, face
     assert result.exit_code == 2 and "only 0 usable faces" in result.output, result.output
     assert (tmp_path / "out" / "candidates.jsonl").read_text().count('"not a face"') == 6  # what it found is kept
     assert (tiny_run / "export").is_dir()  # exported once, reused next time
+    unconsented = tmp_path / "unconsented"
+    unconsented.mkdir()
+    (unconsented / "generator.onnx").write_bytes(next((tiny_run / "export").glob("*.onnx")).read_bytes())
+    result = CliRunner().invoke(main, ["gan", "generate", "--run", str(unconsented), "--n", "2", "--out",
+                                       str(tmp_path / "out2")])
+    assert result.exit_code == 2 and "no consent.json" in result.output
 
 
 def test_export_cli_ships_weights_a_new_run_warm_starts_from(tiny_run, faces, tmp_path):
@@ -206,6 +224,7 @@ def test_export_cli_ships_weights_a_new_run_warm_starts_from(tiny_run, faces, tm
     result = CliRunner().invoke(main, ["gan", "export", "--run", str(tiny_run), "--out", str(shipped)])
     assert result.exit_code == 0, result.output
     assert (shipped / "generator.onnx").is_file() and (shipped / "gan.pt").is_file()
+    assert (shipped / "consent.json").read_text() == (tiny_run / "consent.json").read_text()
     weights = load_checkpoint(shipped / "gan.pt")
     assert "optimiser_g" not in weights and weights["generator_ema"]["synthesis.const"].dtype == torch.float16
     generator, discriminator, generator_ema = Generator(TINY), Discriminator(TINY), Generator(TINY)

@@ -54,6 +54,16 @@ def checkpoint_of(source: Path) -> Path:
     return source
 
 
+def consent_of(source: Path) -> Path:
+    """Where the consent record of a GAN lives: beside a shipped gan.pt or generator.onnx, or in
+    the run folder of a checkpoint (also for a run's own export/ folder)."""
+    source = Path(source)
+    folder = source if source.is_dir() else source.parent
+    if folder.name in ("checkpoints", "export"):
+        folder = folder.parent
+    return folder / "consent.json"
+
+
 def load_generator(source: Path) -> tuple[Generator, dict]:
     """The EMA generator of a run folder or checkpoint (eval mode, float32) and the checkpoint."""
     state = load_checkpoint(checkpoint_of(source))
