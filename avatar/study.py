@@ -168,8 +168,8 @@ def histogram_png(sets: dict[str, np.ndarray], path: Path, bins: int = 40, width
         x = margin + (edges[:-1] + edges[1:]) / 2 / top * (width - 2 * margin)
         y = height - margin - share / peak * (height - 2 * margin)
         cv2.polylines(canvas, [np.stack([x, y], 1).round().astype(np.int32)], False, colour, 2, cv2.LINE_AA)
-        cv2.putText(canvas, name, (margin + 8, margin + 16 * (j + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1,
-                    cv2.LINE_AA)
+        cv2.putText(canvas, name, (width - margin - 190, margin + 16 * (j + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    colour, 1, cv2.LINE_AA)  # top right: the distances pile up on the left
     cv2.rectangle(canvas, (margin, margin), (width - margin, height - margin), (0, 0, 0), 1)
     for value in np.linspace(0, top, 5):
         x = int(margin + value / top * (width - 2 * margin))
@@ -250,13 +250,13 @@ def report_markdown(synthetic: dict | None = None, table_1: dict | None = None) 
                   "| set | IS | FID | KID x 1e3 | pairwise mean | pairwise variance | matching | not matching | not a face |",
                   "|---|---|---|---|---|---|---|---|---|",
                   f"| synthetic (this run) | {is_text} | {synthetic['fid']:.1f} | {synthetic['kid_x1e3']:.1f} | "
-                  f"{synthetic['variability']['mean']:.3f} | {synthetic['variability']['variance']:.3f} | "
+                  f"{synthetic['variability']['mean']:.3f} | {synthetic['variability']['variance']:.4f} | "
                   f"{m[MATCH]} | {m[NO_MATCH]} | {m[NOT_A_FACE]} |"]
         if c:
             lines.append(f"| all generated candidates, before filtering |  |  |  |  |  | {c[MATCH]} | {c[NO_MATCH]} | "
                          f"{c[NOT_A_FACE]} |")
         real = synthetic["real_variability"]
-        lines += [f"| real faces |  |  |  | {real['mean']:.3f} | {real['variance']:.3f} |  |  |  |",
+        lines += [f"| real faces |  |  |  | {real['mean']:.3f} | {real['variance']:.4f} |  |  |  |",
                   f"| the study (256 px, V100) |  | {STUDY_TABLE_2['fid']} |  | {STUDY_TABLE_2['pairs_mean']} | "
                   f"{STUDY_TABLE_2['pairs_variance']} | {' | '.join(map(str, STUDY_TABLE_2['matching']))} |", ""]
     if table_1 is not None:
