@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
@@ -121,7 +121,7 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
     """Train the swap autoencoder (A = driver, B = presenter). Ctrl-C or SIGTERM saves and stops."""
     import dataclasses
 
-    from avatar.provenance import load_consent
+    from avatar.provenance import keep_consent
     from avatar.training.model import preset as make_preset
     from avatar.training.train import TrainConfig, train, warm_start_config
 
@@ -131,9 +131,7 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
     if consent is None:
         raise UserError("training a presenter needs a consent record naming the person and the source recordings: "
                         "pass --consent FILE (JSON with person, source, date, scope, basis; see README).")
-    record = load_consent(consent)
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "consent.json").write_text(json.dumps(record.to_dict(), indent=1) + "\n")
+    keep_consent(consent, run)
     if init is not None and preset is None and size is None:
         architecture = warm_start_config(init)  # adapting a model: keep its architecture
     else:
@@ -159,29 +157,9 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
 @click.option("--tolerance", default=2e-3, show_default=True, type=float)
 def swap_export(checkpoint, out, parity_data, tolerance) -> None:
     """Export a checkpoint to ONNX, check it against torch on real faces, write a model card."""
-    import shutil
+    from avatar.training.export import export_run
 
-    from avatar.training.checkpoint import list_checkpoints
-    from avatar.training.data import load_faceset
-    from avatar.training.export import export, load_model, write_model_card
-
-    if checkpoint.is_dir():
-        found = list_checkpoints(checkpoint)
-        if not found:
-            raise UserError(f"{checkpoint} holds no checkpoints.")
-        checkpoint = found[-1]
-    model, state = load_model(checkpoint)
-    faces = load_faceset(parity_data or Path(state["data"]["b"]), model.config.size, max_faces=16)
-    run_consent = checkpoint.parent.parent / "consent.json"
-    if not run_consent.is_file():
-        raise UserError(f"{checkpoint.parent.parent} has no consent.json: a presenter is only exported with the consent "
-                        "record it was trained under (avatar swap train --consent).")
-    report = export(checkpoint, out, faces.images, tolerance, faces.landmarks)
-    shutil.copyfile(run_consent, out / "consent.json")
-    stats_file = checkpoint.parent.parent / "stats.jsonl"
-    stats = [json.loads(line) for line in stats_file.read_text().splitlines()] if stats_file.exists() else []
-    stats = [row for row in stats if row["step"] <= report.step]  # the run may have gone on after this checkpoint
-    write_model_card(out, report, state, stats, consent=json.loads(run_consent.read_text()))
+    report = export_run(checkpoint, out, parity_data, tolerance)
     click.echo(f"{out}: model.onnx ({report.size_bytes / 1e6:.1f} MB, step {report.step}), parity max abs diff "
                f"{report.parity_max_abs:.2e} on {report.parity_faces} faces")
 
@@ -297,7 +275,7 @@ def gan() -> None:
 def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_augment, checkpoint_kimg, resume,
               init, seed, consent) -> None:
     """Train StyleGAN2 on DATA. Ctrl-C or SIGTERM saves a checkpoint and stops (exit 3)."""
-    from avatar.provenance import load_consent
+    from avatar.provenance import keep_consent
     from avatar.training.gan.networks import preset as make_preset
     from avatar.training.gan.train import GanTrainConfig, train
 
@@ -305,9 +283,7 @@ def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_aug
         raise UserError("a GAN makes new pictures of a real person: pass --consent FILE (JSON with person, source, "
                         "date, scope, basis; see README), the record of their agreement.")
     if consent is not None:
-        record = load_consent(consent)
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "consent.json").write_text(json.dumps(record.to_dict(), indent=1) + "\n")
+        keep_consent(consent, run)
 
     config = GanTrainConfig(kimg=kimg, batch=batch, lr=lr, r1_gamma=gamma, pl_weight=pl_weight,
                             augment=not no_augment, checkpoint_kimg=checkpoint_kimg, seed=seed)
@@ -322,23 +298,6 @@ def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_aug
         click.echo(f"{run}: interrupted at step {last} of {total}; continue with --resume auto", err=True)
         sys.exit(3)
     click.echo(f"{run}: finished {kimg:g} kimg ({last} steps); snapshots in {run / 'snapshots'}")
-
-
-def _generator_file(source: Path) -> Path:
-    """The generator.onnx for a run folder or checkpoint (exported on first use, again when the
-    run has a newer checkpoint), or for a folder/file that already is one."""
-    from avatar.training.gan.export import GENERATOR, checkpoint_of, export_generator
-
-    if source.is_file() and source.suffix == ".onnx":
-        return source
-    if source.is_dir() and (source / GENERATOR).is_file() and not (source / "checkpoints").is_dir():
-        return source / GENERATOR
-    checkpoint = checkpoint_of(source)
-    target = checkpoint.parent.parent / "export" / f"{checkpoint.stem}-{GENERATOR}"
-    if not target.is_file():
-        report = export_generator(checkpoint, target)
-        click.echo(f"exported {checkpoint.name} to {target} (parity {report.parity_max_abs:.1e})", err=True)
-    return target
 
 
 @gan.command("export")
@@ -401,33 +360,11 @@ def gan_grids(source, out, seeds) -> None:
               help="Real faces of the person (an `avatar extract` folder) [default: the GAN's training folder].")
 def gan_generate(source, count, out, psi, seeds, how, size, reference) -> None:
     """Generate faces, keep those face_recognition matches to the person, pick N by expression."""
-    import shutil
+    from avatar.synthetic import generate_from, parse_seeds
 
-    from avatar.evaluate import reference_from_dataset
-    from avatar.inference.generator import latents_for_seeds, load_generator_model
-    from avatar.synthetic import generate_dataset, parse_seeds
-    from avatar.training.gan.export import consent_of
-
-    generator_file = _generator_file(source)
-    consent = consent_of(generator_file)
-    if not consent.is_file():
-        raise UserError(f"{consent.parent} has no consent.json: faces of a person are only generated with the consent "
-                        "record the GAN was trained under (avatar gan train --consent).")
-    model = load_generator_model(generator_file)
-    seed_list = parse_seeds(seeds) if seeds else list(range(3 * count))
-    if len(seed_list) < count:
-        raise UserError(f"{len(seed_list)} seeds cannot give {count} faces: pass at least --n seeds (3 x N is usual).")
-    reference_dir = reference or Path(model.metadata.get("avatar.gan_data", ""))
-    if not (reference_dir / "manifest.jsonl").is_file():
-        raise UserError(f"no real faces to check identity against ({reference_dir or 'none recorded'}): "
-                        "pass --reference DIR (an `avatar extract` folder of the person).")
-    identity = reference_from_dataset("person", reference_dir)
-    provenance = {"source": f"gan:{model.path}", "generator_step": model.metadata.get("avatar.gan_step"),
-                  "generator_kimg": model.metadata.get("avatar.gan_kimg"), "psi": psi, "reference": str(reference_dir)}
     with _progress("generate", "face") as on_progress:
-        summary = generate_dataset(lambda z: model.generate(z, psi), latents_for_seeds(seed_list, model.z_dim),
-                                   seed_list, out, count, how, identity, size, provenance, on_progress=on_progress)
-    shutil.copyfile(consent, out / "consent.json")  # the synthetic faces are of that person
+        summary = generate_from(source, out, count, how, psi, parse_seeds(seeds) if seeds else None, size, reference,
+                                on_progress=on_progress, on_message=lambda m: click.echo(m, err=True))
     click.echo(f"{out}: {summary.selected} faces ({how}) from {summary.candidates} candidates: "
                + ", ".join(f"{v} {k}" for k, v in summary.counts.items()))
 
@@ -465,6 +402,95 @@ def evaluate_study(real, fake, variability, count, size, inception_classifier, o
     paths = write_report(out, synthetic, table_1)
     click.echo(report_markdown(synthetic, table_1))
     click.echo("wrote " + ", ".join(map(str, paths)), err=True)
+
+
+@main.group()
+def recipe() -> None:
+    """Recipes that make a presenter from nothing but the package registries."""
+
+
+@recipe.command("default")
+@click.option("--budget", default="cpu-short", show_default=True, type=click.Choice(["smoke", "cpu-short", "cpu-long", "gpu"]),
+              help="smoke: every step on a few faces (checks the chain); cpu-short: under an hour on 2 CPU cores (fine-tunes the shipped models); gpu: the study's scale.")
+@click.option("--out", default=lambda: str(Path.home() / ".cache" / "avatar" / "recipe-default"),
+              show_default="~/.cache/avatar/recipe-default", type=click.Path(file_okay=False, path_type=Path),
+              help="Work folder (data, runs, reports, step stamps); re-runs resume here.")
+@click.option("--name", default="presenter-default", show_default=True, help="Model folder written under models/.")
+@click.option("--b-set", default="real", show_default=True, type=click.Choice(["real", "gan-varied"]),
+              help="Presenter side of the swap: the real training frames or the selected synthetic faces.")
+@click.option("--consent", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The presenter's consent record [default: the one shipped with models/presenter-interim].")
+@click.option("--redo", multiple=True, help="Run this step (and every later one) even when current (repeatable).")
+def recipe_default(budget, out, name, b_set, consent, redo) -> None:
+    """Fetch, extract, train the GAN, generate, evaluate, train and export the swap, rebuild the
+    driver library, evaluate, write the model card. Each step is skipped when current."""
+    from avatar.presenter import SHIPPED_MODELS
+    from avatar.recipe import Recipe, Reporter, run_recipe
+
+    plan = Recipe(out, budget, consent or SHIPPED_MODELS / "presenter-interim" / "consent.json", name, b_set)
+    with ExitStack() as bars:
+        update = {}
+
+        def on_step(step: str, state: str) -> None:
+            bars.close()
+            click.echo({"skip": f"{step}: current, skipped", "run": f"{step}: running",
+                        "done": f"{step}: done"}[state], err=True)
+            if state == "run":
+                update["bar"] = bars.enter_context(_progress(step, "it"))
+
+        stamps = run_recipe(plan, tuple(redo), Reporter(stage=lambda text: click.echo(f"  {text}", err=True),
+                                                        progress=lambda done, total: update["bar"](done, total)),
+                            on_step)
+    total = sum(stamp["seconds"] for stamp in stamps.values() if stamp)
+    click.echo(f"{plan.model}: made by {len(stamps)} steps; {total / 60:.1f} min of work behind it "
+               f"(see {plan.model / 'MODEL_CARD.md'})")
+
+
+@main.group()
+def study() -> None:
+    """The study's experiment: swap models differing only in side B (docs/study.md)."""
+
+
+@study.command("run")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of extract sets and generated sets, as `avatar recipe default` lays out.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Study folder.")
+@click.option("--budget", default="cpu-short", show_default=True, type=click.Choice(["cpu-short", "cpu-long", "gpu"]))
+@click.option("--consent", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The presenter's consent record (JSON).")
+@click.option("--only", multiple=True, help="Only these B sets (repeatable; default: all six).")
+@click.option("--seed", "seeds", multiple=True, type=int, help="Only these seeds (repeatable; default: the budget's).")
+def study_run(data, out, budget, consent, only, seeds) -> None:
+    """Make the B sets, then train, export and measure each (B set, seed); resumes."""
+    from avatar.experiment import STUDY_BUDGETS, StudyData, results_table, run_study
+
+    with _progress("train", "step") as on_progress:
+        def on_step(step, total, stats):
+            on_progress(step, total)
+
+        results = run_study(StudyData.from_folder(data, consent), out, STUDY_BUDGETS[budget], only,
+                            tuple(seeds) or None, on_stage=lambda stage: click.echo(stage, err=True),
+                            on_step=on_step)
+    click.echo(results_table(results))
+
+
+@study.command("report")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Study folder written by `avatar study run`.")
+@click.option("--figures", type=click.Path(file_okay=False, path_type=Path),
+              help="Write study-bsets.jpg and study-renders.jpg here.")
+def study_report(data, out, figures) -> None:
+    """The B sets' Table 2 figures, the results table and the figures (Markdown on stdout)."""
+    from avatar.experiment import b_set_table, collect, measure_b_sets, renders_figure, results_table, samples_figure
+
+    measure_b_sets(out, data / "presenter", on_stage=lambda stage: click.echo(stage, err=True))
+    results = collect(out)
+    if figures:
+        figures.mkdir(parents=True, exist_ok=True)
+        samples_figure(out, figures / "study-bsets.jpg")
+        renders_figure(out, data / "driver-heldout", figures / "study-renders.jpg")
+    click.echo(results_table(results) + "\n\n" + b_set_table(results))
 
 
 @main.group()

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from avatar.errors import UserError
+from avatar.paths import atomic_folder
 
 MANIFEST = "manifest.jsonl"
 REJECTS = "rejects.jsonl"
@@ -135,4 +136,25 @@ def pack_faceset(source: Path, target: Path, max_faces: int = 600, quality: int 
         cv2.imwrite(str(target / crop), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
         lines.append(json.dumps({**record, "crop": crop}) + "\n")
     (target / MANIFEST).write_text("".join(lines))
+    return len(records)
+
+
+def write_subset(source: Path, target: Path, records: list[dict], note: dict | None = None) -> int:
+    """Copy the faces `records` (manifest records of the dataset `source`) into the new dataset
+    `target` (crops and manifest; `note` goes to `target/subset.json` with the count). Written
+    to a temporary folder and renamed, so a dataset is never left half made. Returns the count."""
+    source, target = Path(source), Path(target)
+    with atomic_folder(target) as tmp:
+        (tmp / CROPS).mkdir(parents=True)
+        lines = []
+        for record in records:
+            crop = source / record["crop"]
+            if not crop.is_file():
+                raise UserError(f"{crop} is missing; re-run `avatar extract`.")
+            name = f"{CROPS}/{crop.name}"
+            (tmp / name).write_bytes(crop.read_bytes())
+            lines.append(json.dumps({**record, "crop": name}, separators=(",", ":")) + "\n")
+        (tmp / MANIFEST).write_text("".join(lines))
+        (tmp / "subset.json").write_text(json.dumps({"source": str(source), "faces": len(records),
+                                                     **(note or {})}, indent=1) + "\n")
     return len(records)

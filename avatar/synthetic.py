@@ -157,3 +157,57 @@ def generate_dataset(generate: Callable[[np.ndarray], np.ndarray], latents: np.n
         "selection": how, "selected": len(picks), "candidates": len(checks), "counts": counts,
         "expression_std": spread, **(provenance or {})}, indent=1) + "\n")
     return GenerationSummary(out, len(checks), counts, len(picks), how, spread)
+
+
+def select_real(source: Path, target: Path, n: int, how: str, seed: int = 0) -> int:
+    """A training set of n real faces from the extract folder `source`, written to `target`:
+    `even` spreads them evenly over the videos (all of them when there are fewer than n), the
+    other selections choose by expression exactly as for synthetic faces (`select`)."""
+    from avatar.dataset import read_manifest, write_subset
+
+    records = read_manifest(source)
+    if how == "even":
+        picks = read_manifest(source, n)
+    else:
+        features = np.array([expression_vector(np.asarray(r["landmarks_crop"])) for r in records])
+        picks = [records[i] for i in select(features, n, how, seed)]
+    chosen = np.array([expression_vector(np.asarray(r["landmarks_crop"])) for r in picks])
+    spread = dict(zip(EXPRESSION_FEATURES, np.round(chosen.std(0), 4).tolist()))
+    return write_subset(source, target, picks, {"selection": how, "expression_std": spread})
+
+
+def generate_from(source: Path, out: Path, n: int, how: str = "varied", psi: float = 0.7,
+                  seeds: list[int] | None = None, size: int = 128, reference: Path | None = None,
+                  on_progress: Callable[[int, int], None] | None = None,
+                  on_message: Callable[[str], None] = lambda message: None) -> GenerationSummary:
+    """`avatar gan generate`: n faces chosen by `how` from the candidates `seeds` (default 3n)
+    of the generator at `source` (a run folder, checkpoint, or folder holding generator.onnx),
+    identity-checked against `reference` (an extract folder of the person; default the GAN's
+    training folder). Refused without the consent record the GAN was trained under, which is
+    copied into `out` (the synthetic faces are of that person)."""
+    import shutil
+
+    from avatar.evaluate import reference_from_dataset
+    from avatar.inference.generator import latents_for_seeds, load_generator_model
+    from avatar.training.gan.export import consent_of, generator_file_of
+
+    generator_file = generator_file_of(source, on_message)
+    consent = consent_of(generator_file)
+    if not consent.is_file():
+        raise UserError(f"{consent.parent} has no consent.json: faces of a person are only generated with the consent "
+                        "record the GAN was trained under (avatar gan train --consent).")
+    model = load_generator_model(generator_file)
+    seeds = list(seeds) if seeds is not None else list(range(3 * n))
+    if len(seeds) < n:
+        raise UserError(f"{len(seeds)} seeds cannot give {n} faces: pass at least --n seeds (3 x N is usual).")
+    reference_dir = Path(reference or model.metadata.get("avatar.gan_data", ""))
+    if not (reference_dir / "manifest.jsonl").is_file():
+        raise UserError(f"no real faces to check identity against ({reference_dir or 'none recorded'}): "
+                        "pass --reference DIR (an `avatar extract` folder of the person).")
+    identity = reference_from_dataset("person", reference_dir)
+    provenance = {"source": f"gan:{model.path}", "generator_step": model.metadata.get("avatar.gan_step"),
+                  "generator_kimg": model.metadata.get("avatar.gan_kimg"), "psi": psi, "reference": str(reference_dir)}
+    summary = generate_dataset(lambda z: model.generate(z, psi), latents_for_seeds(seeds, model.z_dim), seeds, out, n,
+                               how, identity, size, provenance, on_progress=on_progress)
+    shutil.copyfile(consent, Path(out) / "consent.json")
+    return summary

@@ -1,5 +1,5 @@
 """Responsible use: consent records for presenters (and, later, content credentials)."""
 
-from avatar.provenance.consent import ConsentRecord, load_consent
+from avatar.provenance.consent import ConsentRecord, keep_consent, load_consent
 
-__all__ = ["ConsentRecord", "load_consent"]
+__all__ = ["ConsentRecord", "keep_consent", "load_consent"]

@@ -54,3 +54,12 @@ def load_consent(path: Path) -> ConsentRecord:
     if given > date.today():
         raise UserError(f"consent record {path.name}: the date {given} is in the future.")
     return ConsentRecord(**{f: str(data[f]).strip() for f in FIELDS})
+
+
+def keep_consent(path: Path, run: Path) -> ConsentRecord:
+    """Check the consent record at `path` and keep a copy as `run/consent.json` (a training run
+    carries the record its outputs are exported with)."""
+    record = load_consent(path)
+    Path(run).mkdir(parents=True, exist_ok=True)
+    (Path(run) / "consent.json").write_text(json.dumps(record.to_dict(), indent=1) + "\n")
+    return record

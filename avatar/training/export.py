@@ -160,3 +160,33 @@ def write_model_card(folder: Path, report: ExportReport, state: dict, stats: lis
     path = folder / "MODEL_CARD.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def export_run(checkpoint: Path, out: Path, parity_data: Path | None = None, tolerance: float = 2e-3,
+               presenter_faces: int = 600) -> ExportReport:
+    """`avatar swap export`: export a run's checkpoint (or a run folder's newest) into the model
+    folder `out` with its consent record and model card. Parity is checked on 16 real crops of
+    `parity_data` (default: the run's side B). A run without a consent record is refused."""
+    from avatar.training.checkpoint import list_checkpoints
+    from avatar.training.data import load_faceset
+
+    checkpoint, out = Path(checkpoint), Path(out)
+    if checkpoint.is_dir():
+        found = list_checkpoints(checkpoint)
+        if not found:
+            raise UserError(f"{checkpoint} holds no checkpoints.")
+        checkpoint = found[-1]
+    run = checkpoint.parent.parent
+    run_consent = run / "consent.json"
+    if not run_consent.is_file():
+        raise UserError(f"{run} has no consent.json: a presenter is only exported with the consent "
+                        "record it was trained under (avatar swap train --consent).")
+    model, state = load_model(checkpoint)
+    faces = load_faceset(parity_data or Path(state["data"]["b"]), model.config.size, max_faces=16)
+    report = export(checkpoint, out, faces.images, tolerance, faces.landmarks, presenter_faces)
+    shutil.copyfile(run_consent, out / "consent.json")
+    stats_file = run / "stats.jsonl"
+    stats = [json.loads(line) for line in stats_file.read_text().splitlines()] if stats_file.exists() else []
+    stats = [row for row in stats if row["step"] <= report.step]  # the run may have gone on after this checkpoint
+    write_model_card(out, report, state, stats, consent=json.loads(run_consent.read_text()))
+    return report

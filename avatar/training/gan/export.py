@@ -135,3 +135,19 @@ def save_weights(source: Path, path: Path) -> int:
                  "init_kimg": state.get("init_kimg", 0.0), "augment": {"p": state["augment"]["p"]},
                  "data": state.get("data", {})}, Path(path))
     return Path(path).stat().st_size
+
+
+def generator_file_of(source: Path, on_export=lambda message: None) -> Path:
+    """The generator.onnx for a run folder or checkpoint (exported on first use, again when the
+    run has a newer checkpoint, into RUN/export/), or for a folder/file that already is one."""
+    source = Path(source)
+    if source.is_file() and source.suffix == ".onnx":
+        return source
+    if source.is_dir() and (source / GENERATOR).is_file() and not (source / "checkpoints").is_dir():
+        return source / GENERATOR
+    checkpoint = checkpoint_of(source)
+    target = checkpoint.parent.parent / "export" / f"{checkpoint.stem}-{GENERATOR}"
+    if not target.is_file():
+        report = export_generator(checkpoint, target)
+        on_export(f"exported {checkpoint.name} to {target} (parity {report.parity_max_abs:.1e})")
+    return target
