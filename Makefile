@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-done
 GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
 RUNTIME_REQS := $(if $(GPU),requirements-gpu.txt,requirements.txt)
 
-.PHONY: run setup system test test-slow bench clean
+.PHONY: run setup system test test-slow bench presenter clean
 
 setup: system $(STAMP)
 
@@ -28,6 +28,12 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The default presenter from nothing: `make presenter` (cpu-short, under an hour on 2 cores) or
+# `make presenter BUDGET=gpu`; steps already done are skipped (see README "Make a presenter").
+BUDGET ?= cpu-short
+presenter: setup
+	$(PY) -m avatar recipe default --budget $(BUDGET)
 
 test-slow: setup
 	$(PY) -m pytest -m slow

@@ -308,7 +308,7 @@ def card_section(recipe: Recipe) -> str:
     """The model card's recipe section: the command, the budget, and each step's summary/time."""
     stamps = {step.name: read_stamp(recipe, step.name) for step in steps(recipe)}
     lines = [f"Made by `avatar recipe default --budget {recipe.budget} --b-set {recipe.b_set}` "
-             f"(budget: `{json.dumps(asdict(recipe.plan))}`).", "",
+             f"(budget: `{json.dumps(asdict(recipe.plan))}`; OUT is its work folder).", "",
              "| step | took | summary |", "|---|---|---|"]
     for name, stamp in stamps.items():
         if stamp is None or name == "card":
@@ -318,8 +318,11 @@ def card_section(recipe: Recipe) -> str:
     table_2 = recipe.out / "report" / "REPORT.md"
     if table_2.is_file():
         lines += ["", "The synthetic set's Table 2 (its `REPORT.md`):", "",
-                  *[line for line in table_2.read_text().splitlines() if not line.startswith("# ")]]
-    return "\n".join(lines)
+                  *[line.replace("## ", "### ") for line in table_2.read_text().splitlines()
+                    if not line.startswith("# ") and "REPORT-pairs.png" not in line]]
+    # Paths on the machine that ran it mean nothing to a reader of the card.
+    text = "\n".join(lines).replace(str(recipe.out), "OUT").replace(str(Path(recipe.models)), "models")
+    return text.replace(str(Path(recipe.shipped)), "models").replace(str(Path.home()), "~")
 
 
 def steps(recipe: Recipe) -> list[Step]:
