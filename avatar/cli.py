@@ -398,7 +398,8 @@ def evaluate_study(real, fake, variability, count, size, inception_classifier, o
                                        on_stage=lambda stage: click.echo(f"evaluate: {stage}", err=True))
     if variability is not None:
         click.echo("evaluate: variability", err=True)
-        table_1 = evaluate_variability(variability, count)
+        same = synthetic is not None and variability.resolve() == real.resolve()
+        table_1 = evaluate_variability(variability, count, faces=synthetic["_reals"] if same else None)
     paths = write_report(out, synthetic, table_1)
     click.echo(report_markdown(synthetic, table_1))
     click.echo("wrote " + ", ".join(map(str, paths)), err=True)

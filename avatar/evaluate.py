@@ -29,7 +29,7 @@ from avatar.inference import load_swap_model
 from avatar.media import iter_frames, normalize
 from avatar.media.encode import VideoWriter
 from avatar.metrics.expression import pearson
-from avatar.metrics.identity import IdentityReference, face_embedding
+from avatar.metrics.identity import REFERENCE_FACES, IdentityReference, face_embedding
 from avatar.metrics.image import face_flicker, ssim
 from avatar.metrics.inception import inception_features
 from avatar.metrics.realism import (background_bleed, background_model, core_sharpness, eye_brightness, fid,
@@ -50,7 +50,7 @@ SYNTHESISED = "rendered: synthesised answer"
 RECORDED = "rendered: recorded driver"
 
 
-def reference_from_dataset(name: str, folder: Path, count: int = 40) -> IdentityReference:
+def reference_from_dataset(name: str, folder: Path, count: int = REFERENCE_FACES) -> IdentityReference:
     """Identity reference from evenly spaced crops of an `avatar extract` folder."""
     embeddings = []
     for record in read_manifest(folder, count):

@@ -118,7 +118,7 @@ def load_reference(presenter_heldout: Path, driver_heldout: Path, size: int, dri
     driver = Faces(records.name, records.crops[:keep], records.landmarks[:keep], records.frame_landmarks[:keep],
                    records.frames[:keep])
     masks = np.stack([hull_mask(points, size, size, erode=max(1, size // 40)) for points in driver.landmarks])
-    return Reference(presenter, reference_from_dataset("presenter", presenter_heldout, 200),
+    return Reference(presenter, reference_from_dataset("presenter", presenter_heldout),
                      _inner_features(presenter.crops, presenter.landmarks), image_measures(presenter), driver, masks)
 
 
@@ -307,7 +307,7 @@ def measure_b_sets(out: Path, real: Path, on_stage: Callable[[str], None] = prin
             continue
         on_stage(f"Table 2 of {b.name}")
         result = evaluate_synthetic(real, Path(out) / "sets" / b.name)
-        result.pop("_distances")
+        result.pop("_distances"), result.pop("_reals")
         atomic_write(path, json.dumps(result, indent=1, default=float) + "\n")
 
 

@@ -188,7 +188,8 @@ def evaluate_synthetic(real: Path, fake: Path, size: int | None = None, classifi
     fakes = load_face_set("synthetic", fake, size)
     say("real faces")
     reals = load_face_set("real", real, fakes.images.shape[1], max_real)
-    reference = IdentityReference.from_embeddings("real", list(reals.embeddings[reals.found][:200]))
+    # The same rule as `avatar gan generate`'s identity check (reference_from_dataset).
+    reference = IdentityReference.from_spread("real", reals.embeddings[reals.found])
     say("inception features")
     fake_features, real_features = inception_features(fakes.images), inception_features(reals.images)
     result = {
@@ -208,15 +209,17 @@ def evaluate_synthetic(real: Path, fake: Path, size: int | None = None, classifi
         result["inception_score"] = {"mean": mean, "std": std, "classifier": str(classifier)}
     else:
         result["inception_score"] = None
+    result["_reals"] = reals  # for Table 1 of the same folder (evaluate_variability)
     result["_distances"] = {"synthetic": pairwise_squared_distances(fakes.embeddings[fakes.found]),
                             "real": pairwise_squared_distances(reals.embeddings[reals.found])}
     return result
 
 
-def evaluate_variability(folder: Path, n: int = 100, seed: int = 0) -> dict:
+def evaluate_variability(folder: Path, n: int = 100, seed: int = 0, faces: FaceSet | None = None) -> dict:
     """Table 1: pairwise measure of n-face monotone / varied / random selections of a dataset's
-    faces (by expression, from its landmarks), and of the whole set."""
-    faces = load_face_set("real", folder)
+    faces (by expression, from its landmarks), and of the whole set. `faces`: that dataset
+    already loaded (as `evaluate_synthetic` returns it in "_reals"), so it is not read twice."""
+    faces = faces if faces is not None else load_face_set("real", folder)
     usable = np.flatnonzero(faces.found)
     features = np.array([expression_vector(faces.landmarks[i]) for i in usable])
     rows = {"all": {**variability(faces.embeddings[usable]), "expression_std": 1.0}}

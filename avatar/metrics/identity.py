@@ -9,6 +9,9 @@ import face_recognition
 import numpy as np
 
 TOLERANCE = 0.6
+# A person's reference is the mean embedding of this many of their faces, evenly spread over
+# their set (every identity check in the project uses the same rule).
+REFERENCE_FACES = 40
 
 
 def face_embedding(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -30,6 +33,12 @@ class IdentityReference:
         if not embeddings:
             raise ValueError(f"no face embeddings for {name}")
         return cls(name, np.mean(embeddings, axis=0), len(embeddings))
+
+    @classmethod
+    def from_spread(cls, name: str, embeddings: np.ndarray, count: int = REFERENCE_FACES) -> IdentityReference:
+        """The reference from `count` of (N, 128) `embeddings` evenly spread over them."""
+        picks = np.linspace(0, len(embeddings) - 1, min(count, len(embeddings))).round().astype(int)
+        return cls.from_embeddings(name, list(np.asarray(embeddings)[picks]))
 
     def distance(self, embedding: np.ndarray) -> float:
         return float(np.linalg.norm(embedding - self.mean))
