@@ -23,6 +23,7 @@ interrupted study resumes where it stopped.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -186,12 +187,13 @@ def baselines(same_person: Path, reference: Reference) -> dict:
     }
 
 
-def make_b_sets(sets: Path, presenter: Path, synthetic: dict[str, Path], on_stage: Callable[[str], None]) -> None:
-    """Write every B set into `sets/<name>`: real ones selected from `presenter` (an extract
-    folder of the presenter's training frames), GAN ones copied from `synthetic[selection]`
-    (datasets written by `avatar gan generate`)."""
+def make_b_sets(sets: Path, data: StudyData, on_stage: Callable[[str], None],
+                on_progress: Callable[[int, int], None] | None = None) -> None:
+    """Write every B set into `sets/<name>`: real ones selected from the presenter's training
+    frames, GAN ones taken from the generated set of their selection (generated first, from
+    3 x 1,000 candidates of `data.generator`, when it is missing)."""
     from avatar.dataset import read_manifest, write_subset
-    from avatar.synthetic import select_real
+    from avatar.synthetic import generate_from, select_real
 
     for b in B_SETS:
         target = sets / b.name
@@ -199,16 +201,21 @@ def make_b_sets(sets: Path, presenter: Path, synthetic: dict[str, Path], on_stag
             continue
         on_stage(f"B set {b.name}")
         if b.kind == "real":
-            select_real(presenter, target, min(b.size, len(read_manifest(presenter))), b.selection)
-        else:
-            source = synthetic.get(b.selection)
-            if source is None or not (Path(source) / "manifest.jsonl").is_file():
-                raise UserError(f"no generated {b.selection} set for {b.name}: run `avatar gan generate "
-                                f"--select {b.selection}` first.")
-            records = read_manifest(source)
-            if len(records) < b.size:
-                raise UserError(f"{source} holds {len(records)} faces, {b.name} needs {b.size}.")
-            write_subset(source, target, records[:b.size], {"selection": b.selection, "from": str(source)})
+            select_real(data.presenter, target, min(b.size, len(read_manifest(data.presenter))), b.selection)
+            continue
+        source = Path(data.synthetic[b.selection])
+        if not (source / "manifest.jsonl").is_file():
+            if data.generator is None:
+                raise UserError(f"no generated {b.selection} set for {b.name} and no generator to make one: run "
+                                f"`avatar gan generate --select {b.selection} --out {source}` first.")
+            on_stage(f"generating the {b.selection} set")
+            shutil.rmtree(source, ignore_errors=True)
+            generate_from(data.generator, source, b.size, b.selection, seeds=list(range(3 * b.size)),
+                          reference=data.presenter, on_progress=on_progress)
+        records = read_manifest(source)
+        if len(records) < b.size:
+            raise UserError(f"{source} holds {len(records)} faces, {b.name} needs {b.size}.")
+        write_subset(source, target, records[:b.size], {"selection": b.selection, "from": str(source)})
 
 
 def train_and_export(a: Path, b: Path, run: Path, model: Path, budget: StudyBudget, seed: int,
@@ -243,8 +250,9 @@ class StudyData:
     presenter: Path  # the presenter's training frames (the real pool)
     presenter_heldout: Path  # the presenter's frames never trained on
     same_person: Path  # the presenter in another video (the floor)
-    synthetic: dict  # selection -> `avatar gan generate` dataset
+    synthetic: dict  # selection -> `avatar gan generate` dataset (made from `generator` when missing)
     consent: Path
+    generator: Path | None = None  # a folder holding generator.onnx (the recipe's gan-model)
 
     @classmethod
     def from_folder(cls, folder: Path, consent: Path) -> StudyData:
@@ -253,7 +261,8 @@ class StudyData:
         folder = Path(folder)
         data = cls(folder / "driver", folder / "driver-heldout", folder / "presenter", folder / "presenter-heldout",
                    folder / "presenter-cap12",
-                   {how: folder / f"synthetic-{how}" for how in ("varied", "monotone", "random")}, Path(consent))
+                   {how: folder / f"synthetic-{how}" for how in ("varied", "monotone", "random")}, Path(consent),
+                   folder.parent / "gan-model" if (folder.parent / "gan-model" / "generator.onnx").is_file() else None)
         for path in (data.driver, data.driver_heldout, data.presenter, data.presenter_heldout, data.same_person):
             if not (path / "manifest.jsonl").is_file():
                 raise UserError(f"{path} is missing: run `avatar recipe default --out ...` (its data step) first.")
@@ -268,7 +277,7 @@ def run_study(data: StudyData, out: Path, budget: StudyBudget, only: tuple[str, 
     """Make the B sets, train, export and measure every (B set, seed) not measured yet; returns
     the results gathered so far (`collect`)."""
     out = Path(out)
-    make_b_sets(out / "sets", data.presenter, data.synthetic, on_stage)
+    make_b_sets(out / "sets", data, on_stage)
     atomic_write(out / "budget.json", json.dumps(asdict(budget), indent=1) + "\n")
     reference = None
     for b in [b_set(name) for name in only] or B_SETS:
@@ -391,6 +400,8 @@ def samples_figure(out: Path, path: Path, per_row: int = 10, side: int = 64) -> 
         faces = [cv2.resize(cv2.imread(str(folder / r["crop"])), (side, side), interpolation=cv2.INTER_AREA)
                  for r in read_manifest(folder, per_row)]
         rows.append(_label(np.hstack(faces), b.label))
+    width = max(row.shape[1] for row in rows)  # a set smaller than per_row leaves white on its right
+    rows = [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
     cv2.imwrite(str(path), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
@@ -408,13 +419,13 @@ def renders_figure(out: Path, driver_heldout: Path, path: Path, seed: int = 0, c
             continue
         drawn, _ = load_swap_model(folder / "model.onnx").run(faces.crops, faces.landmarks)
         rows.append(_label(np.hstack([cv2.cvtColor(c, cv2.COLOR_RGB2BGR) for c in drawn]), b.label))
-    scale = max(1, 96 // size)
+    scale = max(1, 128 // size)
     grid = np.vstack(rows)
     cv2.imwrite(str(path), cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST),
                 [cv2.IMWRITE_JPEG_QUALITY, 90])
 
 
-def _label(row: np.ndarray, text: str, width: int = 220) -> np.ndarray:
+def _label(row: np.ndarray, text: str, width: int = 260) -> np.ndarray:
     """`row` (BGR) with a white panel on its left holding `text`."""
     panel = np.full((row.shape[0], width, 3), 255, np.uint8)
     cv2.putText(panel, text, (6, row.shape[0] // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)

@@ -13,6 +13,7 @@ import pytest
 from avatar import experiment
 from avatar.dataset import read_manifest
 from avatar.errors import UserError
+from avatar.presenter import SHIPPED_MODELS
 from avatar.experiment import BSet, StudyBudget, StudyData, load_reference, measure_faces, results_table
 from avatar.synthetic import select_real
 from avatar.vision.features import expression_vector
@@ -70,25 +71,31 @@ def test_study_data_names_what_is_missing(tmp_path):
 
 @pytest.mark.slow
 def test_a_tiny_study_trains_measures_and_draws(tiny_faces, consent_file, tmp_path, monkeypatch):
-    """Two B sets (real frames chosen two ways), 4 steps each: models exported, every measure
-    written, the table and both figures made; a second run redoes nothing."""
+    """Three B sets (real frames chosen two ways, and a synthetic set generated on the way by the
+    shipped GAN), 4 steps each: models exported, every measure written, the table and both
+    figures made; a second run redoes nothing."""
     franck, presenter = tiny_faces
     monkeypatch.setattr(experiment, "B_SETS", (BSet("real-varied", "real", "varied", 10, "real, varied"),
-                                               BSet("real-monotone", "real", "monotone", 10, "real, monotone")))
-    data = StudyData(franck, franck, presenter, presenter, presenter, {}, consent_file)
+                                               BSet("real-monotone", "real", "monotone", 10, "real, monotone"),
+                                               BSet("gan-varied", "gan", "varied", 4, "GAN, varied")))
+    data = StudyData(franck, franck, presenter, presenter, presenter, {"varied": tmp_path / "synthetic-varied"},
+                     consent_file, SHIPPED_MODELS / "presenter-gan")
     budget = StudyBudget(64, 4, (0,), 12)
-    results = experiment.run_study(data, tmp_path, budget, on_stage=lambda stage: None)
-    assert set(results["models"]) == {"real-varied", "real-monotone"}
+    results = experiment.run_study(data, tmp_path / "study", budget, on_stage=lambda stage: None)
+    assert set(results["models"]) == {"real-varied", "real-monotone", "gan-varied"}
+    assert len(read_manifest(tmp_path / "study" / "sets" / "gan-varied")) == 4
+    assert json.loads((tmp_path / "synthetic-varied" / "selection.json").read_text())["candidates"] == 12
     for rows in results["models"].values():
         assert rows[0]["faces"] == 12 and rows[0]["kid_inner"] > 0 and "kid_inner_b_to_b" in rows[0]
     assert results["baselines"]["driver"]["identity"] == 0.0
     assert "real, varied" in results_table(results)
 
-    experiment.samples_figure(tmp_path, tmp_path / "sets.jpg")
-    experiment.renders_figure(tmp_path, franck, tmp_path / "renders.jpg")
-    assert cv2.imread(str(tmp_path / "sets.jpg")).shape[0] == 2 * 64
-    assert cv2.imread(str(tmp_path / "renders.jpg")).shape[0] == 3 * 64
+    study = tmp_path / "study"
+    experiment.samples_figure(study, tmp_path / "sets.jpg")
+    experiment.renders_figure(study, franck, tmp_path / "renders.jpg")
+    assert cv2.imread(str(tmp_path / "sets.jpg")).shape[0] == 3 * 64
+    assert cv2.imread(str(tmp_path / "renders.jpg")).shape[0] == 4 * 2 * 64  # shown at twice the size
 
     stages = []
-    experiment.run_study(data, tmp_path, budget, on_stage=stages.append)
+    experiment.run_study(data, study, budget, on_stage=stages.append)
     assert stages == []
