@@ -73,14 +73,20 @@ class StudyBudget:
     steps: int
     seeds: tuple[int, ...]
     driver_frames: int = 400
+    # Steps of the shared base every model starts from: both decoders trained on the driver's
+    # faces alone, so the base can draw a face but has never seen the presenter (0: no base).
+    base_steps: int = 0
 
 
 # cpu-*: 64 px, the GAN's own resolution, so that synthetic and real sets are compared at the
 # side the generator actually draws (at 128 px a synthetic set would lose on resolution alone).
+# From nothing, 2,000 steps at 64 px still give a blurred ghost of a face (found by dlib in half
+# the frames), which cannot separate the B sets: the CPU budgets start every model from a base
+# pretrained on the driver alone, as DeepFaceLab users start from a pretrained model.
 STUDY_BUDGETS = {
-    "cpu-short": StudyBudget(64, 2000, (0, 1), 300),
-    "cpu-long": StudyBudget(64, 6000, (0, 1, 2), 400),
-    "gpu": StudyBudget(128, 20000, (0, 1, 2), 800),
+    "cpu-short": StudyBudget(64, 1200, (0, 1), 300, base_steps=3000),
+    "cpu-long": StudyBudget(64, 6000, (0, 1, 2), 400, base_steps=10000),
+    "gpu": StudyBudget(128, 20000, (0, 1, 2), 800, base_steps=20000),
 }
 
 
@@ -218,25 +224,49 @@ def make_b_sets(sets: Path, data: StudyData, on_stage: Callable[[str], None],
         write_subset(source, target, records[:b.size], {"selection": b.selection, "from": str(source)})
 
 
-def train_and_export(a: Path, b: Path, run: Path, model: Path, budget: StudyBudget, seed: int,
-                     consent: Path, on_step: Callable | None = None) -> None:
-    """Train one study model (the `fast` landmark preset) and export it; resumes a stopped run."""
-    from avatar.provenance import keep_consent
+def _train(a: Path, b: Path, run: Path, size: int, steps: int, seed: int, init: Path | None,
+           on_step: Callable | None) -> None:
+    """Train the `fast` landmark preset at `size` px to `steps` (resuming a stopped run)."""
+    from dataclasses import replace
+
     from avatar.training.checkpoint import list_checkpoints
-    from avatar.training.export import export
     from avatar.training.model import preset
     from avatar.training.train import TrainConfig, train
 
+    resume = bool(list_checkpoints(run))
+    last = train(a, b, run, replace(preset("fast", size), landmarks=True),
+                 TrainConfig(steps=steps, seed=seed, preview_every=500, checkpoint_every=250),
+                 resume=resume, init=None if resume else init, on_step=on_step)
+    if last < steps:
+        raise UserError(f"{run} stopped at step {last} of {steps}; run again to resume.")
+
+
+def _finished(run: Path, steps: int) -> bool:
+    from avatar.training.checkpoint import list_checkpoints
+
+    found = list_checkpoints(run)
+    return bool(found) and int(found[-1].stem.split("_")[-1]) >= steps
+
+
+def train_base(driver: Path, run: Path, budget: StudyBudget, on_step: Callable | None = None) -> Path | None:
+    """The shared base (both sides: the driver's faces), trained once; None without one."""
+    if budget.base_steps <= 0:
+        return None
+    _train(driver, driver, run, budget.size, budget.base_steps, 0, None, on_step)
+    return run
+
+
+def train_and_export(a: Path, b: Path, run: Path, model: Path, budget: StudyBudget, seed: int,
+                     consent: Path, base: Path | None = None, on_step: Callable | None = None) -> None:
+    """Train one study model from `base` (or from nothing) and export it; resumes a stopped run."""
+    from avatar.provenance import keep_consent
+    from avatar.training.checkpoint import list_checkpoints
+    from avatar.training.export import export
+
     if (model / "model.onnx").is_file():
         return
-    config = preset("fast", budget.size)
-    config = type(config)(**{**config.to_dict(), "landmarks": True})
     keep_consent(consent, run)
-    last = train(a, b, run, config, TrainConfig(steps=budget.steps, seed=seed, preview_every=500,
-                                                checkpoint_every=250),
-                 resume=bool(list_checkpoints(run)), on_step=on_step)
-    if last < budget.steps:
-        raise UserError(f"{run} stopped at step {last} of {budget.steps}; run again to resume.")
+    _train(a, b, run, budget.size, budget.steps, seed, base, on_step)
     parity = load_faces("parity", a, budget.size, max_faces=8)
     export(list_checkpoints(run)[-1], model, parity.crops, parity_landmarks=parity.landmarks, presenter_faces=0)
 
@@ -280,6 +310,9 @@ def run_study(data: StudyData, out: Path, budget: StudyBudget, only: tuple[str, 
     make_b_sets(out / "sets", data, on_stage)
     atomic_write(out / "budget.json", json.dumps(asdict(budget), indent=1) + "\n")
     reference = None
+    if budget.base_steps > 0 and not _finished(out / "runs" / "base", budget.base_steps):
+        on_stage("training the shared base (driver faces on both sides)")
+    base = train_base(data.driver, out / "runs" / "base", budget, on_step)
     for b in [b_set(name) for name in only] or B_SETS:
         for seed in seeds if seeds is not None else budget.seeds:
             name = model_name(b, seed)
@@ -288,12 +321,13 @@ def run_study(data: StudyData, out: Path, budget: StudyBudget, only: tuple[str, 
                 continue
             on_stage(f"training {name}")
             train_and_export(data.driver, out / "sets" / b.name, out / "runs" / name, out / "models" / name, budget,
-                             seed, data.consent, on_step)
+                             seed, data.consent, base, on_step)
             on_stage(f"measuring {name}")
             if reference is None:
                 reference = load_reference(data.presenter_heldout, data.driver_heldout, budget.size,
                                            budget.driver_frames)
-            result = {"b_set": b.name, "seed": seed, "steps": budget.steps, "size": budget.size,
+            result = {"b_set": b.name, "seed": seed, "steps": budget.steps, "base_steps": budget.base_steps,
+                      "size": budget.size,
                       **measure_model(out / "models" / name, reference)}
             result_path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(result_path, json.dumps(result, indent=1) + "\n")

@@ -80,7 +80,7 @@ def test_a_tiny_study_trains_measures_and_draws(tiny_faces, consent_file, tmp_pa
                                                BSet("gan-varied", "gan", "varied", 4, "GAN, varied")))
     data = StudyData(franck, franck, presenter, presenter, presenter, {"varied": tmp_path / "synthetic-varied"},
                      consent_file, SHIPPED_MODELS / "presenter-gan")
-    budget = StudyBudget(64, 4, (0,), 12)
+    budget = StudyBudget(64, 4, (0,), 12, base_steps=2)
     results = experiment.run_study(data, tmp_path / "study", budget, on_stage=lambda stage: None)
     assert set(results["models"]) == {"real-varied", "real-monotone", "gan-varied"}
     assert len(read_manifest(tmp_path / "study" / "sets" / "gan-varied")) == 4
@@ -88,6 +88,7 @@ def test_a_tiny_study_trains_measures_and_draws(tiny_faces, consent_file, tmp_pa
     for rows in results["models"].values():
         assert rows[0]["faces"] == 12 and rows[0]["kid_inner"] > 0 and "kid_inner_b_to_b" in rows[0]
     assert results["baselines"]["driver"]["identity"] == 0.0
+    assert (tmp_path / "study" / "runs" / "base" / "checkpoints" / "step_00000002.pt").is_file()
     assert "real, varied" in results_table(results)
 
     study = tmp_path / "study"
