@@ -84,7 +84,7 @@ class StudyBudget:
 # the frames), which cannot separate the B sets: the CPU budgets start every model from a base
 # pretrained on the driver alone, as DeepFaceLab users start from a pretrained model.
 STUDY_BUDGETS = {
-    "cpu-short": StudyBudget(64, 1200, (0, 1), 300, base_steps=3000),
+    "cpu-short": StudyBudget(64, 1000, (0, 1), 300, base_steps=2000),
     "cpu-long": StudyBudget(64, 6000, (0, 1, 2), 400, base_steps=10000),
     "gpu": StudyBudget(128, 20000, (0, 1, 2), 800, base_steps=20000),
 }
