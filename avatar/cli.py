@@ -447,6 +447,19 @@ def recipe_default(budget, out, name, b_set, consent, redo) -> None:
                f"(see {plan.model / 'MODEL_CARD.md'})")
 
 
+@recipe.command("compare")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--out", default=lambda: str(Path.home() / ".cache" / "avatar" / "recipe-default"),
+              show_default="~/.cache/avatar/recipe-default", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def recipe_compare(names, out) -> None:
+    """Rank presenters the recipe made in OUT (by --name) and note the choice in the winner's card."""
+    from avatar.recipe import compare, comparison_table
+
+    ranked = compare(out, list(names))
+    click.echo(comparison_table(ranked))
+    click.echo(f"best: {ranked[0][0]} (its MODEL_CARD.md says why)", err=True)
+
+
 @main.group()
 def study() -> None:
     """The study's experiment: swap models differing only in side B (docs/study.md)."""

