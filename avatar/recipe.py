@@ -281,10 +281,10 @@ def _library(recipe: Recipe, report: Reporter) -> dict:
 
     video, folder = _video("franck.mp4"), Path(recipe.assets) / "driver" / "default"
     if library_is_current(folder, video):
-        return {"library": str(folder), "rebuilt": False}
+        return {"library": "assets/driver/default", "rebuilt": False}
     report.stage("building the driver library")
     build_library(video, folder, on_progress=report.progress)
-    return {"library": str(folder), "rebuilt": True}
+    return {"library": "assets/driver/default", "rebuilt": True}
 
 
 def _evaluate(recipe: Recipe, report: Reporter) -> dict:
