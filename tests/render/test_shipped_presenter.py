@@ -1,7 +1,6 @@
 """The shipped default presenter really is the presenter, on driver frames it never saw."""
 
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +11,11 @@ from avatar.vision import mouth_opening
 from avatar.inference import load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
-from avatar.presenter import open_presenter
+from avatar.presenter import DEFAULT_MODEL, open_presenter
 from avatar.render import render_clip
 from avatar.vision import choose_face, detect_faces, landmarks_68
 
-MODEL = Path(__file__).resolve().parents[2] / "models" / "presenter-interim"
+MODEL = DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from avatar.chat import GREETING
 from avatar.media import iter_frames, probe
 from avatar.media.decode import decode_audio
 from avatar.metrics import face_embedding
+from avatar.presenter import DEFAULT_MODEL
 from avatar.provenance.credentials import TRAINED_ALGORITHMIC_MEDIA, local_identity, read_credentials
 from avatar.speech import synthesize
 from avatar.vision import choose_face, detect_faces
@@ -53,7 +54,7 @@ def test_ask_returns_the_reply_and_the_presenter_saying_it_with_credentials(serv
     assert len(closer) >= 0.9 * len(frames) and np.mean(closer) >= 0.8
     credentials = read_credentials(video, trust=(app_cache / "c2pa" / "ca.pem").read_bytes())
     assert credentials.state == "Trusted" and credentials.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
-    assert credentials.presenter["model"] == "presenter-interim"
+    assert credentials.presenter["model"] == DEFAULT_MODEL.name
 
 
 def test_a_second_presenter_can_be_picked_and_unknown_ones_are_refused(server):
