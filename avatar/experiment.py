@@ -341,16 +341,21 @@ def run_study(data: StudyData, out: Path, budget: StudyBudget, only: tuple[str, 
 
 
 def measure_b_sets(out: Path, real: Path, on_stage: Callable[[str], None] = print) -> None:
-    """The study's Table 2 figures of every B set against the presenter's real frames."""
+    """The study's Table 2 figures of every B set against 1,000 of the presenter's real training
+    frames, at the study's side (the real set is read once for all six)."""
     from avatar.study import evaluate_synthetic
 
+    reals = real_features = None
+    size = json.loads((Path(out) / "budget.json").read_text())["size"]
     for b in B_SETS:
         path = Path(out) / "sets" / f"{b.name}.json"
         if path.is_file() or not (Path(out) / "sets" / b.name / "manifest.jsonl").is_file():
             continue
         on_stage(f"Table 2 of {b.name}")
-        result = evaluate_synthetic(real, Path(out) / "sets" / b.name)
-        result.pop("_distances"), result.pop("_reals")
+        result = evaluate_synthetic(real, Path(out) / "sets" / b.name, size, max_real=1000, reals=reals,
+                                    real_features=real_features)
+        reals, real_features = result.pop("_reals"), result.pop("_real_features")
+        result.pop("_distances")
         atomic_write(path, json.dumps(result, indent=1, default=float) + "\n")
 
 

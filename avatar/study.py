@@ -181,17 +181,22 @@ def histogram_png(sets: dict[str, np.ndarray], path: Path, bins: int = 40, width
 
 
 def evaluate_synthetic(real: Path, fake: Path, size: int | None = None, classifier: Path | None = None,
-                       max_real: int | None = None, on_stage: Callable[[str], None] | None = None) -> dict:
-    """Table 2 for one synthetic set against the person's real faces (see the module docstring)."""
+                       max_real: int | None = None, on_stage: Callable[[str], None] | None = None,
+                       reals: FaceSet | None = None, real_features: np.ndarray | None = None) -> dict:
+    """Table 2 for one synthetic set against the person's real faces (see the module docstring).
+    `reals` and `real_features` (the real set already loaded at the synthetic set's side, and
+    its Inception features) spare reading them again when several sets are compared."""
     say = on_stage or (lambda stage: None)
     say("fake faces")
     fakes = load_face_set("synthetic", fake, size)
-    say("real faces")
-    reals = load_face_set("real", real, fakes.images.shape[1], max_real)
+    if reals is None:
+        say("real faces")
+        reals = load_face_set("real", real, fakes.images.shape[1], max_real)
     # The same rule as `avatar gan generate`'s identity check (reference_from_dataset).
     reference = IdentityReference.from_spread("real", reals.embeddings[reals.found])
     say("inception features")
-    fake_features, real_features = inception_features(fakes.images), inception_features(reals.images)
+    fake_features = inception_features(fakes.images)
+    real_features = real_features if real_features is not None else inception_features(reals.images)
     result = {
         "real": {"folder": str(real), "faces": len(reals.images)},
         "synthetic": {"folder": str(fake), "faces": len(fakes.images)},
@@ -209,7 +214,7 @@ def evaluate_synthetic(real: Path, fake: Path, size: int | None = None, classifi
         result["inception_score"] = {"mean": mean, "std": std, "classifier": str(classifier)}
     else:
         result["inception_score"] = None
-    result["_reals"] = reals  # for Table 1 of the same folder (evaluate_variability)
+    result["_reals"], result["_real_features"] = reals, real_features  # for the next set, and Table 1
     result["_distances"] = {"synthetic": pairwise_squared_distances(fakes.embeddings[fakes.found]),
                             "real": pairwise_squared_distances(reals.embeddings[reals.found])}
     return result
