@@ -48,6 +48,27 @@ def _progress(desc: str, unit: str):
             bar.close()
 
 
+class _Bars:
+    """One progress bar at a time, for commands made of stages: `new(desc)` closes the previous
+    bar and starts another; `update(done, total)` drives the current one."""
+
+    def __init__(self, unit: str = "it"):
+        self.unit, self._stack, self._update = unit, ExitStack(), None
+
+    def new(self, desc: str) -> None:
+        self._stack.close()
+        self._update = self._stack.enter_context(_progress(desc, self.unit))
+
+    def update(self, done: int, total: int) -> None:
+        if self._update is None:
+            self.new("")
+        self._update(done, total)
+
+    def close(self) -> None:
+        self._stack.close()
+        self._update = None
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="avatar")
 def main() -> None:
@@ -429,28 +450,25 @@ def recipe_default(budget, out, name, b_set, consent, redo) -> None:
     from avatar.recipe import Recipe, Reporter, run_recipe
 
     plan = Recipe(out, budget, consent or SHIPPED_MODELS / "presenter-interim" / "consent.json", name, b_set)
-    with ExitStack() as bars:
-        current = {"step": "", "bar": None}
+    bars, current = _Bars(), {"step": ""}
 
-        def new_bar() -> None:  # one progress bar per step and per stage within it
-            bars.close()
-            current["bar"] = bars.enter_context(_progress(current["step"], "it"))
+    def on_step(step: str, state: str) -> None:
+        bars.close()
+        click.echo({"skip": f"{step}: current, skipped", "run": f"{step}: running",
+                    "done": f"{step}: done"}[state], err=True)
+        if state == "run":
+            current["step"] = step
+            bars.new(step)
 
-        def on_step(step: str, state: str) -> None:
-            bars.close()
-            click.echo({"skip": f"{step}: current, skipped", "run": f"{step}: running",
-                        "done": f"{step}: done"}[state], err=True)
-            if state == "run":
-                current["step"] = step
-                new_bar()
+    def on_stage(text: str) -> None:
+        bars.close()
+        click.echo(f"  {text}", err=True)
+        bars.new(current["step"])
 
-        def on_stage(text: str) -> None:
-            bars.close()
-            click.echo(f"  {text}", err=True)
-            new_bar()
-
-        stamps = run_recipe(plan, tuple(redo), Reporter(on_stage, lambda done, total: current["bar"](done, total)),
-                            on_step)
+    try:
+        stamps = run_recipe(plan, tuple(redo), Reporter(on_stage, bars.update), on_step)
+    finally:
+        bars.close()
     total = sum(stamp["seconds"] for stamp in stamps.values() if stamp)
     click.echo(f"{plan.model}: made by {len(stamps)} steps; {total / 60:.1f} min of work behind it "
                f"(see {plan.model / 'MODEL_CARD.md'})")
@@ -487,13 +505,19 @@ def study_run(data, out, budget, consent, only, seeds) -> None:
     """Make the B sets, then train, export and measure each (B set, seed); resumes."""
     from avatar.experiment import STUDY_BUDGETS, StudyData, results_table, run_study
 
-    with _progress("train", "step") as on_progress:
-        def on_step(step, total, stats):
-            on_progress(step, total)
+    bars = _Bars("step")
 
+    def on_stage(stage: str) -> None:
+        bars.close()
+        click.echo(stage, err=True)
+        bars.new(stage.split()[0])
+
+    try:
         results = run_study(StudyData.from_folder(data, consent), out, STUDY_BUDGETS[budget], only,
-                            tuple(seeds) or None, on_stage=lambda stage: click.echo(stage, err=True),
-                            on_step=on_step)
+                            tuple(seeds) or None, on_stage=on_stage,
+                            on_step=lambda step, total, stats: bars.update(step, total))
+    finally:
+        bars.close()
     click.echo(results_table(results))
 
 
