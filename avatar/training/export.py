@@ -143,7 +143,9 @@ def write_model_card(folder: Path, report: ExportReport, state: dict, stats: lis
         "",
         f"- Architecture: `{json.dumps(config.to_dict())}`",
         f"- Training steps: {report.step} (batch {state['train_config']['batch']} per side), "
-        f"{last.get('elapsed_s', 0) / 3600:.2f} h of training time",
+        f"{last.get('elapsed_s', 0) / 3600:.2f} h of training time"
+        + (f", after a warm start from a model with {state['init_steps']:,} steps behind it"
+           if state.get("init_steps") else ""),
         f"- Side A (driver) faces: {data.get('a_faces', '?')} from `{Path(data.get('a', '?')).name}`; "
         f"side B (presenter): {data.get('b_faces', '?')} from `{Path(data.get('b', '?')).name}`",
         f"- Final losses (mean of the last logging interval): A {last.get('loss_a', '?')}, "
