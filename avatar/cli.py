@@ -616,7 +616,7 @@ def say(text, out, library, model_path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every network).")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Presenter model folder shown first [default: models/presenter-interim].")
+              help="Presenter model folder shown first [default: models/presenter-default].")
 @click.option("--auth", envvar="AVATAR_AUTH", help="USER:PASSWORD to require a login (or $AVATAR_AUTH).")
 @click.option("--max-upload", default="200mb", show_default=True, help="Largest upload accepted.")
 def serve(host, port, model_path, auth, max_upload) -> None:

@@ -31,7 +31,7 @@ WEIGHTS_FILE = "weights.pt"
 PRESENTER_FACES = "presenter-faces"
 
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
-DEFAULT_MODEL = SHIPPED_MODELS / "presenter-interim"
+DEFAULT_MODEL = SHIPPED_MODELS / "presenter-default"
 
 
 def model_folder(path: Path) -> Path:
