@@ -181,8 +181,9 @@ def measure_model(model_path: Path, reference: Reference) -> dict:
 
 
 def baselines(same_person: Path, reference: Reference) -> dict:
-    """The real rows measured the same way: the presenter in another video (the floor) and
-    the driver himself (a different real person); identity and KID only mean anything here."""
+    """The real rows measured the same way: the presenter in another video (the floor of inner
+    KID) and the driver's own faces (a different real man; his mouth r and eye r, measured
+    against themselves, are the ceiling of what landmark re-detection allows)."""
     size = reference.presenter.crops.shape[1]
     floor = load_faces("same person", same_person, size, max_faces=len(reference.driver))
     return {
@@ -197,7 +198,7 @@ def make_b_sets(sets: Path, data: StudyData, on_stage: Callable[[str], None],
                 on_progress: Callable[[int, int], None] | None = None) -> None:
     """Write every B set into `sets/<name>`: real ones selected from the presenter's training
     frames, GAN ones taken from the generated set of their selection (generated first, from
-    3 x 1,000 candidates of `data.generator`, when it is missing)."""
+    3 x its size candidates of `data.generator`, when it is missing)."""
     from avatar.dataset import read_manifest, write_subset
     from avatar.synthetic import generate_from, select_real
 
