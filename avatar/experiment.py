@@ -423,7 +423,7 @@ def b_set_table(results: dict) -> str:
             continue
         m, v = figures["matching"], figures["variability"]
         lines.append(f"| {b.label} | {figures['synthetic']['faces']:,} | {figures['fid']:.1f} | "
-                     f"{figures['kid_x1e3']:.1f} | {m['match']} / {m['no_match']} / {m['not_a_face']} | "
+                     f"{figures['kid_x1e3']:.1f} | {m['match']} / {m['no match']} / {m['not a face']} | "
                      f"{v['mean']:.4f} | {v['variance']:.2e} |")
     return "\n".join(lines)
 

@@ -100,3 +100,13 @@ def test_a_tiny_study_trains_measures_and_draws(tiny_faces, consent_file, tmp_pa
     stages = []
     experiment.run_study(data, study, budget, on_stage=stages.append)
     assert stages == []
+
+
+def test_b_set_table_reads_what_evaluate_synthetic_writes():
+    from avatar.experiment import b_set_table
+
+    figures = {"synthetic": {"faces": 1000}, "fid": 76.2, "kid_x1e3": 119.8,
+               "matching": {"match": 998, "no match": 2, "not a face": 0},
+               "variability": {"faces": 1000, "pairs": 499500, "mean": 0.0226, "variance": 5.6e-05}}
+    line = b_set_table({"sets": {"gan-varied": figures}}).splitlines()[-1]
+    assert line.startswith("| GAN, varied selection | 1,000 | 76.2 | 119.8 | 998 / 2 / 0 | 0.0226 |")
