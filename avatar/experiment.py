@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from avatar.errors import UserError
-from avatar.evaluate import Faces, image_measures, load_faces
+from avatar.evaluate import Faces, image_measures, load_faces, reference_from_dataset
 from avatar.metrics.expression import pearson
 from avatar.metrics.identity import IdentityReference
 from avatar.metrics.image import face_flicker
@@ -117,8 +117,6 @@ class Reference:
 def load_reference(presenter_heldout: Path, driver_heldout: Path, size: int, driver_frames: int) -> Reference:
     """Held-out real presenter faces (all of them) and the first `driver_frames` held-out driver
     faces, at `size` px."""
-    from avatar.evaluate import reference_from_dataset
-
     presenter = load_faces("held-out presenter", presenter_heldout, size)
     records = load_faces("held-out driver", driver_heldout, size)
     keep = min(driver_frames, len(records))
@@ -243,10 +241,9 @@ def _train(a: Path, b: Path, run: Path, size: int, steps: int, seed: int, init: 
 
 
 def _finished(run: Path, steps: int) -> bool:
-    from avatar.training.checkpoint import list_checkpoints
+    from avatar.training.checkpoint import checkpoint_path
 
-    found = list_checkpoints(run)
-    return bool(found) and int(found[-1].stem.split("_")[-1]) >= steps
+    return checkpoint_path(run, steps).is_file()  # the last checkpoint is never pruned
 
 
 def train_base(driver: Path, run: Path, budget: StudyBudget, on_step: Callable | None = None) -> Path | None:

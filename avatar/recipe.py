@@ -187,10 +187,10 @@ def _gan(recipe: Recipe, report: Reporter) -> dict:
     plan, run = recipe.plan, recipe.out / "gan"
     keep_consent(recipe.consent, run)
     init = Path(recipe.shipped) / "presenter-gan" if plan.gan_init else None
-    started = time.monotonic()
+    started, resume = time.monotonic(), bool(list_checkpoints(run))
     last, total = train(recipe.data / "presenter", run, preset(plan.gan_preset, plan.gan_size),
                         GanTrainConfig(kimg=plan.gan_kimg, checkpoint_kimg=max(1.0, plan.gan_kimg / 10)),
-                        resume=bool(list_checkpoints(run)), init=None if list_checkpoints(run) else init,
+                        resume=resume, init=None if resume else init,
                         on_step=lambda step, steps, stats: report.progress(step, steps))
     if last < total:
         raise UserError(f"GAN training stopped at step {last} of {total}; run the recipe again to resume.")
