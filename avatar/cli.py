@@ -655,13 +655,20 @@ def verify(video) -> None:
 @click.argument("text")
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--clips", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Recorded-clip folder (default: the published answers every app visitor gets, "
-                   "~/.cache/avatar/recorded/published).")
+              help="Keep the clip in this folder alone (its own index). Default: the published answers every "
+                   "app visitor gets, in this deployment's database and storage (AVATAR_DB, AVATAR_STORAGE).")
 def driver_record(text, video, clips) -> None:
     """Store VIDEO as the recorded driver answer for reply TEXT (checked and normalised first)."""
+    from avatar.config import Deployment
     from avatar.driver import RecordedClips
-    from avatar.paths import cache_dir
     from avatar.service import PUBLISHED
+    from avatar.storage import open_storage
+    from avatar.store import Store
 
-    clip = RecordedClips(clips or cache_dir("recorded") / PUBLISHED).save(text, video, source=video.name)
-    click.echo(f"{clip.video.parent}: {clip.duration:.2f} s{' with sound' if clip.audio else ''}")
+    if clips:
+        library = RecordedClips.in_folder(clips, owner=PUBLISHED)
+    else:
+        deploy = Deployment.from_env()
+        library = RecordedClips(Store(deploy.db_url).prepare(), open_storage(deploy.storage, deploy.root), PUBLISHED)
+    clip = library.save(text, video, source=video.name)
+    click.echo(f"{clip.video}: {clip.duration:.2f} s{' with sound' if clip.audio else ''}")

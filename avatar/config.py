@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,44 @@ class RenderConfig:
     # such frames than this share is refused.
     max_unswapped: float = 0.2
     track: TrackConfig = field(default_factory=TrackConfig)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the shared state lives and who renders (README "Deploy").
+
+    root: this machine's cache root: media files (or the mirror of object storage), the default
+        SQLite database, Gradio-served answers.
+    db: SQLAlchemy URL of the shared database (`AVATAR_DB`), e.g.
+        postgresql+psycopg://avatar@db/avatar; None: SQLite at `root/state.sqlite3`, and the chat
+        corpus in its own SQLite file as before.
+    storage: `AVATAR_STORAGE`: a folder or s3://bucket/prefix (see avatar.storage); None: `root`.
+    broker: `AVATAR_BROKER`: a Redis URL; renders become jobs for `avatar worker` processes.
+        None: the app renders in its own process, one at a time.
+    job_seconds: `AVATAR_JOB_SECONDS`: a render job is killed after this long; a job whose worker
+        died is handed to another worker after this plus 30 s.
+    max_waiting: `AVATAR_MAX_WAITING`: render jobs queued before new ones are refused as busy.
+    """
+
+    root: Path
+    db: str | None = None
+    storage: str | None = None
+    broker: str | None = None
+    job_seconds: int = 600
+    max_waiting: int = 32
+
+    @classmethod
+    def from_env(cls, root: Path | None = None) -> "Deployment":
+        import os
+
+        from avatar.paths import cache_root
+
+        env = os.environ
+        return cls(root=Path(root or cache_root()), db=env.get("AVATAR_DB") or None,
+                   storage=env.get("AVATAR_STORAGE") or None, broker=env.get("AVATAR_BROKER") or None,
+                   job_seconds=int(env.get("AVATAR_JOB_SECONDS", 600)),
+                   max_waiting=int(env.get("AVATAR_MAX_WAITING", 32)))
+
+    @property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{self.root / 'state.sqlite3'}"

@@ -22,7 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from avatar.config import ExtractConfig, RenderConfig
+from avatar.config import Deployment, ExtractConfig, RenderConfig
 from avatar.dataset import read_manifest
 from avatar.errors import UserError
 from avatar.inference import load_swap_model
@@ -330,7 +330,7 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
                       reference.frames))
 
     on_stage("rendering a synthesised answer")
-    service = Avatar(model=model_path, cache=work / "answers", recordings=work / "recorded")
+    service = Avatar(model=model_path, deploy=Deployment(root=work))
     answers = [service.say(text).video for text in sentences]
     answer_faces = [_reextract("answer", video, work, size) for video in answers]
     synthesised = Faces(SYNTHESISED,

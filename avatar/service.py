@@ -7,13 +7,16 @@ synthesised from the driver library) -> `render.render_clip` (swap, blend, label
 Finished answers are cached by (reply text, model, voice, settings, recording), so a repeated
 answer is instant.
 
-People: an `owner` is a login name when the app runs with a login, else the browser session.
-Recordings live in `<cache>/recorded/<owner hash>/`; published ones (an operator's, for every
-visitor) in `<cache>/recorded/published/`. Adaptation jobs are per (owner, presenter).
+People: an `owner` is a login name when the app runs with a login, else the browser session;
+they are stored by `owner_key` (a hash). Recordings, the answer index and chat histories are
+rows in the shared database (`avatar.store`), their files in media storage (`avatar.storage`),
+so any app replica can serve any person (see `avatar.config.Deployment`). Published recordings
+(an operator's, for every visitor) belong to the owner "published". Adaptation jobs are per
+(owner, presenter) and run on the replica that started them.
 
-One `Registry` per process shares the chatbot, the render lock (one render at a time: each
-uses every core), loaded presenters and adaptation jobs. torch and face_recognition are never
-imported here.
+Rendering happens in this process (one at a time: each uses every core) unless a broker is
+configured; then it is a job for `avatar worker` processes (`avatar.jobs`). torch and
+face_recognition are never imported here.
 """
 
 from __future__ import annotations
@@ -26,27 +29,30 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
 from avatar.adaptation import AdaptConfig, Adaptation, AdaptStatus
 from avatar.chat import Chatbot
-from avatar.config import RenderConfig
+from avatar.config import Deployment, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.errors import UserError
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
-from avatar.paths import cache_dir, writable_dir
+from avatar.paths import cache_dir
 from avatar.presenter import DEFAULT_MODEL, MODEL_FILE, Presenter, available_models, model_folder, open_presenter
 from avatar.provenance.credentials import sign_video
 from avatar.render import render_clip
 from avatar.render.dialogue import Turn, export_dialogue
 from avatar.speech import SpeechConfig, synthesize, write_wav
+from avatar.storage import open_storage
+from avatar.store import Store
 
 Progress = Callable[[float, str], None]
-PUBLISHED = "published"  # recordings folder of answers every visitor gets
+PUBLISHED = "published"  # the owner of the recordings every visitor gets
 INSTALLED = "installed"  # models folder of presenters every visitor may pick
 
 
@@ -75,7 +81,8 @@ class Answer:
 
 
 def owner_key(owner: str) -> str:
-    """A person's folder name: a hash, so no name can reach outside the recordings folder."""
+    """A person's key in the shared state and storage: a hash (no name is stored, and none can
+    reach outside its folder)."""
     if not owner:
         raise UserError("this request has no session; reload the page.")
     return hashlib.sha256(owner.encode()).hexdigest()[:24]
@@ -92,38 +99,39 @@ def _bounded(text: str | None, limit: int, empty: str, too_long: str) -> str:
     return text
 
 
-def prune(folder: Path, max_bytes: int) -> int:
-    """Delete the least recently used files in `folder` until it holds at most `max_bytes`;
-    returns how many were deleted."""
-    files = sorted((p for p in Path(folder).glob("*") if p.is_file()), key=lambda p: p.stat().st_mtime)
-    total, deleted = sum(p.stat().st_size for p in files), 0
-    for path in files:
-        if total <= max_bytes:
-            break
-        total -= path.stat().st_size
-        path.unlink(missing_ok=True)
-        deleted += 1
-    return deleted
-
-
 class Avatar:
-    """The presenter service of one process (see the module docstring)."""
+    """The presenter service of one process (see the module docstring).
 
-    def __init__(self, model: Path | None = None, library: Path = DEFAULT_LIBRARY, recordings: Path | None = None,
-                 chat_db: str | None = None, cache: Path | None = None, voice: SpeechConfig = SpeechConfig(),
+    deploy: where shared state lives and who renders (default: `Deployment.from_env()`: SQLite
+    and files under the cache root, rendering here). chat_db: the ChatterBot database (default:
+    the shared database when `deploy.db` names one, else the bundled SQLite corpus)."""
+
+    def __init__(self, model: Path | None = None, library: Path = DEFAULT_LIBRARY, chat_db: str | None = None,
+                 deploy: Deployment | None = None, voice: SpeechConfig = SpeechConfig(),
                  render: RenderConfig = RenderConfig(), config: ServeConfig = ServeConfig(),
                  adapt: AdaptConfig = AdaptConfig()):
+        self.deploy = deploy or Deployment.from_env()
         self.default_model = model_folder(model or DEFAULT_MODEL).resolve()
         self.library = DriverLibrary.load(library)
-        self.recordings = Path(recordings or cache_dir("recorded"))
-        self.chatbot = Chatbot(chat_db, history=config.history, sessions=config.sessions)
-        self.cache = Path(cache or cache_dir("answers"))
+        self.store = Store(self.deploy.db_url).prepare()
+        self.media = open_storage(self.deploy.storage, self.deploy.root)
+        self.chat_db = chat_db or self.deploy.db
         self.voice, self.render, self.config, self.adapt_config = voice, render, config, adapt
+        self.queue = None
+        if self.deploy.broker:
+            from avatar.jobs import RenderQueue
+
+            self.queue = RenderQueue(self.deploy)
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
         self._models_lock = threading.Lock()
         self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
         self._adaptations: dict[tuple[str, Path], Adaptation] = {}
         self.presenter(None)  # the default presenter must load: fail at start, not at the first question
+
+    @cached_property
+    def chatbot(self) -> Chatbot:
+        """Loaded on first use: a render worker never needs it."""
+        return Chatbot(self.chat_db, train_if_empty=self.chat_db is not None)
 
     # -- presenters -------------------------------------------------------------------------
 
@@ -168,14 +176,18 @@ class Avatar:
 
     def reply(self, message: str, session: str) -> str:
         """The chatbot's reply text to `message`, kept in `session`'s (bounded) history."""
-        return self.chatbot.reply(self.check_message(message), session).text
+        message = self.check_message(message)
+        text = self.chatbot.reply(message).text
+        self.store.add_exchange(session, message, text, keep=self.config.history, sessions=self.config.sessions)
+        return text
 
     def history(self, session: str) -> list[tuple[str, str]]:
-        return self.chatbot.history(session)
+        """(message, reply) pairs of `session`, oldest first (kept in the shared database)."""
+        return self.store.history(session)
 
     def end_session(self, session: str) -> None:
         """Free what a closed browser session held (its chat history)."""
-        self.chatbot.forget(session)
+        self.store.forget(session)
 
     def respond(self, message: str, session: str, owner: str | None = None, model: str | None = None,
                 progress: Progress | None = None) -> Answer:
@@ -196,24 +208,34 @@ class Avatar:
         `recorded_voice` is False or it has no sound."""
         text = _bounded(text, self.config.max_reply, "there is nothing to say.",
                         "that answer is {n} characters long; the presenter says at most {limit}.")
+        progress = progress or (lambda share, stage: None)
         presenter, swap = self.presenter(model, owner)
         recorded = self.recording(owner, text)
-        out = self.cache / f"{self._key(text, presenter, recorded, recorded_voice)}.mp4"
-        meta = out.with_suffix(".json")
-        if cached := self._cached(text, out, meta):
+        key = self._key(text, presenter, recorded, recorded_voice)
+        if cached := self._cached(key):
             return cached
+        if self.queue is not None:
+            done = self.queue.render(text, owner, model, recorded_voice, progress)
+            answer = self._cached(done["key"])
+            if answer is None:  # deleted meanwhile (its recording was replaced): render again
+                return self.say(text, owner, model, progress, recorded_voice)
+            return Answer(answer.text, answer.video, answer.duration, answer.driver, False, done["seconds"])
         with self._render_lock:
             # Checked again under the lock: a session that asked the same meanwhile rendered it.
-            if cached := self._cached(text, out, meta):
+            if cached := self._cached(key):
                 return cached
-            writable_dir(self.cache, "answer cache")
-            answer = self._render(text, presenter, swap, recorded, out, progress or (lambda share, stage: None),
-                                  recorded_voice)
-            meta.write_text(json.dumps({"text": text, "duration": answer.duration, "driver": answer.driver}) + "\n")
-            if recorded is not None:
-                RecordedClips.note_answer(recorded, out)
-            prune(self.cache, self.config.answer_cache_bytes)
-        return answer
+            with tempfile.TemporaryDirectory(prefix="avatar-answer-") as tmp:
+                answer = self._render(text, presenter, swap, recorded, Path(tmp) / f"{key}.mp4", progress,
+                                      recorded_voice)
+                row = {"key": key, "text": text, "video": f"answers/{key}.mp4", "duration": answer.duration,
+                       "driver": answer.driver, "rec_owner": recorded.owner if recorded else None,
+                       "rec_clip": recorded.key if recorded else None, "bytes": answer.video.stat().st_size}
+                video = self.media.put(row["video"], answer.video)
+            if not self.store.add_answer(row):  # its recording was deleted meanwhile: not kept
+                self.media.delete(row["video"])
+            for old in self.store.answers_over(self.config.answer_cache_bytes):
+                self.media.delete(old["video"])
+        return Answer(text, video, answer.duration, answer.driver, False, answer.seconds)
 
     def export(self, session: str, out: Path, owner: str | None = None, model: str | None = None,
                progress: Progress | None = None) -> tuple[Path, Path]:
@@ -266,18 +288,21 @@ class Avatar:
         seconds.update(report.seconds)
         return Answer(text, out, report.duration, clip.kind, False, dict(seconds))
 
-    @staticmethod
-    def _cached(text: str, out: Path, meta: Path) -> Answer | None:
-        if out.is_file() and meta.is_file():
-            for path in (out, meta):
-                path.touch()  # recently used: pruned last
-            saved = json.loads(meta.read_text())
-            return Answer(text, out, saved["duration"], saved["driver"], True, {})
-        return None
+    def _cached(self, key: str) -> Answer | None:
+        """The indexed answer `key` (its video fetched to this machine), or None."""
+        row = self.store.answer(key)
+        if row is None:
+            return None
+        try:
+            video = self.media.local(row["video"])
+        except FileNotFoundError:  # indexed but its file is gone (deleted by hand): render again
+            self.store.drop_answer(key)
+            return None
+        return Answer(row["text"], video, row["duration"], row["driver"], True, {})
 
     def _key(self, text: str, presenter: Presenter, recorded: RecordedClip | None, recorded_voice: bool) -> str:
         parts = [text, presenter.sha256, asdict(self.voice), asdict(self.render),
-                 [str(recorded.video), recorded.created] if recorded else None,
+                 [recorded.sha256, recorded.created] if recorded else None,
                  recorded_voice and recorded is not None]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -285,10 +310,10 @@ class Avatar:
 
     def clips(self, owner: str) -> RecordedClips:
         """`owner`'s own recordings."""
-        return RecordedClips(self.recordings / owner_key(owner), render=self.render)
+        return RecordedClips(self.store, self.media, owner_key(owner), render=self.render)
 
     def published(self) -> RecordedClips:
-        return RecordedClips(self.recordings / PUBLISHED, render=self.render)
+        return RecordedClips(self.store, self.media, PUBLISHED, render=self.render)
 
     def recording(self, owner: str | None, text: str) -> RecordedClip | None:
         """The recording used for `text`: `owner`'s own, else a published one."""
@@ -300,9 +325,10 @@ class Avatar:
         text = self.check_message(text)
         return self.clips(owner).save(text, Path(video), source=source)
 
-    def forget_recording(self, owner: str, text: str) -> bool:
-        """Delete `owner`'s recording of `text` and every answer rendered from it."""
-        return self.clips(owner).delete(text) if (text or "").strip() else False
+    def forget_recording(self, owner: str, text: str) -> list[str] | None:
+        """Delete `owner`'s recording of `text` and every answer rendered from it; returns the
+        deleted answers' file names (None when there was no recording)."""
+        return self.clips(owner).delete(text) if (text or "").strip() else None
 
     def publish(self, owner: str, text: str) -> RecordedClip:
         """Make `owner`'s recording of `text` the one every visitor's reply to it uses (an
@@ -313,7 +339,7 @@ class Avatar:
         return self.published().save(own.text, own.video, source=f"published from {own.source}")
 
     def unpublish(self, text: str) -> bool:
-        return self.published().delete(text)
+        return self.published().delete(text) is not None
 
     # -- adaptation -------------------------------------------------------------------------
 

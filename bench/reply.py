@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from avatar.config import Deployment
 from avatar.presenter import DEFAULT_MODEL
 from avatar.service import Avatar
 
@@ -26,7 +27,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        avatar = Avatar(model=args.model, cache=Path(tmp) / "answers", recordings=Path(tmp) / "recorded")
+        avatar = Avatar(model=args.model, deploy=Deployment(root=Path(tmp)))
         avatar.say("Warm up.")  # first-use costs (model session, library index) are not per reply
         results = []
         for message in MESSAGES:

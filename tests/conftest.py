@@ -246,3 +246,33 @@ def small_face_clip(franck_clip, ffmpeg, tmp_path_factory) -> Path:
     subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", franck_clip, "-vf", "scale=88:72", "-c:v", "libx264",
                     "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "copy", path], check=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for this test session (see tests/servers.py)."""
+    from tests import servers
+
+    server = servers.postgres()
+    yield server
+    server.stop()
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    from tests import servers
+
+    server = servers.redis()
+    yield server
+    server.stop()
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    from tests import servers
+
+    server = servers.s3()
+    yield server
+    server.stop()

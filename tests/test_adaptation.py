@@ -26,7 +26,7 @@ CONSENT = {"person": "Rec Order", "source": "2 recordings made in the app", "dat
 
 
 def test_recorded_answers_adapt_the_presenter_into_a_new_model(base, franck_clip, tmp_path):
-    clips = RecordedClips(tmp_path / "clips")
+    clips = RecordedClips.in_folder(tmp_path / "clips")
     clips.save("Hello", franck_clip)
     clips.save("Goodbye", _copy_with_other_bytes(franck_clip, tmp_path))
     adapted = tmp_path / "adapted"
@@ -50,7 +50,7 @@ def test_recorded_answers_adapt_the_presenter_into_a_new_model(base, franck_clip
     assert presenter.shape == (4, 64, 64, 3) and mask.shape[0] == 4
 
 def test_adapting_waits_for_enough_recordings(base, franck_clip, tmp_path):
-    clips = RecordedClips(tmp_path / "clips")
+    clips = RecordedClips.in_folder(tmp_path / "clips")
     clips.save("Hi", franck_clip)
     adaptation = Adaptation(base, clips, AdaptConfig(min_seconds=20), work=tmp_path / "work",
                             models=tmp_path / "adapted")
@@ -62,19 +62,19 @@ def test_adapting_waits_for_enough_recordings(base, franck_clip, tmp_path):
 
 def test_a_model_without_its_presenter_faces_cannot_be_adapted(base, tmp_path):
     shutil.rmtree(base / "presenter-faces")
-    adaptation = Adaptation(base, RecordedClips(tmp_path / "clips"), work=tmp_path / "work")
+    adaptation = Adaptation(base, RecordedClips.in_folder(tmp_path / "clips"), work=tmp_path / "work")
     with pytest.raises(UserError, match="without its presenter faces"):
         adaptation.start(CONSENT)
 
 
 def test_adapting_needs_a_complete_consent_record(base, tmp_path):
-    adaptation = Adaptation(base, RecordedClips(tmp_path / "clips"), work=tmp_path / "work")
+    adaptation = Adaptation(base, RecordedClips.in_folder(tmp_path / "clips"), work=tmp_path / "work")
     with pytest.raises(UserError, match="lacks person"):
         adaptation.start({**CONSENT, "person": ""})
 
 
 def test_an_interrupted_training_is_never_exported(base, franck_clip, tmp_path, monkeypatch):
-    clips = RecordedClips(tmp_path / "clips")
+    clips = RecordedClips.in_folder(tmp_path / "clips")
     clips.save("Hello", franck_clip)
     adaptation = Adaptation(base, clips, AdaptConfig(steps=4, min_seconds=1), work=tmp_path / "work",
                             models=tmp_path / "adapted")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from avatar.chat import train_corpus
+from avatar.config import Deployment
 from avatar.errors import UserError
 from avatar.media import iter_frames, probe
 from avatar.provenance.credentials import TRAINED_ALGORITHMIC_MEDIA, read_credentials
@@ -24,7 +25,7 @@ def avatar(tiny_model, consent_file, chat_db, tmp_path_factory):
     model = root / "models" / "tiny"
     shutil.copytree(tiny_model, model)
     shutil.copy(consent_file, model / "consent.json")
-    return Avatar(model=model, recordings=root / "recorded", chat_db=chat_db, cache=root / "answers")
+    return Avatar(model=model, chat_db=chat_db, deploy=Deployment(root=root))
 
 
 def test_respond_renders_a_labelled_answer_as_long_as_its_speech(avatar):
@@ -64,11 +65,12 @@ def test_deleting_a_recording_deletes_the_answers_rendered_from_it(avatar, franc
     answer = avatar.say("See you soon", owner="carol")
     silent_voice = avatar.say("See you soon", owner="carol", recorded_voice=False)
     assert answer.video.is_file() and silent_voice.video.is_file() and answer.video != silent_voice.video
-    assert avatar.forget_recording("carol", "See you soon")
+    deleted = avatar.forget_recording("carol", "See you soon")
+    assert sorted(deleted) == sorted([answer.video.name, silent_voice.video.name])
     assert not answer.video.exists() and not silent_voice.video.exists()
-    assert not answer.video.with_suffix(".json").exists()
+    assert avatar.store.answer(answer.video.stem) is None
     assert avatar.say("See you soon", owner="carol").driver == "synthesised"
-    assert not avatar.forget_recording("carol", "See you soon")
+    assert avatar.forget_recording("carol", "See you soon") is None
 
 
 def test_a_recording_whose_face_cannot_be_swapped_is_refused_at_upload(avatar, small_face_clip, make_video):
@@ -98,16 +100,16 @@ def test_messages_and_answers_are_bounded_before_any_work(avatar):
 
 
 def test_history_is_bounded_and_freed_when_the_session_ends(tiny_model, chat_db, tmp_path):
-    avatar = Avatar(model=tiny_model, recordings=tmp_path / "rec", chat_db=chat_db, cache=tmp_path / "answers",
+    avatar = Avatar(model=tiny_model, chat_db=chat_db, deploy=Deployment(root=tmp_path),
                     config=ServeConfig(history=3, sessions=2))
     for i in range(5):
         avatar.reply(f"Hello {i}", "a")
     assert [q for q, _ in avatar.history("a")] == ["Hello 2", "Hello 3", "Hello 4"]
     avatar.reply("Hi", "b")
     avatar.reply("Hi", "c")  # a third session: the least recently active one (a) is dropped
-    assert avatar.history("a") == [] and avatar.chatbot.session_count == 2
+    assert avatar.history("a") == [] and avatar.store.session_count() == 2
     avatar.end_session("b")
-    assert avatar.history("b") == [] and avatar.chatbot.session_count == 1
+    assert avatar.history("b") == [] and avatar.store.session_count() == 1
 
 
 def test_a_model_whose_bytes_changed_is_refused(tiny_model, chat_db, tmp_path):
@@ -117,10 +119,10 @@ def test_a_model_whose_bytes_changed_is_refused(tiny_model, chat_db, tmp_path):
     data[-200:-136] = bytes(64)  # 64 bytes of weights zeroed
     (tampered / "model.onnx").write_bytes(bytes(data))
     with pytest.raises(UserError, match="changed after it was exported"):
-        Avatar(model=tampered, recordings=tmp_path / "rec", chat_db=chat_db, cache=tmp_path / "answers")
+        Avatar(model=tampered, chat_db=chat_db, deploy=Deployment(root=tmp_path))
     (tampered / "presenter.json").unlink()
     with pytest.raises(UserError, match="no integrity record"):
-        Avatar(model=tampered, recordings=tmp_path / "rec", chat_db=chat_db, cache=tmp_path / "answers")
+        Avatar(model=tampered, chat_db=chat_db, deploy=Deployment(root=tmp_path))
 
 
 def test_an_identical_reply_plays_again_and_unknown_names_are_refused(avatar):
@@ -162,5 +164,5 @@ def test_adapting_writes_the_recording_persons_consent(avatar, franck_clip):
     with pytest.raises(UserError, match="at least 20 s"):
         avatar.adapt("erin", "Erin Example")
     assert not (job.work / "adaptation-consent.json").exists()
-    assert avatar.adaptation("frank").clips.root != job.clips.root  # another person's job, recordings
+    assert avatar.adaptation("frank").clips.owner != job.clips.owner  # another person's job, recordings
     assert json.loads(json.dumps(avatar.about(None)))["name"] == "tiny"

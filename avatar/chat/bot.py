@@ -7,15 +7,15 @@ own `get_response` spends its time in the SQL storage, not in matching (one lazy
 candidate statement for its tags, then building ORM objects for ~1,000 candidates a question:
 p95 ~300 ms), so the same known-question -> answer pairs are matched in memory instead with the
 same Levenshtein-ratio similarity ChatterBot uses (bench/chat.py compares both, answer for
-answer). Nothing a user types is ever written back.
+answer). Nothing a user types is ever written back; chat histories are the service's (kept in
+the shared database, `avatar.store`).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import threading
-from collections import OrderedDict, defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +59,25 @@ def train_corpus(db_url: str | None = None, corpus: str = CORPUS) -> int:
         return _train(f"sqlite:///{building}", corpus)
 
 
+def ensure_trained(db_url: str, corpus: str = CORPUS) -> int:
+    """Train `corpus` into the shared database `db_url` unless its statements are there; replicas
+    starting together train it once (PostgreSQL advisory lock). Returns the statements stored."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": 0x63686174})  # "chat"
+            if inspect(connection).has_table("statement"):
+                count = connection.execute(text("SELECT count(*) FROM statement")).scalar_one()
+                if count:
+                    return count
+            return _train(db_url, corpus)  # the lock is held until this transaction ends
+    finally:
+        engine.dispose()
+
+
 def _train(db_url: str, corpus: str) -> int:
     from chatterbot.trainers import ChatterBotCorpusTrainer
 
@@ -87,15 +106,17 @@ class Chatbot:
     """Read-only replies from a trained database; safe to share between threads.
 
     threshold: least similarity (Levenshtein ratio of normalised texts) for a match; below it
-    the presenter says FALLBACK.
+    the presenter says FALLBACK. train_if_empty: train the corpus into `db_url` first when it
+    has none (a shared database set up by its first replica).
     """
 
-    def __init__(self, db_url: str | None = None, threshold: float = 0.6, history: int = 50,
-                 sessions: int = 10_000):
+    def __init__(self, db_url: str | None = None, threshold: float = 0.6, train_if_empty: bool = False):
         self.db_url = db_url or default_db_url()
         path = _sqlite_path(self.db_url)
         if self.db_url == default_db_url() and path is not None and not path.exists():
             train_corpus(self.db_url)  # the shipped default builds itself (~2 s)
+        elif train_if_empty:
+            ensure_trained(self.db_url)
         self.threshold = threshold
         self._answers = self._load()
         if not self._answers:
@@ -105,11 +126,6 @@ class Chatbot:
         for i, question in enumerate(self._questions):
             for word in set(question.split()):
                 self._by_word[word].add(i)
-        # Bounded twice: `history` exchanges per session, `sessions` sessions (least recently
-        # active dropped first; `forget` frees a session as soon as it ends).
-        self._history_length, self._max_sessions = history, sessions
-        self._histories: OrderedDict[str, deque] = OrderedDict()
-        self._lock = threading.Lock()
 
     def _load(self) -> dict[str, list[str]]:
         """Normalised known question -> answers in the order training stored them."""
@@ -131,30 +147,9 @@ class Chatbot:
         answers.pop("", None)
         return answers
 
-    def reply(self, message: str, session: str = "default") -> Reply:
-        """The presenter's answer to `message`; the exchange is kept in `session`'s history."""
-        reply = self._match(_normalise(message))
-        with self._lock:
-            history = self._histories.pop(session, None) or deque(maxlen=self._history_length)
-            history.append((message, reply.text))
-            self._histories[session] = history  # most recently active last
-            while len(self._histories) > self._max_sessions:
-                self._histories.popitem(last=False)
-        return reply
-
-    def history(self, session: str = "default") -> list[tuple[str, str]]:
-        """(message, reply) pairs of `session`, oldest first."""
-        with self._lock:
-            return list(self._histories.get(session, ()))
-
-    def forget(self, session: str) -> None:
-        """Drop `session`'s history (its browser tab closed)."""
-        with self._lock:
-            self._histories.pop(session, None)
-
-    @property
-    def session_count(self) -> int:
-        return len(self._histories)
+    def reply(self, message: str) -> Reply:
+        """The presenter's answer to `message`."""
+        return self._match(_normalise(message))
 
     def _match(self, query: str) -> Reply:
         if not query:

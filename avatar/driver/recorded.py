@@ -1,24 +1,24 @@
 """Recorded driver clips: a person's own recording of a reply, used instead of a synthesised one.
 
-Clips are keyed by the reply's normalised text (case, spacing and punctuation ignored). Each
-lives in its own folder, written in full beside the library and renamed into place, so a crash
-or a refused upload never leaves half a clip and never loses the clip it would replace:
-    <root>/<key>/clip.mp4    normalised video (constant frame rate, upright, even size)
-    <root>/<key>/audio.wav   the recorded sound, when there is any
-    <root>/<key>/meta.json   text, duration, frames, fps, has_audio, source, created, sha256,
-                             face_share (sampled frames with a swappable face)
-    <root>/<key>/answers.txt answer videos rendered from this clip (deleted with it)
-A clip whose face the renderer could not swap (none found, or too small) is refused at save:
-otherwise its "presenter version" would be the recording's own face.
+Clips are keyed by the reply's normalised text (case, spacing and punctuation ignored) and by
+owner (a person's `owner_key`, or "published" for the answers every visitor gets). A clip is
+checked in a private staging folder (normalised to a constant frame rate, upright, even size;
+a face large enough to swap in at least `min_face_share` of sampled frames), then its files go
+to media storage under a new versioned key and its row into the shared database in one
+transaction; only then are the clip it replaces and the answers rendered from that clip
+deleted. A refused upload, a crash or a second replica reading meanwhile never sees half a clip
+or loses the clip it would replace.
+    recorded/<owner>/<clip key>/<version>/clip.mp4    the normalised video
+    recorded/<owner>/<clip key>/<version>/audio.wav   the recorded sound, when there is any
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import shutil
+import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +28,9 @@ import numpy as np
 from avatar.config import MediaLimits, RenderConfig
 from avatar.errors import UserError
 from avatar.media import normalize, read_frames
-from avatar.paths import atomic_folder, file_sha256
+from avatar.paths import file_sha256
+from avatar.storage import LocalStorage, Storage
+from avatar.store import Store
 from avatar.vision import choose_face, detect_faces
 
 _WORDS = re.compile(r"[^\W_]+")
@@ -44,6 +46,9 @@ def clip_key(text: str) -> str:
 
 @dataclass(frozen=True)
 class RecordedClip:
+    """A stored recording; `video` and `audio` are paths on this machine (fetched from object
+    storage on first use)."""
+
     text: str
     video: Path
     audio: Path | None
@@ -51,11 +56,9 @@ class RecordedClip:
     fps: float
     source: str
     created: str
-    sha256: str = ""
-
-    @property
-    def folder(self) -> Path:
-        return self.video.parent
+    sha256: str
+    owner: str
+    key: str
 
 
 def face_share(video: Path, frames: int, config: RenderConfig = RenderConfig(), samples: int = 10) -> float:
@@ -72,86 +75,87 @@ def face_share(video: Path, frames: int, config: RenderConfig = RenderConfig(), 
 
 
 class RecordedClips:
-    """The clip library in `root` (created on first save)."""
+    """The recordings of one `owner` in the shared `store` and `media` storage."""
 
-    def __init__(self, root: Path, limits: MediaLimits = MediaLimits(max_seconds=300, max_bytes=500 * 1024**2),
+    def __init__(self, store: Store, media: Storage, owner: str,
+                 limits: MediaLimits = MediaLimits(max_seconds=300, max_bytes=500 * 1024**2),
                  render: RenderConfig = RenderConfig(), min_face_share: float = 0.8):
-        self.root, self.limits = Path(root), limits
-        self.render, self.min_face_share = render, min_face_share
+        self.store, self.media, self.owner = store, media, owner
+        self.limits, self.render, self.min_face_share = limits, render, min_face_share
+
+    @classmethod
+    def in_folder(cls, folder: Path, owner: str = "local", **kwargs) -> RecordedClips:
+        """Recordings kept in `folder` alone (its own SQLite index and files): for tools and tests."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        return cls(Store(f"sqlite:///{folder / 'state.sqlite3'}").prepare(), LocalStorage(folder), owner, **kwargs)
 
     def save(self, text: str, video: Path, source: str = "upload") -> RecordedClip:
         """Validate and store `video` as the recording of `text` (replacing an older one and the
         answers rendered from it). UserError when it is not a usable video or its face could
-        not be swapped."""
-        final = self.root / clip_key(text)
-        self.root.mkdir(parents=True, exist_ok=True)
-        # Written in full beside the old clip, which is replaced only once this one is complete.
-        with atomic_folder(final) as staging:
+        not be swapped; the older recording is then kept."""
+        key = clip_key(text)
+        with tempfile.TemporaryDirectory(prefix="recording-") as tmp:
+            staging = Path(tmp)
             normal = normalize(video, staging / "work", self.limits)
-            if normal.video.parent == staging / "work":  # transcoded: move it
-                os.replace(normal.video, staging / "clip.mp4")
-            else:  # already normal: the upload itself is kept
-                shutil.copyfile(normal.video, staging / "clip.mp4")
-            if normal.audio is not None:
-                os.replace(normal.audio, staging / "audio.wav")
-            shutil.rmtree(staging / "work", ignore_errors=True)
-            share = face_share(staging / "clip.mp4", normal.info.frames, self.render)
+            share = face_share(normal.video, normal.info.frames, self.render)
             if share < self.min_face_share:
                 raise UserError(f"the presenter cannot be put into this recording: a face large enough to swap was "
                                 f"found in only {share:.0%} of it. Face the camera from closer, in good light (the "
                                 f"face must be at least {self.render.min_face} pixels wide, and faces under about "
                                 "80 pixels are not found), and record again.")
-            meta = {"text": text, "duration": round(normal.info.duration, 3), "frames": normal.info.frames,
-                    "fps": normal.info.fps, "has_audio": normal.audio is not None, "source": source,
-                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "sha256": file_sha256(staging / "clip.mp4"), "face_share": share}
-            (staging / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-            if final.exists():
-                self._delete_answers(final)  # answers of the clip being replaced
-        return self._load(final)
+            created = datetime.now(timezone.utc)
+            folder = f"recorded/{self.owner}/{key}/{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+            clip_file = staging / "clip.mp4"
+            if normal.video.parent == staging / "work":  # transcoded: ours to move
+                normal.video.rename(clip_file)
+            else:  # already normal: the upload itself is kept, copied
+                shutil.copyfile(normal.video, clip_file)
+            row = {"owner": self.owner, "clip": key, "text": text, "video": f"{folder}/clip.mp4",
+                   "audio": f"{folder}/audio.wav" if normal.audio is not None else None,
+                   "duration": round(normal.info.duration, 3), "frames": normal.info.frames, "fps": normal.info.fps,
+                   "face_share": share, "sha256": file_sha256(clip_file), "source": source,
+                   "created": created.isoformat(timespec="seconds")}
+            self.media.put(row["video"], clip_file)
+            if normal.audio is not None:
+                self.media.put(row["audio"], Path(normal.audio))
+        try:
+            old, stale = self.store.put_recording(row)
+        except Exception:
+            self._delete_media(row, [])
+            raise
+        if old is not None:
+            self._delete_media(old, stale)
+        return self._clip(row)
 
     def get(self, text: str) -> RecordedClip | None:
         """The recording for `text`, or None."""
         try:
-            folder = self.root / clip_key(text)
+            key = clip_key(text)
         except UserError:
             return None
-        return self._load(folder) if (folder / "meta.json").is_file() else None
+        row = self.store.recording(self.owner, key)
+        return self._clip(row) if row else None
 
-    def delete(self, text: str) -> bool:
-        """Delete the recording of `text` and every answer rendered from it."""
-        folder = self.root / clip_key(text)
-        if not folder.exists():
-            return False
-        self._delete_answers(folder)
-        shutil.rmtree(folder)
-        return True
-
-    @staticmethod
-    def note_answer(clip: RecordedClip, answer: Path) -> None:
-        """Remember that `answer` was rendered from `clip` (deleted with it)."""
-        with open(clip.folder / "answers.txt", "a") as f:
-            f.write(f"{Path(answer).resolve()}\n")
-
-    @staticmethod
-    def answers(folder: Path) -> list[Path]:
-        listed = Path(folder) / "answers.txt"
-        return [Path(line) for line in listed.read_text().splitlines() if line] if listed.is_file() else []
-
-    def _delete_answers(self, folder: Path) -> None:
-        for answer in self.answers(folder):
-            for path in (answer, answer.with_suffix(".json")):
-                path.unlink(missing_ok=True)
+    def delete(self, text: str) -> list[str] | None:
+        """Delete the recording of `text` and every answer rendered from it; returns the deleted
+        answers' file names (None when there was no recording)."""
+        old, stale = self.store.delete_recording(self.owner, clip_key(text))
+        if old is None:
+            return None
+        self._delete_media(old, stale)
+        return [Path(answer["video"]).name for answer in stale]
 
     def all(self) -> list[RecordedClip]:
-        if not self.root.is_dir():
-            return []
-        return sorted((self._load(f) for f in self.root.iterdir() if (f / "meta.json").is_file()),
-                      key=lambda clip: clip.created)
+        """Every recording of this owner, oldest first."""
+        return [self._clip(row) for row in self.store.recordings_of(self.owner)]
 
-    @staticmethod
-    def _load(folder: Path) -> RecordedClip:
-        meta = json.loads((folder / "meta.json").read_text())
-        audio = folder / "audio.wav"
-        return RecordedClip(meta["text"], folder / "clip.mp4", audio if audio.is_file() else None, meta["duration"],
-                            meta["fps"], meta["source"], meta["created"], meta.get("sha256", ""))
+    def _delete_media(self, recording: dict, answers: list[dict]) -> None:
+        for key in [recording["video"], recording["audio"], *(a["video"] for a in answers)]:
+            if key:
+                self.media.delete(key)
+
+    def _clip(self, row: dict) -> RecordedClip:
+        return RecordedClip(row["text"], self.media.local(row["video"]),
+                            self.media.local(row["audio"]) if row["audio"] else None, row["duration"], row["fps"],
+                            row["source"], row["created"], row["sha256"], row["owner"], row["clip"])

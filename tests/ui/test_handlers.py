@@ -11,7 +11,7 @@ REQUEST = SimpleNamespace(session_hash="session-1", username=None)
 
 
 def test_a_render_that_fails_after_recording_keeps_the_recording(franck_clip, tmp_path, monkeypatch):
-    clips = RecordedClips(tmp_path / "clips")
+    clips = RecordedClips.in_folder(tmp_path / "clips")
 
     def failing_say(*args, **kwargs):
         raise RuntimeError("the swap model crashed")
@@ -34,7 +34,7 @@ def test_a_silent_recording_warns_that_the_synthesised_voice_is_used(franck_clip
 
     silent = tmp_path / "silent.mp4"
     subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", franck_clip, "-an", "-c:v", "copy", silent], check=True)
-    clips = RecordedClips(tmp_path / "clips")
+    clips = RecordedClips.in_folder(tmp_path / "clips")
     service = SimpleNamespace(record=lambda owner, line, video: clips.save(line, video),
                               say=lambda *a, **k: SimpleNamespace(video=silent),
                               adaptation_status=lambda owner, model: SimpleNamespace(message=""))

@@ -1,0 +1,152 @@
+"""Render jobs on Celery workers, with Redis as broker and result backend.
+
+When `AVATAR_BROKER` is set, an app replica does not render: `RenderQueue.render` puts a job on
+the `render` queue and waits for it, passing the worker's progress on to the page; a worker
+(`avatar worker`, `run_worker`) renders it with its own in-process `avatar.service.Avatar`,
+which stores the video in the shared media storage and indexes it in the shared database, so
+every replica can serve it. Delivery is at least once: a job is acknowledged only when it has
+finished (`acks_late`), a worker takes one job at a time (prefetch 1, one process per GPU or
+CPU slot), a job whose worker process dies is put back at once (`reject_on_worker_lost`) and one
+whose whole worker vanished (killed, machine lost) is handed out again once Redis's visibility
+timeout passes (the job time limit plus 30 s). Rendering the same answer twice is harmless: it
+is stored under the same key and indexed once. celery and redis are imported only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Callable
+
+from celery import Celery, signals
+
+from avatar.config import Deployment
+from avatar.errors import UserError
+
+QUEUE = "render"
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+
+
+def make_celery(deploy: Deployment) -> Celery:
+    """The Celery app of `deploy` (its broker is also the result backend)."""
+    app = Celery("avatar", broker=deploy.broker, backend=deploy.broker)
+    app.conf.update(
+        task_default_queue=QUEUE, task_serializer="json", result_serializer="json", accept_content=["json"],
+        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        task_time_limit=deploy.job_seconds, task_track_started=True, result_expires=3600,
+        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        # A job stays invisible to other workers this long after delivery; if its worker never
+        # acknowledges it (killed), Redis hands it out again. Swept every 5 s.
+        broker_transport_options={"visibility_timeout": deploy.job_seconds + 30, "unacked_restore_interval": 5,
+                                  "unacked_restore_throttle": 1},
+        result_backend_transport_options={"retry_policy": {"timeout": 5.0}},
+    )
+    app.task(bind=True, name="avatar.render")(_render_task)
+    return app
+
+
+_worker_service = None
+
+
+def _service():
+    """The worker process's own presenter service: renders here, never enqueues."""
+    global _worker_service
+    if _worker_service is None:
+        from dataclasses import replace
+
+        from avatar.service import Avatar
+
+        model = os.environ.get("AVATAR_MODEL")
+        _worker_service = Avatar(model=model or None, deploy=replace(Deployment.from_env(), broker=None))
+    return _worker_service
+
+
+@signals.worker_process_init.connect
+def _warm(**kwargs) -> None:
+    """Load the default presenter before the first job, not during it."""
+    if os.environ.get("AVATAR_WORKER") == "1":
+        _service()
+
+
+def _render_task(task, text: str, owner: str | None, model: str | None, recorded_voice: bool) -> dict:
+    def progress(share: float, stage: str) -> None:
+        task.update_state(state="PROGRESS", meta={"share": share, "stage": stage})
+
+    started = time.perf_counter()
+    try:
+        answer = _service().say(text, owner=owner, model=model, progress=progress, recorded_voice=recorded_voice)
+    except UserError as error:  # the person's message, passed through as it is
+        return {"error": str(error)}
+    return {"key": answer.video.stem, "seconds": answer.seconds, "worker": task.request.hostname,
+            "worker_seconds": time.perf_counter() - started}
+
+
+class RenderQueue:
+    """The app's side: enqueue a render and wait for it."""
+
+    def __init__(self, deploy: Deployment):
+        import redis
+
+        self.deploy = deploy
+        self.celery = make_celery(deploy)
+        self._redis = redis.Redis.from_url(deploy.broker)
+
+    def waiting(self) -> int:
+        """Render jobs queued and not yet taken by a worker."""
+        return int(self._redis.llen(QUEUE))
+
+    def render(self, text: str, owner: str | None, model: str | None, recorded_voice: bool,
+               progress: Progress) -> dict:
+        """Run one render job and return its result: key (the answer's key), seconds by stage,
+        worker. UserError when the queue is full, the job failed for the person's reason, or no
+        worker finished it in time."""
+        import redis
+
+        try:
+            if self.waiting() >= self.deploy.max_waiting:
+                raise UserError("the presenter is busy with other people's answers; try again in a minute.")
+            result = self.celery.send_task("avatar.render", args=[text, owner, model, recorded_voice])
+        except redis.RedisError:
+            raise UserError("the render service cannot be reached; try again in a minute.") from None
+        # Long enough for one delivery, one redelivery after a lost worker, and both runs.
+        deadline = time.monotonic() + 2 * self.deploy.job_seconds + 60
+        progress(0.01, "queued")
+        delay = 0.005
+        while True:
+            try:
+                state, info = result.state, result.info
+            except redis.RedisError:  # Redis restarting: the job is kept; ask again
+                state, info = "PENDING", None
+            if state == "SUCCESS":
+                break
+            if state == "PROGRESS" and isinstance(info, dict):
+                progress(info.get("share", 0.0), info.get("stage", "rendering"))
+            elif state == "FAILURE":
+                log.error("render job %s failed: %r", result.id, info)
+                raise RuntimeError(f"render job failed: {info!r}")
+            if time.monotonic() > deadline:
+                result.revoke()
+                raise UserError("no renderer finished this answer in time; try again in a minute.")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)  # quick first looks keep a short job's overhead low
+        result.forget()
+        if "error" in info:
+            raise UserError(info["error"])
+        return info
+
+
+def run_worker(gpu: int | None = None, loglevel: str = "INFO") -> None:
+    """Run a worker for this machine's deployment (`AVATAR_BROKER` must be set): one job at a
+    time, on GPU `gpu` (its only visible device) or on the CPU."""
+    deploy = Deployment.from_env()
+    if not deploy.broker:
+        raise UserError("set AVATAR_BROKER (e.g. redis://127.0.0.1:6379/0) to run a render worker.")
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    os.environ["AVATAR_WORKER"] = "1"
+    name = f"avatar-{'gpu' + str(gpu) if gpu is not None else 'cpu'}-{os.getpid()}@%h"
+    make_celery(deploy).worker_main(["worker", "--concurrency=1", "--pool=prefork", f"--queues={QUEUE}",
+                                     f"--loglevel={loglevel}", f"--hostname={name}", "--without-gossip",
+                                     "--without-mingle"])

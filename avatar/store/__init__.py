@@ -1,0 +1,255 @@
+"""The shared state of every app replica and render worker, in one SQL database.
+
+SQLite under the cache by default (one machine, nothing to run), PostgreSQL (psycopg 3) when
+`AVATAR_DB` names one: the same tables and the same code. The schema is made and changed only by
+the Alembic migrations in `avatar/store/migrations/` (`Store.prepare()`, run by the app, the
+worker and `avatar db upgrade`; on PostgreSQL under an advisory lock, so replicas starting
+together migrate once).
+
+Tables (people are stored by `owner_key`, a hash of their login or session, never by name):
+    recordings   a person's recorded driver answer: text, the media keys of its video and sound,
+                 its checks (duration, frames, fps, face share, SHA-256), source and time
+    answers      the rendered-answer index: key (hash of text, model, voice, settings,
+                 recording) -> media key of the video, duration, driver, the recording it came
+                 from, size and last use (least recently used answers are pruned first)
+    exchanges    chat history: (session, message, reply), bounded per session and in sessions
+
+Rows are plain dicts. SQLAlchemy is imported only here (and by `avatar.chat` to read the
+ChatterBot tables).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_LOCK_ID = 0x61766174  # PostgreSQL advisory lock held while migrating ("avat")
+
+metadata = sa.MetaData()
+
+recordings = sa.Table(
+    "recordings", metadata,
+    sa.Column("owner", sa.String(32), primary_key=True),  # owner_key, or "published"
+    sa.Column("clip", sa.String(32), primary_key=True),  # clip_key of the text
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("video", sa.String(255), nullable=False),  # media key
+    sa.Column("audio", sa.String(255)),  # media key, None without sound
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("frames", sa.Integer, nullable=False),
+    sa.Column("fps", sa.Float, nullable=False),
+    sa.Column("face_share", sa.Float, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created", sa.String(32), nullable=False),  # ISO 8601, UTC
+)
+
+answers = sa.Table(
+    "answers", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("video", sa.String(255), nullable=False),  # media key
+    sa.Column("duration", sa.Float, nullable=False),
+    sa.Column("driver", sa.String(16), nullable=False),  # "recorded" or "synthesised"
+    sa.Column("rec_owner", sa.String(32)),  # the recording it was rendered from, if any
+    sa.Column("rec_clip", sa.String(32)),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("used", sa.Float, nullable=False),  # Unix time of the last use
+    sa.Index("answers_by_recording", "rec_owner", "rec_clip"),
+    sa.Index("answers_by_use", "used"),
+)
+
+exchanges = sa.Table(
+    "exchanges", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session", sa.String(128), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("reply", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index("exchanges_by_session", "session", "id"),
+    sa.Index("exchanges_by_time", "at"),
+)
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for `url`; SQLite waits for a writer instead of failing ("database is locked")."""
+    if url.startswith("sqlite"):
+        return sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration (idempotent; concurrent callers on PostgreSQL
+    wait for the first)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Store:
+    """Rows of the shared state (see the module docstring); safe to share between threads."""
+
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(url)
+        self._trim_lock = threading.Lock()
+        self._since_trim = 0
+
+    def prepare(self) -> Store:
+        migrate(self.engine)
+        return self
+
+    @contextmanager
+    def _tx(self):
+        with self.engine.begin() as connection:
+            yield connection
+
+    # -- recordings -------------------------------------------------------------------------
+
+    def recording(self, owner: str, clip: str) -> dict | None:
+        with self._tx() as c:
+            row = c.execute(sa.select(recordings).where(recordings.c.owner == owner, recordings.c.clip == clip)).first()
+        return dict(row._mapping) if row else None
+
+    def recordings_of(self, owner: str) -> list[dict]:
+        """`owner`'s recordings, oldest first."""
+        with self._tx() as c:
+            rows = c.execute(sa.select(recordings).where(recordings.c.owner == owner).order_by(recordings.c.created))
+            return [dict(r._mapping) for r in rows]
+
+    def put_recording(self, row: dict) -> tuple[dict | None, list[dict]]:
+        """Store `row` (replacing the same owner's recording of the same text) in one transaction;
+        returns the replaced row (None if new) and the answers rendered from it, whose rows are
+        deleted here (their media is the caller's to delete)."""
+        with self._tx() as c:
+            where = (recordings.c.owner == row["owner"], recordings.c.clip == row["clip"])
+            old = c.execute(sa.select(recordings).where(*where).with_for_update()).first()
+            stale = self._drop_answers_of(c, row["owner"], row["clip"]) if old else []
+            if old:
+                c.execute(recordings.update().where(*where).values(**row))
+            else:
+                c.execute(recordings.insert().values(**row))
+        return (dict(old._mapping) if old else None), stale
+
+    def delete_recording(self, owner: str, clip: str) -> tuple[dict | None, list[dict]]:
+        """Delete a recording and the rows of the answers rendered from it; returns both."""
+        with self._tx() as c:
+            where = (recordings.c.owner == owner, recordings.c.clip == clip)
+            old = c.execute(sa.select(recordings).where(*where).with_for_update()).first()
+            if old is None:
+                return None, []
+            stale = self._drop_answers_of(c, owner, clip)
+            c.execute(recordings.delete().where(*where))
+        return dict(old._mapping), stale
+
+    @staticmethod
+    def _drop_answers_of(c, owner: str, clip: str) -> list[dict]:
+        where = (answers.c.rec_owner == owner, answers.c.rec_clip == clip)
+        stale = [dict(r._mapping) for r in c.execute(sa.select(answers).where(*where))]
+        c.execute(answers.delete().where(*where))
+        return stale
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def answer(self, key: str, touch: bool = True) -> dict | None:
+        with self._tx() as c:
+            row = c.execute(sa.select(answers).where(answers.c.key == key)).first()
+            if row is not None and touch:
+                c.execute(answers.update().where(answers.c.key == key).values(used=time.time()))
+        return dict(row._mapping) if row else None
+
+    def answers_of(self, owner: str, clip: str) -> list[dict]:
+        with self._tx() as c:
+            rows = c.execute(sa.select(answers).where(answers.c.rec_owner == owner, answers.c.rec_clip == clip))
+            return [dict(r._mapping) for r in rows]
+
+    def add_answer(self, row: dict) -> bool:
+        """Index a rendered answer; False (nothing changed) when its recording is gone or the
+        key is already indexed (rendered twice at once: the first one stays)."""
+        row = {**row, "used": time.time()}
+        with self._tx() as c:
+            if row.get("rec_owner") is not None:
+                alive = c.execute(sa.select(recordings.c.clip).where(
+                    recordings.c.owner == row["rec_owner"], recordings.c.clip == row["rec_clip"])
+                    .with_for_update()).first()
+                if alive is None:
+                    return False
+            if c.execute(sa.select(answers.c.key).where(answers.c.key == row["key"])).first():
+                return False
+            c.execute(answers.insert().values(**row))
+        return True
+
+    def drop_answer(self, key: str) -> None:
+        with self._tx() as c:
+            c.execute(answers.delete().where(answers.c.key == key))
+
+    def answers_over(self, max_bytes: int) -> list[dict]:
+        """The least recently used answers whose removal brings the total to `max_bytes`; their
+        rows are deleted here (their media is the caller's to delete)."""
+        with self._tx() as c:
+            total = c.execute(sa.select(sa.func.coalesce(sa.func.sum(answers.c.bytes), 0))).scalar_one()
+            if total <= max_bytes:
+                return []
+            drop = []
+            for row in c.execute(sa.select(answers).order_by(answers.c.used)):
+                if total <= max_bytes:
+                    break
+                drop.append(dict(row._mapping))
+                total -= row.bytes
+            c.execute(answers.delete().where(answers.c.key.in_([r["key"] for r in drop])))
+        return drop
+
+    # -- chat history -----------------------------------------------------------------------
+
+    def add_exchange(self, session: str, message: str, reply: str, keep: int, sessions: int) -> None:
+        """Append an exchange to `session`, keeping its last `keep`; now and then the least
+        recently active sessions beyond `sessions` are dropped."""
+        with self._tx() as c:
+            c.execute(exchanges.insert().values(session=session, message=message, reply=reply, at=time.time()))
+            ids = sa.select(exchanges.c.id).where(exchanges.c.session == session) \
+                .order_by(exchanges.c.id.desc()).offset(keep).limit(1).scalar_subquery()
+            c.execute(exchanges.delete().where(exchanges.c.session == session, exchanges.c.id <= ids))
+        with self._trim_lock:
+            self._since_trim += 1
+            due = self._since_trim >= max(1, min(100, sessions // 10))
+            if due:
+                self._since_trim = 0
+        if due:
+            self.trim_sessions(sessions)
+
+    def trim_sessions(self, sessions: int) -> None:
+        """Drop every session but the `sessions` most recently active ones."""
+        with self._tx() as c:
+            last = sa.func.max(exchanges.c.at)
+            active = sa.select(exchanges.c.session).group_by(exchanges.c.session).order_by(last.desc()) \
+                .offset(sessions)
+            stale = [r[0] for r in c.execute(active)]
+            for start in range(0, len(stale), 500):
+                c.execute(exchanges.delete().where(exchanges.c.session.in_(stale[start:start + 500])))
+
+    def history(self, session: str) -> list[tuple[str, str]]:
+        with self._tx() as c:
+            rows = c.execute(sa.select(exchanges.c.message, exchanges.c.reply)
+                             .where(exchanges.c.session == session).order_by(exchanges.c.id))
+            return [(m, r) for m, r in rows]
+
+    def forget(self, session: str) -> None:
+        with self._tx() as c:
+            c.execute(exchanges.delete().where(exchanges.c.session == session))
+
+    def session_count(self) -> int:
+        with self._tx() as c:
+            return c.execute(sa.select(sa.func.count(sa.distinct(exchanges.c.session)))).scalar_one()
