@@ -565,6 +565,44 @@ def chat_ask(question, db) -> None:
     click.echo(Chatbot(db).reply(question).text)
 
 
+@main.command()
+@click.option("--gpu", type=click.IntRange(min=0), help="Render on this GPU (its index); default: the CPU.")
+@click.option("--loglevel", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING"]))
+def worker(gpu, loglevel) -> None:
+    """Render answers queued by the app's replicas (AVATAR_BROKER, AVATAR_DB and AVATAR_STORAGE as
+    theirs); one job at a time. Run one per GPU, or one per CPU machine (README "Deploy")."""
+    from avatar.jobs import run_worker
+
+    run_worker(gpu, loglevel)
+
+
+@main.group()
+def db() -> None:
+    """The shared database (AVATAR_DB; default SQLite under the cache)."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the shared tables; with AVATAR_DB set, also train the chat corpus into it
+    (done once, whichever replica or command comes first)."""
+    from avatar.chat.bot import ensure_trained
+    from avatar.config import Deployment
+    from avatar.store import Store
+
+    deploy = Deployment.from_env()
+    Store(deploy.db_url).prepare()
+    statements = ensure_trained(deploy.db) if deploy.db else None
+    click.echo(f"{_redacted(deploy.db_url)}: schema up to date"
+               + (f", {statements} chat statements" if statements is not None else ""))
+
+
+def _redacted(url: str) -> str:
+    """`url` without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 @main.group()
 def driver() -> None:
     """Driver libraries: the real talking face whose frames drive the presenter."""

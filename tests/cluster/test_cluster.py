@@ -1,0 +1,122 @@
+"""The replicated deployment on one machine: what must hold when people are spread over app
+replicas and answers over render workers (README "Deploy")."""
+
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from avatar.media import probe
+from tests.cluster.conftest import LOGIN
+
+AI_REPLY = "Artificial Intelligence is the branch of engineering and science devoted to constructing machines that think."
+
+
+def client(replica):
+    """A new browser session on `replica`, logged in as the same person (a login, not the
+    session, owns recordings, so a person can move between replicas)."""
+    from gradio_client import Client
+
+    return Client(replica.url, auth=LOGIN, verbose=False)
+
+
+def finished_jobs(worker) -> list[str]:
+    return re.findall(r"Task avatar\.render\[([0-9a-f-]+)\] succeeded", worker.log.read_text(errors="replace"))
+
+
+def received_jobs(worker) -> list[str]:
+    return re.findall(r"Task avatar\.render\[([0-9a-f-]+)\] received", worker.log.read_text(errors="replace"))
+
+
+def test_a_recording_made_through_one_replica_is_used_by_an_answer_from_the_other(cluster, franck_clip):
+    from gradio_client import handle_file
+
+    a, b = cluster["replicas"]
+    status, preview, _ = client(a).predict(AI_REPLY, handle_file(str(franck_clip)), True, api_name="/record")
+    assert status.startswith("Saved (2.0 s, with sound)") and probe(preview).duration == pytest.approx(2.0, abs=0.1)
+    reply, video = client(b).predict("What is AI?", api_name="/ask")
+    assert reply == AI_REPLY
+    info = probe(video)  # the recording's 2 s with its own sound, not ~6 s of synthesised speech
+    assert info.duration == pytest.approx(2.0, abs=0.1) and info.has_audio
+
+
+def test_jobs_spread_over_both_workers(cluster):
+    a, b = cluster["replicas"]
+    before = [len(finished_jobs(w)) for w in cluster["workers"]]
+    questions = ["What is a super computer?", "Who invented the computer?", "What was the first computer?",
+                 "How does a computer work?", "Tell me about yourself", "Do you know gossip?"]
+    with ThreadPoolExecutor(max_workers=len(questions)) as pool:
+        results = list(pool.map(lambda i: client((a, b)[i % 2]).predict(questions[i], api_name="/ask"),
+                                range(len(questions))))
+    assert all(probe(video).has_audio for _, video in results)
+    done = [len(finished_jobs(w)) - n for w, n in zip(cluster["workers"], before)]
+    assert sum(done) >= 4 and min(done) >= 1, done
+
+
+def test_a_job_whose_worker_is_killed_mid_render_finishes_on_the_other(cluster):
+    a, _ = cluster["replicas"]
+    workers = cluster["workers"]
+    seen = [set(received_jobs(w)) for w in workers]
+    result = {}
+    asking = threading.Thread(target=lambda: result.update(answer=client(a).predict(
+        "What is your favorite programming language?", api_name="/ask")))
+    asking.start()
+    deadline = time.monotonic() + 60
+    while True:
+        new = [set(received_jobs(w)) - s for w, s in zip(workers, seen)]
+        if any(new) or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    victim = next(i for i, jobs in enumerate(new) if jobs)
+    job = new[victim].pop()
+    workers[victim].kill()
+    try:
+        asking.join(timeout=240)
+        assert not asking.is_alive(), "the answer never arrived"
+        reply, video = result["answer"]
+        assert probe(video).has_audio
+        assert job not in finished_jobs(workers[victim]) and job in finished_jobs(workers[1 - victim])
+    finally:
+        workers[victim].start()
+        workers[victim].wait_until_logged("ready.")
+
+
+def test_restarting_redis_or_a_replica_loses_no_recording_and_no_finished_answer(cluster):
+    a, b = cluster["replicas"]
+    _, first = client(a).predict("What is AI?", api_name="/ask")  # the recorded answer, finished earlier
+    jobs = sum(len(finished_jobs(w)) for w in cluster["workers"])
+    cluster["redis"].restart()
+    reply, video = client(b).predict("What is AI?", api_name="/ask")
+    assert reply == AI_REPLY and probe(video).duration == pytest.approx(2.0, abs=0.1)
+    a.stop()
+    a.start()
+    reply, video = client(a).predict("What is AI?", api_name="/ask")
+    assert reply == AI_REPLY and probe(video).duration == pytest.approx(2.0, abs=0.1)
+    assert sum(len(finished_jobs(w)) for w in cluster["workers"]) == jobs  # served from the index: no new job
+    _, fresh = client(b).predict("Are you a robot?", api_name="/ask")  # and new jobs still run after the restarts
+    assert probe(fresh).has_audio
+
+
+def test_forty_sessions_across_both_replicas_get_an_answer_or_a_clean_busy_message(cluster):
+    a, b = cluster["replicas"]
+    questions = ["What is AI?", "What was the first computer?", "Do you know gossip?", "What is a super computer?",
+                 "How does a computer work?", "Hello", "Are you a robot?", "What is your name?", "Tell me a joke",
+                 "What is science?"] * 4
+
+    def ask(i):
+        try:
+            reply, video = client((a, b)[i % 2]).predict(questions[i], api_name="/ask")
+            return "ok", i % 2, video
+        except Exception as error:  # the client reports a full queue or a busy renderer as an error
+            return "refused", i % 2, str(error)
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        results = list(pool.map(ask, range(40)))
+    answered = [r for r in results if r[0] == "ok"]
+    refused = [r for r in results if r[0] == "refused"]
+    print(f"40 sessions: {len(answered)} answered, {len(refused)} told the presenter is busy")
+    assert {replica for _, replica, _ in answered} == {0, 1}
+    assert all(probe(video).has_audio for _, _, video in answered)
+    assert all("queue" in text.lower() or "busy" in text.lower() for _, _, text in refused), refused
