@@ -38,6 +38,7 @@ from avatar.chat import Chatbot
 from avatar.config import Deployment, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
+from avatar.driver.recorded import adopt_folder_recordings
 from avatar.errors import UserError
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
@@ -48,7 +49,7 @@ from avatar.provenance.credentials import sign_video
 from avatar.render import render_clip
 from avatar.render.dialogue import Turn, export_dialogue
 from avatar.speech import SpeechConfig, synthesize, write_wav
-from avatar.storage import open_storage
+from avatar.storage import LocalStorage, open_storage
 from avatar.store import Store
 
 Progress = Callable[[float, str], None]
@@ -115,6 +116,11 @@ class Avatar:
         self.library = DriverLibrary.load(library)
         self.store = Store(self.deploy.db_url).prepare()
         self.media = open_storage(self.deploy.storage, self.deploy.root)
+        if isinstance(self.media, LocalStorage):  # what earlier versions kept without the database
+            adopt_folder_recordings(self.store, self.media)
+            for meta in self.media.root.glob("answers/*.json"):  # answers cached the old way: never served again
+                meta.with_suffix(".mp4").unlink(missing_ok=True)
+                meta.unlink(missing_ok=True)
         self.chat_db = chat_db or self.deploy.db
         self.voice, self.render, self.config, self.adapt_config = voice, render, config, adapt
         self.queue = None
@@ -214,12 +220,18 @@ class Avatar:
         key = self._key(text, presenter, recorded, recorded_voice)
         if cached := self._cached(key):
             return cached
-        if self.queue is not None:
+        # Adapted presenters live on the replica that trained them, so it renders them itself.
+        adapted = owner is not None and presenter.folder.resolve().parent == self.adapted_folder(owner).resolve()
+        if self.queue is not None and not adapted:
+            started = time.perf_counter()
             done = self.queue.render(text, owner, model, recorded_voice, progress)
             answer = self._cached(done["key"])
             if answer is None:  # deleted meanwhile (its recording was replaced): render again
                 return self.say(text, owner, model, progress, recorded_voice)
-            return Answer(answer.text, answer.video, answer.duration, answer.driver, False, done["seconds"])
+            # "queue": what the job cost beyond the worker's own work (enqueue, pick-up, result, fetch)
+            waited = time.perf_counter() - started - done["worker_seconds"]
+            return Answer(answer.text, answer.video, answer.duration, answer.driver, False,
+                          {**done["seconds"], "queue": waited})
         with self._render_lock:
             # Checked again under the lock: a session that asked the same meanwhile rendered it.
             if cached := self._cached(key):

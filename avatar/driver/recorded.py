@@ -159,3 +159,29 @@ class RecordedClips:
         return RecordedClip(row["text"], self.media.local(row["video"]),
                             self.media.local(row["audio"]) if row["audio"] else None, row["duration"], row["fps"],
                             row["source"], row["created"], row["sha256"], row["owner"], row["clip"])
+
+
+def adopt_folder_recordings(store: Store, media: LocalStorage) -> int:
+    """Index recordings kept by earlier versions as folders `recorded/<owner>/<clip key>/` with a
+    `meta.json` (before the shared database), so an upgrade loses none; returns how many."""
+    import json
+
+    adopted = 0
+    for meta_file in sorted(media.root.glob("recorded/*/*/meta.json")):
+        folder = meta_file.parent
+        owner, key = folder.parent.name, folder.name
+        if store.recording(owner, key) is not None or not (folder / "clip.mp4").is_file():
+            continue
+        meta = json.loads(meta_file.read_text())
+        prefix = f"recorded/{owner}/{key}"
+        store.put_recording({
+            "owner": owner, "clip": key, "text": meta["text"], "video": f"{prefix}/clip.mp4",
+            "audio": f"{prefix}/audio.wav" if (folder / "audio.wav").is_file() else None,
+            "duration": meta["duration"], "frames": meta["frames"], "fps": meta["fps"],
+            "face_share": meta.get("face_share", 1.0),
+            "sha256": meta.get("sha256") or file_sha256(folder / "clip.mp4"), "source": meta["source"],
+            "created": meta["created"]})
+        meta_file.rename(folder / "meta.adopted.json")  # indexed now; kept for the record
+        (folder / "answers.txt").unlink(missing_ok=True)  # those answers were keyed the old way
+        adopted += 1
+    return adopted

@@ -177,19 +177,21 @@ class Store:
             return [dict(r._mapping) for r in rows]
 
     def add_answer(self, row: dict) -> bool:
-        """Index a rendered answer; False (nothing changed) when its recording is gone or the
-        key is already indexed (rendered twice at once: the first one stays)."""
+        """Index a rendered answer; True when it is indexed (by this call, or already: rendered
+        twice at once, e.g. on two workers), False when its recording was deleted meanwhile."""
         row = {**row, "used": time.time()}
-        with self._tx() as c:
-            if row.get("rec_owner") is not None:
-                alive = c.execute(sa.select(recordings.c.clip).where(
-                    recordings.c.owner == row["rec_owner"], recordings.c.clip == row["rec_clip"])
-                    .with_for_update()).first()
-                if alive is None:
-                    return False
-            if c.execute(sa.select(answers.c.key).where(answers.c.key == row["key"])).first():
-                return False
-            c.execute(answers.insert().values(**row))
+        try:
+            with self._tx() as c:
+                if row.get("rec_owner") is not None:
+                    alive = c.execute(sa.select(recordings.c.clip).where(
+                        recordings.c.owner == row["rec_owner"], recordings.c.clip == row["rec_clip"])
+                        .with_for_update()).first()
+                    if alive is None:
+                        return False
+                if c.execute(sa.select(answers.c.key).where(answers.c.key == row["key"])).first() is None:
+                    c.execute(answers.insert().values(**row))
+        except sa.exc.IntegrityError:  # the other render indexed it between our look and our insert
+            pass
         return True
 
     def drop_answer(self, key: str) -> None:

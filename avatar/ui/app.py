@@ -369,16 +369,22 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None =
     """Safe defaults for `demo.launch`: local only, uploads capped (`max_upload`, else
     $AVATAR_MAX_UPLOAD, else 200mb), source, model, key and data folders blocked, optional login
     (`auth` or $AVATAR_AUTH as "user:password")."""
+    from avatar.config import Deployment
     from avatar.paths import cache_dir, private_dirs
 
     auth = auth or os.environ.get("AVATAR_AUTH")
     private = [ROOT / "models", ROOT / "avatar", ROOT / ".venv", ROOT / "tests", ROOT / "app.py", *private_dirs()]
+    served = [cache_dir("answers"), cache_dir("exports")]
+    storage = Deployment.from_env().storage
+    if storage and "://" not in storage:  # a shared media folder: its answers are served, recordings never
+        served.append(Path(storage).expanduser() / "answers")
+        private.append(Path(storage).expanduser() / "recorded")
     return {
         "server_name": host, "server_port": port, "share": False, "show_error": False,
         "max_file_size": max_upload or os.environ.get("AVATAR_MAX_UPLOAD", "200mb"), "enable_monitoring": False,
         # Gradio only serves files from the working directory, the temp dir and these: the rendered
         # answers and dialogue exports (names are unguessable hashes and random folders).
-        "allowed_paths": [str(cache_dir("answers")), str(cache_dir("exports"))],
+        "allowed_paths": [str(p) for p in served],
         "blocked_paths": [str(p) for p in private],
         "auth": tuple(auth.split(":", 1)) if auth and ":" in auth else None,
     }

@@ -47,3 +47,22 @@ def test_a_bad_upload_is_refused_and_the_old_clip_is_kept(franck_clip, make_vide
     assert sorted(stored) == sorted([kept.video, kept.audio])  # no leftovers of the refused uploads
     with pytest.raises(UserError, match="needs the text"):
         clips.save("?!", make_video("hello.mp4", seconds=1))
+
+
+def test_recordings_kept_as_folders_by_earlier_versions_are_adopted(franck_clip, tmp_path):
+    import json
+    import shutil
+
+    from avatar.driver.recorded import adopt_folder_recordings, clip_key
+
+    old = tmp_path / "cache" / "recorded" / "owner1" / clip_key("What is AI?")
+    old.mkdir(parents=True)
+    shutil.copyfile(franck_clip, old / "clip.mp4")
+    (old / "meta.json").write_text(json.dumps({"text": "What is AI?", "duration": 2.0, "frames": 48, "fps": 24.0,
+                                               "has_audio": False, "source": "webcam",
+                                               "created": "2026-11-30T10:00:00+00:00"}))
+    clips = RecordedClips.in_folder(tmp_path / "cache", owner="owner1")
+    assert adopt_folder_recordings(clips.store, clips.media) == 1
+    adopted = clips.get("what is AI")
+    assert adopted.video == old / "clip.mp4" and adopted.source == "webcam" and len(adopted.sha256) == 64
+    assert adopt_folder_recordings(clips.store, clips.media) == 0  # once

@@ -1,6 +1,7 @@
 """The shared state on SQLite and on a real PostgreSQL server: same code, same behaviour."""
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -44,7 +45,8 @@ def test_the_migrations_make_exactly_the_declared_schema(store):
 def test_replacing_or_deleting_a_recording_drops_its_answers(store):
     assert store.put_recording(recording()) == (None, [])
     assert store.add_answer(answer("a1", ("o1", "c1"))) and store.add_answer(answer("s1"))
-    assert not store.add_answer(answer("a1", ("o1", "c1")))  # indexed once
+    assert store.add_answer(answer("a1", ("o1", "c1")))  # rendered twice: indexed once, still indexed
+    assert len(store.answers_of("o1", "c1")) == 1
     old, stale = store.put_recording(recording(video="recorded/o1/c1/v2/clip.mp4"))
     assert old["video"].endswith("v1/clip.mp4") and [a["key"] for a in stale] == ["a1"]
     assert store.answer("a1") is None and store.answer("s1") is not None
@@ -54,6 +56,13 @@ def test_replacing_or_deleting_a_recording_drops_its_answers(store):
     assert old is not None and [a["key"] for a in stale] == ["a2"] and store.recording("o1", "c1") is None
     assert store.delete_recording("o1", "c1") == (None, [])
     assert not store.add_answer(answer("a3", ("o1", "c1")))  # rendered from a recording deleted meanwhile
+
+
+def test_the_same_answer_indexed_by_two_workers_at_once_is_indexed_once(store):
+    other = Store(store.url)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        done = list(pool.map(lambda i: (store, other)[i % 2].add_answer(answer("same")), range(16)))
+    assert all(done) and store.answer("same") is not None and store.answers_over(0) != []
 
 
 def test_the_least_recently_used_answers_are_pruned_first(store):
