@@ -383,7 +383,8 @@ def _cell(values: list, fmt: str) -> str:
         return ""
     if len(values) == 1:
         return fmt.format(values[0])
-    return f"{fmt.format(float(np.mean(values)))} ± {fmt.format(float(np.std(values))).lstrip('0') or '0'}"
+    # np.std: the population spread, i.e. half the difference when there are two seeds
+    return f"{fmt.format(float(np.mean(values)))} ± {fmt.format(float(np.std(values)))}"
 
 
 def results_table(results: dict) -> str:
