@@ -657,10 +657,19 @@ def say(text, out, library, model_path) -> None:
               help="Presenter model folder shown first [default: models/presenter-default].")
 @click.option("--auth", envvar="AVATAR_AUTH", help="USER:PASSWORD to require a login (or $AVATAR_AUTH).")
 @click.option("--max-upload", default="200mb", show_default=True, help="Largest upload accepted.")
-def serve(host, port, model_path, auth, max_upload) -> None:
-    """Serve the presenter app in the browser (what `make run` and `python app.py` do)."""
+@click.option("--db", envvar="AVATAR_DB", help="Shared database URL (or $AVATAR_DB) [default: SQLite in the cache].")
+@click.option("--broker", envvar="AVATAR_BROKER", help="Redis URL for render workers (or $AVATAR_BROKER) "
+              "[default: render in this process].")
+@click.option("--storage", envvar="AVATAR_STORAGE", help="Media folder or s3://bucket/prefix (or $AVATAR_STORAGE) "
+              "[default: the cache].")
+def serve(host, port, model_path, auth, max_upload, db, broker, storage) -> None:
+    """Serve the presenter app in the browser (what `make run` and `python app.py` do); README
+    "Deploy" runs several of these behind a proxy with render workers."""
     import os
 
+    for name, value in (("AVATAR_DB", db), ("AVATAR_BROKER", broker), ("AVATAR_STORAGE", storage)):
+        if value:
+            os.environ[name] = value  # read by the service (Deployment.from_env) when it starts
     if auth and ":" not in auth:
         raise UserError("--auth takes USER:PASSWORD")
     if host not in ("127.0.0.1", "localhost") and not auth:

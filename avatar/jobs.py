@@ -100,41 +100,62 @@ class RenderQueue:
     def render(self, text: str, owner: str | None, model: str | None, recorded_voice: bool,
                progress: Progress) -> dict:
         """Run one render job and return its result: key (the answer's key), seconds by stage,
-        worker. UserError when the queue is full, the job failed for the person's reason, or no
-        worker finished it in time."""
+        worker, worker_seconds. UserError when the queue is full, the job failed for the
+        person's reason, or no worker finished it in time.
+
+        The job's states arrive through Redis pub/sub on the result key (Celery publishes every
+        state it stores there), so a finished job is seen at once, not at the next poll; the
+        stored state is also read every second, which covers a message missed while Redis
+        restarted."""
+        import uuid
+
         import redis
 
+        job = str(uuid.uuid4())
         try:
             if self.waiting() >= self.deploy.max_waiting:
                 raise UserError("the presenter is busy with other people's answers; try again in a minute.")
-            result = self.celery.send_task("avatar.render", args=[text, owner, model, recorded_voice])
+            updates = self._redis.pubsub(ignore_subscribe_messages=True)
+            updates.subscribe(self.celery.backend.get_key_for_task(job))  # before sending: nothing is missed
+            result = self.celery.send_task("avatar.render", args=[text, owner, model, recorded_voice], task_id=job)
         except redis.RedisError:
             raise UserError("the render service cannot be reached; try again in a minute.") from None
+        progress(0.01, "queued")
         # Long enough for one delivery, one redelivery after a lost worker, and both runs.
         deadline = time.monotonic() + 2 * self.deploy.job_seconds + 60
-        progress(0.01, "queued")
-        delay = 0.005
-        while True:
-            try:
-                state, info = result.state, result.info
-            except redis.RedisError:  # Redis restarting: the job is kept; ask again
-                state, info = "PENDING", None
-            if state == "SUCCESS":
-                break
-            if state == "PROGRESS" and isinstance(info, dict):
-                progress(info.get("share", 0.0), info.get("stage", "rendering"))
-            elif state == "FAILURE":
-                log.error("render job %s failed: %r", result.id, info)
-                raise RuntimeError(f"render job failed: {info!r}")
-            if time.monotonic() > deadline:
-                result.revoke()
-                raise UserError("no renderer finished this answer in time; try again in a minute.")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)  # quick first looks keep a short job's overhead low
+        try:
+            while True:
+                state, info = self._next_state(updates, result)
+                if state == "SUCCESS":
+                    break
+                if state == "PROGRESS" and isinstance(info, dict):
+                    progress(info.get("share", 0.0), info.get("stage", "rendering"))
+                elif state == "FAILURE":
+                    log.error("render job %s failed: %r", job, info)
+                    raise RuntimeError(f"render job failed: {info!r}")
+                if time.monotonic() > deadline:
+                    result.revoke()
+                    raise UserError("no renderer finished this answer in time; try again in a minute.")
+        finally:
+            updates.close()
         result.forget()
         if "error" in info:
             raise UserError(info["error"])
         return info
+
+    def _next_state(self, updates, result) -> tuple[str, object]:
+        """The job's next published state, or its stored state after a quiet second."""
+        import redis
+
+        try:
+            message = updates.get_message(timeout=1.0)
+            if message is not None and message["type"] == "message":
+                meta = self.celery.backend.decode_result(message["data"])
+                return meta["status"], meta["result"]
+            return result.state, result.info
+        except redis.RedisError:  # Redis restarting: the next look reconnects and subscribes again
+            time.sleep(0.5)
+            return "PENDING", None
 
 
 def run_worker(gpu: int | None = None, loglevel: str = "INFO") -> None:

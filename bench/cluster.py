@@ -10,7 +10,8 @@ Starts PostgreSQL, Redis and moto's S3 server (tests/servers.py), then renders d
 For each: answers per minute with `--sessions` sessions asking at once, and the median and p95
 time from message to a playable video in the local answers folder. The queue's own cost per job
 (enqueue, pick-up, result, fetching the video from storage: the app's wall time less the
-worker's) is reported separately (target: under 50 ms). Honest about the machine: on 2 cores,
+worker's, asked one at a time so no job waits for a worker) is reported separately (target:
+under 50 ms); under load the same difference also holds the wait for a free worker. Honest about the machine: on 2 cores,
 two workers share the cores that one used.
 """
 
@@ -61,8 +62,9 @@ def run(avatar: Avatar, texts: list[str], sessions: int) -> dict:
     queue = [s["queue"] for _, s in results if "queue" in s]
     return {"answers": len(texts), "answers_per_minute": round(60 * len(texts) / wall, 2),
             "median_s": round(statistics.median(times), 2), "p95_s": round(p95(times), 2),
-            **({"queue_overhead_ms_median": round(1000 * statistics.median(queue), 1),
-                "queue_overhead_ms_p95": round(1000 * p95(queue), 1)} if queue else {})}
+            # the app's wall time less the worker's: the queue's cost, plus waiting for a free worker under load
+            **({"queue_ms_median": round(1000 * statistics.median(queue), 1),
+                "queue_ms_p95": round(1000 * p95(queue), 1)} if queue else {})}
 
 
 def start_worker(env: dict, cache: Path, log: Path) -> subprocess.Popen:
@@ -118,6 +120,8 @@ def main() -> None:
     print(json.dumps({
         "bench": "cluster", "model": str(args.model), "cores": os.cpu_count(), "sessions": args.sessions,
         "settings": results,
+        "queue_overhead_per_job_ms": {"median": sequential["queue_ms_median"], "p95": sequential["queue_ms_p95"],
+                                      "target": 50},
         "one_at_a_time": {"in-process": local_one, "1 worker": sequential,
                           "queued_vs_in_process_median_ms": round(1000 * (sequential["median_s"]
                                                                           - local_one["median_s"]), 1)},

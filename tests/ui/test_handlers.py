@@ -82,3 +82,12 @@ def test_about_leads_with_who_the_face_is_and_keeps_the_card_in_a_fold(monkeypat
     assert "Jo Example" in lead and "a signed form" in lead and "AI-generated" in lead
     assert "hair" in lead and "never" not in lead  # honest: the driver's hair and clothes show
     assert "Interface" in fold and "Interface" not in lead
+
+
+def test_a_shared_media_folder_serves_answers_and_never_recordings(tmp_path, monkeypatch):
+    monkeypatch.setenv("AVATAR_STORAGE", str(tmp_path / "media"))
+    options = app.launch_options()
+    assert str(tmp_path / "media" / "answers") in options["allowed_paths"]
+    assert str(tmp_path / "media" / "recorded") in options["blocked_paths"]
+    monkeypatch.setenv("AVATAR_STORAGE", "s3://bucket/prefix")  # served from the local mirror (the cache)
+    assert not any("bucket" in path for path in app.launch_options()["allowed_paths"])
