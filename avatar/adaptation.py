@@ -31,7 +31,7 @@ from avatar.presenter import CONSENT_FILE, PRESENTER_FACES, set_card_section
 
 ADAPTATION_CONSENT = "adaptation-consent.json"
 
-RUNNING = ("extracting", "training", "exporting")
+RUNNING = ("queued", "extracting", "training", "exporting")
 STATES = ("not enough", "ready", *RUNNING, "done", "failed")
 
 
@@ -42,6 +42,12 @@ class AdaptConfig:
     every: int = 2  # extract every 2nd recorded frame
     threads: int = 1  # torch threads: leave the other core to the app
     checkpoint_every: int = 100
+
+    @classmethod
+    def from_env(cls) -> AdaptConfig:
+        """Defaults, with `AVATAR_ADAPT_STEPS` (e.g. more on a GPU worker) when set."""
+        steps = int(os.environ.get("AVATAR_ADAPT_STEPS", cls.steps))
+        return cls(steps=steps, checkpoint_every=max(1, min(cls.checkpoint_every, steps // 2)))
 
 
 @dataclass(frozen=True)
@@ -110,11 +116,8 @@ class Adaptation:
                                f"{self.config.min_seconds:.0f} s of your recordings.", 0.0)
         return AdaptStatus("ready", f"{seconds:.0f} s recorded: the presenter can be adapted to your face.", 0.0)
 
-    def start(self, consent: dict) -> AdaptStatus:
-        """Start adapting in the background under `consent` (the recording person's record:
-        person, source, date, scope, basis); UserError when it cannot start."""
-        if self.running:
-            return self.status()
+    def check(self, consent: dict) -> float:
+        """The recorded seconds to train on; UserError when adapting under `consent` cannot start."""
         if not (self.base / PRESENTER_FACES / "manifest.jsonl").is_file():
             raise UserError(f"the presenter model `{self.base.name}` was shipped without its presenter faces "
                             f"({PRESENTER_FACES}/), so it cannot be adapted.")
@@ -127,6 +130,14 @@ class Adaptation:
         if seconds < self.config.min_seconds:
             raise UserError(f"record at least {self.config.min_seconds:.0f} s of answers first ({seconds:.0f} s so "
                             "far).")
+        return seconds
+
+    def start(self, consent: dict) -> AdaptStatus:
+        """Start adapting in the background under `consent` (the recording person's record:
+        person, source, date, scope, basis); UserError when it cannot start."""
+        if self.running:
+            return self.status()
+        seconds = self.check(consent)
         with Adaptation._start_lock:
             other = Adaptation._active
             if other is not None and other is not self and other.running:

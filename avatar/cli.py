@@ -568,12 +568,17 @@ def chat_ask(question, db) -> None:
 @main.command()
 @click.option("--gpu", type=click.IntRange(min=0), help="Render on this GPU (its index); default: the CPU.")
 @click.option("--loglevel", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING"]))
-def worker(gpu, loglevel) -> None:
+@click.option("--queues", default="render,adapt", show_default=True,
+              help="Job queues to take from: render (answers, exports), adapt (training for many minutes).")
+def worker(gpu, loglevel, queues) -> None:
     """Render answers queued by the app's replicas (AVATAR_BROKER, AVATAR_DB and AVATAR_STORAGE as
     theirs); one job at a time. Run one per GPU, or one per CPU machine (README "Deploy")."""
-    from avatar.jobs import run_worker
+    from avatar.jobs import ADAPT_QUEUE, QUEUE, run_worker
 
-    run_worker(gpu, loglevel)
+    chosen = tuple(q.strip() for q in queues.split(",") if q.strip())
+    if not chosen or set(chosen) - {QUEUE, ADAPT_QUEUE}:
+        raise UserError(f"--queues takes {QUEUE}, {ADAPT_QUEUE} or both (comma-separated)")
+    run_worker(gpu, loglevel, chosen)
 
 
 @main.group()

@@ -25,6 +25,8 @@ from avatar.config import Deployment
 from avatar.errors import UserError
 
 QUEUE = "render"
+ADAPT_QUEUE = "adapt"
+ADAPT_SECONDS = 6 * 3600  # an adaptation job is killed after this long
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 
@@ -44,6 +46,10 @@ def make_celery(deploy: Deployment) -> Celery:
         result_backend_transport_options={"retry_policy": {"timeout": 5.0}},
     )
     app.task(bind=True, name="avatar.render")(_render_task)
+    app.task(bind=True, name="avatar.export")(_export_task)
+    # Training runs for many minutes: acknowledged on receipt (a redelivery after the visibility
+    # timeout would train twice); a lost worker shows as a stalled job the person restarts.
+    app.task(bind=True, name="avatar.adapt", acks_late=False, time_limit=ADAPT_SECONDS)(_adapt_task)
     return app
 
 
@@ -83,6 +89,53 @@ def _render_task(task, text: str, owner: str | None, model: str | None, recorded
             "worker_seconds": time.perf_counter() - started}
 
 
+def _export_task(task, session: str, owner: str | None, model: str | None) -> dict:
+    """Join `session`'s answers (rendered by now, normally by render jobs) into one signed video
+    with subtitles, stored under exports/<job id>/ for the replica to fetch."""
+    import tempfile
+    from pathlib import Path
+
+    def progress(share: float, stage: str) -> None:
+        task.update_state(state="PROGRESS", meta={"share": share, "stage": stage})
+
+    started = time.perf_counter()
+    service = _service()
+    try:
+        with tempfile.TemporaryDirectory(prefix="avatar-export-") as tmp:
+            video, srt = service.export(session, Path(tmp) / "dialogue.mp4", owner=owner, model=model,
+                                        progress=progress)
+            keys = {"video": f"exports/{task.request.id}/dialogue.mp4", "srt": f"exports/{task.request.id}/dialogue.srt"}
+            service.media.put(keys["video"], video)
+            service.media.put(keys["srt"], srt)
+    except UserError as error:
+        return {"error": str(error)}
+    return {**keys, "worker": task.request.hostname, "worker_seconds": time.perf_counter() - started}
+
+
+def _adapt_task(task, owner: str, model: str | None, consent: dict) -> dict:
+    """Adapt presenter `model` to `owner`'s recordings here, reporting to the shared database
+    every few seconds, then publish the adapted model to media storage for every replica."""
+    from avatar.service import owner_key
+
+    service = _service()
+    job = service.adaptation(owner, model)
+    key, base = owner_key(owner), job.base.name
+    try:
+        status = job.start(consent)
+    except UserError as error:
+        service.store.set_adaptation(key, base, "failed", f"Adapting could not start: {error}", 0.0)
+        return {"error": str(error)}
+    while status.state not in ("done", "failed"):
+        service.store.set_adaptation(key, base, status.state, status.message, status.share)
+        status = job.wait(timeout=5)
+    if status.state == "done":
+        service.publish_adapted(owner, status.model)
+        service.store.set_adaptation(key, base, "done", status.message, 1.0, status.model.name)
+        return {"model": status.model.name}
+    service.store.set_adaptation(key, base, "failed", status.message, 0.0)
+    return {"error": status.message}
+
+
 class RenderQueue:
     """The app's side: enqueue a render and wait for it."""
 
@@ -100,8 +153,25 @@ class RenderQueue:
     def render(self, text: str, owner: str | None, model: str | None, recorded_voice: bool,
                progress: Progress) -> dict:
         """Run one render job and return its result: key (the answer's key), seconds by stage,
-        worker, worker_seconds. UserError when the queue is full, the job failed for the
-        person's reason, or no worker finished it in time.
+        worker, worker_seconds (see `run`)."""
+        return self.run("avatar.render", [text, owner, model, recorded_voice], progress)
+
+    def export(self, session: str, owner: str | None, model: str | None, progress: Progress) -> dict:
+        """Run one export job; returns the media keys of its video and srt (see `run`)."""
+        return self.run("avatar.export", [session, owner, model], progress)
+
+    def adapt(self, owner: str, model: str | None, consent: dict) -> None:
+        """Queue an adaptation job (its progress is reported through the database)."""
+        import redis
+
+        try:
+            self.celery.send_task("avatar.adapt", args=[owner, model, consent], queue=ADAPT_QUEUE)
+        except redis.RedisError:
+            raise UserError("the training service cannot be reached; try again in a minute.") from None
+
+    def run(self, task: str, args: list, progress: Progress) -> dict:
+        """Run job `task` with `args` and return its result. UserError when the queue is full,
+        the job failed for the person's reason, or no worker finished it in time.
 
         The job's states arrive through Redis pub/sub on the result key (Celery publishes every
         state it stores there), so a finished job is seen at once, not at the next poll; the
@@ -117,7 +187,7 @@ class RenderQueue:
                 raise UserError("the presenter is busy with other people's answers; try again in a minute.")
             updates = self._redis.pubsub(ignore_subscribe_messages=True)
             updates.subscribe(self.celery.backend.get_key_for_task(job))  # before sending: nothing is missed
-            result = self.celery.send_task("avatar.render", args=[text, owner, model, recorded_voice], task_id=job)
+            result = self.celery.send_task(task, args=args, task_id=job)
         except redis.RedisError:
             raise UserError("the render service cannot be reached; try again in a minute.") from None
         progress(0.01, "queued")
@@ -131,11 +201,11 @@ class RenderQueue:
                 if state == "PROGRESS" and isinstance(info, dict):
                     progress(info.get("share", 0.0), info.get("stage", "rendering"))
                 elif state == "FAILURE":
-                    log.error("render job %s failed: %r", job, info)
-                    raise RuntimeError(f"render job failed: {info!r}")
+                    log.error("%s job %s failed: %r", task, job, info)
+                    raise RuntimeError(f"{task} job failed: {info!r}")
                 if time.monotonic() > deadline:
                     result.revoke()
-                    raise UserError("no renderer finished this answer in time; try again in a minute.")
+                    raise UserError("no renderer finished this in time; try again in a minute.")
         finally:
             updates.close()
         result.forget()
@@ -158,9 +228,10 @@ class RenderQueue:
             return "PENDING", None
 
 
-def run_worker(gpu: int | None = None, loglevel: str = "INFO") -> None:
+def run_worker(gpu: int | None = None, loglevel: str = "INFO", queues: tuple[str, ...] = (QUEUE, ADAPT_QUEUE)) -> None:
     """Run a worker for this machine's deployment (`AVATAR_BROKER` must be set): one job at a
-    time, on GPU `gpu` (its only visible device) or on the CPU."""
+    time from `queues` (renders and exports on "render", adaptation training on "adapt"), on
+    GPU `gpu` (its only visible device) or on the CPU."""
     deploy = Deployment.from_env()
     if not deploy.broker:
         raise UserError("set AVATAR_BROKER (e.g. redis://127.0.0.1:6379/0) to run a render worker.")
@@ -168,6 +239,6 @@ def run_worker(gpu: int | None = None, loglevel: str = "INFO") -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     os.environ["AVATAR_WORKER"] = "1"
     name = f"avatar-{'gpu' + str(gpu) if gpu is not None else 'cpu'}-{os.getpid()}@%h"
-    make_celery(deploy).worker_main(["worker", "--concurrency=1", "--pool=prefork", f"--queues={QUEUE}",
+    make_celery(deploy).worker_main(["worker", "--concurrency=1", "--pool=prefork", f"--queues={','.join(queues)}",
                                      f"--loglevel={loglevel}", f"--hostname={name}", "--without-gossip",
                                      "--without-mingle"])

@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
-from avatar.adaptation import AdaptConfig, Adaptation, AdaptStatus
+from avatar.adaptation import RUNNING, AdaptConfig, Adaptation, AdaptStatus
 from avatar.chat import Chatbot
 from avatar.config import Deployment, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize_driver
@@ -55,6 +57,7 @@ from avatar.store import Store
 Progress = Callable[[float, str], None]
 PUBLISHED = "published"  # the owner of the recordings every visitor gets
 INSTALLED = "installed"  # models folder of presenters every visitor may pick
+ADAPT_SILENCE = 120.0  # seconds without news from the worker adapting a presenter before it counts as lost
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ class Avatar:
     def __init__(self, model: Path | None = None, library: Path = DEFAULT_LIBRARY, chat_db: str | None = None,
                  deploy: Deployment | None = None, voice: SpeechConfig = SpeechConfig(),
                  render: RenderConfig = RenderConfig(), config: ServeConfig = ServeConfig(),
-                 adapt: AdaptConfig = AdaptConfig()):
+                 adapt: AdaptConfig | None = None):
         self.deploy = deploy or Deployment.from_env()
         self.default_model = model_folder(model or DEFAULT_MODEL).resolve()
         self.library = DriverLibrary.load(library)
@@ -122,7 +125,8 @@ class Avatar:
                 meta.with_suffix(".mp4").unlink(missing_ok=True)
                 meta.unlink(missing_ok=True)
         self.chat_db = chat_db or self.deploy.db
-        self.voice, self.render, self.config, self.adapt_config = voice, render, config, adapt
+        self.voice, self.render, self.config = voice, render, config
+        self.adapt_config = adapt or AdaptConfig.from_env()
         self.queue = None
         if self.deploy.broker:
             from avatar.jobs import RenderQueue
@@ -144,7 +148,9 @@ class Avatar:
     def models(self, owner: str | None = None) -> dict[str, Path]:
         """Presenter names a request may choose, the default first: the shipped ones, those an
         operator installed for everyone (`<cache>/models/installed/`), and those adapted for `owner`."""
-        folders = [cache_dir("models") / INSTALLED] + ([self.adapted_folder(owner)] if owner else [])
+        folders = [cache_dir("models") / INSTALLED]
+        if owner:
+            folders += [self.adapted_folder(owner), *self._shared_adapted_folders(owner)]
         return available_models(self.default_model, folders)
 
     @staticmethod
@@ -220,9 +226,7 @@ class Avatar:
         key = self._key(text, presenter, recorded, recorded_voice)
         if cached := self._cached(key):
             return cached
-        # Adapted presenters live on the replica that trained them, so it renders them itself.
-        adapted = owner is not None and presenter.folder.resolve().parent == self.adapted_folder(owner).resolve()
-        if self.queue is not None and not adapted:
+        if self.queue is not None:
             started = time.perf_counter()
             done = self.queue.render(text, owner, model, recorded_voice, progress)
             answer = self._cached(done["key"])
@@ -258,6 +262,20 @@ class Avatar:
             raise UserError("there is nothing to export yet: ask the presenter something first.")
         progress = progress or (lambda share, stage: None)
         presenter, _ = self.presenter(model, owner or session)
+        if self.queue is not None:  # the answers as render jobs, at once (spread over the workers), then a join job
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                for i, _ in enumerate(pool.map(lambda e: self.say(e[1], owner=owner or session, model=model),
+                                               exchanges)):
+                    progress(0.8 * (i + 1) / len(exchanges), f"answer {i + 1} of {len(exchanges)}")
+            done = self.queue.export(session, owner or session, model,
+                                     lambda share, stage: progress(0.8 + 0.2 * share, stage))
+            out = Path(out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            for key, path in ((done["video"], out), (done["srt"], out.with_suffix(".srt"))):
+                shutil.copyfile(self.media.local(key), path)
+                self.media.delete(key)  # one person's one-off file: the replica's copy is what is served
+            progress(1.0, "done")
+            return out, out.with_suffix(".srt")
         turns = []
         for i, (question, reply) in enumerate(exchanges):
             progress(0.8 * i / len(exchanges), f"answer {i + 1} of {len(exchanges)}")
@@ -356,7 +374,8 @@ class Avatar:
     # -- adaptation -------------------------------------------------------------------------
 
     def adaptation(self, owner: str, model: str | None = None) -> Adaptation:
-        """`owner`'s adaptation job for presenter `model` (it outlives the request that asked)."""
+        """`owner`'s adaptation job for presenter `model` in this process (it outlives the
+        request that asked)."""
         presenter, _ = self.presenter(model, owner)
         key = (owner_key(owner), presenter.folder)
         with self._models_lock:
@@ -367,8 +386,9 @@ class Avatar:
             return self._adaptations[key]
 
     def adapt(self, owner: str, person: str, model: str | None = None) -> AdaptStatus:
-        """Start adapting presenter `model` to `owner`'s recorded face; `person` is the name the
-        person gave when agreeing (their consent record names them, the date and the scope)."""
+        """Start adapting presenter `model` to `owner`'s recorded face (here, or as a job for a
+        worker when there is a broker); `person` is the name the person gave when agreeing
+        (their consent record names them, the date and the scope)."""
         person = (person or "").strip()
         if not person or len(person) > 200:
             raise UserError("write your name (as it should appear in the consent record) first.")
@@ -378,10 +398,51 @@ class Avatar:
                    "source": f"{len(clips)} recordings made in the app by this person: "
                              + "; ".join(repr(c.text[:60]) for c in clips),
                    "scope": f"adapting the presenter `{job.base.name}` to this person's face as its driver; the "
-                            "recordings and the adapted model stay on this machine and are used only for this "
+                            "recordings and the adapted model stay in this deployment and are used only for this "
                             "person's own answers",
                    "basis": f"ticked agreement in the app by the account or session {owner_key(owner)[:8]}"}
-        return job.start(consent)
+        if self.queue is None:
+            return job.start(consent)
+        job.check(consent)
+        current = self.adaptation_status(owner, model)
+        if current.state in RUNNING:
+            return current
+        self.store.set_adaptation(owner_key(owner), job.base.name, "queued", "Waiting for a worker to train ...", 0.0)
+        self.queue.adapt(owner, model, consent)
+        return self.adaptation_status(owner, model)
 
     def adaptation_status(self, owner: str, model: str | None = None) -> AdaptStatus:
-        return self.adaptation(owner, model).status()
+        """Where `owner`'s adaptation of `model` stands (with workers: as the worker last
+        reported it; the training preview is then not shown)."""
+        job = self.adaptation(owner, model)
+        row = self.store.adaptation(owner_key(owner), job.base.name) if self.queue is not None else None
+        if row is None:
+            return job.status()
+        if row["state"] in RUNNING[1:] and time.time() - row["updated"] > ADAPT_SILENCE:
+            return AdaptStatus("failed", "Adapting stopped: the worker training it was lost. Start it again.")
+        adapted = self.models(owner).get(row["model"]) if row["model"] else None
+        return AdaptStatus(row["state"], row["message"], row["share"], adapted, None)
+
+    def publish_adapted(self, owner: str, folder: Path) -> None:
+        """Put the adapted model `folder` into media storage and the database, so that every
+        replica and worker offers it to `owner` (fetched on first use)."""
+        files = sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file())
+        prefix = f"models/{owner_key(owner)}/{Path(folder).name}"
+        for name in files:
+            self.media.put(f"{prefix}/{name}", Path(folder) / name)
+        self.store.add_presenter(owner_key(owner), Path(folder).name, files)
+
+    def _shared_adapted_folders(self, owner: str) -> list[Path]:
+        """The folders holding `owner`'s adapted presenters from the database, fetched from media
+        storage into this machine's cache when missing."""
+        folders = set()
+        for row in self.store.presenters_of(owner_key(owner)):
+            prefix = f"models/{owner_key(owner)}/{row['name']}"
+            try:
+                paths = [self.media.local(f"{prefix}/{name}") for name in row["files"]]
+            except FileNotFoundError:  # deleted from storage by hand: not offered
+                continue
+            model = next((p for p in paths if p.name == MODEL_FILE), None)
+            if model is not None:
+                folders.add(model.parent.parent)
+        return sorted(folders)

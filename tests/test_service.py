@@ -166,3 +166,20 @@ def test_adapting_writes_the_recording_persons_consent(avatar, franck_clip):
     assert not (job.work / "adaptation-consent.json").exists()
     assert avatar.adaptation("frank").clips.owner != job.clips.owner  # another person's job, recordings
     assert json.loads(json.dumps(avatar.about(None)))["name"] == "tiny"
+
+
+def test_an_adapted_presenter_published_by_one_replica_is_offered_to_its_owner_by_another(
+        tiny_model, consent_file, chat_db, tmp_path):
+    shared = {"db": f"sqlite:///{tmp_path / 'shared.sqlite3'}", "storage": str(tmp_path / "media")}
+    one = Avatar(model=tiny_model, chat_db=chat_db, deploy=Deployment(root=tmp_path / "one", **shared))
+    other = Avatar(model=tiny_model, chat_db=chat_db, deploy=Deployment(root=tmp_path / "two", **shared))
+    adapted = tmp_path / "trained" / "tiny-adapted-20261203-120000"
+    shutil.copytree(tiny_model, adapted)
+    shutil.copy(consent_file, adapted / "consent.json")
+    one.publish_adapted("erin", adapted)
+    assert "tiny-adapted-20261203-120000" in other.models("erin")
+    assert "tiny-adapted-20261203-120000" not in other.models("frank")
+    presenter, _ = other.presenter("tiny-adapted-20261203-120000", "erin")
+    assert presenter.folder.is_relative_to(tmp_path / "media")
+    with pytest.raises(UserError, match="no presenter model called"):
+        other.presenter("tiny-adapted-20261203-120000", "frank")

@@ -13,6 +13,10 @@ Tables (people are stored by `owner_key`, a hash of their login or session, neve
                  recording) -> media key of the video, duration, driver, the recording it came
                  from, size and last use (least recently used answers are pruned first)
     exchanges    chat history: (session, message, reply), bounded per session and in sessions
+    adaptations  a person's adaptation job per base presenter when workers train it: state,
+                 message, progress share, the adapted model's name, last update
+    presenters   adapted presenter models in media storage (models/<owner>/<name>/<file>):
+                 owner, name, their files (JSON list)
 
 Rows are plain dicts. SQLAlchemy is imported only here (and by `avatar.chat` to read the
 ChatterBot tables).
@@ -20,6 +24,7 @@ ChatterBot tables).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from contextlib import contextmanager
@@ -72,6 +77,26 @@ exchanges = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
     sa.Index("exchanges_by_session", "session", "id"),
     sa.Index("exchanges_by_time", "at"),
+)
+
+
+adaptations = sa.Table(
+    "adaptations", metadata,
+    sa.Column("owner", sa.String(32), primary_key=True),
+    sa.Column("base", sa.String(128), primary_key=True),  # base presenter's name
+    sa.Column("state", sa.String(16), nullable=False),  # avatar.adaptation.STATES
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("share", sa.Float, nullable=False),
+    sa.Column("model", sa.String(128)),  # the adapted presenter's name once done
+    sa.Column("updated", sa.Float, nullable=False),  # Unix time
+)
+
+presenters = sa.Table(
+    "presenters", metadata,
+    sa.Column("owner", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("files", sa.Text, nullable=False),  # JSON list of file names in the model folder
+    sa.Column("created", sa.Float, nullable=False),
 )
 
 
@@ -255,3 +280,30 @@ class Store:
     def session_count(self) -> int:
         with self._tx() as c:
             return c.execute(sa.select(sa.func.count(sa.distinct(exchanges.c.session)))).scalar_one()
+
+    # -- adaptation jobs and adapted presenters -----------------------------------------------
+
+    def set_adaptation(self, owner: str, base: str, state: str, message: str, share: float,
+                       model: str | None = None) -> None:
+        values = {"state": state, "message": message, "share": share, "model": model, "updated": time.time()}
+        with self._tx() as c:
+            where = (adaptations.c.owner == owner, adaptations.c.base == base)
+            if c.execute(adaptations.update().where(*where).values(**values)).rowcount == 0:
+                c.execute(adaptations.insert().values(owner=owner, base=base, **values))
+
+    def adaptation(self, owner: str, base: str) -> dict | None:
+        with self._tx() as c:
+            row = c.execute(sa.select(adaptations).where(adaptations.c.owner == owner,
+                                                         adaptations.c.base == base)).first()
+        return dict(row._mapping) if row else None
+
+    def add_presenter(self, owner: str, name: str, files: list[str]) -> None:
+        with self._tx() as c:
+            c.execute(presenters.insert().values(owner=owner, name=name, files=json.dumps(files), created=time.time()))
+
+    def presenters_of(self, owner: str) -> list[dict]:
+        """`owner`'s adapted presenters, newest first; `files` decoded."""
+        with self._tx() as c:
+            rows = c.execute(sa.select(presenters).where(presenters.c.owner == owner)
+                             .order_by(presenters.c.created.desc()))
+            return [{**dict(r._mapping), "files": json.loads(r.files)} for r in rows]

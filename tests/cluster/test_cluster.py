@@ -3,6 +3,7 @@ replicas and answers over render workers (README "Deploy")."""
 
 import re
 import threading
+from pathlib import Path
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,6 +54,41 @@ def test_jobs_spread_over_both_workers(cluster):
     assert all(probe(video).has_audio for _, video in results)
     done = [len(finished_jobs(w)) - n for w, n in zip(cluster["workers"], before)]
     assert sum(done) >= 4 and min(done) >= 1, done
+
+
+def test_a_dialogue_export_renders_its_answers_on_the_workers_and_joins_them_there(cluster):
+    _, b = cluster["replicas"]
+    exports = sum(len(re.findall(r"Task avatar\.export\[[0-9a-f-]+\] succeeded", w.log.read_text()))
+                  for w in cluster["workers"])
+    history, video, files = client(b).predict(api_name="/study")
+    info = probe(video)
+    assert info.has_audio and info.duration > 5 * 2.0  # five title cards and five answers
+    srt = Path(next(str(f) for f in files if str(f).endswith(".srt"))).read_text()
+    assert srt.count("Q: ") == 5
+    assert sum(len(re.findall(r"Task avatar\.export\[[0-9a-f-]+\] succeeded", w.log.read_text()))
+               for w in cluster["workers"]) == exports + 1
+
+
+def test_a_presenter_adapted_on_a_worker_is_offered_and_rendered_through_the_other_replica(cluster, long_clip):
+    from gradio_client import handle_file
+
+    from avatar.service import owner_key
+    from avatar.store import Store
+
+    a, b = cluster["replicas"]
+    status, _, _ = client(a).predict("Please adapt the presenter to me.", handle_file(str(long_clip)), True,
+                                     api_name="/record")
+    assert status.startswith("Saved (21.0 s")
+    started, _, _ = client(a).predict(True, "Alice Example", api_name="/adapt")
+    assert "Waiting for a worker" in started or "..." in started
+    store, deadline = Store(cluster["db"]), time.monotonic() + 600
+    while (row := store.adaptation(owner_key(LOGIN[0]), "tiny"))["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, row
+        time.sleep(1)
+    assert row["state"] == "done" and row["model"].startswith("tiny-adapted-"), row
+    reply, video = client(b).predict("What is a super computer?", row["model"], api_name="/ask")
+    assert probe(video).has_audio
+    assert (Path(b.env["AVATAR_CACHE"]) / "models" / owner_key(LOGIN[0]) / row["model"] / "model.onnx").is_file()
 
 
 def test_a_job_whose_worker_is_killed_mid_render_finishes_on_the_other(cluster):

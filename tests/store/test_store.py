@@ -108,7 +108,8 @@ def test_two_stores_on_one_database_see_each_others_rows_under_concurrent_writes
 
 def test_postgres_replicas_starting_together_migrate_once(postgres_server):
     with sa.create_engine(postgres_server.url).begin() as c:
-        c.execute(sa.text("DROP TABLE IF EXISTS recordings, answers, exchanges, alembic_version"))
+        c.execute(sa.text("DROP TABLE IF EXISTS recordings, answers, exchanges, adaptations, presenters, "
+                          "alembic_version"))
     errors = []
 
     def start():
@@ -124,4 +125,4 @@ def test_postgres_replicas_starting_together_migrate_once(postgres_server):
         t.join()
     assert errors == []
     with sa.create_engine(postgres_server.url).connect() as c:
-        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
