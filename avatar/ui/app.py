@@ -91,7 +91,10 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="Synthetic presenter", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# Synthetic presenter\n" + DISCLOSURE)
         names = list(_service().models())
-        model = gr.Dropdown(names, value=names[0], label="Presenter", visible=len(names) > 1, interactive=True)
+        # allow_custom_value: a program may name its own adapted presenter; the service refuses
+        # every name it does not offer to that person.
+        model = gr.Dropdown(names, value=names[0], label="Presenter", visible=len(names) > 1, interactive=True,
+                            allow_custom_value=True)
         with gr.Tab("Chat"):
             _chat_tab(model, limit)
         with gr.Tab("Record a driver answer"):
