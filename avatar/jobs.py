@@ -187,12 +187,14 @@ class RenderQueue:
                 raise UserError("the presenter is busy with other people's answers; try again in a minute.")
             updates = self._redis.pubsub(ignore_subscribe_messages=True)
             updates.subscribe(self.celery.backend.get_key_for_task(job))  # before sending: nothing is missed
-            result = self.celery.send_task(task, args=args, task_id=job)
+            # Long enough for one delivery, one redelivery after a lost worker, and both runs; a job
+            # still queued after that is dropped by the worker that finds it (nobody waits for it).
+            wait = 2 * self.deploy.job_seconds + 60
+            result = self.celery.send_task(task, args=args, task_id=job, expires=wait)
         except redis.RedisError:
             raise UserError("the render service cannot be reached; try again in a minute.") from None
         progress(0.01, "queued")
-        # Long enough for one delivery, one redelivery after a lost worker, and both runs.
-        deadline = time.monotonic() + 2 * self.deploy.job_seconds + 60
+        deadline = time.monotonic() + wait
         try:
             while True:
                 state, info = self._next_state(updates, result)

@@ -136,10 +136,14 @@ def test_restarting_redis_or_a_replica_loses_no_recording_and_no_finished_answer
 
 
 def test_forty_sessions_across_both_replicas_get_an_answer_or_a_clean_busy_message(cluster):
+    import sqlalchemy as sa
+
     a, b = cluster["replicas"]
-    questions = ["What is AI?", "What was the first computer?", "Do you know gossip?", "What is a super computer?",
-                 "How does a computer work?", "Hello", "Are you a robot?", "What is your name?", "Tell me a joke",
-                 "What is science?"] * 4
+    with sa.create_engine(cluster["db"]).connect() as c:  # 40 corpus questions with 40 different answers
+        rows = c.execute(sa.text("SELECT in_response_to, min(text) FROM statement WHERE in_response_to IS NOT NULL "
+                                 "AND length(text) BETWEEN 20 AND 80 GROUP BY in_response_to ORDER BY 1"))
+        pairs = {answer: question for question, answer in rows}
+    questions = sorted(pairs.values())[:40]
 
     def ask(i):
         try:
