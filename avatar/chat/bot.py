@@ -79,6 +79,21 @@ def ensure_trained(db_url: str, corpus: str = CORPUS) -> int:
 
 
 def _train(db_url: str, corpus: str) -> int:
+    """ChatterBot's training in a fresh process: with SQLite, ChatterBot's storage adapter adds a
+    `PRAGMA journal_mode` hook to every SQLAlchemy engine of the process it runs in, which then
+    breaks any PostgreSQL engine the same process opens (the shared state, a second database)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import sys; from avatar.chat.bot import _train_here; "
+                           "print(_train_here(sys.argv[1], sys.argv[2]))", db_url, corpus],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"training the chat corpus failed: {done.stderr.strip().splitlines()[-1:]}")
+    return int(done.stdout.split()[-1])
+
+
+def _train_here(db_url: str, corpus: str) -> int:
     from chatterbot.trainers import ChatterBotCorpusTrainer
 
     bot = chatterbot_engine(db_url, read_only=False)

@@ -78,7 +78,7 @@ def cluster_model(tiny_model, consent_file, tmp_path_factory) -> Path:
     return model
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped once its tests are done: the rest of the suite runs without it
 def cluster(cluster_model, postgres_server, redis_server, s3_server, tmp_path_factory):
     """dict with `replicas` (two Process with .url), `workers` (two Process), `redis`, `logs`."""
     servers.make_bucket(s3_server, "avatar-cluster")
