@@ -12,7 +12,8 @@ they are stored by `owner_key` (a hash). Recordings, the answer index and chat h
 rows in the shared database (`avatar.store`), their files in media storage (`avatar.storage`),
 so any app replica can serve any person (see `avatar.config.Deployment`). Published recordings
 (an operator's, for every visitor) belong to the owner "published". Adaptation jobs are per
-(owner, presenter) and run on the replica that started them.
+(owner, presenter): they train in this process, or on a worker that publishes the adapted
+presenter to media storage for every replica.
 
 Rendering happens in this process (one at a time: each uses every core) unless a broker is
 configured; then it is a job for `avatar worker` processes (`avatar.jobs`). torch and
@@ -31,7 +32,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -133,15 +133,19 @@ class Avatar:
 
             self.queue = RenderQueue(self.deploy)
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
+        self._chat_lock, self._chatbot = threading.Lock(), None
         self._models_lock = threading.Lock()
         self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
         self._adaptations: dict[tuple[str, Path], Adaptation] = {}
         self.presenter(None)  # the default presenter must load: fail at start, not at the first question
 
-    @cached_property
+    @property
     def chatbot(self) -> Chatbot:
-        """Loaded on first use: a render worker never needs it."""
-        return Chatbot(self.chat_db, train_if_empty=self.chat_db is not None)
+        """Loaded on first use (once, however many requests ask at once): a worker never needs it."""
+        with self._chat_lock:
+            if self._chatbot is None:
+                self._chatbot = Chatbot(self.chat_db, train_if_empty=self.chat_db is not None)
+            return self._chatbot
 
     # -- presenters -------------------------------------------------------------------------
 

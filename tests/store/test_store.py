@@ -37,8 +37,9 @@ def test_the_migrations_make_exactly_the_declared_schema(store):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    with store.engine.connect() as c:
-        assert compare_metadata(MigrationContext.configure(c), metadata) == []
+    ours = {"include_name": lambda name, kind, parent: kind != "table" or name in metadata.tables}
+    with store.engine.connect() as c:  # (the shared database also holds ChatterBot's tables)
+        assert compare_metadata(MigrationContext.configure(c, opts=ours), metadata) == []
     store.prepare()  # a second run changes nothing
 
 
