@@ -1,7 +1,8 @@
-"""Render jobs on Celery workers, with Redis as broker and result backend.
+"""Render, export and adaptation jobs on Celery workers, with Redis as broker and result backend.
 
 When `AVATAR_BROKER` is set, an app replica does not render: `RenderQueue.render` puts a job on
-the `render` queue and waits for it, passing the worker's progress on to the page; a worker
+the `render` queue and waits for it, passing the worker's progress on to the page (dialogue
+exports likewise: their answers as render jobs, then one join job); a worker
 (`avatar worker`, `run_worker`) renders it with its own in-process `avatar.service.Avatar`,
 which stores the video in the shared media storage and indexes it in the shared database, so
 every replica can serve it. Delivery is at least once: a job is acknowledged only when it has
@@ -9,7 +10,10 @@ finished (`acks_late`), a worker takes one job at a time (prefetch 1, one proces
 CPU slot), a job whose worker process dies is put back at once (`reject_on_worker_lost`) and one
 whose whole worker vanished (killed, machine lost) is handed out again once Redis's visibility
 timeout passes (the job time limit plus 30 s). Rendering the same answer twice is harmless: it
-is stored under the same key and indexed once. celery and redis are imported only here.
+is stored under the same key and indexed once. Adaptation training is a job on the `adapt`
+queue, acknowledged when it starts (it runs for many minutes, longer than a redelivery would
+wait); it reports progress to the shared database and publishes the adapted presenter to media
+storage. celery and redis are imported only here.
 """
 
 from __future__ import annotations
