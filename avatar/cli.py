@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from avatar import __version__
-from avatar.config import ExtractConfig, RenderConfig, TrackConfig
+from avatar.config import FRAMINGS, RENDERERS, ExemplarConfig, ExtractConfig, RenderConfig, TrackConfig
 from avatar.errors import UserError
 
 
@@ -197,22 +197,26 @@ def swap_export(checkpoint, out, parity_data, tolerance) -> None:
 @click.option("--colour", default=RenderConfig.colour, show_default=True, type=click.Choice(["rct", "lct", "none"]))
 @click.option("--smoothing", default=RenderConfig.smoothing, show_default=True, type=click.FloatRange(0, 0.99),
               help="Temporal smoothing of the colour match (0 = off).")
-def render(driver, model_path, out, audio, side_by_side, colour, smoothing) -> None:
+@click.option("--renderer", default=RenderConfig.renderer, show_default=True, type=click.Choice(RENDERERS),
+              help="exemplar: drawn from his own frames; swap: the autoencoder; auto: exemplar when he has a library.")
+@click.option("--framing", default=ExemplarConfig.recorded, show_default=True, type=click.Choice(FRAMINGS),
+              help="Exemplar renderer: his own scene, or his face in the driver's frame.")
+def render(driver, model_path, out, audio, side_by_side, colour, smoothing, renderer, framing) -> None:
     """Render a driver video as the presenter into a browser-playable MP4."""
     import tempfile
 
-    from avatar.inference import load_swap_model
     from avatar.media import normalize
     from avatar.media.clip import DriverClip
     from avatar.presenter import open_presenter
-    from avatar.render import render_clip
+    from avatar.render import load_drawing, render_clip
 
     presenter = open_presenter(model_path)
-    model = load_swap_model(presenter.onnx)
+    config = RenderConfig(renderer=renderer, exemplar=ExemplarConfig(recorded=framing), colour=colour,
+                          smoothing=smoothing)
+    model = load_drawing(presenter, config)
     with tempfile.TemporaryDirectory(prefix="avatar-render-") as work, _progress("render", "frame") as on_progress:
         clip = DriverClip.from_video(normalize(driver, Path(work)), audio=audio)
-        report = render_clip(clip, out, model, presenter, "AI presenter video",
-                             RenderConfig(colour=colour, smoothing=smoothing), side_by_side, on_progress)
+        report = render_clip(clip, out, model, presenter, "AI presenter video", config, side_by_side, on_progress)
     click.echo(f"{out}: {report.describe()}")
 
 
@@ -626,32 +630,63 @@ def driver_build(video, out) -> None:
     click.echo(f"{out}: {int(library.valid.sum())} of {len(library)} frames with a face, {size:.1f} MB")
 
 
+@main.group()
+def library() -> None:
+    """A presenter's library of his own frames: what the exemplar renderer draws him from."""
+
+
+@library.command("build")
+@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Presenter model folder (models/NAME); the library goes into its library/ folder.")
+@click.option("--consent", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Consent record of the person in VIDEOS (JSON: person, source, date, scope, basis).")
+@click.option("--heldout", default=0.2, show_default=True, type=click.FloatRange(0, 0.9),
+              help="Share at the end of each video left out (for evaluation).")
+@click.option("--crf", default=16, show_default=True, type=click.IntRange(0, 40),
+              help="H.264 quality of the stored frames (lower: better and larger).")
+def library_build(videos, model_path, consent, heldout, crf) -> None:
+    """Index the presenter's own VIDEOS (one person, same size and frame rate) into MODEL's library."""
+    from avatar.render.exemplar import build_presenter_library
+
+    with _progress("index", "frame") as on_progress:
+        built = build_presenter_library(model_path, list(videos), consent, heldout, crf, on_progress)
+    folder = built.frames.folder
+    size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
+    click.echo(f"{folder}: {int(built.frames.valid.sum())} of {len(built.frames)} frames with a face, {size:.1f} MB; "
+               "sealed into the presenter's integrity record")
+
+
 @main.command()
 @click.argument("text")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output MP4.")
 @click.option("--library", type=click.Path(file_okay=False, path_type=Path),
               help="Driver library (default: the shipped one).")
 @click.option("--model", "model_path", type=click.Path(exists=True, path_type=Path),
-              help="Also swap in this presenter (models/NAME); without it the driver clip itself is written.")
-def say(text, out, library, model_path) -> None:
+              help="Also draw this presenter (models/NAME); without it the driver clip itself is written.")
+@click.option("--renderer", default=RenderConfig.renderer, show_default=True, type=click.Choice(RENDERERS),
+              help="exemplar: drawn from his own frames; swap: the autoencoder; auto: exemplar when he has a library.")
+@click.option("--framing", default=ExemplarConfig.synthesised, show_default=True, type=click.Choice(FRAMINGS),
+              help="Exemplar renderer: his own scene, or his face in the driver's frame.")
+def say(text, out, library, model_path, renderer, framing) -> None:
     """Speak TEXT as a synthesised driver clip with its sound (and, with --model, as the presenter)."""
     import tempfile
 
     from avatar.driver import DriverLibrary, synthesize_driver
     from avatar.driver.library import DEFAULT_LIBRARY
-    from avatar.inference import load_swap_model
     from avatar.presenter import open_presenter
-    from avatar.render import render_clip
+    from avatar.render import load_drawing, render_clip, speech_library
     from avatar.speech import synthesize, write_wav
 
     presenter = open_presenter(model_path) if model_path is not None else None
-    model = load_swap_model(presenter.onnx) if presenter else None
+    config = RenderConfig(renderer=renderer, exemplar=ExemplarConfig(synthesised=framing))
+    model = load_drawing(presenter, config) if presenter else None
     lib = DriverLibrary.load(library or DEFAULT_LIBRARY)
     speech = synthesize(text)
     with tempfile.TemporaryDirectory(prefix="avatar-say-") as tmp:
-        clip = synthesize_driver(speech, lib).clip(write_wav(speech, Path(tmp) / "speech.wav"))
+        clip = synthesize_driver(speech, speech_library(model, config, lib)).clip(write_wav(speech, Path(tmp) / "speech.wav"))
         report = render_clip(clip, out, model, presenter,
-                             "AI presenter video" if presenter else "synthesised driver clip")
+                             "AI presenter video" if presenter else "synthesised driver clip", config)
     click.echo(f"{out}: {report.frames} frames, {speech.duration:.2f} s of speech")
 
 

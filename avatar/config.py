@@ -54,9 +54,53 @@ class ExtractConfig:
     limits: MediaLimits = field(default_factory=MediaLimits)
 
 
+RENDERERS = ("auto", "exemplar", "swap")
+FRAMINGS = ("own", "driver")
+
+
+@dataclass(frozen=True)
+class ExemplarConfig:
+    """The exemplar renderer (`avatar.render.exemplar`): the presenter drawn from his own frames.
+
+    synthesised, recorded: the framing of synthesised answers and of recorded (or uploaded)
+    drivers: "own" (his own scene: his video with only the face re-drawn) or "driver" (his face
+    composited into the driver's frame, as the swap does). A jump to a
+    non-consecutive library frame costs `jump_cost`, the same frame again `hold_cost`, the frame
+    after next `skip_cost`; a jump is cross-faded over `crossfade` frames. inset, feather: how far
+    the mask is shrunk inside the face outline, and its softness, as shares of the eye distance.
+    neutral_quantile: the driver's neutral face is taken from its least-open mouths (this share of
+    its frames). expression_gain scales the driver's offsets from its neutral before they are
+    added to the presenter's.
+    """
+
+    synthesised: str = "own"
+    recorded: str = "driver"
+    # Retrieval cost of each feature group, differences in units of the library's own spread.
+    weights: dict = field(default_factory=lambda: {"mouth": 1.0, "jaw": 0.3, "eyes": 0.5, "brows": 0.2,
+                                                    "pose": 0.1})
+    candidates: int = 40
+    hold_cost: float = 3.0
+    skip_cost: float = 0.3
+    jump_cost: float = 8.0
+    crossfade: int = 4
+    inset: float = 0.35
+    feather: float = 0.25
+    neutral_quantile: float = 0.05
+    expression_gain: float = 1.0
+
+    def framing(self, kind: str) -> str:
+        """The framing for a driver clip of this kind ("synthesised", "recorded", "video")."""
+        return self.synthesised if kind == "synthesised" else self.recorded
+
+
 @dataclass(frozen=True)
 class RenderConfig:
-    """`avatar render` and replies: how a swapped face is blended into the driver's frame."""
+    """`avatar render` and replies: which renderer draws the presenter ("exemplar": his own
+    frames, see `ExemplarConfig`; "swap": the autoencoder; "auto": exemplar when the presenter
+    has a library) and how a swapped face is blended into the driver's frame."""
+
+    renderer: str = "auto"
+    exemplar: ExemplarConfig = field(default_factory=ExemplarConfig)
 
     colour: str = "rct"  # "rct" (Reinhard, Lab), "lct" (linear, RGB covariance) or "none"
     smoothing: float = 0.8  # temporal smoothing of the colour statistics, 0..1 (0 = off)

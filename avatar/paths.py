@@ -10,6 +10,7 @@ The cache root is `$AVATAR_CACHE` if set, else `~/.cache/avatar`. Folder roles:
     chat/       the chat database (private)
     data/, runs/  recipe datasets and training runs (private)
     tensorrt/   onnxruntime's TensorRT engine and timing caches (private)
+    library-work/  a presenter library's build in progress (normalised videos, tracked landmarks)
 
 Atomic writes (`atomic_path`, `atomic_write`, `atomic_folder`): the content is written under a
 hidden temporary name beside the target, flushed to disk, then renamed over the target, so a
@@ -29,7 +30,7 @@ from typing import Iterator
 from avatar.errors import UserError
 
 SERVED = ("answers", "exports")
-PRIVATE = ("recorded", "adapt", "models", "c2pa", "chat", "data", "runs", "tensorrt")
+PRIVATE = ("recorded", "adapt", "models", "c2pa", "chat", "data", "runs", "tensorrt", "library-work")
 
 
 def cache_root() -> Path:

@@ -2,20 +2,25 @@
 
 `models/NAME/` (shipped) or `$AVATAR_CACHE/models/NAME/` (adapted) holds:
     model.onnx        the swap network (see avatar.inference.swap for its contract)
-    presenter.json    integrity record written at export: {"onnx_sha256", "onnx_bytes", "sealed"}
+    presenter.json    integrity record: {"onnx_sha256", "onnx_bytes", "files": {path: sha256}, "sealed"},
+                      written at export and again when a library is added
+    library/          the presenter's own frames (`avatar library build`): frames.mp4, index.npz,
+                      library.json, consent.json; what the exemplar renderer draws him from
     consent.json      the consent record the presenter was trained under
     MODEL_CARD.md     what it is, how it was made, what it measured (sections edited in place)
     weights.pt        float16 warm-start weights (`avatar swap train --init`)
     presenter-faces/  the presenter's packed training faces (adaptation needs side B)
 
-A model whose ONNX bytes differ from its integrity record is refused: a damaged or tampered
-file must never render a face that then gets signed as this presenter. torch-free.
+A model whose ONNX bytes or sealed files (the library) differ from its integrity record is
+refused: a damaged or tampered file must never render a face that then gets signed as this
+presenter. torch-free.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,6 +34,8 @@ CONSENT_FILE = "consent.json"
 CARD_FILE = "MODEL_CARD.md"
 WEIGHTS_FILE = "weights.pt"
 PRESENTER_FACES = "presenter-faces"
+LIBRARY = "library"
+LIBRARY_FILES = ("frames.mp4", "index.npz", "library.json", "consent.json")
 
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = SHIPPED_MODELS / "presenter-default"
@@ -59,11 +66,18 @@ def available_models(first: Path | None = None, folders: list[Path] = ()) -> dic
     return models
 
 
+def _sealed_files(folder: Path) -> list[str]:
+    """The files besides model.onnx that the integrity record covers, where present."""
+    return [f"{LIBRARY}/{name}" for name in LIBRARY_FILES if (folder / LIBRARY / name).is_file()]
+
+
 def write_record(folder: Path) -> dict:
-    """Seal `folder/model.onnx`: write presenter.json with its SHA-256 (at export)."""
+    """Seal `folder`: write presenter.json with the SHA-256 of model.onnx and of the library's
+    files (at export, and again when a library is built into the folder)."""
     folder = Path(folder)
     onnx = folder / MODEL_FILE
     record = {"onnx_sha256": file_sha256(onnx), "onnx_bytes": onnx.stat().st_size,
+              "files": {name: file_sha256(folder / name) for name in _sealed_files(folder)},
               "sealed": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     atomic_write(folder / RECORD_FILE, json.dumps(record, indent=1) + "\n")
     return record
@@ -71,11 +85,13 @@ def write_record(folder: Path) -> dict:
 
 @dataclass(frozen=True)
 class Presenter:
-    """A checked presenter model folder. sha256: of model.onnx, equal to its integrity record."""
+    """A checked presenter model folder. sha256: of model.onnx, equal to its integrity record;
+    files: the other sealed files' hashes (the library's), each checked."""
 
     folder: Path
     sha256: str
     consent: dict | None
+    files: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -84,6 +100,16 @@ class Presenter:
     @property
     def onnx(self) -> Path:
         return self.folder / MODEL_FILE
+
+    @property
+    def library(self) -> Path | None:
+        """The folder of his own frames (the exemplar renderer's), when sealed into this model."""
+        return self.folder / LIBRARY if f"{LIBRARY}/index.npz" in self.files else None
+
+    @property
+    def fingerprint(self) -> str:
+        """One hash of everything sealed: changes when the network or the library does."""
+        return hashlib.sha256(json.dumps([self.sha256, self.files], sort_keys=True).encode()).hexdigest()
 
     @property
     def adaptable(self) -> bool:
@@ -96,6 +122,8 @@ class Presenter:
     def manifest_facts(self) -> dict:
         """What a C2PA manifest says about this presenter: name, ONNX hash prefix, consent."""
         facts = {"model": self.name, "model_sha256": self.sha256[:16]}
+        if self.library is not None:
+            facts["library_sha256"] = self.files[f"{LIBRARY}/frames.mp4"][:16]
         if self.consent:
             facts["consent"] = self.consent
         return facts
@@ -112,15 +140,21 @@ def open_presenter(path: Path) -> Presenter:
         raise UserError(f"the presenter model {folder.name} has no integrity record ({RECORD_FILE}); export it again "
                         "with `avatar swap export`.")
     try:
-        expected = json.loads(record_file.read_text())["onnx_sha256"]
-    except (ValueError, KeyError, TypeError):
+        record = json.loads(record_file.read_text())
+        expected, files = record["onnx_sha256"], dict(record.get("files", {}))
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise UserError(f"the integrity record of the presenter model {folder.name} is damaged.") from None
     actual = file_sha256(onnx)
     if actual != expected:
         raise UserError(f"the presenter model {folder.name} was changed after it was exported ({MODEL_FILE} no longer "
                         "matches its integrity record), so it is refused; restore it or export it again.")
+    for name, digest in files.items():
+        path = (folder / name).resolve()
+        if not path.is_relative_to(folder.resolve()) or not path.is_file() or file_sha256(path) != digest:
+            raise UserError(f"the presenter model {folder.name} was changed after it was sealed ({name} is missing or "
+                            "no longer matches its integrity record), so it is refused; restore it or build it again.")
     consent = load_consent(folder / CONSENT_FILE).to_dict() if (folder / CONSENT_FILE).is_file() else None
-    return Presenter(folder.resolve(), actual, consent)
+    return Presenter(folder.resolve(), actual, consent, files)
 
 
 def set_card_section(folder: Path, heading: str, body: str) -> Path | None:

@@ -3,7 +3,8 @@ adaptation, exports and facts about presenters, each owned by one person.
 
 reply(message): chat reply (bounded, per session) -> speech (WAV + phoneme timings) -> driver
 clip (the person's own recorded answer for this reply, else one an operator published, else
-synthesised from the driver library) -> `render.render_clip` (swap, blend, label, encode, sign).
+synthesised from the driver library) -> `render.render_clip` (the presenter drawn from his own
+frames or by the swap, label, encode, sign).
 Finished answers are cached by (reply text, model, voice, settings, recording), so a repeated
 answer is instant.
 
@@ -48,7 +49,7 @@ from avatar.media.clip import DriverClip
 from avatar.paths import cache_dir
 from avatar.presenter import DEFAULT_MODEL, MODEL_FILE, Presenter, available_models, model_folder, open_presenter
 from avatar.provenance.credentials import sign_video
-from avatar.render import render_clip
+from avatar.render import load_drawing, render_clip, speech_library
 from avatar.render.dialogue import Turn, export_dialogue
 from avatar.speech import SpeechConfig, synthesize, write_wav
 from avatar.storage import LocalStorage, open_storage
@@ -296,6 +297,7 @@ class Avatar:
     def _render(self, text: str, presenter: Presenter, swap: SwapModel, recorded: RecordedClip | None, out: Path,
                 progress: Progress, recorded_voice: bool) -> Answer:
         seconds = Counter()
+        drawing = load_drawing(presenter, self.render)
         with tempfile.TemporaryDirectory(prefix="avatar-") as tmp:
             started = time.perf_counter()
             if recorded is not None:
@@ -312,10 +314,10 @@ class Avatar:
                 seconds["speech"] += time.perf_counter() - started
                 progress(0.15, "driver")
                 started = time.perf_counter()
-                clip = synthesize_driver(speech, self.library).clip(audio)
+                clip = synthesize_driver(speech, speech_library(drawing, self.render, self.library)).clip(audio)
                 seconds["driver"] += time.perf_counter() - started
             progress(0.25, "swap")
-            report = render_clip(clip, out, swap, presenter, "AI presenter answer", self.render,
+            report = render_clip(clip, out, drawing, presenter, "AI presenter answer", self.render,
                                  on_progress=lambda done, total: progress(0.25 + 0.7 * done / max(total, 1), "swap")
                                  if done % 12 == 0 else None)
             progress(1.0, "done")
@@ -335,7 +337,7 @@ class Avatar:
         return Answer(row["text"], video, row["duration"], row["driver"], True, {})
 
     def _key(self, text: str, presenter: Presenter, recorded: RecordedClip | None, recorded_voice: bool) -> str:
-        parts = [text, presenter.sha256, asdict(self.voice), asdict(self.render),
+        parts = [text, presenter.fingerprint, asdict(self.voice), asdict(self.render),
                  [recorded.sha256, recorded.created] if recorded else None,
                  recorded_voice and recorded is not None]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]

@@ -129,7 +129,7 @@ def choose_base(library: DriverLibrary, frames: int, seed: int, config: DriverCo
         cycle = np.concatenate([np.arange(n), np.arange(n - 2, 0, -1)])
         return cycle[np.arange(frames) % len(cycle)]
     jumps = landmark_jumps(library.landmarks.astype(np.float64))
-    jumps[~(library.valid[1:] & library.valid[:-1])] = np.inf
+    jumps[~(library.valid[1:] & library.valid[:-1] & library.continues[1:])] = np.inf
     starts = np.arange(0, n - frames + 1, max(1, min(12, frames)))
     # The roughest moment of each stretch (its 99th percentile jump) ranks it.
     rough = np.array([np.percentile(jumps[s:s + frames - 1], 99) if frames > 1 else jumps[min(s, n - 2)]
@@ -149,30 +149,45 @@ def choose_mouths(targets: np.ndarray, library: DriverLibrary, config: DriverCon
     # Target cost of every library frame for every output frame: (n, N), invalid frames barred.
     cost = (((goal[:, None, :] - mouth[None]) ** 2) * weights).sum(2)
     cost[:, ~library.valid] = np.inf
-    k = min(config.candidates, len(valid))
+    return coherent_path(cost, library.continues, config.candidates, config.hold_cost, config.skip_cost,
+                         config.jump_cost)
+
+
+def coherent_path(cost: np.ndarray, continues: np.ndarray, candidates: int, hold_cost: float, skip_cost: float,
+                  jump_cost: float) -> np.ndarray:
+    """(n,) library indices minimising the summed `cost` (n, N) float (inf = never) plus
+    transition costs: none for the library's next frame (when it `continues` (N,) bool the one
+    before), `skip_cost` for the one after next, `hold_cost` for the same frame again, `jump_cost`
+    for anything else. Dynamic programming over the best `candidates` frames per step (and the
+    continuations of the paths kept), with a beam of 2 x candidates: O(n x candidates^2)."""
+    n, size = cost.shape
+    k = min(candidates, int(np.isfinite(cost[0]).sum()) or 1)
     best = np.argpartition(cost, k - 1, axis=1)[:, :k]
-    last = len(library) - 1
+    last = size - 1
+    allowed = np.isfinite(cost)
+    follows = np.append(continues[1:], False)  # follows[i]: frame i + 1 continues frame i
+    follows_twice = follows & np.append(follows[1:], False)
 
     states = best[0]
     totals = cost[0, states]
     back = []
-    for t in range(1, len(goal)):
-        candidates = np.unique(np.concatenate([best[t], np.minimum(states + 1, last), np.minimum(states + 2, last),
-                                               states]))
-        candidates = candidates[library.valid[candidates]]
-        step = candidates[None] - states[:, None]  # (previous, candidate) frame distance
-        transition = np.full(step.shape, config.jump_cost)
-        transition[step == 1] = 0.0
-        transition[step == 2] = config.skip_cost
-        transition[step == 0] = config.hold_cost
+    for t in range(1, n):
+        options = np.unique(np.concatenate([best[t], np.minimum(states + 1, last), np.minimum(states + 2, last),
+                                            states]))
+        options = options[allowed[t, options]]
+        step = options[None] - states[:, None]  # (previous, candidate) frame distance
+        transition = np.full(step.shape, jump_cost)
+        transition[(step == 1) & follows[states][:, None]] = 0.0
+        transition[(step == 2) & follows_twice[states][:, None]] = skip_cost
+        transition[step == 0] = hold_cost
         paths = totals[:, None] + transition
         came_from = paths.argmin(0)
-        totals = paths[came_from, np.arange(len(candidates))] + cost[t, candidates]
+        totals = paths[came_from, np.arange(len(options))] + cost[t, options]
         # Beam: carry on from the best 2K partial paths only.
         keep = np.sort(np.argsort(totals)[: 2 * k])
-        candidates, came_from, totals = candidates[keep], came_from[keep], totals[keep]
-        back.append((states[came_from], candidates))
-        states = candidates
+        options, came_from, totals = options[keep], came_from[keep], totals[keep]
+        back.append((states[came_from], options))
+        states = options
     path = [int(states[totals.argmin()])]
     for previous, chosen in reversed(back):
         path.append(int(previous[np.searchsorted(chosen, path[-1])]))

@@ -19,11 +19,11 @@ class VideoWriter:
 
     H.264 yuv420p with +faststart (plays in every browser and starts before it is fully loaded);
     `audio` (any file ffmpeg reads) is encoded as AAC, cut or padded with silence to the video's
-    length.
+    length. keyframe_every: the longest run of frames between keyframes (default: x264's).
     """
 
     def __init__(self, path: Path, width: int, height: int, fps: float, audio: Path | None = None,
-                 crf: int = 20, preset: str = "veryfast"):
+                 crf: int = 20, preset: str = "veryfast", keyframe_every: int | None = None):
         if width % 2 or height % 2:
             raise ValueError(f"H.264 needs even dimensions, got {width}x{height}")
         self.path, self.width, self.height = Path(path), width, height
@@ -33,8 +33,10 @@ class VideoWriter:
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]
         self.audio, self.fps = audio, fps
-        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-                "-movflags", "+faststart", str(self.tmp)]
+        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
+        if keyframe_every:  # short groups of pictures: a library read at random seeks cheaply
+            cmd += ["-g", str(keyframe_every)]
+        cmd += ["-movflags", "+faststart", str(self.tmp)]
         self._process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self.frames = 0
 

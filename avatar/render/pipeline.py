@@ -1,5 +1,6 @@
-"""Driver clip -> presenter video: track, align, swap (batched), colour-match, blend, label,
-encode, sign. `render_clip` is the one function every video goes through (answers, `avatar
+"""Driver clip -> presenter video: the presenter drawn by the exemplar renderer
+(`avatar.render.exemplar`) or the swap (track, align, swap (batched), colour-match, blend), then
+label, encode, sign. `render_clip` is the one function every video goes through (answers, `avatar
 say`, `avatar render`, dialogue answers).
 
 Frames are (H, W, 3) uint8 RGB throughout.
@@ -9,51 +10,40 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
 
-from avatar.config import RenderConfig
+from avatar.config import RENDERERS, RenderConfig
 from avatar.errors import UserError
-from avatar.inference import SwapModel
+from avatar.inference import SwapModel, load_swap_model
 from avatar.media import Frame
+from avatar.driver.library import DriverLibrary
 from avatar.media.clip import DriverClip
 from avatar.media.encode import VideoWriter
 from avatar.presenter import Presenter
 from avatar.provenance.credentials import COMPOSITE_SYNTHETIC, sign_video
 from avatar.render.colour import ColourMatcher
+from avatar.render.exemplar import ExemplarRenderer, PresenterLibrary
 from avatar.render.label import add_label
+from avatar.render.report import FACE_TOO_SMALL, RenderReport
 from avatar.vision import FaceTracker, align_face, hull_mask, paste_back, skin_mask, transform_points
-
-FACE_TOO_SMALL = "face too small"
-
-
-@dataclass
-class RenderReport:
-    """frames: frames written; swapped: with the presenter's face; held: unswappable frames
-    replaced by a held swapped frame; skipped: why frames could not be swapped; seconds: time
-    by stage; duration: seconds of video written."""
-
-    frames: int = 0
-    swapped: int = 0
-    held: int = 0
-    skipped: Counter = field(default_factory=Counter)
-    seconds: Counter = field(default_factory=Counter)
-    duration: float = 0.0
-
-    def describe(self) -> str:
-        text = f"{self.swapped} of {self.frames} frames swapped"
-        if self.skipped:
-            text += " (" + ", ".join(f"{n} with {reason}" for reason, n in self.skipped.items()) + ")"
-        return text
-
 
 class Renderer:
     """Swaps the presenter into a stream of frames. One instance per video (it keeps tracking
     and colour state); `process` yields output frames in order, batching model calls."""
+
+    def frame_size(self, clip: DriverClip) -> tuple[int, int]:
+        return clip.width, clip.height
+
+    def describe(self, clip: DriverClip) -> str:
+        return "autoencoder swap, in the driver's frame"
+
+    def render(self, clip: DriverClip, with_driver: bool = True) -> Iterator[tuple[Frame, np.ndarray | None]]:
+        """(driver frame, swapped frame or None) for every frame of `clip` (see `process`)."""
+        return self.process(clip.frames(), clip.landmarks)
 
     def __init__(self, model: SwapModel, config: RenderConfig = RenderConfig()):
         self.model, self.config = model, config
@@ -140,37 +130,69 @@ class Renderer:
         return paste_back(rgb, swapped, matrix, mask)
 
 
-def render_clip(clip: DriverClip, out: Path, model: SwapModel | None, presenter: Presenter | None,
+def load_drawing(presenter: Presenter, config: RenderConfig = RenderConfig()) -> SwapModel | PresenterLibrary:
+    """What draws `presenter` under `config.renderer`: his library of real frames ("exemplar";
+    "auto" when he has one) or the autoencoder swap network ("swap")."""
+    if config.renderer not in RENDERERS:
+        raise UserError(f"unknown renderer {config.renderer!r}: use one of {', '.join(RENDERERS)}.")
+    if config.renderer == "exemplar" or (config.renderer == "auto" and presenter.library is not None):
+        if presenter.library is None:
+            raise UserError(f"the presenter {presenter.name} has no library of his own frames; build one with "
+                            "`avatar library build`, or use the swap renderer.")
+        return PresenterLibrary.load(presenter.library)
+    return load_swap_model(presenter.onnx)
+
+
+def speech_library(drawing: SwapModel | PresenterLibrary | None, config: RenderConfig,
+                   library: DriverLibrary) -> DriverLibrary:
+    """The frame library a synthesised answer's driver is cut from: the presenter's own when the
+    exemplar renderer draws him in his own scene (his own mouths, chosen by the speech: no other
+    face's expressions to map), else the driver `library`."""
+    if isinstance(drawing, PresenterLibrary) and config.exemplar.synthesised == "own":
+        return drawing.frames
+    return library
+
+
+def render_clip(clip: DriverClip, out: Path, model: SwapModel | PresenterLibrary | None, presenter: Presenter | None,
                 title: str, config: RenderConfig = RenderConfig(), side_by_side: bool = False,
                 on_progress: Callable[[int, int], None] | None = None) -> RenderReport:
-    """The one way a video is made: swap the presenter into every frame of `clip`, label every
+    """The one way a video is made: draw the presenter into every frame of `clip` (`model`: the
+    swap network, or his library for the exemplar renderer, see `load_drawing`), label every
     frame "AI-generated", encode H.264 (+AAC from `clip.audio`) into `out`, and sign it with
     content credentials naming `presenter`. Returns the report (frames, held, seconds by stage).
 
     model None writes the driver clip itself (a synthesised driver, labelled and signed as a
-    composite). A frame whose face cannot be swapped is never written as it is: the last (or,
-    at the start, the first) swapped frame is held in its place, and when more than
-    `config.max_unswapped` of the frames need that, or none can be swapped, nothing is written
-    and a UserError says why. side_by_side puts driver | presenter in one frame.
+    composite). A frame whose face cannot be drawn is never written as it is: the last (or,
+    at the start, the first) drawn frame is held in its place, and when more than
+    `config.max_unswapped` of the frames need that, or none can be drawn, nothing is written
+    and a UserError says why. side_by_side puts driver | presenter in one frame (the driver
+    scaled to the presenter's height).
     """
     report = RenderReport()
-    width = clip.width * (2 if side_by_side and model is not None else 1)
-    renderer = Renderer(model, config) if model is not None else None
-    frames = _timed(clip.frames(), report.seconds, "driver")
-    pairs = renderer.process(frames, clip.landmarks) if renderer else ((f, f.rgb) for f in frames)
-    last, waiting = None, 0  # the last frame written; unswapped frames before the first swapped one
-    with VideoWriter(out, width, clip.height, clip.fps, audio=clip.audio) as writer:
-        for frame, rendered in pairs:
+    if isinstance(model, PresenterLibrary):
+        renderer = ExemplarRenderer(model, config.exemplar, config.track, config.min_face)
+    else:
+        renderer = Renderer(model, config) if model is not None else None
+    width, height = renderer.frame_size(clip) if renderer else (clip.width, clip.height)
+    beside = round(clip.width * height / clip.height / 2) * 2 if side_by_side and renderer else 0
+    frames = _timed(renderer.render(clip, with_driver=side_by_side) if renderer else
+                    ((f, f.rgb) for f in clip.frames()), report.seconds, "driver")
+    last, waiting = None, 0  # the last frame written; undrawn frames before the first drawn one
+    with VideoWriter(out, width + beside, height, clip.fps, audio=clip.audio) as writer:
+        for frame, rendered in frames:
             report.frames += 1
             started = time.perf_counter()
-            if rendered is None:  # not swappable: hold a swapped frame, never show this one
+            if rendered is None:  # not drawable: hold a drawn frame, never show this one
                 report.held += 1
                 if last is None:
                     waiting += 1
                 else:
                     writer.write(last)
             else:
-                last = add_label(np.hstack([frame.rgb, rendered]) if side_by_side and renderer else rendered)
+                if beside:
+                    rendered = np.hstack([cv2.resize(frame.rgb, (beside, height), interpolation=cv2.INTER_AREA),
+                                          rendered])
+                last = add_label(rendered)
                 for _ in range(waiting + 1):
                     writer.write(last)
                 waiting = 0
@@ -187,8 +209,8 @@ def render_clip(clip: DriverClip, out: Path, model: SwapModel | None, presenter:
                                 "video in which one face is clearly visible, facing the camera, and at least "
                                 f"{config.min_face} pixels wide.")
     started = time.perf_counter()
-    if presenter is not None and model is not None:
-        sign_video(out, title, presenter.manifest_facts())
+    if presenter is not None and renderer is not None:
+        sign_video(out, title, {**presenter.manifest_facts(), "renderer": renderer.describe(clip)})
     else:
         sign_video(out, title, None, source_type=COMPOSITE_SYNTHETIC)
     report.seconds["sign"] += time.perf_counter() - started
