@@ -375,14 +375,15 @@ class ExemplarRenderer:
             started = time.perf_counter()
             background = pixels[int(steps.base[t])] if own else frame.rgb
             base_points = lib.landmarks[steps.base[t]].astype(np.float64) if own else driver[t]
-            out = self.draw(background, base_points, steps, t, pixels, colour, match_colour=not own)
+            out = self.draw(background, base_points, steps, t, pixels, colour, own)
             self.report.seconds["warp"] += time.perf_counter() - started
             self.report.swapped += 1
             yield frame, out
 
     def draw(self, background: np.ndarray, base_points: np.ndarray, steps: Plan, t: int,
-             pixels: dict[int, np.ndarray], colour: ColourMatcher, match_colour: bool) -> np.ndarray:
-        """Frame t: the source face warped onto `background` at the plan's target landmarks."""
+             pixels: dict[int, np.ndarray], colour: ColourMatcher, own: bool) -> np.ndarray:
+        """Frame t: the source face warped onto `background` (his own base frame when `own`, else
+        the driver's, with whose skin the face is then colour-matched) at the target landmarks."""
         lib = self.library.frames
         target = steps.target[t]
         height, width = background.shape[:2]
@@ -397,15 +398,16 @@ class ExemplarRenderer:
         x0, y0, x1, y1 = box
         region = background[y0:y1, x0:x1]
         eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(target))))
-        if match_colour:
+        if not own:
             patch = colour(patch, region, skin_region(base_points, box) * skin_region(target, box))
         else:  # the same man and room; only exposure drifts between moments of his video
             skin = (skin_region(base_points, box) * skin_region(target, box)) > 0
             if skin.any():
                 shift = region[skin].astype(np.float32).mean(0) - patch[skin].astype(np.float32).mean(0)
                 patch = np.clip(patch.astype(np.float32) + shift, 0, 255).astype(np.uint8)
-        points = [target] if match_colour else [target, base_points]
-        alpha = face_mask(points, box, self.config.inset * eye_distance, self.config.feather * eye_distance)[..., None]
+        points = [target, base_points] if own else [target]
+        inset = self.config.inset_own if own else self.config.inset_driver
+        alpha = face_mask(points, box, inset * eye_distance, self.config.feather * eye_distance)[..., None]
         out = background.copy()
         blended = region.astype(np.float32) + alpha * (patch.astype(np.float32) - region.astype(np.float32))
         out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)

