@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from avatar import __version__
-from avatar.config import FRAMINGS, RENDERERS, ExemplarConfig, ExtractConfig, RenderConfig, TrackConfig
+from avatar.config import (FRAMINGS, RENDERERS, ExemplarConfig, ExtractConfig, RefinerTrainConfig, RenderConfig,
+                           TrackConfig)
 from avatar.errors import UserError
 
 
@@ -238,11 +239,18 @@ def render(driver, model_path, out, audio, side_by_side, colour, smoothing, rend
               help="Realism baseline (the floor): the presenter's faces from another video.")
 @click.option("--other-person", type=click.Path(file_okay=False, path_type=Path),
               help="Realism baseline: a different real person's faces (default: --driver-faces).")
+@click.option("--renderer", default=RenderConfig.renderer, show_default=True, type=click.Choice(RENDERERS),
+              help="Realism: which renderer draws the presenter (auto: exemplar when he has a library).")
+@click.option("--unseen", type=click.Path(dir_okay=False, path_type=Path),
+              help="Realism: also render a recording of a person used nowhere else.")
+@click.option("--scenes", nargs=2, type=click.Path(dir_okay=False, path_type=Path),
+              help="Realism: his held-out video and his other video, to judge answers in his own scene as whole frames.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
 def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_faces, heldout, heldout_start,
-                  same_person, other_person, json_out) -> None:
-    """Identity match, mouth following, B->B SSIM and flicker on held-out driver frames (JSON);
-    with --heldout and --same-person also the realism table (KID/FID, sharpness, eyes, bleed)."""
+                  same_person, other_person, renderer, unseen, scenes, json_out) -> None:
+    """Identity match, mouth following, B->B SSIM and flicker of the swap on held-out driver
+    frames (JSON); with --heldout and --same-person also the realism table of the chosen renderer
+    (KID/FID, sharpness, eyes, identity, mouth and eye r, motion, jumps, bleed)."""
     import tempfile
 
     from avatar.evaluate import evaluate, realism, realism_table, update_model_card, update_realism_card
@@ -256,6 +264,7 @@ def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_fac
         with tempfile.TemporaryDirectory(prefix="avatar-realism-") as work:
             result["realism"] = realism(model_path, heldout, same_person, other_person or driver_faces, driver,
                                         start, min(frames, 400), Path(work), heldout_start=heldout_start,
+                                        render=RenderConfig(renderer=renderer), unseen=unseen, scenes=scenes or None,
                                         on_stage=lambda stage: click.echo(f"realism: {stage}", err=True))
         click.echo(realism_table(result["realism"]), err=True)
     text = json.dumps(result, indent=1)
@@ -655,6 +664,43 @@ def library_build(videos, model_path, consent, heldout, crf) -> None:
     size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
     click.echo(f"{folder}: {int(built.frames.valid.sum())} of {len(built.frames)} frames with a face, {size:.1f} MB; "
                "sealed into the presenter's integrity record")
+
+
+@library.command("refiner")
+@click.option("--model", "model_path", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Presenter model folder with a library; refiner.onnx is written into it.")
+@click.option("--run", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Training run folder (examples, checkpoints, stats); keep it outside the repository.")
+@click.option("--steps", default=RefinerTrainConfig.steps, show_default=True, type=click.IntRange(min=1))
+@click.option("--pairs", default=RefinerTrainConfig.pairs, show_default=True, type=click.IntRange(min=64),
+              help="Self-reenactment examples made from the library.")
+@click.option("--resume", is_flag=True, help="Continue the run from its last checkpoint.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
+              help="CPU threads (one leaves the machine usable while it trains).")
+def library_refiner(model_path, run, steps, pairs, resume, threads) -> None:
+    """Train the presenter's refiner on his own library by self-reenactment, then export it
+    (ONNX, parity-checked) into MODEL and seal it. SIGTERM stops after a checkpoint (exit 3)."""
+    import torch
+
+    from avatar.presenter import open_presenter
+    from avatar.training.refiner import export_refiner, train_refiner
+    from avatar.training.checkpoint import list_checkpoints
+
+    torch.set_num_threads(threads)
+    presenter = open_presenter(model_path)
+    if presenter.library is None:
+        raise UserError(f"{model_path} has no library: build one first with `avatar library build`.")
+    config = RefinerTrainConfig(steps=steps, pairs=pairs)
+    with _progress("refiner", "step") as on_progress:
+        done = train_refiner(presenter.library, run, config, resume=resume,
+                             on_step=lambda step, total, stats: on_progress(step, total))
+    if done < steps:
+        click.echo(f"stopped at step {done} of {steps}; continue with --resume", err=True)
+        sys.exit(3)
+    report = export_refiner(list_checkpoints(run)[-1], model_path)
+    click.echo(f"{model_path / 'refiner.onnx'}: step {report['step']}, parity {report['parity_max_abs']:.2e}, "
+               f"held-out error inside the face {report['holdout_warp']:.2f} (warp alone) -> "
+               f"{report['holdout_refined']:.2f} (refined), 0-255")
 
 
 @main.command()

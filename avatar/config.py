@@ -89,6 +89,7 @@ class ExemplarConfig:
     feather: float = 0.25
     neutral_quantile: float = 0.05
     expression_gain: float = 1.0
+    refine: bool = True  # repair the drawn face with the presenter's refiner, when he has one
 
     def framing(self, kind: str) -> str:
         """The framing for a driver clip of this kind ("synthesised", "recorded", "video")."""
@@ -116,6 +117,20 @@ class RenderConfig:
     # such frames than this share is refused.
     max_unswapped: float = 0.2
     track: TrackConfig = field(default_factory=TrackConfig)
+
+
+@dataclass(frozen=True)
+class RefinerTrainConfig:
+    """`avatar library refiner`: training the exemplar renderer's refiner (`training.refiner`)."""
+
+    pairs: int = 4000  # self-reenactment examples made from the library
+    steps: int = 3000
+    batch: int = 16
+    lr: float = 1e-3
+    edge_weight: float = 1.0  # weight of the image-gradient L1 (keeps edges, fights blur)
+    checkpoint_every: int = 250
+    keep: int = 3
+    seed: int = 0
 
 
 @dataclass(frozen=True)

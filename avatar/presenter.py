@@ -6,6 +6,7 @@
                       written at export and again when a library is added
     library/          the presenter's own frames (`avatar library build`): frames.mp4, index.npz,
                       library.json, consent.json; what the exemplar renderer draws him from
+    refiner.onnx      the exemplar renderer's refiner (`avatar library refiner`), trained on the library
     consent.json      the consent record the presenter was trained under
     MODEL_CARD.md     what it is, how it was made, what it measured (sections edited in place)
     weights.pt        float16 warm-start weights (`avatar swap train --init`)
@@ -35,6 +36,7 @@ CARD_FILE = "MODEL_CARD.md"
 WEIGHTS_FILE = "weights.pt"
 PRESENTER_FACES = "presenter-faces"
 LIBRARY = "library"
+REFINER_FILE = "refiner.onnx"
 LIBRARY_FILES = ("frames.mp4", "index.npz", "library.json", "consent.json")
 
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -67,8 +69,10 @@ def available_models(first: Path | None = None, folders: list[Path] = ()) -> dic
 
 
 def _sealed_files(folder: Path) -> list[str]:
-    """The files besides model.onnx that the integrity record covers, where present."""
-    return [f"{LIBRARY}/{name}" for name in LIBRARY_FILES if (folder / LIBRARY / name).is_file()]
+    """The files besides model.onnx that the integrity record covers, where present: the
+    library and its refiner."""
+    names = [f"{LIBRARY}/{name}" for name in LIBRARY_FILES] + [REFINER_FILE]
+    return [name for name in names if (folder / name).is_file()]
 
 
 def write_record(folder: Path) -> dict:
@@ -105,6 +109,11 @@ class Presenter:
     def library(self) -> Path | None:
         """The folder of his own frames (the exemplar renderer's), when sealed into this model."""
         return self.folder / LIBRARY if f"{LIBRARY}/index.npz" in self.files else None
+
+    @property
+    def refiner(self) -> Path | None:
+        """The exemplar renderer's refiner (ONNX), when sealed into this model."""
+        return self.folder / REFINER_FILE if REFINER_FILE in self.files else None
 
     @property
     def fingerprint(self) -> str:

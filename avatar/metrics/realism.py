@@ -148,3 +148,25 @@ def background_bleed(rendered: np.ndarray, landmarks: np.ndarray, background: tu
     smallest = max(int((landmarks[16, 0] - landmarks[0, 0]) / OPENING), 3)
     patches = cv2.morphologyEx(coloured, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (smallest,) * 2))
     return float(patches[mask].mean())
+
+
+def frame_changes(crops: np.ndarray, landmarks: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Frame-to-frame change of a face, one value per pair of consecutive video frames: the
+    mean absolute grey-level difference (0-255) inside both frames' inner faces. crops (N, S, S,
+    3) uint8 RGB aligned faces in video order; landmarks (N, 68, 2) crop pixels; frames (N,)
+    source frame indices (pairs that are not consecutive frames are skipped)."""
+    grey = np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]).astype(np.float32)
+    size = crops.shape[1]
+    changes = []
+    for i in np.flatnonzero(np.diff(frames) == 1):
+        mask = (inner_face_mask(landmarks[i], size, size) * inner_face_mask(landmarks[i + 1], size, size)) > 0
+        changes.append(float(np.abs(grey[i + 1] - grey[i])[mask].mean()))
+    return np.array(changes)
+
+
+def jumps_per_10s(changes: np.ndarray, threshold: float, fps: float) -> float:
+    """Visible jumps: frame-to-frame changes above `threshold` (the real presenter's 99th
+    percentile), per 10 s of video."""
+    if len(changes) == 0:
+        return float("nan")
+    return float((changes > threshold).sum() / (len(changes) / fps) * 10)

@@ -44,7 +44,9 @@ from avatar.presenter import CONSENT_FILE, LIBRARY, open_presenter, write_record
 from avatar.provenance.consent import load_consent
 from avatar.render.colour import ColourMatcher
 from avatar.render.report import FACE_TOO_SMALL, RenderReport
-from avatar.vision import TEMPLATE_68, FaceTracker, eye_centres, face_outline, mouth_opening, transform_points, umeyama
+from avatar.inference.refiner import RefinerModel
+from avatar.vision import (TEMPLATE_68, FaceTracker, align_face, eye_centres, face_outline, mouth_opening, paste_back,
+                           transform_points, umeyama)
 
 MOUTH = list(range(48, 68))
 JAW = list(range(4, 13))
@@ -96,13 +98,14 @@ def descriptors(canon: np.ndarray, pose: np.ndarray) -> dict[str, np.ndarray]:
 @dataclass
 class PresenterLibrary:
     """A presenter's library ready for retrieval: the frames' canonical landmarks, descriptors
-    and spreads, and his neutral face."""
+    and spreads, his neutral face, and the refiner that repairs what is drawn from it."""
 
     frames: DriverLibrary
     canon: np.ndarray  # (N, 68, 2) float64
     features: dict[str, np.ndarray]
     spread: dict[str, float]
     neutral: np.ndarray  # (68, 2)
+    refiner: RefinerModel | None = None  # set by `render.load_drawing` when the presenter has one
 
     @classmethod
     def load(cls, folder: Path) -> PresenterLibrary:
@@ -226,6 +229,45 @@ def build_presenter_library(folder: Path, videos: list[Path], consent: Path, hel
     return PresenterLibrary.load(library)
 
 
+def reenactment_pairs(library: PresenterLibrary, count: int, size: int, seed: int = 0,
+                      config: ExemplarConfig = ExemplarConfig(), neighbours: int = 20,
+                      on_progress: Callable[[int, int], None] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Self-reenactment examples for the refiner, from his library alone: frame j re-drawn as
+    the renderer would draw it in his own scene, from frame i (one of j's `neighbours` nearest
+    in expression and pose, at least a second away or in another video), beside the real frame
+    j. Returns inputs (count, S, S, 3) uint8 RGB (aligned at j's landmarks), masks (count, S, S)
+    float32 (where the face was drawn) and targets (count, S, S, 3) uint8 RGB."""
+    lib = library.frames
+    rng = np.random.default_rng(seed)
+    valid = np.flatnonzero(lib.valid)
+    segment = np.cumsum(~lib.continues)
+    jobs = []
+    for j in rng.choice(valid, size=count, replace=count > len(valid)):
+        cost = sum(w * ((library.features[name] - library.features[name][j]) ** 2).mean(1) / library.spread[name] ** 2
+                   for name, w in config.weights.items())
+        near = (np.abs(np.arange(len(lib)) - j) < lib.fps) & (segment == segment[j])
+        cost[near | ~lib.valid] = np.inf
+        jobs.append((int(j), int(rng.choice(np.argsort(cost)[:neighbours]))))
+    inputs = np.zeros((count, size, size, 3), np.uint8)
+    masks = np.zeros((count, size, size), np.float32)
+    targets = np.zeros((count, size, size, 3), np.uint8)
+    order = np.argsort([j for j, _ in jobs])
+    for start in range(0, count, 256):  # a few hundred frames in memory at a time
+        chunk = order[start:start + 256]
+        pixels = lib.frames(sorted({i for k in chunk for i in jobs[k]}))
+        for k in chunk:
+            j, i = jobs[k]
+            points_j, points_i = lib.landmarks[j].astype(np.float64), lib.landmarks[i].astype(np.float64)
+            drawn, mask = compose(pixels[j], points_j, pixels[i], points_i, points_j, config)
+            inputs[k], matrix = align_face(drawn, points_j, size)
+            targets[k], _ = align_face(pixels[j], points_j, size)
+            masks[k] = cv2.warpAffine(mask, matrix, (size, size))
+            if on_progress:
+                on_progress(int(start + np.searchsorted(chunk, k) + 1), count)
+    return inputs, masks, targets
+
+
 # -- warping ------------------------------------------------------------------------------------
 
 def control_points(landmarks: np.ndarray) -> np.ndarray:
@@ -259,8 +301,12 @@ def warp_face(image: np.ndarray, source: np.ndarray, target: np.ndarray,
         cv2.fillConvexPoly(ids, np.round((dst[tri] - (x0, y0)) * 16).astype(np.int32), k + 1, shift=4)
     maps = np.empty((len(tris) + 1, 2, 3))
     maps[0] = umeyama(target[STABLE], source[STABLE])  # outside the rings: rigid
-    for k, tri in enumerate(tris):
-        maps[k + 1] = cv2.getAffineTransform(dst[tri].astype(np.float32), src[tri].astype(np.float32))
+    # Every triangle's affine map dst -> src at once: [x y 1] rows of its corners, solved.
+    corners = np.concatenate([dst[tris], np.ones((len(tris), 3, 1))], axis=2)  # (K, 3, 3)
+    degenerate = np.abs(np.linalg.det(corners)) < 1e-9  # a closed lip's sliver: map it rigidly
+    corners[degenerate] = np.eye(3)
+    maps[1:] = np.linalg.solve(corners, src[tris]).transpose(0, 2, 1)
+    maps[1:][degenerate] = maps[0]
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     chosen = maps[ids].astype(np.float32)
     map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
@@ -312,8 +358,9 @@ class ExemplarRenderer:
     docstring); `render` yields (driver frame or None, output frame) pairs in order."""
 
     def __init__(self, library: PresenterLibrary, config: ExemplarConfig = ExemplarConfig(),
-                 track: TrackConfig = TrackConfig(), min_face: int = 40):
+                 track: TrackConfig = TrackConfig(), min_face: int = 40, refiner: RefinerModel | None = None):
         self.library, self.config, self.track, self.min_face = library, config, track, min_face
+        self.refiner = refiner
         self.report = RenderReport()
 
     def frame_size(self, clip: DriverClip) -> tuple[int, int]:
@@ -383,32 +430,55 @@ class ExemplarRenderer:
     def draw(self, background: np.ndarray, base_points: np.ndarray, steps: Plan, t: int,
              pixels: dict[int, np.ndarray], colour: ColourMatcher, own: bool) -> np.ndarray:
         """Frame t: the source face warped onto `background` (his own base frame when `own`, else
-        the driver's, with whose skin the face is then colour-matched) at the target landmarks."""
+        the driver's, with whose skin the face is then colour-matched) at the target landmarks,
+        then repaired by the refiner when there is one."""
         lib = self.library.frames
-        target = steps.target[t]
-        height, width = background.shape[:2]
-        box = face_box([target, base_points], width, height)
-        source = int(steps.source[t])
-        patch, _ = warp_face(pixels[source], lib.landmarks[source].astype(np.float64), target, box)
-        if steps.blend[t] >= 0:
-            old = int(steps.blend[t])
-            fading, _ = warp_face(pixels[old], lib.landmarks[old].astype(np.float64), target, box)
-            a = steps.alpha[t]
-            patch = cv2.addWeighted(fading, a, patch, 1 - a, 0)
-        x0, y0, x1, y1 = box
-        region = background[y0:y1, x0:x1]
-        eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(target))))
-        if not own:
-            patch = colour(patch, region, skin_region(base_points, box) * skin_region(target, box))
-        else:  # the same man and room; only exposure drifts between moments of his video
-            skin = (skin_region(base_points, box) * skin_region(target, box)) > 0
-            if skin.any():
-                shift = region[skin].astype(np.float32).mean(0) - patch[skin].astype(np.float32).mean(0)
-                patch = np.clip(patch.astype(np.float32) + shift, 0, 255).astype(np.uint8)
-        points = [target, base_points] if own else [target]
-        inset = self.config.inset_own if own else self.config.inset_driver
-        alpha = face_mask(points, box, inset * eye_distance, self.config.feather * eye_distance)[..., None]
-        out = background.copy()
-        blended = region.astype(np.float32) + alpha * (patch.astype(np.float32) - region.astype(np.float32))
-        out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-        return out
+        source, old = int(steps.source[t]), int(steps.blend[t])
+        fading = (pixels[old], lib.landmarks[old].astype(np.float64), steps.alpha[t]) if old >= 0 else None
+        out, mask = compose(background, base_points, pixels[source], lib.landmarks[source].astype(np.float64),
+                            steps.target[t], self.config, None if own else colour, fading)
+        if self.refiner is None:
+            return out
+        started = time.perf_counter()
+        crop, matrix = align_face(out, steps.target[t], self.refiner.size)
+        crop_mask = cv2.warpAffine(mask, matrix, (self.refiner.size,) * 2)
+        refined = self.refiner.run(crop[None], crop_mask[None])[0]
+        self.report.seconds["refine"] += time.perf_counter() - started
+        return paste_back(out, refined, matrix, crop_mask)
+
+
+def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray, source_points: np.ndarray,
+            target: np.ndarray, config: ExemplarConfig, colour: ColourMatcher | None = None,
+            fading: tuple[np.ndarray, np.ndarray, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`source`'s face (landmarks `source_points`) warped to the `target` landmarks and blended
+    into `background` (whose own face has `base_points`). colour None: the background is his
+    own frame (same man and room: only the mean exposure is matched, and the mask covers both
+    faces); else the driver's frame, whose skin the face is colour-matched to, and the mask is
+    the target face. fading: (image, landmarks, weight) of a second source cross-faded in.
+    Returns the frame (H, W, 3) uint8 RGB and the blend mask (H, W) float32 in [0, 1]."""
+    height, width = background.shape[:2]
+    box = face_box([target, base_points], width, height)
+    patch, _ = warp_face(source, source_points, target, box)
+    if fading is not None:
+        old, old_points, weight = fading
+        faded, _ = warp_face(old, old_points, target, box)
+        patch = cv2.addWeighted(faded, weight, patch, 1 - weight, 0)
+    x0, y0, x1, y1 = box
+    region = background[y0:y1, x0:x1]
+    eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(target))))
+    skin = skin_region(base_points, box) * skin_region(target, box)
+    if colour is not None:
+        patch = colour(patch, region, skin)
+    elif skin.any():  # the same man and room; only exposure drifts between moments of his video
+        shift = region[skin > 0].astype(np.float32).mean(0) - patch[skin > 0].astype(np.float32).mean(0)
+        patch = np.clip(patch.astype(np.float32) + shift, 0, 255).astype(np.uint8)
+    own = colour is None
+    inset = config.inset_own if own else config.inset_driver
+    alpha = face_mask([target, base_points] if own else [target], box, inset * eye_distance,
+                      config.feather * eye_distance)
+    out = background.copy()
+    blended = region.astype(np.float32) + alpha[..., None] * (patch.astype(np.float32) - region.astype(np.float32))
+    out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    mask = np.zeros((height, width), np.float32)
+    mask[y0:y1, x0:x1] = alpha
+    return out, mask

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -19,6 +20,7 @@ import numpy as np
 from avatar.config import RENDERERS, RenderConfig
 from avatar.errors import UserError
 from avatar.inference import SwapModel, load_swap_model
+from avatar.inference.refiner import load_refiner
 from avatar.media import Frame
 from avatar.driver.library import DriverLibrary
 from avatar.media.clip import DriverClip
@@ -139,7 +141,10 @@ def load_drawing(presenter: Presenter, config: RenderConfig = RenderConfig()) ->
         if presenter.library is None:
             raise UserError(f"the presenter {presenter.name} has no library of his own frames; build one with "
                             "`avatar library build`, or use the swap renderer.")
-        return PresenterLibrary.load(presenter.library)
+        library = PresenterLibrary.load(presenter.library)
+        if presenter.refiner is not None and config.exemplar.refine:
+            library = replace(library, refiner=load_refiner(presenter.refiner))
+        return library
     return load_swap_model(presenter.onnx)
 
 
@@ -170,7 +175,7 @@ def render_clip(clip: DriverClip, out: Path, model: SwapModel | PresenterLibrary
     """
     report = RenderReport()
     if isinstance(model, PresenterLibrary):
-        renderer = ExemplarRenderer(model, config.exemplar, config.track, config.min_face)
+        renderer = ExemplarRenderer(model, config.exemplar, config.track, config.min_face, model.refiner)
     else:
         renderer = Renderer(model, config) if model is not None else None
     width, height = renderer.frame_size(clip) if renderer else (clip.width, clip.height)

@@ -113,28 +113,29 @@ def test_realism_table_judges_rendered_faces_against_real_baselines(tiny_model, 
     assert table.count("\n| ") == 6 and "frames 40+" in table
 
 
-def _result(floor=0.0134, synthesised=0.0201, recorded=0.0200, redrawn=0.016, sharpness=0.9, opening=1.15,
-            bleed=0.019, eye_r=0.6):
-    rendered = {"kid_inner": 0.0, "sharpness_vs_presenter": sharpness, "eye_opening_vs_presenter": opening,
-                "bleed_frames": bleed}
+def _result(floor=0.0134, synthesised=0.0154, recorded=0.01675, sharpness=0.9, bleed=0.019, eye_r=0.8, mouth_r=0.9,
+            identity=1.0, motion=1.25, jumps=1.0, scene=(0.02, 0.024)):
+    rendered = {"kid_inner": 0.0, "sharpness_vs_presenter": sharpness, "bleed_frames": bleed, "identity": identity,
+                "mouth_r": mouth_r, "motion_vs_presenter": motion, "jumps_per_10s": jumps}
     return {"rows": {"same person, other video (floor)": {"kid_inner": floor},
                      "different real person": {"kid_inner": 0.114},
-                     "B->B raw network output": {"kid_inner": redrawn},
-                     "rendered: synthesised answer": {**rendered, "kid_inner": synthesised},
+                     "rendered: synthesised answer": {**rendered, "kid_inner": synthesised, "eye_r_vs_driver": None},
                      "rendered: recorded driver (franck.mp4 4000+)": {**rendered, "kid_inner": recorded,
-                                                                     "eye_r_vs_driver": eye_r}}}
+                                                                     "eye_r_vs_driver": eye_r}},
+            "scene_kid": {"floor": scene[0], "answers": scene[1]}}
 
 
 def test_realism_targets_are_judged_against_the_floor_of_the_same_run():
     from avatar.evaluate import realism_targets
 
     met = {t["measure"]: t["met"] for t in realism_targets(_result())}
-    assert len(met) == 10 and all(met.values())  # every value exactly at (or just inside) its target
+    assert len(met) == 17 and all(met.values())  # every value exactly at (or just inside) its target
     missed = {t["measure"]: t["met"] for t in realism_targets(
-        _result(synthesised=0.0202, recorded=0.0202, redrawn=0.0161, sharpness=0.89, opening=0.84, bleed=0.02, eye_r=None))}
-    assert not any(missed.values())
+        _result(synthesised=0.0155, recorded=0.0168, sharpness=0.89, bleed=0.02, eye_r=0.79, mouth_r=0.89,
+                identity=0.99, motion=0.79, jumps=1.1, scene=(0.02, 0.0241)))}
+    assert len(missed) == 17 and not any(missed.values())
     # The same KID passes against a higher floor: targets follow the floor measured beside them.
-    assert all(t["met"] for t in realism_targets(_result(floor=0.02, synthesised=0.0299))
+    assert all(t["met"] for t in realism_targets(_result(floor=0.02, synthesised=0.023))
                if t["measure"].startswith("inner-face KID"))
 
 
@@ -152,4 +153,4 @@ def test_model_card_says_which_realism_targets_are_missed(tmp_path):
     card = (tmp_path / "MODEL_CARD.md").read_text()
     assert card.count("## Realism") == 1 and "## Measured quality" in card
     assert "| sharpness vs presenter, synthesised | >= 0.9 | 0.66 | no |" in card
-    assert "misses 2 of 10 realism targets" in card
+    assert "misses 2 of 17 realism targets" in card

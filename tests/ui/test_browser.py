@@ -36,5 +36,8 @@ def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
                            " return v && v.readyState >= 2 && v.currentTime > 0.2; }", timeout=120_000)
     duration = page.evaluate("() => document.querySelector('video').duration")
     assert duration > 3
+    # Drawn by the exemplar renderer in his own scene: his own video's frame, not the driver's.
+    size = page.evaluate("() => [document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]")
+    assert size == [400, 300]
     page.screenshot(path=str(tmp_path / "app.png"))
     assert (tmp_path / "app.png").stat().st_size > 20_000
