@@ -79,7 +79,7 @@ class SynthesisedDriver:
         """This driver as the clip every render takes, with `audio` as its sound."""
         meta = self.library.meta
         return DriverClip.from_arrays(self.iter_rgb, self.landmarks, self.fps, meta["width"], meta["height"],
-                                      len(self), audio, "synthesised")
+                                      len(self), audio, "synthesised", (self.library.folder, self.base, self.mouth))
 
 
 def paste_mouth(head: np.ndarray, mouth: np.ndarray, head_landmarks: np.ndarray, mouth_landmarks: np.ndarray,

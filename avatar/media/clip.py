@@ -21,7 +21,10 @@ class DriverClip:
     """frames(): a fresh iterator over the clip's frames ((H, W, 3) uint8 RGB, in order);
     landmarks: (68, 2) float32 frame-pixel landmarks per frame when known, else None (faces are
     then tracked while rendering); audio: a WAV/AAC file for the sound track, or None (silent).
-    kind: "synthesised", "recorded" or "video" (what the driver is, for reports)."""
+    kind: "synthesised", "recorded" or "video" (what the driver is, for reports). cut_from: for a
+    synthesised clip, (library folder, base (n,), mouth (n,)): the frame library it was cut from
+    and, per frame, the library frames giving its head and its mouth (a renderer drawing from
+    that same library can take them as they are)."""
 
     frames: Callable[[], Iterator[Frame]]
     landmarks: Sequence[np.ndarray] | None
@@ -32,6 +35,7 @@ class DriverClip:
     duration: float
     audio: Path | None
     kind: str
+    cut_from: tuple[Path, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_video(cls, video: NormalizedVideo, audio: Path | None = None, kind: str = "video",
@@ -45,9 +49,10 @@ class DriverClip:
 
     @classmethod
     def from_arrays(cls, frames: Callable[[], Iterator[np.ndarray]], landmarks: np.ndarray | None, fps: float,
-                    width: int, height: int, frame_count: int, audio: Path | None, kind: str) -> DriverClip:
+                    width: int, height: int, frame_count: int, audio: Path | None, kind: str,
+                    cut_from: tuple[Path, np.ndarray, np.ndarray] | None = None) -> DriverClip:
         """Frames made in memory (e.g. a synthesised driver), numbered and timed at `fps`."""
         def numbered() -> Iterator[Frame]:
             return (Frame(i, i / fps, rgb) for i, rgb in enumerate(frames()))
 
-        return cls(numbered, landmarks, fps, width, height, frame_count, frame_count / fps, audio, kind)
+        return cls(numbered, landmarks, fps, width, height, frame_count, frame_count / fps, audio, kind, cut_from)

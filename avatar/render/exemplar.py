@@ -53,6 +53,7 @@ JAW = list(range(4, 13))
 EYES = list(range(36, 48))
 BROWS = list(range(17, 27))
 EXPRESSIVE = JAW + BROWS + EYES + MOUTH
+LOWER_FACE = list(range(2, 15)) + [29]  # cheeks, jaw and chin up to the nose: a mouth's region
 NOSE = list(range(27, 36))
 POSE = slice(3, 6)  # roll, yaw, pitch in `face_features`
 RING = (1.35, 1.8)  # control rings around the face outline (scale about its centre): rigid motion there
@@ -132,13 +133,15 @@ class Plan:
     """What each output frame is made of. base: library frame of his own scene ("own"), or -1
     (the driver's frame); source: the library frame whose face is drawn; blend: a second source
     faded in (-1: none) with weight `alpha` (of the blend); target: (T, 68, 2) output-frame
-    landmarks the face is warped to."""
+    landmarks the face is warped to; lower_face: only the mouth and jaw are drawn (eyes and
+    brows stay the base's own)."""
 
     base: np.ndarray
     source: np.ndarray
     blend: np.ndarray
     alpha: np.ndarray
     target: np.ndarray
+    lower_face: bool = False
 
 
 def fill_gaps(landmarks: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +194,16 @@ def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: Ex
                        for c, p in zip(target_canon, frame_points)])
     blend, alpha = crossfades(source, lib.continues & lib.valid, config.crossfade)
     return Plan(base, source, blend, alpha, target)
+
+
+def plan_from_cut(library: PresenterLibrary, cut: tuple[Path, np.ndarray, np.ndarray], landmarks: np.ndarray,
+                  config: ExemplarConfig) -> Plan:
+    """The plan for a synthesised clip cut from his own library (`DriverClip.cut_from`): his
+    own head stretch as the base, his own mouths as chosen for the speech, only the lower face
+    re-drawn; nothing to map or retrieve again."""
+    _, base, mouth = cut
+    blend, alpha = crossfades(mouth, library.frames.continues & library.frames.valid, config.crossfade)
+    return Plan(np.asarray(base), np.asarray(mouth), blend, alpha, np.asarray(landmarks, np.float64), lower_face=True)
 
 
 def crossfades(source: np.ndarray, continues: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -326,15 +339,17 @@ def face_box(points: list[np.ndarray], width: int, height: int, margin: float = 
     return max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
 
 
-def face_mask(points: list[np.ndarray], box: tuple[int, int, int, int], inset: float, feather: float) -> np.ndarray:
-    """(h, w) float32 in [0, 1]: the union of the faces' hulls (jaw and brows; forehead left to
-    the base) in `box`, shrunk by `inset` pixels (dlib puts the jaw on or beyond the cheek's
-    edge, where the source frame shows its wall) and feathered by `feather` pixels."""
+def face_mask(points: list[np.ndarray], box: tuple[int, int, int, int], inset: float, feather: float,
+              region: list[int] | None = None) -> np.ndarray:
+    """(h, w) float32 in [0, 1]: the union of the faces' hulls (jaw and brows, forehead left to
+    the base; or of the landmarks in `region`) in `box`, shrunk by `inset` pixels (dlib puts the
+    jaw on or beyond the cheek's edge, where the source frame shows its wall) and feathered by
+    `feather` pixels."""
     x0, y0, x1, y1 = box
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for p in points:
-        hull = cv2.convexHull(np.round(face_outline(p, forehead=0.1) - (x0, y0)).astype(np.int32))
-        cv2.fillConvexPoly(mask, hull, 255)
+        outline = face_outline(p, forehead=0.1) if region is None else p[region]
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(outline - (x0, y0)).astype(np.int32)), 255)
     inset = max(1, round(inset))
     mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1,) * 2))
     return cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(feather / 2, 0.5))
@@ -403,7 +418,11 @@ class ExemplarRenderer:
             return
         started = time.perf_counter()
         framing = self.config.framing(clip.kind)
-        steps = plan(self.library, driver, framing, self.config, seed)
+        cut = clip.cut_from
+        if framing == "own" and cut is not None and Path(cut[0]).resolve() == self.library.frames.folder.resolve():
+            steps = plan_from_cut(self.library, cut, driver, self.config)
+        else:
+            steps = plan(self.library, driver, framing, self.config, seed)
         lib = self.library.frames
         wanted = set(steps.source.tolist()) | set(steps.blend[steps.blend >= 0].tolist())
         wanted |= set(steps.base[steps.base >= 0].tolist())
@@ -436,7 +455,7 @@ class ExemplarRenderer:
         source, old = int(steps.source[t]), int(steps.blend[t])
         fading = (pixels[old], lib.landmarks[old].astype(np.float64), steps.alpha[t]) if old >= 0 else None
         out, mask = compose(background, base_points, pixels[source], lib.landmarks[source].astype(np.float64),
-                            steps.target[t], self.config, None if own else colour, fading)
+                            steps.target[t], self.config, None if own else colour, fading, steps.lower_face)
         if self.refiner is None:
             return out
         started = time.perf_counter()
@@ -449,12 +468,14 @@ class ExemplarRenderer:
 
 def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray, source_points: np.ndarray,
             target: np.ndarray, config: ExemplarConfig, colour: ColourMatcher | None = None,
-            fading: tuple[np.ndarray, np.ndarray, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+            fading: tuple[np.ndarray, np.ndarray, float] | None = None,
+            lower_face: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """`source`'s face (landmarks `source_points`) warped to the `target` landmarks and blended
     into `background` (whose own face has `base_points`). colour None: the background is his
     own frame (same man and room: only the mean exposure is matched, and the mask covers both
     faces); else the driver's frame, whose skin the face is colour-matched to, and the mask is
     the target face. fading: (image, landmarks, weight) of a second source cross-faded in.
+    lower_face: only the jaw and mouth are drawn (below the nose; eyes stay the background's).
     Returns the frame (H, W, 3) uint8 RGB and the blend mask (H, W) float32 in [0, 1]."""
     height, width = background.shape[:2]
     box = face_box([target, base_points], width, height)
@@ -475,7 +496,7 @@ def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray,
     own = colour is None
     inset = config.inset_own if own else config.inset_driver
     alpha = face_mask([target, base_points] if own else [target], box, inset * eye_distance,
-                      config.feather * eye_distance)
+                      config.feather * eye_distance, LOWER_FACE if lower_face else None)
     out = background.copy()
     blended = region.astype(np.float32) + alpha[..., None] * (patch.astype(np.float32) - region.astype(np.float32))
     out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
