@@ -181,8 +181,16 @@ class Avatar:
     def about(self, name: str | None, owner: str | None = None) -> dict:
         """What a person should know about presenter `name`: name, consent, card, runtime."""
         presenter, model = self.presenter(name, owner)
+        exemplar = presenter.library is not None and self.render.renderer != "swap"
+        drawing = ("from his own recorded video: his real frames, chosen and warped to follow what he says (synthesised "
+                   "answers show his own room; recorded answers put his face into the recording's frame)"
+                   + (" and repaired by a small network trained on his video" if presenter.refiner and
+                      self.render.exemplar.refine else "") if exemplar else
+                   "by a face-swap model over a recorded or synthesised driver (a different real person, whose hair, "
+                   "ears and clothes can still be seen)")
         return {"name": presenter.name, "consent": presenter.consent, "card": presenter.card(),
-                "provider": model.providers[0], "sha256": presenter.sha256}
+                "provider": model.providers[0], "sha256": presenter.fingerprint, "drawing": drawing,
+                "renderer": "exemplar" if exemplar else "swap"}
 
     # -- chat -------------------------------------------------------------------------------
 

@@ -183,3 +183,24 @@ def test_an_adapted_presenter_published_by_one_replica_is_offered_to_its_owner_b
     assert presenter.folder.is_relative_to(tmp_path / "media")
     with pytest.raises(UserError, match="no presenter model called"):
         other.presenter("tiny-adapted-20261203-120000", "frank")
+
+
+def test_the_shipped_presenter_answers_from_his_own_frames_and_says_so(chat_db, tmp_path):
+    from avatar.presenter import DEFAULT_MODEL
+
+    avatar = Avatar(model=DEFAULT_MODEL, chat_db=chat_db, deploy=Deployment(root=tmp_path))
+    facts = avatar.about(None)
+    assert facts["renderer"] == "exemplar" and "his own recorded video" in facts["drawing"]
+    answer = avatar.say("Thank you for your patience.")
+    info = probe(answer.video)
+    assert (info.width, info.height) == (400, 300) and info.audio_codec == "aac"  # his own scene
+    credentials = read_credentials(answer.video)
+    assert credentials.state == "Trusted" and credentials.presenter["renderer"].startswith("exemplar renderer")
+    assert credentials.presenter["library_sha256"] == avatar.presenter(None)[0].files["library/frames.mp4"][:16]
+    # The same text with the swap renderer is another answer (the renderer is part of its key).
+    from avatar.config import RenderConfig
+
+    swap = Avatar(model=DEFAULT_MODEL, chat_db=chat_db, deploy=Deployment(root=tmp_path), render=RenderConfig(renderer="swap"))
+    assert swap.about(None)["renderer"] == "swap"
+    other = swap.say("Thank you for your patience.")
+    assert not other.cached and probe(other.video).width == 360

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 
 DISCLOSURE = ("**This presenter is AI-generated.** The face, voice and answers are made by software "
-              "(a face-swap model, espeak-ng and a ChatterBot); every video carries an *AI-generated* label.")
+              "(a presenter model, espeak-ng and a ChatterBot); every video carries an *AI-generated* label.")
 
 
 @lru_cache(maxsize=1)
@@ -145,13 +145,12 @@ def _about(name: str, request: gr.Request):
         f"**Whose face this is:** {consent.get('person', 'not recorded')}.",
         f"**Consent and permitted use:** {consent.get('basis', 'no consent record')}. "
         f"May be used for: {consent.get('scope', 'not stated')}.",
-        "**It is AI-generated:** the face is drawn by a face-swap model over a recorded or synthesised driver (a "
-        "different real person, whose hair, ears and clothes can still be seen), the voice is synthesised, and the "
+        f"**It is AI-generated:** the face is drawn {facts['drawing']}, the voice is synthesised, and the "
         "answers come from a chatbot. Every video carries a visible *AI-generated* label and signed content "
         "credentials (C2PA): check one with `avatar verify VIDEO.mp4` or any C2PA reader.",
     ]
-    details = [f"Runtime: onnxruntime's `{facts['provider']}`; model file SHA-256 `{facts['sha256'][:16]}...` "
-               "(checked at every load).", _demote(facts["card"] or "(no model card)"),
+    details = [f"Renderer: {facts['renderer']}; runtime: onnxruntime's `{facts['provider']}`; presenter files' "
+               f"SHA-256 `{facts['sha256'][:16]}...` (checked at every load).", _demote(facts["card"] or "(no model card)"),
                *([_demote(provenance.read_text())] if provenance.is_file() else [])]
     return "\n\n".join(lead) + "\n\n<details><summary>Technical details: model card and provenance</summary>\n\n" \
         + "\n\n".join(details) + "\n\n</details>"

@@ -75,13 +75,14 @@ def test_adaptation_progress_shows_the_preview_pixels_not_a_private_path(tmp_pat
 
 def test_about_leads_with_who_the_face_is_and_keeps_the_card_in_a_fold(monkeypatch):
     facts = {"name": "p", "provider": "CPUExecutionProvider", "sha256": "ab" * 32, "card": "# Card\n\n## Interface",
-             "consent": {"person": "Jo Example", "basis": "a signed form", "scope": "demos"}}
+             "consent": {"person": "Jo Example", "basis": "a signed form", "scope": "demos"}, "renderer": "swap",
+             "drawing": "by a face-swap model over a driver (a different real person, whose hair shows)"}
     monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(about=lambda name, owner: facts))
     text = app._about("p", REQUEST)
     lead, fold = text.split("<details>", 1)
     assert "Jo Example" in lead and "a signed form" in lead and "AI-generated" in lead
-    assert "hair" in lead and "never" not in lead  # honest: the driver's hair and clothes show
-    assert "Interface" in fold and "Interface" not in lead
+    assert "face-swap model" in lead and "hair" in lead  # honest: says how the face is made
+    assert "Interface" in fold and "Interface" not in lead and "Renderer: swap" in fold
 
 
 def test_a_shared_media_folder_serves_answers_and_never_recordings(tmp_path, monkeypatch):
