@@ -75,7 +75,7 @@ class ExemplarConfig:
     """
 
     synthesised: str = "own"
-    recorded: str = "driver"
+    recorded: str = "own"
     # Retrieval cost of each feature group, differences in units of the library's own spread.
     weights: dict = field(default_factory=lambda: {"mouth": 1.0, "jaw": 0.3, "eyes": 0.5, "brows": 0.2,
                                                     "pose": 0.1})

