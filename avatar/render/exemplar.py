@@ -23,6 +23,7 @@ Frames are (H, W, 3) uint8 RGB; landmarks (68, 2) float (x, y) pixels.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -404,7 +405,7 @@ class ExemplarRenderer:
         self.report.seconds["track"] += time.perf_counter() - started
         return found
 
-    def render(self, clip: DriverClip, with_driver: bool = False, seed: int = 0
+    def render(self, clip: DriverClip, with_driver: bool = False
                ) -> Iterator[tuple[Frame | None, np.ndarray | None]]:
         """(driver frame, rendered (H, W, 3) uint8 RGB or None) per clip frame. With framing
         "driver", a frame whose face was not found yields None (it is never shown as it is);
@@ -422,6 +423,9 @@ class ExemplarRenderer:
         if framing == "own" and cut is not None and Path(cut[0]).resolve() == self.library.frames.folder.resolve():
             steps = plan_from_cut(self.library, cut, driver, self.config)
         else:
+            # Which calm stretch of his video is the scene: fixed by the driver itself, so the same
+            # recording always renders the same, and different ones do not all share one stretch.
+            seed = int.from_bytes(hashlib.sha256(np.round(driver).astype(np.int32).tobytes()).digest()[:4], "big")
             steps = plan(self.library, driver, framing, self.config, seed)
         lib = self.library.frames
         wanted = set(steps.source.tolist()) | set(steps.blend[steps.blend >= 0].tolist())
