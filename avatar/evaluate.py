@@ -306,9 +306,12 @@ def _scene_features(video: Path, start: int = 0, count: int = 300) -> np.ndarray
 
 def _temporal(faces: Faces, fps: float, real_changes: np.ndarray) -> dict:
     """Motion of a rendered set against the real presenter's own: mean frame-to-frame change
-    relative to his, and jumps beyond his 99th percentile per 10 s."""
+    relative to his, and jumps beyond his 99th percentile per 10 s (None without consecutive
+    frames on either side)."""
     changes = frame_changes(faces.crops, faces.landmarks, faces.frames)
-    return {"motion_vs_presenter": round(float(changes.mean() / real_changes.mean()), 3) if len(changes) else None,
+    if not len(changes) or not len(real_changes):  # no consecutive frames on one side: nothing to compare
+        return {"motion_vs_presenter": None, "jumps_per_10s": None}
+    return {"motion_vs_presenter": round(float(changes.mean() / real_changes.mean()), 3),
             "jumps_per_10s": round(jumps_per_10s(changes, float(np.percentile(real_changes, 99)), fps), 2)}
 
 
@@ -495,7 +498,9 @@ def realism_targets(result: dict) -> list[dict]:
         motion = row.get("motion_vs_presenter")
         add(f"motion vs the real presenter's, {which}", "0.8-1.25", "not measured" if motion is None else f"{motion:.2f}",
             motion is not None and 0.8 <= motion <= 1.25)
-        add(f"visible jumps per 10 s, {which}", "<= 1", f"{row['jumps_per_10s']:.1f}", row["jumps_per_10s"] <= 1)
+        jumps = row.get("jumps_per_10s")
+        add(f"visible jumps per 10 s, {which}", "<= 1", "not measured" if jumps is None else f"{jumps:.1f}",
+            jumps is not None and jumps <= 1)
         add(f"sharpness vs presenter, {which}", ">= 0.9", f"{row['sharpness_vs_presenter']:.2f}",
             row["sharpness_vs_presenter"] >= 0.9)
         add(f"frames with background bleed, {which}", "< 2 %", f"{row['bleed_frames']:.1%}",
