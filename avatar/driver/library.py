@@ -134,7 +134,8 @@ def build_library(videos: Path | list[Path], out: Path, heldout: float = 0.0, tr
         raise UserError("give at least one video to build a library from.")
     if not 0 <= heldout < 1:
         raise UserError(f"the held-out share must be in [0, 1), got {heldout}.")
-    infos = [probe(video, limits) for video in videos]
+    for video in videos:  # every input is checked before any work
+        probe(video, limits)
     out = Path(out)
     work = Path(work) if work else out.parent / f".{out.name}-work"
     work.mkdir(parents=True, exist_ok=True)

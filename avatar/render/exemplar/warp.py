@@ -1,0 +1,146 @@
+"""Moving a face from one set of landmarks to another without seams, and blending it in: the
+dense piecewise-affine map, masks, and one frame's composite. Images are (H, W, 3) uint8 RGB."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from avatar.config import ExemplarConfig
+from avatar.driver.synthesize import STABLE
+from avatar.render.colour import ColourMatcher
+from avatar.render.exemplar.features import LOWER_FACE
+from avatar.vision import TEMPLATE_68, eye_centres, face_outline, umeyama
+
+RING = (1.35, 1.8)  # control rings around the face outline (scale about its centre): rigid motion there
+
+
+def control_points(landmarks: np.ndarray) -> np.ndarray:
+    """(68 + 2 x 27, 2): the landmarks plus two rings around the face outline (brows lifted to the
+    forehead), scaled about the face's centre by `RING`."""
+    outline = face_outline(landmarks, forehead=0.35)
+    centre = outline.mean(0)
+    rings = [centre + (outline - centre) * scale for scale in RING]
+    return np.concatenate([landmarks, *rings])
+
+
+@lru_cache(maxsize=1)
+def triangles() -> np.ndarray:
+    """(K, 3) triangle indices into `control_points`: one Delaunay triangulation of the template,
+    used for every face, so the map's pieces never change from frame to frame."""
+    return Delaunay(control_points(TEMPLATE_68 * 256)).simplices.astype(np.int32)
+
+
+def warp_face(image: np.ndarray, source: np.ndarray, target: np.ndarray,
+              box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """`image`'s face (landmarks `source`) moved so its landmarks land on `target`, rendered
+    into the output box (x0, y0, x1, y1) of the output frame. Piecewise-affine inside the outer
+    ring (a fixed triangulation, so the map is continuous: no seams), the rigid fit of the steady
+    points outside it. The map is computed at every pixel: a coarser map interpolated between
+    nodes smeared the thin triangles at the mouth's corners. Returns the (y1-y0, x1-x0, 3) uint8
+    patch and its float32 (y1-y0, x1-x0) source x map (for tests and diagnostics)."""
+    x0, y0, x1, y1 = box
+    src, dst = control_points(source), control_points(target)
+    tris = triangles()
+    corners = np.round((dst[tris] - (x0, y0)) * 16).astype(np.int32)  # 4 fractional bits
+    ids = np.zeros((y1 - y0, x1 - x0), np.int32)
+    for k, corner in enumerate(corners):
+        cv2.fillConvexPoly(ids, corner, k + 1, shift=4)
+    maps = np.empty((len(tris) + 1, 2, 3))
+    maps[0] = umeyama(target[STABLE], source[STABLE])  # outside the rings: rigid
+    # Every triangle's affine map dst -> src at once: [x y 1] rows of its corners, solved.
+    rows = np.concatenate([dst[tris], np.ones((len(tris), 3, 1))], axis=2)  # (K, 3, 3)
+    degenerate = np.abs(np.linalg.det(rows)) < 1e-9  # a closed lip's sliver: map it rigidly
+    rows[degenerate] = np.eye(3)
+    maps[1:] = np.linalg.solve(rows, src[tris]).transpose(0, 2, 1)
+    maps[1:][degenerate] = maps[0]
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    chosen = maps[ids].astype(np.float32)
+    map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
+    map_y = chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2]
+    patch = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return patch, map_x
+
+
+def face_box(points: list[np.ndarray], width: int, height: int, margin: float = 0.25) -> tuple[int, int, int, int]:
+    """Integer box (x0, y0, x1, y1) around the faces `points` (each (68, 2)) with a margin of
+    `margin` x the face size, clipped to the frame."""
+    allpts = np.concatenate([face_outline(p, forehead=0.35) for p in points])
+    low, high = allpts.min(0), allpts.max(0)
+    pad = margin * (high - low).max()
+    x0, y0 = np.floor(low - pad).astype(int)
+    x1, y1 = np.ceil(high + pad).astype(int)
+    return max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+
+
+def face_mask(points: list[np.ndarray], box: tuple[int, int, int, int], inset: float, feather: float,
+              region: list[int] | None = None) -> np.ndarray:
+    """(h, w) float32 in [0, 1]: the union of the faces' hulls (jaw and brows, forehead left to
+    the base; or of the landmarks in `region`) in `box`, shrunk by `inset` pixels (dlib puts the
+    jaw on or beyond the cheek's edge, where the source frame shows its wall) and feathered by
+    `feather` pixels."""
+    x0, y0, x1, y1 = box
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    for p in points:
+        outline = face_outline(p, forehead=0.1) if region is None else p[region]
+        hull = cv2.convexHull(outline.astype(np.float32))[:, 0].astype(np.float64)
+        # Shrunk towards its centre by `inset` pixels (a convex hull's erosion, without the cost
+        # of eroding with a large kernel).
+        centre = hull.mean(0)
+        distance = np.linalg.norm(hull - centre, axis=1, keepdims=True)
+        hull = centre + (hull - centre) * np.maximum(distance - inset, 0) / np.maximum(distance, 1e-6)
+        cv2.fillConvexPoly(mask, np.round((hull - (x0, y0)) * 16).astype(np.int32), 255, shift=4)
+    return cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(feather / 2, 0.5))
+
+
+def skin_region(points: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """(h, w) float32 {0, 1}: cheeks and nose of a face (inside the jaw, below the eyes, beside
+    the mouth) in `box`, where colour is compared."""
+    x0, y0, x1, y1 = box
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cheeks = np.concatenate([points[1:16], points[[35, 42, 39, 31]]])
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(cheeks - (x0, y0)).astype(np.int32)), 1)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points[48:60] - (x0, y0)).astype(np.int32)), 0)
+    return mask.astype(np.float32)
+
+
+def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray, source_points: np.ndarray,
+            target: np.ndarray, config: ExemplarConfig, colour: ColourMatcher | None = None,
+            fading: tuple[np.ndarray, np.ndarray, float] | None = None,
+            lower_face: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """`source`'s face (landmarks `source_points`) warped to the `target` landmarks and blended
+    into `background` (whose own face has `base_points`). colour None: the background is his
+    own frame (same man and room: only the mean exposure is matched, and the mask covers both
+    faces); else the driver's frame, whose skin the face is colour-matched to, and the mask is
+    the target face. fading: (image, landmarks, weight) of a second source cross-faded in.
+    lower_face: only the jaw and mouth are drawn (below the nose; eyes stay the background's).
+    Returns the frame (H, W, 3) uint8 RGB and the blend mask (H, W) float32 in [0, 1]."""
+    height, width = background.shape[:2]
+    box = face_box([target, base_points], width, height)
+    patch, _ = warp_face(source, source_points, target, box)
+    if fading is not None:
+        old, old_points, weight = fading
+        faded, _ = warp_face(old, old_points, target, box)
+        patch = cv2.addWeighted(faded, weight, patch, 1 - weight, 0)
+    x0, y0, x1, y1 = box
+    region = background[y0:y1, x0:x1]
+    eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(target))))
+    skin = skin_region(base_points, box) * skin_region(target, box)
+    if colour is not None:
+        patch = colour(patch, region, skin)
+    elif skin.any():  # the same man and room; only exposure drifts between moments of his video
+        shift = region[skin > 0].astype(np.float32).mean(0) - patch[skin > 0].astype(np.float32).mean(0)
+        patch = np.clip(patch.astype(np.float32) + shift, 0, 255).astype(np.uint8)
+    own = colour is None
+    inset = config.inset_own if own else config.inset_driver
+    alpha = face_mask([target, base_points] if own else [target], box, inset * eye_distance,
+                      config.feather * eye_distance, LOWER_FACE if lower_face else None)
+    out = background.copy()
+    blended = region.astype(np.float32) + alpha[..., None] * (patch.astype(np.float32) - region.astype(np.float32))
+    out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    mask = np.zeros((height, width), np.float32)
+    mask[y0:y1, x0:x1] = alpha
+    return out, mask
