@@ -197,3 +197,13 @@ def test_a_synthesised_answer_is_his_own_scene(shipped, tmp_path):
     changes = [np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1].astype(int)).mean()
                for a, b in zip(frames, frames[1:])]
     assert np.median(changes) > 0.5
+
+
+def test_frames_without_a_face_take_the_nearest_found_expression():
+    from avatar.render.exemplar.retrieval import fill_gaps
+
+    face = np.ones((68, 2))
+    filled, found = fill_gaps([None, face * 1, None, None, face * 4, None])
+    assert filled[:, 0, 0].tolist() == [1, 1, 1, 4, 4, 4] and found.tolist() == [0, 1, 0, 0, 1, 0]
+    with pytest.raises(ValueError):
+        fill_gaps([None, None])

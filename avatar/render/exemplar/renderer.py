@@ -23,8 +23,9 @@ from avatar.vision import FaceTracker, align_face, paste_back
 
 
 class ExemplarRenderer:
-    """Renders one driver clip as the presenter drawn from his library (see the module
-    docstring); `render` yields (driver frame or None, output frame) pairs in order."""
+    """Renders one driver clip as the presenter drawn from his library (see the package
+    docstring); `render` yields (driver frame or None, output frame) pairs in order, and
+    `report` counts frames and seconds by stage (track, retrieve, warp, refine)."""
 
     def __init__(self, library: PresenterLibrary, config: ExemplarConfig = ExemplarConfig(),
                  track: TrackConfig = TrackConfig(), min_face: int = 40, refiner: RefinerModel | None = None):
@@ -95,11 +96,9 @@ class ExemplarRenderer:
                 colour.reset()
                 yield frame, None
                 continue
-            started = time.perf_counter()
             background = pixels[int(steps.base[t])] if own else frame.rgb
             base_points = lib.landmarks[steps.base[t]].astype(np.float64) if own else driver[t]
             out = self.draw(background, base_points, steps, t, pixels, colour, own)
-            self.report.seconds["warp"] += time.perf_counter() - started
             self.report.swapped += 1
             yield frame, out
 
@@ -108,11 +107,13 @@ class ExemplarRenderer:
         """Frame t: the source face warped onto `background` (his own base frame when `own`, else
         the driver's, with whose skin the face is then colour-matched) at the target landmarks,
         then repaired by the refiner when there is one."""
+        started = time.perf_counter()
         lib = self.library.frames
         source, old = int(steps.source[t]), int(steps.blend[t])
         fading = (pixels[old], lib.landmarks[old].astype(np.float64), steps.alpha[t]) if old >= 0 else None
         out, mask = compose(background, base_points, pixels[source], lib.landmarks[source].astype(np.float64),
                             steps.target[t], self.config, None if own else colour, fading, steps.lower_face)
+        self.report.seconds["warp"] += time.perf_counter() - started
         if self.refiner is None:
             return out
         started = time.perf_counter()

@@ -41,7 +41,10 @@ def fill_gaps(landmarks: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarra
     if not found.any():
         raise ValueError("no face in any frame")
     have = np.flatnonzero(found)
-    nearest = have[np.abs(np.arange(len(landmarks))[:, None] - have[None]).argmin(1)]
+    frames = np.arange(len(landmarks))
+    after = np.minimum(np.searchsorted(have, frames), len(have) - 1)  # the first found frame at or after
+    before = np.maximum(after - 1, 0)
+    nearest = np.where(np.abs(have[before] - frames) <= np.abs(have[after] - frames), have[before], have[after])
     return np.stack([landmarks[i] for i in nearest]).astype(np.float64), found
 
 
