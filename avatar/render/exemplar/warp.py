@@ -7,7 +7,6 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
 
 from avatar.config import ExemplarConfig
 from avatar.driver.synthesize import STABLE
@@ -31,7 +30,17 @@ def control_points(landmarks: np.ndarray) -> np.ndarray:
 def triangles() -> np.ndarray:
     """(K, 3) triangle indices into `control_points`: one Delaunay triangulation of the template,
     used for every face, so the map's pieces never change from frame to frame."""
-    return Delaunay(control_points(TEMPLATE_68 * 256)).simplices.astype(np.int32)
+    points = control_points(TEMPLATE_68 * 256).astype(np.float32)
+    low, high = points.min(0) - 10, points.max(0) + 10
+    subdiv = cv2.Subdiv2D((int(low[0]), int(low[1]), int(high[0] - low[0]) + 1, int(high[1] - low[1]) + 1))
+    subdiv.insert([tuple(map(float, p)) for p in points])
+    corners = subdiv.getTriangleList().reshape(-1, 3, 2)
+    # Back from corner coordinates to point indices; triangles touching Subdiv2D's own outer
+    # vertices (far outside) match no point and are dropped.
+    distance = np.linalg.norm(corners[:, :, None, :] - points[None, None], axis=3)
+    index = distance.argmin(2)
+    inside = (distance.min(2) < 1e-3).all(1)
+    return index[inside].astype(np.int32)
 
 
 def warp_face(image: np.ndarray, source: np.ndarray, target: np.ndarray,
