@@ -300,6 +300,7 @@ def _presenter_library(recipe: Recipe, report: Reporter) -> dict:
 
 
 def _evaluate(recipe: Recipe, report: Reporter) -> dict:
+    from avatar.config import RenderConfig
     from avatar.evaluate import evaluate, realism, update_model_card, update_realism_card
 
     plan, data, video = recipe.plan, recipe.data, _video("franck.mp4")
@@ -308,9 +309,12 @@ def _evaluate(recipe: Recipe, report: Reporter) -> dict:
                       frames=plan.eval_frames, work_dir=recipe.work / "video", on_progress=report.progress)
     work = recipe.work / "realism"
     shutil.rmtree(work, ignore_errors=True)
+    # The recipe makes and compares swap models (the study's method): they are judged as the swap
+    # draws them; the exemplar renderer is measured beside it by bench/realism.py.
     result["realism"] = realism(recipe.model, data / "presenter-heldout", data / "presenter-cap12", data / "driver",
                                 video, DRIVER_HELDOUT_START, min(plan.eval_frames, 400), work,
-                                heldout_start=PRESENTER_HELDOUT_START, on_stage=report.stage)
+                                heldout_start=PRESENTER_HELDOUT_START, render=RenderConfig(renderer="swap"),
+                                on_stage=report.stage)
     atomic_write(recipe.work / "evaluation.json", json.dumps(result, indent=1) + "\n")
     update_model_card(recipe.model, result, video.name)
     update_realism_card(recipe.model, result["realism"])
