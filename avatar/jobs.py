@@ -85,18 +85,19 @@ def _progress(task) -> Progress:
     return lambda share, stage: task.update_state(state="PROGRESS", meta={"share": share, "stage": stage})
 
 
-def _render_task(task, text: str, owner: str | None, model: str | None, recorded_voice: bool) -> dict:
+def _render_task(task, text: str, owner: str | None, model: str | None, recorded_voice: bool,
+                 framing: str | None = None) -> dict:
     started = time.perf_counter()
     try:
         answer = _service().say(text, owner=owner, model=model, progress=_progress(task),
-                                recorded_voice=recorded_voice)
+                                recorded_voice=recorded_voice, framing=framing)
     except UserError as error:  # the person's message, passed through as it is
         return {"error": str(error)}
     return {"key": answer.video.stem, "seconds": answer.seconds, "worker": task.request.hostname,
             "worker_seconds": time.perf_counter() - started}
 
 
-def _export_task(task, session: str, owner: str | None, model: str | None) -> dict:
+def _export_task(task, session: str, owner: str | None, model: str | None, framing: str | None = None) -> dict:
     """Join `session`'s answers (rendered by now, normally by render jobs) into one signed video
     with subtitles, stored under exports/<job id>/ for the replica to fetch."""
     import tempfile
@@ -107,7 +108,7 @@ def _export_task(task, session: str, owner: str | None, model: str | None) -> di
     try:
         with tempfile.TemporaryDirectory(prefix="avatar-export-") as tmp:
             video, srt = service.export(session, Path(tmp) / "dialogue.mp4", owner=owner, model=model,
-                                        progress=_progress(task))
+                                        progress=_progress(task), framing=framing)
             keys = {"video": f"exports/{task.request.id}/dialogue.mp4", "srt": f"exports/{task.request.id}/dialogue.srt"}
             service.media.put(keys["video"], video)
             service.media.put(keys["srt"], srt)
@@ -155,14 +156,15 @@ class RenderQueue:
         return int(self._redis.llen(QUEUE))
 
     def render(self, text: str, owner: str | None, model: str | None, recorded_voice: bool,
-               progress: Progress) -> dict:
+               progress: Progress, framing: str | None = None) -> dict:
         """Run one render job and return its result: key (the answer's key), seconds by stage,
         worker, worker_seconds (see `run`)."""
-        return self.run("avatar.render", [text, owner, model, recorded_voice], progress)
+        return self.run("avatar.render", [text, owner, model, recorded_voice, framing], progress)
 
-    def export(self, session: str, owner: str | None, model: str | None, progress: Progress) -> dict:
+    def export(self, session: str, owner: str | None, model: str | None, framing: str | None,
+               progress: Progress) -> dict:
         """Run one export job; returns the media keys of its video and srt (see `run`)."""
-        return self.run("avatar.export", [session, owner, model], progress)
+        return self.run("avatar.export", [session, owner, model, framing], progress)
 
     def adapt(self, owner: str, model: str | None, consent: dict) -> None:
         """Queue an adaptation job (its progress is reported through the database)."""

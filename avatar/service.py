@@ -31,14 +31,14 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Callable
 
 from avatar.adaptation import RUNNING, AdaptConfig, Adaptation, AdaptStatus
 from avatar.chat import Chatbot
-from avatar.config import Deployment, RenderConfig
+from avatar.config import FRAMINGS, Deployment, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
@@ -215,36 +215,47 @@ class Avatar:
         self.store.forget(session)
 
     def respond(self, message: str, session: str, owner: str | None = None, model: str | None = None,
-                progress: Progress | None = None) -> Answer:
+                progress: Progress | None = None, framing: str | None = None) -> Answer:
         """The presenter's rendered answer to `message` in `session` (recordings of `owner`)."""
         started = time.perf_counter()
         text = self.reply(message, session)
         chat_seconds = time.perf_counter() - started
-        answer = self.say(text, owner=owner or session, model=model, progress=progress)
+        answer = self.say(text, owner=owner or session, model=model, progress=progress, framing=framing)
         return Answer(answer.text, answer.video, answer.duration, answer.driver, answer.cached,
                       {"chat": chat_seconds, **answer.seconds})
 
     # -- rendering --------------------------------------------------------------------------
 
+    def render_config(self, framing: str | None = None) -> RenderConfig:
+        """The render settings of one request: the service's, with recorded answers drawn in
+        `framing` ("own": his own room; "driver": the recording's frame; None: the default)."""
+        if framing is None:
+            return self.render
+        if framing not in FRAMINGS:
+            raise UserError(f"there is no framing called {framing!r}; choose one of {', '.join(FRAMINGS)}.")
+        return replace(self.render, exemplar=replace(self.render.exemplar, recorded=framing))
+
     def say(self, text: str, owner: str | None = None, model: str | None = None, progress: Progress | None = None,
-            recorded_voice: bool = True) -> Answer:
+            recorded_voice: bool = True, framing: str | None = None) -> Answer:
         """Render the presenter saying `text`: with `owner`'s own recording of it, else a
         published one, else a synthesised driver; the recording's own voice unless
-        `recorded_voice` is False or it has no sound."""
+        `recorded_voice` is False or it has no sound; a recorded answer drawn in `framing`
+        (see `render_config`; it changes nothing for the swap renderer)."""
         text = _bounded(text, self.config.max_reply, "there is nothing to say.",
                         "that answer is {n} characters long; the presenter says at most {limit}.")
+        render = self.render_config(framing)
         progress = progress or (lambda share, stage: None)
-        presenter, swap = self.presenter(model, owner)
+        presenter, _ = self.presenter(model, owner)
         recorded = self.recording(owner, text)
-        key = self._key(text, presenter, recorded, recorded_voice)
+        key = self._key(text, presenter, recorded, recorded_voice, render)
         if cached := self._cached(key):
             return cached
         if self.queue is not None:
             started = time.perf_counter()
-            done = self.queue.render(text, owner, model, recorded_voice, progress)
+            done = self.queue.render(text, owner, model, recorded_voice, progress, framing)
             answer = self._cached(done["key"])
             if answer is None:  # deleted meanwhile (its recording was replaced): render again
-                return self.say(text, owner, model, progress, recorded_voice)
+                return self.say(text, owner, model, progress, recorded_voice, framing)
             # "queue": what the job cost beyond the worker's own work (enqueue, pick-up, result, fetch)
             waited = time.perf_counter() - started - done["worker_seconds"]
             return Answer(answer.text, answer.video, answer.duration, answer.driver, False,
@@ -254,8 +265,8 @@ class Avatar:
             if cached := self._cached(key):
                 return cached
             with tempfile.TemporaryDirectory(prefix="avatar-answer-") as tmp:
-                answer = self._render(text, presenter, swap, recorded, Path(tmp) / f"{key}.mp4", progress,
-                                      recorded_voice)
+                answer = self._render(text, presenter, recorded, Path(tmp) / f"{key}.mp4", progress,
+                                      recorded_voice, render)
                 row = {"key": key, "text": text, "video": f"answers/{key}.mp4", "duration": answer.duration,
                        "driver": answer.driver, "rec_owner": recorded.owner if recorded else None,
                        "rec_clip": recorded.key if recorded else None, "bytes": answer.video.stat().st_size}
@@ -267,7 +278,7 @@ class Avatar:
         return Answer(text, video, answer.duration, answer.driver, False, answer.seconds)
 
     def export(self, session: str, out: Path, owner: str | None = None, model: str | None = None,
-               progress: Progress | None = None) -> tuple[Path, Path]:
+               progress: Progress | None = None, framing: str | None = None) -> tuple[Path, Path]:
         """One MP4 (and .srt) of `session`'s conversation as the server kept it: for each
         exchange a title card with the question, then the presenter's answer."""
         exchanges = self.history(session)
@@ -277,10 +288,10 @@ class Avatar:
         presenter, _ = self.presenter(model, owner or session)
         if self.queue is not None:  # the answers as render jobs, at once (spread over the workers), then a join job
             with ThreadPoolExecutor(max_workers=4) as pool:
-                for i, _ in enumerate(pool.map(lambda e: self.say(e[1], owner=owner or session, model=model),
-                                               exchanges)):
+                for i, _ in enumerate(pool.map(lambda e: self.say(e[1], owner=owner or session, model=model,
+                                                                   framing=framing), exchanges)):
                     progress(0.8 * (i + 1) / len(exchanges), f"answer {i + 1} of {len(exchanges)}")
-            done = self.queue.export(session, owner or session, model,
+            done = self.queue.export(session, owner or session, model, framing,
                                      lambda share, stage: progress(0.8 + 0.2 * share, stage))
             out = Path(out)
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +303,8 @@ class Avatar:
         turns = []
         for i, (question, reply) in enumerate(exchanges):
             progress(0.8 * i / len(exchanges), f"answer {i + 1} of {len(exchanges)}")
-            turns.append(Turn(question, reply, self.say(reply, owner=owner or session, model=model).video))
+            turns.append(Turn(question, reply, self.say(reply, owner=owner or session, model=model,
+                                                        framing=framing).video))
         progress(0.85, "joining")
         meta = self.library.meta
         with self._render_lock:
@@ -302,10 +314,10 @@ class Avatar:
         progress(1.0, "done")
         return video, srt
 
-    def _render(self, text: str, presenter: Presenter, swap: SwapModel, recorded: RecordedClip | None, out: Path,
-                progress: Progress, recorded_voice: bool) -> Answer:
+    def _render(self, text: str, presenter: Presenter, recorded: RecordedClip | None, out: Path,
+                progress: Progress, recorded_voice: bool, render: RenderConfig) -> Answer:
         seconds = Counter()
-        drawing = load_drawing(presenter, self.render)
+        drawing = load_drawing(presenter, render)
         with tempfile.TemporaryDirectory(prefix="avatar-") as tmp:
             started = time.perf_counter()
             if recorded is not None:
@@ -322,10 +334,10 @@ class Avatar:
                 seconds["speech"] += time.perf_counter() - started
                 progress(0.15, "driver")
                 started = time.perf_counter()
-                clip = synthesize_driver(speech, speech_library(drawing, self.render, self.library)).clip(audio)
+                clip = synthesize_driver(speech, speech_library(drawing, render, self.library)).clip(audio)
                 seconds["driver"] += time.perf_counter() - started
             progress(0.25, "swap")
-            report = render_clip(clip, out, drawing, presenter, "AI presenter answer", self.render,
+            report = render_clip(clip, out, drawing, presenter, "AI presenter answer", render,
                                  on_progress=lambda done, total: progress(0.25 + 0.7 * done / max(total, 1), "swap")
                                  if done % 12 == 0 else None)
             progress(1.0, "done")
@@ -344,8 +356,9 @@ class Avatar:
             return None
         return Answer(row["text"], video, row["duration"], row["driver"], True, {})
 
-    def _key(self, text: str, presenter: Presenter, recorded: RecordedClip | None, recorded_voice: bool) -> str:
-        parts = [text, presenter.fingerprint, asdict(self.voice), asdict(self.render),
+    def _key(self, text: str, presenter: Presenter, recorded: RecordedClip | None, recorded_voice: bool,
+             render: RenderConfig) -> str:
+        parts = [text, presenter.fingerprint, asdict(self.voice), asdict(render),
                  [recorded.sha256, recorded.created] if recorded else None,
                  recorded_voice and recorded is not None]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]

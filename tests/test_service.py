@@ -185,7 +185,7 @@ def test_an_adapted_presenter_published_by_one_replica_is_offered_to_its_owner_b
         other.presenter("tiny-adapted-20261203-120000", "frank")
 
 
-def test_the_shipped_presenter_answers_from_his_own_frames_and_says_so(chat_db, tmp_path):
+def test_the_shipped_presenter_answers_from_his_own_frames_and_says_so(chat_db, tmp_path, franck_clip):
     from avatar.presenter import DEFAULT_MODEL
 
     avatar = Avatar(model=DEFAULT_MODEL, chat_db=chat_db, deploy=Deployment(root=tmp_path))
@@ -197,6 +197,13 @@ def test_the_shipped_presenter_answers_from_his_own_frames_and_says_so(chat_db, 
     credentials = read_credentials(answer.video)
     assert credentials.state == "Trusted" and credentials.presenter["renderer"].startswith("exemplar renderer")
     assert credentials.presenter["library_sha256"] == avatar.presenter(None)[0].files["library/frames.mp4"][:16]
+    # A recorded answer in either framing, as a person chooses: his room, or the recording's frame.
+    avatar.record("frank", "Hello there", franck_clip)
+    own, into = (avatar.say("Hello there", owner="frank", framing=f) for f in ("own", "driver"))
+    assert own.driver == into.driver == "recorded" and own.video != into.video
+    assert probe(own.video).width == 400 and probe(into.video).width == probe(franck_clip).width
+    with pytest.raises(UserError, match="no framing called 'sideways'"):
+        avatar.say("Hello there", owner="frank", framing="sideways")
     # The same text with the swap renderer is another answer (the renderer is part of its key).
     from avatar.config import RenderConfig
 

@@ -129,7 +129,8 @@ def choose_base(library: DriverLibrary, frames: int, seed: int, config: DriverCo
         cycle = np.concatenate([np.arange(n), np.arange(n - 2, 0, -1)])
         return cycle[np.arange(frames) % len(cycle)]
     jumps = landmark_jumps(library.landmarks.astype(np.float64))
-    jumps[~(library.valid[1:] & library.valid[:-1] & library.continues[1:])] = np.inf
+    # A cut (an invalid frame, or another video) is barred by a huge but finite jump: percentiles of inf warn.
+    jumps[~(library.valid[1:] & library.valid[:-1] & library.continues[1:])] = 1e9
     starts = np.arange(0, n - frames + 1, max(1, min(12, frames)))
     # The roughest moment of each stretch (its 99th percentile jump) ranks it.
     rough = np.array([np.percentile(jumps[s:s + frames - 1], 99) if frames > 1 else jumps[min(s, n - 2)]

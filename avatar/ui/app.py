@@ -74,12 +74,13 @@ def _reply(message: str, history: list, request: gr.Request):
     return history, ""
 
 
-def _render(model: str | None, request: gr.Request, progress=gr.Progress()):
+def _render(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """The presenter's video for this session's last reply (as the server kept it)."""
     history = _service().history(_session(request))
     if not history:
         return None
-    answer = _call(_service().say, history[-1][1], owner=_owner(request), model=model, progress=_progress(progress))
+    answer = _call(_service().say, history[-1][1], owner=_owner(request), model=model, progress=_progress(progress),
+                   framing=framing)
     return str(answer.video)
 
 
@@ -95,15 +96,18 @@ def build_demo() -> gr.Blocks:
         # every name it does not offer to that person.
         model = gr.Dropdown(names, value=names[0], label="Presenter", visible=len(names) > 1, interactive=True,
                             allow_custom_value=True)
+        framing = gr.Radio(FRAMING_CHOICES, value=_service().render.exemplar.recorded, label=FRAMING_LABEL,
+                           visible=_framing_visible(names[0], None)["visible"], interactive=True)
         with gr.Tab("Chat"):
-            _chat_tab(model, limit)
+            _chat_tab(model, framing, limit)
         with gr.Tab("Record a driver answer"):
-            _record_tab(model, limit)
+            _record_tab(model, framing, limit)
         with gr.Accordion("About this presenter", open=False):
             about = gr.Markdown(_about(names[0], None))
         runtime = gr.Markdown(_runtime(names[0], None))
         model.change(_about, [model], [about], api_name=False, concurrency_limit=4, concurrency_id="info")
         model.change(_runtime, [model], [runtime], api_name=False, concurrency_limit=4, concurrency_id="info")
+        model.change(_framing_visible, [model], [framing], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.load(_model_choices, None, [model], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.unload(_end_session)
     return demo
@@ -119,6 +123,21 @@ def _model_choices(request: gr.Request):
     """The picker for this person: shipped, installed and their own adapted presenters."""
     names = list(_service().models(_owner(request)))
     return gr.Dropdown(names, visible=len(names) > 1)
+
+
+# Recorded answers of a presenter drawn from his own frames can show him in his room or put his
+# face into the recording's frame (synthesised answers always show his room).
+FRAMING_LABEL = "Answers you recorded show the presenter"
+FRAMING_CHOICES = [("in his own room", "own"), ("in your recording's frame", "driver")]
+
+
+def _framing_visible(name: str, request: gr.Request | None):
+    """The framing choice, shown only for a presenter drawn from his own frames."""
+    try:
+        exemplar = _service().about(name, _owner(request) if request else None)["renderer"] == "exemplar"
+    except Exception:  # the tabs report real errors themselves
+        exemplar = False
+    return gr.update(visible=exemplar)
 
 
 def _runtime(name: str, request: gr.Request):
@@ -161,7 +180,7 @@ def _demote(markdown: str) -> str:
     return ("\n" + markdown).replace("\n## ", "\n#### ").replace("\n# ", "\n### ").strip()
 
 
-def _chat_tab(model: gr.Dropdown, limit: int) -> None:
+def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             video = gr.Video(label="Presenter (AI-generated)", autoplay=True, interactive=False, height=360)
@@ -177,14 +196,14 @@ def _chat_tab(model: gr.Dropdown, limit: int) -> None:
     for trigger in (message.submit, send.click):
         # The text reply is cheap: its own queue lane, so it never waits behind a render.
         trigger(_reply, [message, chat], [chat, message], api_name=False, concurrency_limit=8,
-                concurrency_id="chat").success(_render, [model], [video], api_name="render")
-    export.click(_export, [model], [download], api_name="export")
-    study.click(_study, [model], [chat, video, download], api_name="study")
+                concurrency_id="chat").success(_render, [model, framing], [video], api_name="render")
+    export.click(_export, [model, framing], [download], api_name="export")
+    study.click(_study, [model, framing], [chat, video, download], api_name="study")
     ask = gr.Textbox(visible=False)
     ask_reply = gr.Textbox(visible=False)
     # One call for programs (gradio_client): message (and optionally a presenter's name) in,
     # (reply text, video) out, through the queue.
-    gr.Button(visible=False).click(_ask, [ask, model], [ask_reply, video], api_name="ask")
+    gr.Button(visible=False).click(_ask, [ask, model, framing], [ask_reply, video], api_name="ask")
 
 
 RECORD_HELP = ("Read the line aloud to the camera, facing it, in good light, with your face filling a good part of "
@@ -197,7 +216,7 @@ ADAPT_CONSENT = ("I agree that my recordings are used to adapt the presenter mod
                  "this machine; the recordings and the adapted model stay here and are offered only to me).")
 
 
-def _record_tab(model: gr.Dropdown, limit: int) -> None:
+def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     line = gr.Textbox(label="Line to say (a bot reply)", value="Hello! I'm an AI presenter.", max_length=limit)
     prompter = gr.Markdown("## Hello! I'm an AI presenter.")
     line.change(lambda text: f"## {text}", [line], [prompter], api_name=False, concurrency_limit=8,
@@ -211,7 +230,8 @@ def _record_tab(model: gr.Dropdown, limit: int) -> None:
         publish = gr.Button("Publish for every visitor (operators)", visible=False)
     status = gr.Markdown()
     preview = gr.Video(label="Presenter version (AI-generated)", autoplay=True, interactive=False)
-    save.click(_save_recording, [line, recording, keep_voice, model], [status, preview, recording], api_name="record")
+    save.click(_save_recording, [line, recording, keep_voice, model, framing], [status, preview, recording],
+               api_name="record")
     delete.click(_delete_recording, [line], [status, preview], api_name="delete_recording")
     publish.click(_publish, [line], [status], api_name="publish")
 
@@ -262,8 +282,8 @@ def _read_image(path: Path):
         return image.convert("RGB")
 
 
-def _save_recording(line: str, recording: str | None, keep_voice: bool, model: str | None, request: gr.Request,
-                    progress=gr.Progress()):
+def _save_recording(line: str, recording: str | None, keep_voice: bool, model: str | None, framing: str | None,
+                    request: gr.Request, progress=gr.Progress()):
     if not (line or "").strip():
         raise gr.Error("Write the line you are going to say first.")
     if not recording:
@@ -279,7 +299,7 @@ def _save_recording(line: str, recording: str | None, keep_voice: bool, model: s
     saved += " " + _service().adaptation_status(owner, model).message
     try:
         answer = _service().say(line, owner=owner, model=model, progress=_progress(progress),
-                                recorded_voice=keep_voice)
+                                recorded_voice=keep_voice, framing=framing)
     except Exception:
         log.exception("preview failed")
         return saved + " The preview could not be rendered; the recording is kept.", None, None
@@ -326,7 +346,7 @@ def _text(content) -> str:
     return " ".join(p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type", "text") == "text")
 
 
-def _export(model: str | None, request: gr.Request, progress=gr.Progress()):
+def _export(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """This session's dialogue, as the server kept it, as one video with subtitles."""
     import tempfile
 
@@ -336,7 +356,7 @@ def _export(model: str | None, request: gr.Request, progress=gr.Progress()):
     _remove_old(exports, max_age_s=3600)  # Gradio serves its own copy; ours are only needed briefly
     out = Path(tempfile.mkdtemp(prefix="dialogue-", dir=exports)) / "dialogue.mp4"
     video, srt = _call(_service().export, _session(request), out, owner=_owner(request), model=model,
-                       progress=_progress(progress))
+                       progress=_progress(progress), framing=framing)
     return [str(video), str(srt)]
 
 
@@ -349,7 +369,7 @@ def _remove_old(folder: Path, max_age_s: float) -> None:
             shutil.rmtree(item, ignore_errors=True)
 
 
-def _study(model: str | None, request: gr.Request, progress=gr.Progress()):
+def _study(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """The study's dialogue: a fresh conversation of its five questions, exported as one video."""
     session = _session(request)
     _service().end_session(session)
@@ -357,13 +377,13 @@ def _study(model: str | None, request: gr.Request, progress=gr.Progress()):
     for question in STUDY_QUESTIONS:
         reply = _service().reply(question, session)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
-    files = _export(model, request, progress)
+    files = _export(model, framing, request, progress)
     return history, files[0], files
 
 
-def _ask(message: str, model: str | None, request: gr.Request, progress=gr.Progress()):
+def _ask(message: str, model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     reply = _call(_service().reply, message, _session(request))
-    return reply, _render(model, request, progress)
+    return reply, _render(model, framing, request, progress)
 
 
 def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,

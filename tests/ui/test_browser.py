@@ -39,5 +39,7 @@ def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     # Drawn by the exemplar renderer in his own scene: his own video's frame, not the driver's.
     size = page.evaluate("() => [document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]")
     assert size == [400, 300]
+    # His recorded answers can be drawn in his room or in the recording's frame: the choice is offered.
+    assert page.get_by_text("in your recording's frame").first.is_visible()
     page.screenshot(path=str(tmp_path / "app.png"))
     assert (tmp_path / "app.png").stat().st_size > 20_000

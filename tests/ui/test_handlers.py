@@ -21,7 +21,7 @@ def test_a_render_that_fails_after_recording_keeps_the_recording(franck_clip, tm
     monkeypatch.setattr(app, "_service", lambda: service)
     upload = tmp_path / "upload.mp4"
     upload.write_bytes(franck_clip.read_bytes())
-    status, preview, recording = app._save_recording("Hi", str(upload), True, None, REQUEST,
+    status, preview, recording = app._save_recording("Hi", str(upload), True, None, None, REQUEST,
                                                      progress=lambda *args, **kwargs: None)
     assert preview is None and recording is None and "could not be rendered; the recording is kept" in status
     kept = clips.get("Hi")
@@ -39,7 +39,7 @@ def test_a_silent_recording_warns_that_the_synthesised_voice_is_used(franck_clip
                               say=lambda *a, **k: SimpleNamespace(video=silent),
                               adaptation_status=lambda owner, model: SimpleNamespace(message=""))
     monkeypatch.setattr(app, "_service", lambda: service)
-    status, _, _ = app._save_recording("Hi", str(silent), True, None, REQUEST, progress=lambda *a, **k: None)
+    status, _, _ = app._save_recording("Hi", str(silent), True, None, None, REQUEST, progress=lambda *a, **k: None)
     assert "no sound, so the synthesised voice is used" in status
 
 
