@@ -27,9 +27,8 @@ from pathlib import Path
 from avatar.driver import RecordedClip, RecordedClips
 from avatar.errors import UserError
 from avatar.paths import atomic_folder, atomic_write, cache_dir
-from avatar.presenter import CONSENT_FILE, PRESENTER_FACES, set_card_section
+from avatar.presenter import ADAPTATION_CONSENT, CONSENT_FILE, PRESENTER_FACES, reseal, set_card_section
 
-ADAPTATION_CONSENT = "adaptation-consent.json"
 
 RUNNING = ("queued", "extracting", "training", "exporting")
 STATES = ("not enough", "ready", *RUNNING, "done", "failed")
@@ -183,6 +182,7 @@ class Adaptation:
             self._cli("swap", "export", "--checkpoint", run, "--out", staging)
             consent = json.loads((self.work / ADAPTATION_CONSENT).read_text())
             shutil.copyfile(self.work / ADAPTATION_CONSENT, staging / ADAPTATION_CONSENT)
+            reseal(staging, [ADAPTATION_CONSENT])
             set_card_section(staging, "Adaptation", "\n".join([
                 f"- Warm-started from `{self.base.name}` and trained {self.config.steps} steps on {len(videos)} "
                 f"driver recordings made in the app ({seconds:.0f} s); side B (the presenter) is "

@@ -3,18 +3,20 @@
 `models/NAME/` (shipped) or `$AVATAR_CACHE/models/NAME/` (adapted) holds:
     model.onnx        the swap network (see avatar.inference.swap for its contract)
     presenter.json    integrity record: {"onnx_sha256", "onnx_bytes", "files": {path: sha256}, "sealed"},
-                      written at export and again when a library is added
+                      written at export; a file the tools add or edit later is resealed
     library/          the presenter's own frames (`avatar library build`): frames.mp4, index.npz,
                       library.json, consent.json; what the exemplar renderer draws him from
     refiner.onnx      the exemplar renderer's refiner (`avatar library refiner`), trained on the library
     consent.json      the consent record the presenter was trained under
+    adaptation-consent.json  (adapted presenters) the consent of the person whose recordings adapted it
     MODEL_CARD.md     what it is, how it was made, what it measured (sections edited in place)
     weights.pt        float16 warm-start weights (`avatar swap train --init`)
     presenter-faces/  the presenter's packed training faces (adaptation needs side B)
 
-A model whose ONNX bytes or sealed files (the library) differ from its integrity record is
-refused: a damaged or tampered file must never render a face that then gets signed as this
-presenter. torch-free.
+A model whose ONNX bytes or sealed files (library, refiner, consent records, card) differ from
+its integrity record is refused: a damaged or tampered file must never render a face, or state a
+consent, that then gets signed as this presenter. Metadata the record does not cover (a folder
+sealed by an older version) is not believed: no consent, no card. torch-free.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from avatar.errors import UserError
 from avatar.paths import atomic_write, file_sha256
-from avatar.provenance.consent import load_consent
+from avatar.provenance.consent import parse_consent
 
 MODEL_FILE = "model.onnx"
 RECORD_FILE = "presenter.json"
@@ -37,6 +39,7 @@ WEIGHTS_FILE = "weights.pt"
 PRESENTER_FACES = "presenter-faces"
 LIBRARY = "library"
 REFINER_FILE = "refiner.onnx"
+ADAPTATION_CONSENT = "adaptation-consent.json"
 LIBRARY_FILES = ("frames.mp4", "index.npz", "library.json", "consent.json")
 
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -70,8 +73,9 @@ def available_models(first: Path | None = None, folders: list[Path] = ()) -> dic
 
 def _sealed_files(folder: Path) -> list[str]:
     """The files besides model.onnx that the integrity record covers, where present: the
-    library and its refiner."""
-    names = [f"{LIBRARY}/{name}" for name in LIBRARY_FILES] + [REFINER_FILE]
+    library, its refiner, and everything a signed video or the About panel states."""
+    names = [f"{LIBRARY}/{name}" for name in LIBRARY_FILES] + [REFINER_FILE, CONSENT_FILE, ADAPTATION_CONSENT,
+                                                                CARD_FILE]
     return [name for name in names if (folder / name).is_file()]
 
 
@@ -87,15 +91,30 @@ def write_record(folder: Path) -> dict:
     return record
 
 
+def reseal(folder: Path, names: list[str]) -> None:
+    """Record the new hashes of `names` (files of `folder` that our tools just wrote, e.g. a card
+    section) in its integrity record, leaving every other hash as it was; nothing when the folder
+    is not sealed yet (export seals it whole)."""
+    folder = Path(folder)
+    if not (folder / RECORD_FILE).is_file():
+        return
+    record = json.loads((folder / RECORD_FILE).read_text())
+    record.setdefault("files", {}).update({name: file_sha256(folder / name) for name in names})
+    record["sealed"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    atomic_write(folder / RECORD_FILE, json.dumps(record, indent=1) + "\n")
+
+
 @dataclass(frozen=True)
 class Presenter:
     """A checked presenter model folder. sha256: of model.onnx, equal to its integrity record;
-    files: the other sealed files' hashes (the library's), each checked."""
+    files: the other sealed files' hashes, each checked; consent and card_text: as read (and
+    checked) at open, None/"" when not sealed."""
 
     folder: Path
     sha256: str
     consent: dict | None
     files: dict = field(default_factory=dict)
+    card_text: str = ""
 
     @property
     def name(self) -> str:
@@ -125,8 +144,7 @@ class Presenter:
         return (self.folder / PRESENTER_FACES / "manifest.jsonl").is_file() and self.consent is not None
 
     def card(self) -> str:
-        path = self.folder / CARD_FILE
-        return path.read_text() if path.is_file() else ""
+        return self.card_text
 
     def manifest_facts(self) -> dict:
         """What a C2PA manifest says about this presenter: name, ONNX hash prefix, consent."""
@@ -157,13 +175,22 @@ def open_presenter(path: Path) -> Presenter:
     if actual != expected:
         raise UserError(f"the presenter model {folder.name} was changed after it was exported ({MODEL_FILE} no longer "
                         "matches its integrity record), so it is refused; restore it or export it again.")
+    sealed = {}  # the small files' checked bytes: what was hashed is what is believed
     for name, digest in files.items():
         path = (folder / name).resolve()
-        if not path.is_relative_to(folder.resolve()) or not path.is_file() or file_sha256(path) != digest:
+        changed = not path.is_relative_to(folder.resolve()) or not path.is_file()
+        if not changed and name in (CONSENT_FILE, CARD_FILE):
+            sealed[name] = path.read_bytes()
+            changed = hashlib.sha256(sealed[name]).hexdigest() != digest
+        elif not changed:
+            changed = file_sha256(path) != digest
+        if changed:
             raise UserError(f"the presenter model {folder.name} was changed after it was sealed ({name} is missing or "
                             "no longer matches its integrity record), so it is refused; restore it or build it again.")
-    consent = load_consent(folder / CONSENT_FILE).to_dict() if (folder / CONSENT_FILE).is_file() else None
-    return Presenter(folder.resolve(), actual, consent, files)
+    consent = (parse_consent(sealed[CONSENT_FILE], f"{folder.name}/{CONSENT_FILE}").to_dict()
+               if CONSENT_FILE in sealed else None)
+    card = sealed[CARD_FILE].decode("utf-8", errors="replace") if CARD_FILE in sealed else ""
+    return Presenter(folder.resolve(), actual, consent, files, card)
 
 
 def set_card_section(folder: Path, heading: str, body: str) -> Path | None:
@@ -182,4 +209,5 @@ def set_card_section(folder: Path, heading: str, body: str) -> Path | None:
         lines = lines[:start] + lines[end:]
     text = "\n".join(lines).rstrip("\n") + f"\n\n{title}\n\n{body.strip()}\n"
     atomic_write(card, text)
+    reseal(folder, [CARD_FILE])
     return card

@@ -47,7 +47,8 @@ from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
 from avatar.paths import cache_dir
-from avatar.presenter import DEFAULT_MODEL, MODEL_FILE, Presenter, available_models, model_folder, open_presenter
+from avatar.presenter import (DEFAULT_MODEL, MODEL_FILE, RECORD_FILE, Presenter, available_models, model_folder,
+                              open_presenter)
 from avatar.provenance.credentials import sign_video
 from avatar.render import load_drawing, render_clip, speech_library
 from avatar.render.dialogue import Turn, export_dialogue
@@ -83,6 +84,13 @@ class Answer:
     driver: str
     cached: bool
     seconds: dict = field(default_factory=dict)
+
+
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except OSError:
+        return None
 
 
 def owner_key(owner: str) -> str:
@@ -170,8 +178,9 @@ class Avatar:
             raise UserError(f"there is no presenter model called {name!r}.")
         folder = models[name] if name else self.default_model
         with self._models_lock:
-            stat = (folder / MODEL_FILE).stat() if (folder / MODEL_FILE).is_file() else None
-            version = (stat.st_size, stat.st_mtime_ns) if stat else None
+            # The model and its integrity record: a rewritten one (re-export, resealed card) is checked again.
+            version = tuple((s.st_size, s.st_mtime_ns) if (s := _stat(folder / name)) else None
+                            for name in (MODEL_FILE, RECORD_FILE))
             loaded = self._loaded.get(folder)
             if loaded is None or loaded[0] != version:  # new or rewritten: hash-checked again
                 presenter = open_presenter(folder)
@@ -358,7 +367,8 @@ class Avatar:
 
     def _key(self, text: str, presenter: Presenter, recorded: RecordedClip | None, recorded_voice: bool,
              render: RenderConfig) -> str:
-        parts = [text, presenter.fingerprint, asdict(self.voice), asdict(render),
+        # Everything the answer's signed manifest states about the presenter (name, hashes, consent).
+        parts = [text, presenter.fingerprint, presenter.manifest_facts(), asdict(self.voice), asdict(render),
                  [recorded.sha256, recorded.created] if recorded else None,
                  recorded_voice and recorded is not None]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]

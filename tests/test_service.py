@@ -10,6 +10,7 @@ from avatar.errors import UserError
 from avatar.media import iter_frames, probe
 from avatar.provenance.credentials import TRAINED_ALGORITHMIC_MEDIA, read_credentials
 from avatar.service import Avatar, ServeConfig
+from avatar.presenter import write_record
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,7 @@ def avatar(tiny_model, consent_file, chat_db, tmp_path_factory):
     model = root / "models" / "tiny"
     shutil.copytree(tiny_model, model)
     shutil.copy(consent_file, model / "consent.json")
+    write_record(model)  # the consent is believed only when sealed
     return Avatar(model=model, chat_db=chat_db, deploy=Deployment(root=root))
 
 
@@ -176,6 +178,7 @@ def test_an_adapted_presenter_published_by_one_replica_is_offered_to_its_owner_b
     adapted = tmp_path / "trained" / "tiny-adapted-20261203-120000"
     shutil.copytree(tiny_model, adapted)
     shutil.copy(consent_file, adapted / "consent.json")
+    write_record(adapted)  # the consent is believed only when sealed
     one.publish_adapted("erin", adapted)
     assert "tiny-adapted-20261203-120000" in other.models("erin")
     assert "tiny-adapted-20261203-120000" not in other.models("frank")
@@ -211,3 +214,26 @@ def test_the_shipped_presenter_answers_from_his_own_frames_and_says_so(chat_db, 
     assert swap.about(None)["renderer"] == "swap"
     other = swap.say("Thank you for your patience.")
     assert not other.cached and probe(other.video).width == 360
+
+
+def test_cached_answers_carry_only_their_own_presenters_credentials(tiny_model, consent_file, chat_db, tmp_path,
+                                                                    monkeypatch):
+    """Two presenters with the same network but different consent records never share an answer."""
+    monkeypatch.setenv("AVATAR_CACHE", str(tmp_path / "cache"))
+    default = tmp_path / "models" / "tiny"
+    shutil.copytree(tiny_model, default)
+    shutil.copy(consent_file, default / "consent.json")
+    write_record(default)
+    other = tmp_path / "cache" / "models" / "installed" / "tiny-other"
+    shutil.copytree(default, other)
+    consent = json.loads(consent_file.read_text())
+    (other / "consent.json").write_text(json.dumps({**consent, "person": "Another Person"}))
+    avatar = Avatar(model=default, chat_db=chat_db, deploy=Deployment(root=tmp_path / "cache"))
+    with pytest.raises(UserError, match="changed after it was sealed"):  # edited by hand: refused
+        avatar.say("Hello", model="tiny-other")
+    write_record(other)  # sealed by whoever installed it: another presenter, not the default one
+    mine, theirs = avatar.say("Hello"), avatar.say("Hello", model="tiny-other")
+    assert not theirs.cached and mine.video != theirs.video
+    for answer, model, person in ((mine, "tiny", "Test Person"), (theirs, "tiny-other", "Another Person")):
+        credentials = read_credentials(answer.video)
+        assert credentials.presenter["model"] == model and credentials.presenter["consent"]["person"] == person

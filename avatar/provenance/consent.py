@@ -36,23 +36,32 @@ def load_consent(path: Path) -> ConsentRecord:
     """Read and check a consent record; UserError saying what is missing or wrong."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"consent record {path} was not found.") from None
+    except OSError as error:
+        raise UserError(f"consent record {path} cannot be read ({error.strerror or error}).") from None
+    return parse_consent(raw, path.name)
+
+
+def parse_consent(raw: bytes, name: str) -> ConsentRecord:
+    """Check the consent record `raw` (JSON bytes of the file called `name`)."""
+    try:
+        data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"consent record {path.name} is not valid JSON ({error}).") from None
+        raise UserError(f"consent record {name} is not valid JSON ({error}).") from None
     if not isinstance(data, dict):
-        raise UserError(f"consent record {path.name} must be a JSON object with {', '.join(FIELDS)}.")
+        raise UserError(f"consent record {name} must be a JSON object with {', '.join(FIELDS)}.")
     missing = [f for f in FIELDS if not str(data.get(f, "")).strip()]
     if missing:
-        raise UserError(f"consent record {path.name} lacks {', '.join(missing)}: a presenter needs the person, the "
+        raise UserError(f"consent record {name} lacks {', '.join(missing)}: a presenter needs the person, the "
                         "source recordings, the date, the scope of use and the basis of consent.")
     try:
         given = date.fromisoformat(str(data["date"]))
     except ValueError:
-        raise UserError(f"consent record {path.name}: date {data['date']!r} is not an ISO date (YYYY-MM-DD).") from None
+        raise UserError(f"consent record {name}: date {data['date']!r} is not an ISO date (YYYY-MM-DD).") from None
     if given > date.today():
-        raise UserError(f"consent record {path.name}: the date {given} is in the future.")
+        raise UserError(f"consent record {name}: the date {given} is in the future.")
     return ConsentRecord(**{f: str(data[f]).strip() for f in FIELDS})
 
 

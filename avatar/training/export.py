@@ -191,4 +191,5 @@ def export_run(checkpoint: Path, out: Path, parity_data: Path | None = None, tol
     stats = [json.loads(line) for line in stats_file.read_text().splitlines()] if stats_file.exists() else []
     stats = [row for row in stats if row["step"] <= report.step]  # the run may have gone on after this checkpoint
     write_model_card(out, report, state, stats, consent=json.loads(run_consent.read_text()))
+    write_record(out)  # sealed again: the consent and card a signed video states are covered too
     return report

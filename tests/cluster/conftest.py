@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
+from avatar.presenter import write_record
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN = ("alice", "wonderland")
@@ -75,6 +76,7 @@ def cluster_model(tiny_model, consent_file, tmp_path_factory) -> Path:
     model = tmp_path_factory.mktemp("cluster-models") / "tiny"
     shutil.copytree(tiny_model, model)
     shutil.copy(consent_file, model / "consent.json")
+    write_record(model)  # the consent is believed only when sealed
     return model
 
 

@@ -11,7 +11,7 @@ from cryptography import x509
 
 from avatar.media import iter_frames, probe
 from avatar.media.decode import decode_audio
-from avatar.presenter import open_presenter
+from avatar.presenter import open_presenter, write_record
 from avatar.provenance import credentials
 from avatar.provenance.credentials import (COMPOSITE_SYNTHETIC, TRAINED_ALGORITHMIC_MEDIA, local_identity,
                                            read_credentials, sign_video)
@@ -31,12 +31,12 @@ def video(make_video, tmp_path):
 
 
 def test_a_signed_video_says_it_is_ai_generated_and_which_presenter_drew_it(ca_folder, video, tiny_model,
-                                                                              consent_file):
-    shutil.copy(consent_file, tiny_model / "consent.json")
-    try:
-        sign_video(video, "AI presenter answer", open_presenter(tiny_model).manifest_facts())
-    finally:
-        (tiny_model / "consent.json").unlink()
+                                                                              consent_file, tmp_path):
+    presenter = tmp_path / tiny_model.name
+    shutil.copytree(tiny_model, presenter)
+    shutil.copy(consent_file, presenter / "consent.json")
+    write_record(presenter)  # the consent is believed only when sealed
+    sign_video(video, "AI presenter answer", open_presenter(presenter).manifest_facts())
     found = read_credentials(video)
     assert found.state == "Trusted" and found.failures == []
     assert found.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
