@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -14,9 +16,12 @@ from avatar.config import (FRAMINGS, RENDERERS, ExemplarConfig, ExtractConfig, R
                            TrackConfig)
 from avatar.errors import UserError
 
+_DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES)
+
 
 class _Group(click.Group):
-    """Turns `UserError` into one line on stderr and exit status 2, never a traceback."""
+    """Turns `UserError`, a usage mistake (a bad option or argument), and a disk that is full or
+    read-only into one line on stderr and a non-zero exit, never a traceback or usage text."""
 
     def invoke(self, ctx):
         try:
@@ -24,6 +29,17 @@ class _Group(click.Group):
         except UserError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
+        except click.UsageError as error:
+            click.echo(f"error: {error.format_message()} (see `{error.ctx.command_path if error.ctx else 'avatar'} "
+                       "--help`)", err=True)
+            sys.exit(2)
+        except OSError as error:
+            if error.errno not in _DISK_ERRORS:
+                raise
+            where = f" ({error.filename})" if error.filename else ""
+            click.echo(f"error: {os.strerror(error.errno).lower()}{where}: free some space or choose another "
+                       "folder, and run it again.", err=True)
+            sys.exit(1)
 
 
 @contextmanager
@@ -103,6 +119,8 @@ def extract(videos, out, size, every, max_frames, start, detector, detect_every,
                            track=TrackConfig(detector=detector, detect_every=detect_every))
     with _progress("extract", "frame") as on_progress:
         summary = run_extract(list(videos), out, config, on_progress)
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}; skipped (its frame was extracted again)", err=True)
     click.echo(f"{out}: {summary.describe()}")
 
 
@@ -751,7 +769,6 @@ def say(text, out, library, model_path, renderer, framing) -> None:
 def serve(host, port, model_path, auth, max_upload, db, broker, storage) -> None:
     """Serve the presenter app in the browser (what `make run` and `python app.py` do); README
     "Deploy" runs several of these behind a proxy with render workers."""
-    import os
 
     for name, value in (("AVATAR_DB", db), ("AVATAR_BROKER", broker), ("AVATAR_STORAGE", storage)):
         if value:

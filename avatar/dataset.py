@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from avatar.errors import UserError
-from avatar.paths import atomic_folder
+from avatar.paths import atomic_folder, atomic_write
 
 MANIFEST = "manifest.jsonl"
 REJECTS = "rejects.jsonl"
@@ -33,26 +33,52 @@ def content_key(sid: str) -> str:
     return sid.rsplit("-", 1)[-1]
 
 
-def done_frames(out: Path) -> set[tuple[str, int]]:
-    """(source content, frame) pairs already kept or rejected by an earlier run."""
-    done = set()
+REQUIRED = {MANIFEST: ("source_id", "frame", "crop"), REJECTS: ("source_id", "frame")}
+
+
+def read_lines(path: Path) -> tuple[list[dict], list[str]]:
+    """The records of the JSON-lines file `path` (manifest or rejects) and a description of
+    each damaged line (not JSON, not an object, or lacking a field every record has)."""
+    records, damaged = [], []
+    required = REQUIRED.get(Path(path).name, ())
+    for number, line in enumerate(Path(path).read_bytes().split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            missing = [key for key in required if key not in record]
+            if missing:
+                raise ValueError(f"no {', '.join(missing)}")
+            records.append(record)
+        except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            damaged.append(f"{Path(path).name} line {number} is damaged ({str(error)[:80]})")
+    return records, damaged
+
+
+def done_frames(out: Path) -> tuple[set[tuple[str, int]], list[str]]:
+    """(source content, frame) pairs already kept or rejected by an earlier run, and warnings.
+
+    The manifest and rejects are rewritten clean first (atomically): a torn last line, damaged
+    lines (each warned about by its line number), repeated frames and records whose crop is
+    gone are dropped, so the frames they stood for are extracted again, once."""
+    done, warnings = set(), []
     for name in (MANIFEST, REJECTS):
         path = out / name
         if not path.exists():
             continue
-        _drop_torn_last_line(path)
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            if name == REJECTS or (out / record["crop"]).exists():
-                done.add((content_key(record["source_id"]), record["frame"]))
-    return done
-
-
-def _drop_torn_last_line(path: Path) -> None:
-    """A run killed mid-write can leave half a line at the end: cut it off."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
+        records, damaged = read_lines(path)
+        warnings += damaged
+        kept = []
+        for record in records:
+            key = (content_key(str(record["source_id"])), record["frame"])
+            if key in done or (name == MANIFEST and not (out / str(record["crop"])).is_file()):
+                continue
+            done.add(key)
+            kept.append(json.dumps(record, separators=(",", ":")) + "\n")
+        atomic_write(path, "".join(kept))
+    return done, warnings
 
 
 class DatasetWriter:
@@ -67,8 +93,9 @@ class DatasetWriter:
         self.png_params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._pending = []
-        self._manifest = open(out / MANIFEST, "a")
-        self._rejects = open(out / REJECTS, "a")
+        # Unbuffered: a line that could not be written whole is cut off again at once (see _append).
+        self._manifest = open(out / MANIFEST, "ab", buffering=0)
+        self._rejects = open(out / REJECTS, "ab", buffering=0)
 
     def keep(self, name: str, crop: np.ndarray, record: dict) -> None:
         self._submit(self._write_crop, name, crop, record)
@@ -85,13 +112,25 @@ class DatasetWriter:
         ok, png = cv2.imencode(".png", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), self.png_params)
         if not ok:
             raise OSError(f"could not encode {name} as PNG")
-        (self.out / name).write_bytes(png.tobytes())
-        self._append(self._manifest, record)
+        atomic_write(self.out / name, png.tobytes())  # whole or not at all (a full disk)
+        try:
+            self._append(self._manifest, record)
+        except OSError:
+            (self.out / name).unlink(missing_ok=True)  # a crop without its record would be a stray
+            raise
 
     @staticmethod
     def _append(file, record: dict) -> None:
-        file.write(json.dumps(record, separators=(",", ":")) + "\n")
-        file.flush()
+        """Append one line whole, or nothing: on a failed write the file is cut back."""
+        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        start = file.seek(0, 2)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[file.write(view):]
+        except OSError:
+            file.truncate(start)
+            raise
 
     def __enter__(self) -> DatasetWriter:
         return self
@@ -112,7 +151,10 @@ def read_manifest(folder: Path, max_faces: int | None = None) -> list[dict]:
     manifest = Path(folder) / MANIFEST
     if not manifest.is_file():
         raise UserError(f"{folder} is not a dataset made by `avatar extract` (no {MANIFEST}).")
-    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    records, damaged = read_lines(manifest)
+    if damaged:
+        raise UserError(f"{folder}/{damaged[0]}; run `avatar extract` into the folder again to repair it"
+                        + (f" ({len(damaged) - 1} more damaged lines)." if len(damaged) > 1 else "."))
     if not records:
         raise UserError(f"{folder} holds no faces: run `avatar extract` on a video with a visible face.")
     if max_faces and len(records) > max_faces:

@@ -40,6 +40,7 @@ class ExtractSummary:
     kept: int = 0
     already_done: int = 0
     dropped: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)  # damaged lines an earlier run left, skipped
 
     def describe(self) -> str:
         reasons = ", ".join(f"{reason} {self.dropped[reason]}" for reason in REASONS)
@@ -93,8 +94,8 @@ def extract(videos: list[Path], out: Path, config: ExtractConfig = ExtractConfig
     videos = _distinct([Path(v) for v in videos])
     infos = [probe(video, config.limits) for video in videos]
     writable_dir(out / CROPS, "dataset folder")
-    done = done_frames(out)
-    summary = ExtractSummary()
+    done, warnings = done_frames(out)
+    summary = ExtractSummary(warnings=warnings)
     total = sum(frames_to_consider(info.frames, config) for info in infos)
     looked_at = 0
     with DatasetWriter(out, config.png_compression) as writer:

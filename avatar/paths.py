@@ -67,7 +67,8 @@ def writable_dir(folder: Path, what: str) -> Path:
     return folder
 
 
-def _temp_beside(path: Path, kind: str) -> Path:
+def temp_beside(path: Path, kind: str) -> Path:
+    """A hidden, unique name beside `path` for a file that becomes `path` (or is removed)."""
     # Hidden, unique, and ending in the target's own name so tools that read the format from
     # the extension (ffmpeg, cv2) still see it.
     return path.with_name(f".{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}")
@@ -87,7 +88,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     signer) to create; when the block ends without an error the file is flushed to disk and
     renamed over `path`; otherwise it is removed and `path` is untouched."""
     path = Path(path)
-    tmp = _temp_beside(path, "tmp")
+    tmp = temp_beside(path, "tmp")
     try:
         yield tmp
         with open(tmp, "rb") as f:
@@ -115,12 +116,12 @@ def atomic_folder(path: Path) -> Iterator[Path]:
     """Yields an empty staging folder beside `path`; when the block ends without an error it
     replaces `path` (an older `path` is kept until the new one is complete), else it is removed."""
     path = Path(path)
-    staging = _temp_beside(path, "staging")
+    staging = temp_beside(path, "staging")
     staging.mkdir(parents=True)
     try:
         yield staging
         if path.exists():
-            old = _temp_beside(path, "old")
+            old = temp_beside(path, "old")
             os.replace(path, old)
             os.replace(staging, path)
             shutil.rmtree(old, ignore_errors=True)

@@ -318,8 +318,13 @@ class Avatar:
         meta = self.library.meta
         with self._render_lock:
             video, srt = export_dialogue(turns, Path(out), meta["width"], meta["height"], self.library.fps)
-            sign_video(video, "AI presenter dialogue", presenter.manifest_facts(),
-                       ingredients=[turn.answer_video for turn in turns])
+            try:
+                sign_video(video, "AI presenter dialogue", presenter.manifest_facts(),
+                           ingredients=[turn.answer_video for turn in turns])
+            except BaseException:  # a dialogue that could not be signed is not left behind
+                video.unlink(missing_ok=True)
+                srt.unlink(missing_ok=True)
+                raise
         progress(1.0, "done")
         return video, srt
 

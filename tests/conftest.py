@@ -285,3 +285,46 @@ def s3_server():
     from tests import servers
 
     yield from _serve(servers.s3)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Factory: `small_disk(name, kib=512, read_only=False)` mounts a tmpfs of `kib` KiB at
+    tmp_path/name (read-only when asked: root ignores permission bits, so a mount is the only
+    honest read-only folder) and returns it; fill(folder) fills it up. Skips where this process
+    may not mount (not root, or a container without the capability). Unmounted after the test."""
+    mounted = []
+
+    def make(name: str, kib: int = 512, read_only: bool = False) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)],
+                              capture_output=True)
+        if done.returncode != 0:
+            pytest.skip("mounting a small tmpfs needs root")
+        mounted.append(folder)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        return folder
+
+    yield make
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def fill(folder: Path) -> None:
+    """Fill the file system of `folder` to the last byte."""
+    with open(Path(folder) / ".filler", "wb") as f:
+        try:
+            while True:
+                f.write(bytes(1 << 16))
+                f.flush()
+        except OSError:
+            pass
+    try:
+        with open(Path(folder) / ".filler", "ab") as f:  # the last few bytes of the last block
+            while True:
+                f.write(b"\0")
+                f.flush()
+    except OSError:
+        pass

@@ -70,26 +70,36 @@ def local_identity(folder: Path | None = None) -> SigningIdentity:
     """The project-local CA and signing certificate in `folder` (default `$AVATAR_CACHE/c2pa`),
     created on first use; the signing certificate is renewed 30 days before it expires."""
     folder = Path(folder) if folder else _default_folder()
-    if not (folder / "ca.pem").is_file():
-        _create_ca(folder)
-    ca_cert = x509.load_pem_x509_certificate((folder / "ca.pem").read_bytes())
-    leaf_path = folder / "signer.pem"
-    if not leaf_path.is_file() or _expires_soon(x509.load_pem_x509_certificate(leaf_path.read_bytes())):
-        ca_key = serialization.load_pem_private_key((folder / "ca-key.pem").read_bytes(), None)
-        _issue_signer(folder, ca_cert, ca_key)
-    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
-    return SigningIdentity(leaf_path.read_bytes() + ca_pem, (folder / "signer-key.pem").read_bytes(), ca_pem)
+    try:
+        if not (folder / "ca.pem").is_file():
+            _create_ca(folder)
+        ca_cert = x509.load_pem_x509_certificate((folder / "ca.pem").read_bytes())
+        leaf_path = folder / "signer.pem"
+        if not leaf_path.is_file() or _expires_soon(x509.load_pem_x509_certificate(leaf_path.read_bytes())):
+            ca_key = serialization.load_pem_private_key((folder / "ca-key.pem").read_bytes(), None)
+            _issue_signer(folder, ca_cert, ca_key)
+        ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
+        return SigningIdentity(leaf_path.read_bytes() + ca_pem, (folder / "signer-key.pem").read_bytes(), ca_pem)
+    except OSError as error:
+        raise UserError(f"the content-credentials keys in {folder} cannot be created or read "
+                        f"({error.strerror or error}), so no video can be signed.") from None
+    except ValueError as error:  # a damaged certificate or key
+        raise UserError(f"the content-credentials keys in {folder} are damaged ({error}); move the folder aside "
+                        "to make new ones.") from None
 
 
 def sign_video(path: Path, title: str, presenter: dict | None, ingredients: list[Path] = (),
-               source_type: str = TRAINED_ALGORITHMIC_MEDIA, identity: SigningIdentity | None = None) -> None:
-    """Embed a signed manifest in the MP4 at `path` (rewritten in place, atomically).
+               source_type: str = TRAINED_ALGORITHMIC_MEDIA, identity: SigningIdentity | None = None,
+               out: Path | None = None) -> None:
+    """Embed a signed manifest in the MP4 at `path` (rewritten in place, atomically; or written
+    to `out`, which appears only signed).
 
     presenter: `Presenter.manifest_facts()` of the model that drew the face, stored as the assertion
     "org.synthetic-presenter.presenter" (None: no presenter, e.g. a driver clip). ingredients:
     signed videos this one is made from (a dialogue's answers), listed with their own manifests.
     """
     path = Path(path)
+    out = Path(out) if out is not None else path
     identity = identity or local_identity()
     manifest = {
         "claim_generator_info": [{"name": SOFTWARE, "version": __version__}],
@@ -105,14 +115,16 @@ def sign_video(path: Path, title: str, presenter: dict | None, ingredients: list
         manifest["assertions"].append({"label": "org.synthetic-presenter.presenter", "data": presenter})
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", identity.chain, identity.key, None))
     try:
-        with atomic_path(path) as tmp, c2pa.Builder.from_json(json.dumps(manifest)) as builder:
+        with atomic_path(out) as tmp, c2pa.Builder.from_json(json.dumps(manifest)) as builder:
             for ingredient in ingredients:
                 with open(ingredient, "rb") as stream:
                     builder.add_ingredient({"title": Path(ingredient).name, "relationship": "componentOf"},
                                            "video/mp4", stream)
             builder.sign_file(path, tmp, signer)
     except c2pa.C2paError as error:
-        raise UserError(f"could not sign {path.name} with content credentials: {error}") from error
+        raise UserError(f"could not sign {out.name} with content credentials: {error}") from error
+    except OSError as error:
+        raise UserError(f"could not sign {out.name} with content credentials ({error.strerror or error}).") from None
     finally:
         signer.close()
 

@@ -25,8 +25,9 @@ from avatar.media import Frame
 from avatar.driver.library import DriverLibrary
 from avatar.media.clip import DriverClip
 from avatar.media.encode import VideoWriter
+from avatar.paths import temp_beside, writable_dir
 from avatar.presenter import Presenter
-from avatar.provenance.credentials import COMPOSITE_SYNTHETIC, sign_video
+from avatar.provenance.credentials import COMPOSITE_SYNTHETIC, local_identity, sign_video
 from avatar.render.colour import ColourMatcher
 from avatar.render.exemplar import ExemplarRenderer, PresenterLibrary
 from avatar.render.label import add_label
@@ -174,6 +175,7 @@ def render_clip(clip: DriverClip, out: Path, model: SwapModel | PresenterLibrary
     scaled to the presenter's height).
     """
     report = RenderReport()
+    identity = local_identity()  # first: a video that could not be signed is never made
     if isinstance(model, PresenterLibrary):
         renderer = ExemplarRenderer(model, config.exemplar, config.track, config.min_face, model.refiner)
     else:
@@ -183,42 +185,48 @@ def render_clip(clip: DriverClip, out: Path, model: SwapModel | PresenterLibrary
     frames = _timed(renderer.render(clip, with_driver=side_by_side) if renderer else
                     ((f, f.rgb) for f in clip.frames()), report.seconds, "driver")
     last, waiting = None, 0  # the last frame written; undrawn frames before the first drawn one
-    with VideoWriter(out, width + beside, height, clip.fps, audio=clip.audio) as writer:
-        for frame, rendered in frames:
-            report.frames += 1
-            started = time.perf_counter()
-            if rendered is None:  # not drawable: hold a drawn frame, never show this one
-                report.held += 1
-                if last is None:
-                    waiting += 1
+    # Encoded beside `out` and signed onto it: an unsigned video never reaches `out`.
+    unsigned = temp_beside(writable_dir(Path(out).parent, "output folder") / Path(out).name, "unsigned")
+    try:
+        with VideoWriter(unsigned, width + beside, height, clip.fps, audio=clip.audio) as writer:
+            for frame, rendered in frames:
+                report.frames += 1
+                started = time.perf_counter()
+                if rendered is None:  # not drawable: hold a drawn frame, never show this one
+                    report.held += 1
+                    if last is None:
+                        waiting += 1
+                    else:
+                        writer.write(last)
                 else:
-                    writer.write(last)
-            else:
-                if beside:
-                    rendered = np.hstack([cv2.resize(frame.rgb, (beside, height), interpolation=cv2.INTER_AREA),
-                                          rendered])
-                last = add_label(rendered)
-                for _ in range(waiting + 1):
-                    writer.write(last)
-                waiting = 0
-            report.seconds["encode"] += time.perf_counter() - started
-            if on_progress:
-                on_progress(report.frames, clip.frame_count)
-        if renderer is not None:
-            report.swapped, report.skipped = renderer.report.swapped, renderer.report.skipped
-            for stage, value in renderer.report.seconds.items():
-                report.seconds[stage] += value
-            if report.swapped == 0 or report.held > config.max_unswapped * report.frames:
-                # Raised inside the writer: the partial file is deleted, nothing is published.
-                raise UserError(f"the presenter could not be put into this video: {report.describe()}. Use a "
-                                "video in which one face is clearly visible, facing the camera, and at least "
-                                f"{config.min_face} pixels wide.")
-    started = time.perf_counter()
-    if presenter is not None and renderer is not None:
-        sign_video(out, title, {**presenter.manifest_facts(), "renderer": renderer.describe(clip)})
-    else:
-        sign_video(out, title, None, source_type=COMPOSITE_SYNTHETIC)
-    report.seconds["sign"] += time.perf_counter() - started
+                    if beside:
+                        rendered = np.hstack([cv2.resize(frame.rgb, (beside, height), interpolation=cv2.INTER_AREA),
+                                              rendered])
+                    last = add_label(rendered)
+                    for _ in range(waiting + 1):
+                        writer.write(last)
+                    waiting = 0
+                report.seconds["encode"] += time.perf_counter() - started
+                if on_progress:
+                    on_progress(report.frames, clip.frame_count)
+            if renderer is not None:
+                report.swapped, report.skipped = renderer.report.swapped, renderer.report.skipped
+                for stage, value in renderer.report.seconds.items():
+                    report.seconds[stage] += value
+                if report.swapped == 0 or report.held > config.max_unswapped * report.frames:
+                    # Raised inside the writer: the partial file is deleted, nothing is published.
+                    raise UserError(f"the presenter could not be put into this video: {report.describe()}. Use a "
+                                    "video in which one face is clearly visible, facing the camera, and at least "
+                                    f"{config.min_face} pixels wide.")
+        started = time.perf_counter()
+        if presenter is not None and renderer is not None:
+            sign_video(unsigned, title, {**presenter.manifest_facts(), "renderer": renderer.describe(clip)},
+                       identity=identity, out=out)
+        else:
+            sign_video(unsigned, title, None, source_type=COMPOSITE_SYNTHETIC, identity=identity, out=out)
+        report.seconds["sign"] += time.perf_counter() - started
+    finally:
+        unsigned.unlink(missing_ok=True)
     report.duration = report.frames / clip.fps if report.frames else clip.duration
     return report
 

@@ -31,6 +31,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from avatar.errors import UserError
+from avatar.paths import writable_dir
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_ID = 0x61766174  # PostgreSQL advisory lock held while migrating ("avat")
@@ -127,14 +131,31 @@ class Store:
 
     def __init__(self, url: str):
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.file = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+        if self.file is not None:
+            writable_dir(self.file.parent, "cache folder")
         self.engine = make_engine(url)
         self._trim_lock = threading.Lock()
         self._since_trim = 0
 
     def prepare(self) -> Store:
-        migrate(self.engine)
+        """Create or migrate the tables; a SQLite file is checked whole first. UserError, in one
+        line, when the database cannot be used (damaged, not a database, unwritable, full)."""
+        if self.file is not None and self.file.exists() and not self.file.is_file():
+            raise UserError(f"the database {self.file} is not a file; move it aside (a new, empty one is made).")
+        try:
+            if self.file is not None and self.file.is_file():
+                with self.engine.connect() as connection:
+                    problems = connection.exec_driver_sql("PRAGMA quick_check").scalars().all()
+                if problems != ["ok"]:
+                    raise UserError(f"the database {self.file} is damaged ({problems[0]}); move it aside (a new, "
+                                    "empty one is made) or restore it from a backup.")
+            migrate(self.engine)
+        except sa.exc.DBAPIError as error:
+            where = self.file or make_url(self.url).render_as_string(hide_password=True)
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+            raise UserError(f"the database {where} cannot be used ({reason}); move a damaged file aside or fix "
+                            "the database server.") from None
         return self
 
     @contextmanager
