@@ -11,3 +11,10 @@ class UserError(Exception):
 
 class MediaError(UserError):
     """A media file that cannot be used (unreadable, too big, truncated, no video, ...)."""
+
+
+def quoted(text: object, limit: int = 40) -> str:
+    """`text` as a message quotes it: repr of at most `limit` characters (a 1 MB name is never
+    echoed back to the client or into the log)."""
+    text = str(text)
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"

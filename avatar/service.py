@@ -42,7 +42,7 @@ from avatar.config import FRAMINGS, Deployment, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
-from avatar.errors import UserError
+from avatar.errors import UserError, quoted
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
@@ -175,7 +175,7 @@ class Avatar:
         only names offered by `models(owner)` are accepted."""
         models = self.models(owner)
         if name and name not in models:
-            raise UserError(f"there is no presenter model called {name!r}.")
+            raise UserError(f"there is no presenter model called {quoted(name)}.")
         folder = models[name] if name else self.default_model
         with self._models_lock:
             # The model and its integrity record: a rewritten one (re-export, resealed card) is checked again.
@@ -241,7 +241,7 @@ class Avatar:
         if framing is None:
             return self.render
         if framing not in FRAMINGS:
-            raise UserError(f"there is no framing called {framing!r}; choose one of {', '.join(FRAMINGS)}.")
+            raise UserError(f"there is no framing called {quoted(framing)}; choose one of {', '.join(FRAMINGS)}.")
         return replace(self.render, exemplar=replace(self.render.exemplar, recorded=framing))
 
     def say(self, text: str, owner: str | None = None, model: str | None = None, progress: Progress | None = None,

@@ -6,8 +6,10 @@ the app, never a traceback, and the chat stays usable.
 
 from __future__ import annotations
 
+import html
 import logging
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 DISCLOSURE = ("**This presenter is AI-generated.** The face, voice and answers are made by software "
               "(a presenter model, espeak-ng and a ChatterBot); every video carries an *AI-generated* label.")
+
+
+_APP: dict = {}  # the app this process serves and its recording box (see `_uploaded`)
 
 
 @lru_cache(maxsize=1)
@@ -70,8 +75,15 @@ def _reply(message: str, history: list, request: gr.Request):
     if not (message or "").strip():
         return history, ""
     reply = _call(_service().reply, message, _session(request))
-    history = history + [{"role": "user", "content": message.strip()}, {"role": "assistant", "content": reply}]
+    history = history + [{"role": "user", "content": _as_text(message.strip())},
+                         {"role": "assistant", "content": _as_text(reply)}]
     return history, ""
+
+
+def _as_text(text: str) -> str:
+    """`text` shown as typed: markup escaped (the chat renders Markdown and sanitises HTML, which
+    would turn `<img ...>` into a broken picture instead of the person's words)."""
+    return html.escape(text, quote=False)
 
 
 def _render(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
@@ -110,6 +122,7 @@ def build_demo() -> gr.Blocks:
         model.change(_framing_visible, [model], [framing], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.load(_model_choices, None, [model], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.unload(_end_session)
+    _APP["demo"] = demo
     return demo
 
 
@@ -185,7 +198,8 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
         with gr.Column(scale=3):
             video = gr.Video(label="Presenter (AI-generated)", autoplay=True, interactive=False, height=360)
         with gr.Column(scale=2):
-            chat = gr.Chatbot(value=[{"role": "assistant", "content": GREETING}], label="Chat", height=360)
+            chat = gr.Chatbot(value=[{"role": "assistant", "content": GREETING}], label="Chat", height=360,
+                              render_markdown=False)
             message = gr.Textbox(placeholder="Ask the presenter something, e.g. What is AI?", show_label=False,
                                  max_length=limit)
             send = gr.Button("Send", variant="primary")
@@ -222,7 +236,7 @@ def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     line.change(lambda text: f"## {text}", [line], [prompter], api_name=False, concurrency_limit=8,
                 concurrency_id="info")
     gr.Markdown(RECORD_HELP)
-    recording = gr.Video(label="Your recording", sources=["webcam", "upload"], include_audio=True)
+    recording = _APP["recording"] = gr.Video(label="Your recording", sources=["webcam", "upload"], include_audio=True)
     keep_voice = gr.Checkbox(label="Keep my recorded voice (otherwise the synthesised voice is used)", value=True)
     with gr.Row():
         save = gr.Button("Save and preview", variant="primary")
@@ -282,14 +296,31 @@ def _read_image(path: Path):
         return image.convert("RGB")
 
 
+def _uploaded(path: str) -> bool:
+    """Whether `path` is a file a person uploaded to this app, not one it served (a request can
+    name any path in Gradio's cache, e.g. another session's answer; only uploads may be taken
+    and deleted). True outside a running app (handlers called directly)."""
+    blocks, recording = _APP.get("demo"), _APP.get("recording")
+    if blocks is None or not blocks.has_launched:
+        return True
+    # Gradio copies inputs into their component's cache too: the recording box's own files are uploads.
+    served = set().union(*(files for files in blocks.temp_file_sets
+                           if files is not blocks.upload_file_set and files is not recording.temp_files))
+    return str(path) in blocks.upload_file_set and str(path) not in served
+
+
 def _save_recording(line: str, recording: str | None, keep_voice: bool, model: str | None, framing: str | None,
                     request: gr.Request, progress=gr.Progress()):
     if not (line or "").strip():
         raise gr.Error("Write the line you are going to say first.")
     if not recording:
         raise gr.Error("Record or upload a video first.")
+    if not _uploaded(recording):
+        raise gr.Error("Upload or record the video with this request: only a file you uploaded can be saved.")
     owner = _owner(request)
     try:
+        _call(_service().presenter, model, owner)  # checked before anything is saved
+        _call(_service().render_config, framing)
         clip = _call(_service().record, owner, line, Path(recording))
     finally:
         Path(recording).unlink(missing_ok=True)  # the raw upload: kept only as our checked copy
@@ -376,7 +407,7 @@ def _study(model: str | None, framing: str | None, request: gr.Request, progress
     history = [{"role": "assistant", "content": GREETING}]
     for question in STUDY_QUESTIONS:
         reply = _service().reply(question, session)
-        history += [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+        history += [{"role": "user", "content": _as_text(question)}, {"role": "assistant", "content": _as_text(reply)}]
     files = _export(model, framing, request, progress)
     return history, files[0], files
 
@@ -386,11 +417,40 @@ def _ask(message: str, model: str | None, framing: str | None, request: gr.Reque
     return reply, _render(model, framing, request, progress)
 
 
+_NAMED_CALL = re.compile(r"/gradio_api/call/(?:v2/)?([^/]+)")
+
+
+class PublicApiOnly:
+    """ASGI middleware: `/gradio_api/call/NAME` reaches only the handlers published as API
+    (`api_name="..."`); page events (api_name=False: Gradio names them false, false_1, ...) are
+    answered 404 by name. The page itself reaches every handler through the queue, and each
+    handler checks its inputs as if they came from anyone."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        match = _NAMED_CALL.search(scope.get("path", "")) if scope["type"] == "http" else None
+        if match and match.group(1) not in _public_api(scope.get("app")):
+            from starlette.responses import PlainTextResponse
+
+            await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _public_api(app) -> set[str]:
+    blocks = app.get_blocks() if app is not None and hasattr(app, "get_blocks") else None
+    return {fn.api_name for fn in blocks.fns.values() if fn.api_visibility == "public"} if blocks else set()
+
+
 def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
                    max_upload: str | None = None) -> dict:
     """Safe defaults for `demo.launch`: local only, uploads capped (`max_upload`, else
     $AVATAR_MAX_UPLOAD, else 200mb), source, model, key and data folders blocked, optional login
     (`auth` or $AVATAR_AUTH as "user:password")."""
+    from starlette.middleware import Middleware
+
     from avatar.config import Deployment
     from avatar.paths import cache_dir, private_dirs
 
@@ -409,6 +469,7 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None =
         "allowed_paths": [str(p) for p in served],
         "blocked_paths": [str(p) for p in private],
         "auth": tuple(auth.split(":", 1)) if auth and ":" in auth else None,
+        "app_kwargs": {"middleware": [Middleware(PublicApiOnly)]},
     }
 
 

@@ -198,3 +198,51 @@ def test_adapting_asks_for_agreement_then_for_enough_recordings(server):
         client.predict(True, "", api_name="/adapt")
     with pytest.raises(Exception, match=r"record at least 20 s of answers first"):
         client.predict(True, "Test Person", api_name="/adapt")
+
+
+def _call_raw(server: str, api_name: str, data: list) -> tuple[str, object]:
+    """A raw queue call, as any HTTP client can make it: ("complete", output) or ("error", message)."""
+    status, body = _status(f"{server}/gradio_api/call/{api_name}", "POST", json.dumps({"data": data}).encode())
+    assert status == 200, (status, body[:300])
+    event = json.loads(body)["event_id"]
+    with urllib.request.urlopen(f"{server}/gradio_api/call/{api_name}/{event}", timeout=300) as response:
+        stream = response.read().decode()
+    kind = next(line.split(": ", 1)[1] for line in stream.splitlines()[::-1] if line.startswith("event: "))
+    payload = [line.split(": ", 1)[1] for line in stream.splitlines() if line.startswith("data: ")][-1]
+    return kind, json.loads(payload)
+
+
+def test_a_served_answer_cannot_be_taken_or_deleted_as_someones_recording(server):
+    kind, (reply, video) = _call_raw(server, "ask", ["What is AI?", None, None])
+    assert kind == "complete" and Path(video["path"]).is_file()  # another session's served answer
+    kind, message = _call_raw(server, "record", ["Hi", {"path": video["path"], "meta": {"_type": "gradio.FileData"}},
+                                                 True, None, None])
+    assert kind == "error" and "upload" in str(message).lower()
+    assert Path(video["path"]).is_file()  # not deleted
+    kind, (status, _) = _call_raw(server, "delete_recording", ["Hi"])
+    assert status == "There was no recording for this line."  # nothing was saved
+
+
+def test_a_huge_presenter_name_is_refused_without_echoing_it(server, franck_clip):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    with pytest.raises(Exception) as refused:
+        client.predict("Hello", "x" * 1_000_000, api_name="/ask")
+    assert "no presenter model called" in str(refused.value) and len(str(refused.value)) < 400
+    # Validated before anything is saved: the recording is not kept under an unknown presenter.
+    with pytest.raises(Exception, match="no presenter model called"):
+        client.predict("Hi", handle_file(str(franck_clip)), True, "nobody", api_name="/record")
+    status, _ = client.predict("Hi", api_name="/delete_recording")
+    assert status == "There was no recording for this line."
+
+
+def test_handlers_that_are_not_api_cannot_be_called_by_name(server):
+    from gradio_client import Client
+
+    info = Client(server, verbose=False).view_api(print_info=False, return_format="dict")
+    public = {name.strip("/") for name in info["named_endpoints"]}
+    assert {"ask", "record", "export", "study"} <= public and not any(n.startswith("false") for n in public)
+    for name in ("false", "false_1", "false_3", "false_7", "_end_session", "_reply", "_about"):
+        status, _ = _status(f"{server}/gradio_api/call/{name}", "POST", json.dumps({"data": []}).encode())
+        assert status == 404, (name, status)

@@ -43,3 +43,15 @@ def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     assert page.get_by_text("in your recording's frame").first.is_visible()
     page.screenshot(path=str(tmp_path / "app.png"))
     assert (tmp_path / "app.png").stat().st_size > 20_000
+
+
+def test_what_a_person_types_is_shown_as_text(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(server)
+    page.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    typed = "<img src=x onerror=alert(1)> is this **bold**?"
+    box = page.get_by_placeholder("Ask the presenter something")
+    box.fill(typed)
+    box.press("Enter")
+    page.get_by_text(typed).first.wait_for(timeout=60_000)  # shown as typed, markup and all
+    assert page.locator(".message img, [data-testid='user'] img").count() == 0

@@ -17,7 +17,8 @@ def test_a_render_that_fails_after_recording_keeps_the_recording(franck_clip, tm
         raise RuntimeError("the swap model crashed")
 
     service = SimpleNamespace(record=lambda owner, line, video: clips.save(line, video), say=failing_say,
-                              adaptation_status=lambda owner, model: SimpleNamespace(message=""))
+                              adaptation_status=lambda owner, model: SimpleNamespace(message=""),
+                              presenter=lambda model, owner: None, render_config=lambda framing: None)
     monkeypatch.setattr(app, "_service", lambda: service)
     upload = tmp_path / "upload.mp4"
     upload.write_bytes(franck_clip.read_bytes())
@@ -37,7 +38,8 @@ def test_a_silent_recording_warns_that_the_synthesised_voice_is_used(franck_clip
     clips = RecordedClips.in_folder(tmp_path / "clips")
     service = SimpleNamespace(record=lambda owner, line, video: clips.save(line, video),
                               say=lambda *a, **k: SimpleNamespace(video=silent),
-                              adaptation_status=lambda owner, model: SimpleNamespace(message=""))
+                              adaptation_status=lambda owner, model: SimpleNamespace(message=""),
+                              presenter=lambda model, owner: None, render_config=lambda framing: None)
     monkeypatch.setattr(app, "_service", lambda: service)
     status, _, _ = app._save_recording("Hi", str(silent), True, None, None, REQUEST, progress=lambda *a, **k: None)
     assert "no sound, so the synthesised voice is used" in status
