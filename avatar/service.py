@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -38,13 +39,13 @@ from typing import Callable
 
 from avatar.adaptation import RUNNING, AdaptConfig, Adaptation, AdaptStatus
 from avatar.chat import Chatbot
-from avatar.config import FRAMINGS, Deployment, RenderConfig
+from avatar.config import FRAMINGS, Deployment, MediaLimits, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
 from avatar.errors import UserError, quoted
 from avatar.inference import SwapModel, load_swap_model
-from avatar.media import normalize
+from avatar.media import normalize, probe
 from avatar.media.clip import DriverClip
 from avatar.paths import cache_dir
 from avatar.presenter import (DEFAULT_MODEL, MODEL_FILE, RECORD_FILE, Presenter, available_models, model_folder,
@@ -71,6 +72,13 @@ class ServeConfig:
     history: int = 50  # exchanges kept per session (and exported at most)
     sessions: int = 10_000  # sessions whose history is kept at once
     answer_cache_bytes: int = 2 * 1024**3  # rendered answers kept; the least recently used go first
+    # A recording is at most this long ($AVATAR_MAX_RECORDING), and at most 10 s + 2 s a word of
+    # its line: checking and rendering it holds the render lane.
+    max_recording: float = float(os.environ.get("AVATAR_MAX_RECORDING", 60))
+
+    def recording_limit(self, line: str) -> float:
+        """The longest recording accepted for `line`, in seconds."""
+        return min(self.max_recording, 10.0 + 2.0 * len(line.split()))
 
 
 @dataclass(frozen=True)
@@ -395,7 +403,13 @@ class Avatar:
     def record(self, owner: str, text: str, video: Path, source: str = "app") -> RecordedClip:
         """Check and keep `video` as `owner`'s recording of `text` (saved before any render)."""
         text = self.check_message(text)
-        return self.clips(owner).save(text, Path(video), source=source)
+        limit = self.config.recording_limit(text)
+        seconds = probe(video, MediaLimits(max_seconds=300, max_bytes=500 * 1024**2)).duration
+        if seconds > limit:
+            raise UserError(f"this recording is {seconds:.0f} s long; a recording of this line may be at most "
+                            f"{limit:.0f} s. Record just the line, then save.")
+        with self._render_lock:  # its checks decode and detect faces: one heavy job at a time
+            return self.clips(owner).save(text, Path(video), source=source)
 
     def forget_recording(self, owner: str, text: str) -> list[str] | None:
         """Delete `owner`'s recording of `text` and every answer rendered from it; returns the

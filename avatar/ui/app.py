@@ -476,9 +476,12 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None =
 def queue(demo: gr.Blocks) -> gr.Blocks:
     """Every handler goes through the queue (REST calls that would skip it are refused); at
     most 16 waiting; text replies and page updates in their own lanes. Renders run one at a
-    time when this process renders them; with render workers (AVATAR_BROKER) a replica waits on
-    up to $AVATAR_REPLICA_RENDERS (default 8) jobs at once and the workers set the pace."""
+    time when this process renders them (answers already rendered are served meanwhile); with
+    render workers (AVATAR_BROKER) a replica waits on up to $AVATAR_REPLICA_RENDERS (default 8)
+    jobs at once and the workers set the pace."""
     from avatar.config import Deployment
 
-    renders = int(os.environ.get("AVATAR_REPLICA_RENDERS", 8)) if Deployment.from_env().broker else 1
+    # Up to 8 handlers at once either way: here the service itself renders one answer at a time
+    # (its render lock), so an answer already rendered never waits behind others' renders.
+    renders = int(os.environ.get("AVATAR_REPLICA_RENDERS", 8)) if Deployment.from_env().broker else 8
     return demo.queue(api_open=False, max_size=16, default_concurrency_limit=renders)

@@ -246,3 +246,23 @@ def test_handlers_that_are_not_api_cannot_be_called_by_name(server):
     for name in ("false", "false_1", "false_3", "false_7", "_end_session", "_reply", "_about"):
         status, _ = _status(f"{server}/gradio_api/call/{name}", "POST", json.dumps({"data": []}).encode())
         assert status == 404, (name, status)
+
+
+def test_an_answer_already_rendered_does_not_wait_behind_a_render(server):
+    import threading
+
+    from gradio_client import Client
+
+    Client(server, verbose=False).predict("What is AI?", api_name="/ask")  # rendered (or cached) now
+    waiting = Client(server, verbose=False)
+    finished = []
+    slow = threading.Thread(target=lambda: finished.append(("new", Client(server, verbose=False).predict(
+        "What is your favorite programming language?", api_name="/ask"))))
+    slow.start()
+    import time
+
+    time.sleep(0.5)  # the new answer is rendering
+    waiting.predict("What is AI?", api_name="/ask")
+    finished.append(("cached", None))
+    slow.join(timeout=300)
+    assert [kind for kind, _ in finished] == ["cached", "new"]
