@@ -15,6 +15,7 @@ from avatar import __version__
 from avatar.config import (FRAMINGS, RENDERERS, ExemplarConfig, ExtractConfig, RefinerTrainConfig, RenderConfig,
                            TrackConfig)
 from avatar.errors import UserError
+from avatar.paths import scratch_dir
 
 _DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES)
 
@@ -233,7 +234,7 @@ def render(driver, model_path, out, audio, side_by_side, colour, smoothing, rend
     config = RenderConfig(renderer=renderer, exemplar=ExemplarConfig(recorded=framing), colour=colour,
                           smoothing=smoothing)
     model = load_drawing(presenter, config)
-    with tempfile.TemporaryDirectory(prefix="avatar-render-") as work, _progress("render", "frame") as on_progress:
+    with tempfile.TemporaryDirectory(prefix="avatar-render-", dir=scratch_dir()) as work, _progress("render", "frame") as on_progress:
         clip = DriverClip.from_video(normalize(driver, Path(work)), audio=audio)
         report = render_clip(clip, out, model, presenter, "AI presenter video", config, side_by_side, on_progress)
     click.echo(f"{out}: {report.describe()}")
@@ -747,7 +748,7 @@ def say(text, out, library, model_path, renderer, framing) -> None:
     model = load_drawing(presenter, config) if presenter else None
     lib = DriverLibrary.load(library or DEFAULT_LIBRARY)
     speech = synthesize(text)
-    with tempfile.TemporaryDirectory(prefix="avatar-say-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="avatar-say-", dir=scratch_dir()) as tmp:
         clip = synthesize_driver(speech, speech_library(model, config, lib)).clip(write_wav(speech, Path(tmp) / "speech.wav"))
         report = render_clip(clip, out, model, presenter,
                              "AI presenter video" if presenter else "synthesised driver clip", config)

@@ -106,7 +106,9 @@ def _export_task(task, session: str, owner: str | None, model: str | None, frami
     started = time.perf_counter()
     service = _service()
     try:
-        with tempfile.TemporaryDirectory(prefix="avatar-export-") as tmp:
+        from avatar.paths import scratch_dir
+
+        with tempfile.TemporaryDirectory(prefix="avatar-export-", dir=scratch_dir()) as tmp:
             video, srt = service.export(session, Path(tmp) / "dialogue.mp4", owner=owner, model=model,
                                         progress=_progress(task), framing=framing)
             keys = {"video": f"exports/{task.request.id}/dialogue.mp4", "srt": f"exports/{task.request.id}/dialogue.srt"}

@@ -30,7 +30,7 @@ from typing import Iterator
 from avatar.errors import UserError
 
 SERVED = ("answers", "exports")
-PRIVATE = ("recorded", "adapt", "models", "c2pa", "chat", "data", "runs", "tensorrt", "library-work")
+PRIVATE = ("recorded", "adapt", "models", "c2pa", "chat", "data", "runs", "tensorrt", "library-work", "tmp")
 
 
 def cache_root() -> Path:
@@ -44,6 +44,29 @@ def cache_dir(name: str) -> Path:
     if name not in SERVED + PRIVATE:
         raise ValueError(f"unknown cache folder {name!r}")
     return cache_root() / name
+
+
+def scratch_dir() -> Path:
+    """The cache's folder for a request's temporary files (speech, clips being made): under the
+    cache, never served, swept by `sweep_scratch`; created here."""
+    return writable_dir(cache_dir("tmp"), "cache folder")
+
+
+def sweep_scratch(older_than_s: float = 3600) -> int:
+    """Remove what processes killed mid-work left in `scratch_dir()` (entries untouched for
+    `older_than_s`: other processes sharing the cache may be using newer ones). Returns the count."""
+    import shutil
+    import time
+
+    folder, removed = cache_dir("tmp"), 0
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        try:
+            if time.time() - entry.lstat().st_mtime > older_than_s:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                removed += 1
+        except OSError:
+            pass  # gone meanwhile, or not ours to remove
+    return removed
 
 
 def private_dirs() -> list[Path]:

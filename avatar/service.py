@@ -47,7 +47,7 @@ from avatar.errors import UserError, quoted
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize, probe
 from avatar.media.clip import DriverClip
-from avatar.paths import cache_dir
+from avatar.paths import cache_dir, scratch_dir, sweep_scratch
 from avatar.presenter import (DEFAULT_MODEL, MODEL_FILE, RECORD_FILE, Presenter, available_models, model_folder,
                               open_presenter)
 from avatar.provenance.credentials import sign_video
@@ -135,6 +135,8 @@ class Avatar:
         self.default_model = model_folder(model or DEFAULT_MODEL).resolve()
         self.library = DriverLibrary.load(library)
         self.store = Store(self.deploy.db_url).prepare()
+        scratch_dir()
+        sweep_scratch()  # what a process killed mid-answer left (speech, clips being made)
         self.media = open_storage(self.deploy.storage, self.deploy.root)
         if isinstance(self.media, LocalStorage):  # what earlier versions kept without the database
             adopt_folder_recordings(self.store, self.media)
@@ -281,7 +283,7 @@ class Avatar:
             # Checked again under the lock: a session that asked the same meanwhile rendered it.
             if cached := self._cached(key):
                 return cached
-            with tempfile.TemporaryDirectory(prefix="avatar-answer-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="avatar-answer-", dir=scratch_dir()) as tmp:
                 answer = self._render(text, presenter, recorded, Path(tmp) / f"{key}.mp4", progress,
                                       recorded_voice, render)
                 row = {"key": key, "text": text, "video": f"answers/{key}.mp4", "duration": answer.duration,
@@ -340,7 +342,7 @@ class Avatar:
                 progress: Progress, recorded_voice: bool, render: RenderConfig) -> Answer:
         seconds = Counter()
         drawing = load_drawing(presenter, render)
-        with tempfile.TemporaryDirectory(prefix="avatar-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="avatar-", dir=scratch_dir()) as tmp:
             started = time.perf_counter()
             if recorded is not None:
                 progress(0.1, "driver")

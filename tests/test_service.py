@@ -244,3 +244,27 @@ def test_a_recording_far_longer_than_its_line_is_refused_before_any_check(avatar
     with pytest.raises(UserError, match=r"this recording is 21 s long; a recording of this line may be at most 12 s"):
         avatar.record("gina", "Hi", long_clip)
     assert avatar.recording("gina", "Hi") is None
+
+
+def test_temporary_files_live_under_the_cache_and_a_killed_processs_are_swept_at_start(
+        tiny_model, chat_db, tmp_path, monkeypatch):
+    import os
+    import tempfile
+    import time
+
+    monkeypatch.setenv("AVATAR_CACHE", str(tmp_path / "cache"))
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    left = tmp_path / "cache" / "tmp" / "avatar-answer-killed"
+    left.mkdir(parents=True)
+    (left / "speech.wav").write_bytes(bytes(1000))
+    os.utime(left, (time.time() - 7200,) * 2)
+    fresh = tmp_path / "cache" / "tmp" / "avatar-answer-another-process"
+    fresh.mkdir()
+    avatar = Avatar(model=tiny_model, chat_db=chat_db, deploy=Deployment(root=tmp_path / "cache"))
+    assert not left.exists() and fresh.exists()  # another process's work in progress is left alone
+    seen = []
+    avatar.say("Hello there.", progress=lambda share, stage: seen.append(sorted(os.listdir(tmp_path / "cache" / "tmp"))))
+    assert any(any(name.startswith("avatar-answer-") and name != fresh.name for name in names) for names in seen)
+    assert list(system_tmp.iterdir()) == []  # nothing of a render in the system's temp folder

@@ -28,7 +28,7 @@ import numpy as np
 from avatar.config import MediaLimits, RenderConfig
 from avatar.errors import UserError
 from avatar.media import normalize, read_frames
-from avatar.paths import file_sha256
+from avatar.paths import file_sha256, scratch_dir
 from avatar.storage import LocalStorage, Storage
 from avatar.store import Store
 from avatar.vision import choose_face, detect_faces
@@ -95,7 +95,7 @@ class RecordedClips:
         answers rendered from it). UserError when it is not a usable video or its face could
         not be swapped; the older recording is then kept."""
         key = clip_key(text)
-        with tempfile.TemporaryDirectory(prefix="recording-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="recording-", dir=scratch_dir()) as tmp:
             staging = Path(tmp)
             normal = normalize(video, staging / "work", self.limits)
             share = face_share(normal.video, normal.info.frames, self.render)
