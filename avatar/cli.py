@@ -38,8 +38,9 @@ class _Group(click.Group):
             if error.errno not in _DISK_ERRORS:
                 raise
             where = f" ({error.filename})" if error.filename else ""
-            click.echo(f"error: {os.strerror(error.errno).lower()}{where}: free some space or choose another "
-                       "folder, and run it again.", err=True)
+            advice = "free some space or choose another folder" if error.errno in (errno.ENOSPC, errno.EDQUOT) \
+                else "choose a folder you can write to"
+            click.echo(f"error: {os.strerror(error.errno).lower()}{where}: {advice}, and run it again.", err=True)
             sys.exit(1)
 
 
