@@ -235,7 +235,8 @@ def render(driver, model_path, out, audio, side_by_side, colour, smoothing, rend
     config = RenderConfig(renderer=renderer, exemplar=ExemplarConfig(recorded=framing), colour=colour,
                           smoothing=smoothing)
     model = load_drawing(presenter, config)
-    with tempfile.TemporaryDirectory(prefix="avatar-render-", dir=scratch_dir()) as work, _progress("render", "frame") as on_progress:
+    with (tempfile.TemporaryDirectory(prefix="avatar-render-", dir=scratch_dir()) as work,
+          _progress("render", "frame") as on_progress):
         clip = DriverClip.from_video(normalize(driver, Path(work)), audio=audio)
         report = render_clip(clip, out, model, presenter, "AI presenter video", config, side_by_side, on_progress)
     click.echo(f"{out}: {report.describe()}")

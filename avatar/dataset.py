@@ -77,7 +77,8 @@ def done_frames(out: Path) -> tuple[set[tuple[str, int]], list[str]]:
                 continue
             done.add(key)
             kept.append(json.dumps(record, separators=(",", ":")) + "\n")
-        atomic_write(path, "".join(kept))
+        if len(kept) < len(records) or damaged or not path.read_bytes().endswith(b"\n"):
+            atomic_write(path, "".join(kept))  # only when something had to go
     return done, warnings
 
 

@@ -103,11 +103,11 @@ def _export_task(task, session: str, owner: str | None, model: str | None, frami
     import tempfile
     from pathlib import Path
 
+    from avatar.paths import scratch_dir
+
     started = time.perf_counter()
     service = _service()
     try:
-        from avatar.paths import scratch_dir
-
         with tempfile.TemporaryDirectory(prefix="avatar-export-", dir=scratch_dir()) as tmp:
             video, srt = service.export(session, Path(tmp) / "dialogue.mp4", owner=owner, model=model,
                                         progress=_progress(task), framing=framing)

@@ -45,7 +45,7 @@ from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
 from avatar.errors import UserError, quoted
 from avatar.inference import SwapModel, load_swap_model
-from avatar.media import normalize, probe
+from avatar.media import normalize
 from avatar.media.clip import DriverClip
 from avatar.paths import cache_dir, scratch_dir, sweep_scratch
 from avatar.presenter import (DEFAULT_MODEL, MODEL_FILE, RECORD_FILE, Presenter, available_models, model_folder,
@@ -405,13 +405,11 @@ class Avatar:
     def record(self, owner: str, text: str, video: Path, source: str = "app") -> RecordedClip:
         """Check and keep `video` as `owner`'s recording of `text` (saved before any render)."""
         text = self.check_message(text)
-        limit = self.config.recording_limit(text)
-        seconds = probe(video, MediaLimits(max_seconds=300, max_bytes=500 * 1024**2)).duration
-        if seconds > limit:
-            raise UserError(f"this recording is {seconds:.0f} s long; a recording of this line may be at most "
-                            f"{limit:.0f} s. Record just the line, then save.")
+        # Refused by the upload's first (cheapest) check when far longer than its line.
+        clips = RecordedClips(self.store, self.media, owner_key(owner), render=self.render,
+                              limits=MediaLimits(max_seconds=self.config.recording_limit(text), max_bytes=500 * 1024**2))
         with self._render_lock:  # its checks decode and detect faces: one heavy job at a time
-            return self.clips(owner).save(text, Path(video), source=source)
+            return clips.save(text, Path(video), source=source)
 
     def forget_recording(self, owner: str, text: str) -> list[str] | None:
         """Delete `owner`'s recording of `text` and every answer rendered from it; returns the
