@@ -13,4 +13,8 @@ except UserError as error:  # a bad cache, database or model: one line, not a tr
     sys.exit(f"error: {error}")
 
 if __name__ == "__main__":
-    demo.launch(**launch_options(os.environ.get("AVATAR_HOST", "127.0.0.1"), int(os.environ.get("AVATAR_PORT", "7860"))))
+    try:  # a damaged users file: one line
+        options = launch_options(os.environ.get("AVATAR_HOST", "127.0.0.1"), int(os.environ.get("AVATAR_PORT", "7860")))
+    except UserError as error:
+        sys.exit(f"error: {error}")
+    demo.launch(**options)

@@ -616,6 +616,59 @@ def worker(gpu, loglevel, queues) -> None:
 
 
 @main.group()
+def users() -> None:
+    """The app's login accounts ($AVATAR_USERS, else <cache>/accounts/users): once there is one,
+    `avatar serve` asks everyone to log in. Operators may publish and withdraw recordings for every
+    visitor; visitors' recordings are their own."""
+
+
+_USERS_FILE = click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
+                           help="Users file [default: $AVATAR_USERS, else <cache>/accounts/users].")
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--operator", is_flag=True, help="May publish and withdraw recordings for every visitor.")
+@_USERS_FILE
+@click.password_option(help="The password (asked twice when not given; at least 8 characters).")
+def users_add(name, operator, path, password) -> None:
+    """Add account NAME, or set its password and role."""
+    from avatar.accounts import Users
+
+    accounts = Users(path)
+    role = "operator" if operator else "visitor"
+    new = accounts.add(name, password, role)
+    click.echo(f"{'added' if new else 'updated'} {name} ({role}) in {accounts.path}")
+
+
+@users.command("remove")
+@click.argument("name")
+@_USERS_FILE
+def users_remove(name, path) -> None:
+    """Remove account NAME (its next request is a visitor's without rights; its login ends)."""
+    from avatar.accounts import Users
+
+    accounts = Users(path)
+    if not accounts.remove(name):
+        raise UserError(f"there is no account {name!r} in {accounts.path}.")
+    click.echo(f"removed {name} from {accounts.path}")
+
+
+@users.command("list")
+@_USERS_FILE
+def users_list(path) -> None:
+    """List the accounts and their roles."""
+    from avatar.accounts import Users
+
+    accounts = Users(path)
+    found = accounts.accounts()
+    if not found:
+        click.echo(f"no accounts in {accounts.path}: the app needs no login")
+    for account in found.values():
+        click.echo(f"{account.name}\t{account.role}")
+
+
+@main.group()
 def db() -> None:
     """The shared database (AVATAR_DB; default SQLite under the cache)."""
 
@@ -762,14 +815,17 @@ def say(text, out, library, model_path, renderer, framing) -> None:
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Presenter model folder shown first [default: models/presenter-default].")
-@click.option("--auth", envvar="AVATAR_AUTH", help="USER:PASSWORD to require a login (or $AVATAR_AUTH).")
+@click.option("--auth", envvar="AVATAR_AUTH", help="USER:PASSWORD: one operator login (or $AVATAR_AUTH) "
+              "[default: the accounts of `avatar users`, if any].")
+@click.option("--users", "users_path", type=click.Path(dir_okay=False, path_type=Path), envvar="AVATAR_USERS",
+              help="Users file (or $AVATAR_USERS) [default: <cache>/accounts/users].")
 @click.option("--max-upload", default="200mb", show_default=True, help="Largest upload accepted.")
 @click.option("--db", envvar="AVATAR_DB", help="Shared database URL (or $AVATAR_DB) [default: SQLite in the cache].")
 @click.option("--broker", envvar="AVATAR_BROKER", help="Redis URL for render workers (or $AVATAR_BROKER) "
               "[default: render in this process].")
 @click.option("--storage", envvar="AVATAR_STORAGE", help="Media folder or s3://bucket/prefix (or $AVATAR_STORAGE) "
               "[default: the cache].")
-def serve(host, port, model_path, auth, max_upload, db, broker, storage) -> None:
+def serve(host, port, model_path, auth, users_path, max_upload, db, broker, storage) -> None:
     """Serve the presenter app in the browser (what `make run` and `python app.py` do); README
     "Deploy" runs several of these behind a proxy with render workers."""
 
@@ -778,14 +834,20 @@ def serve(host, port, model_path, auth, max_upload, db, broker, storage) -> None
             os.environ[name] = value  # read by the service (Deployment.from_env) when it starts
     if auth and ":" not in auth:
         raise UserError("--auth takes USER:PASSWORD")
-    if host not in ("127.0.0.1", "localhost") and not auth:
-        click.echo(f"warning: serving on {host} without --auth: anyone who can reach it can use the app", err=True)
+    from avatar.accounts import Users
+
+    accounts = 1 if auth else len(Users(users_path).accounts())
+    if accounts:
+        click.echo(f"login required: {'one operator (--auth)' if auth else f'{accounts} account(s)'}", err=True)
+    elif host not in ("127.0.0.1", "localhost"):
+        click.echo(f"warning: serving on {host} without a login: anyone who can reach it can use the app "
+                   "(add accounts with `avatar users add`)", err=True)
     if model_path is not None:
         os.environ["AVATAR_MODEL"] = str(model_path.resolve())
     from avatar.ui import build_demo, launch_options
     from avatar.ui.app import queue
 
-    queue(build_demo()).launch(**launch_options(host, port, auth, max_upload))
+    queue(build_demo()).launch(**launch_options(host, port, auth, max_upload, users_path))
 
 
 @main.command()

@@ -31,6 +31,8 @@ from avatar.errors import UserError
 QUEUE = "render"
 ADAPT_QUEUE = "adapt"
 ADAPT_SECONDS = 6 * 3600  # an adaptation job is killed after this long
+LOST_CHECK_SECONDS = 2.0  # how often a waiting replica checks that Redis still has its job
+UNREACHABLE_SECONDS = 8.0  # Redis down this long while someone waits: they are told, not left waiting
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 
@@ -179,30 +181,36 @@ class RenderQueue:
 
     def run(self, task: str, args: list, progress: Progress) -> dict:
         """Run job `task` with `args` and return its result. UserError when the queue is full,
-        the job failed for the person's reason, or no worker finished it in time.
+        the job failed for the person's reason, it was lost twice, or no worker finished it in time.
 
         The job's states arrive through Redis pub/sub on the result key (Celery publishes every
         state it stores there), so a finished job is seen at once, not at the next poll; the
         stored state is also read every second, which covers a message missed while Redis
-        restarted."""
+        restarted. A marker key lives beside the job for as long as anyone waits for it: Redis
+        deployed without persistence forgets queued jobs when it restarts, and a missing marker
+        says so within seconds. A lost job is sent again once, under the same id (a worker still
+        rendering the first delivery reports to the same key; rendering twice is harmless); lost
+        again, the person is told to try again."""
         import uuid
 
         import redis
 
         job = str(uuid.uuid4())
+        marker = f"avatar:job:{job}"
+        # Long enough for one delivery, one redelivery after a lost worker, and both runs; a job
+        # still queued after that is dropped by the worker that finds it (nobody waits for it).
+        wait = 2 * self.deploy.job_seconds + 60
         try:
             if self.waiting() >= self.deploy.max_waiting:
                 raise UserError("the presenter is busy with other people's answers; try again in a minute.")
             updates = self._redis.pubsub(ignore_subscribe_messages=True)
             updates.subscribe(self.celery.backend.get_key_for_task(job))  # before sending: nothing is missed
-            # Long enough for one delivery, one redelivery after a lost worker, and both runs; a job
-            # still queued after that is dropped by the worker that finds it (nobody waits for it).
-            wait = 2 * self.deploy.job_seconds + 60
-            result = self.celery.send_task(task, args=args, task_id=job, expires=wait)
+            result = self._send(task, args, job, marker, wait)
         except redis.RedisError:
             raise UserError("the render service cannot be reached; try again in a minute.") from None
         progress(0.01, "queued")
         deadline = time.monotonic() + wait
+        next_look, sent_again, unreachable_since = time.monotonic() + LOST_CHECK_SECONDS, False, None
         try:
             while True:
                 state, info = self._next_state(updates, result)
@@ -216,12 +224,66 @@ class RenderQueue:
                 if time.monotonic() > deadline:
                     result.revoke()
                     raise UserError("no renderer finished this in time; try again in a minute.")
+                if time.monotonic() > next_look:
+                    next_look = time.monotonic() + LOST_CHECK_SECONDS
+                    lost = self._lost(marker)
+                    if lost is None:
+                        unreachable_since = unreachable_since or time.monotonic()
+                        if time.monotonic() - unreachable_since > UNREACHABLE_SECONDS:
+                            raise UserError("the render service cannot be reached; try again in a minute.")
+                        continue
+                    unreachable_since = None
+                    if lost:
+                        if sent_again:
+                            raise UserError("the render service restarted and lost this request twice; "
+                                            "try again in a minute.")
+                        log.warning("%s job %s was lost (Redis restarted empty); sending it again", task, job)
+                        result, sent_again = self._resend(task, args, job, marker, wait), True
+                        progress(0.01, "queued")
         finally:
             updates.close()
+            self._forget_marker(marker)
         result.forget()
         if "error" in info:
             raise UserError(info["error"])
         return info
+
+    def _send(self, task: str, args: list, job: str, marker: str, wait: int):
+        """Mark `job` as waited for, then queue it (the marker first: a lost marker never
+        outlives its job)."""
+        self._redis.set(marker, "waiting", ex=wait)
+        result = self.celery.send_task(task, args=args, task_id=job, expires=wait)
+        # Celery subscribes its own listener to the job; `run` listens itself, so drop Celery's
+        # now, while Redis answers (it would otherwise unsubscribe when the result is collected,
+        # perhaps while Redis is down, and log a traceback).
+        self.celery.backend.result_consumer.cancel_for(job)
+        return result
+
+    def _resend(self, task: str, args: list, job: str, marker: str, wait: int):
+        """`_send` again after a loss; Redis still restarting counts as a second loss."""
+        import redis
+
+        try:
+            return self._send(task, args, job, marker, wait)
+        except redis.RedisError:
+            raise UserError("the render service restarted and lost this request; try again in a minute.") from None
+
+    def _lost(self, marker: str) -> bool | None:
+        """Whether Redis forgot the job (its marker is gone); None while Redis is unreachable."""
+        import redis
+
+        try:
+            return not self._redis.exists(marker)
+        except redis.RedisError:
+            return None
+
+    def _forget_marker(self, marker: str) -> None:
+        import redis
+
+        try:
+            self._redis.delete(marker)
+        except redis.RedisError:
+            pass  # it expires on its own
 
     def _next_state(self, updates, result) -> tuple[str, object]:
         """The job's next published state, or its stored state after a quiet second."""

@@ -11,6 +11,8 @@ The cache root is `$AVATAR_CACHE` if set, else `~/.cache/avatar`. Folder roles:
     data/, runs/  recipe datasets and training runs (private)
     tensorrt/   onnxruntime's TensorRT engine and timing caches (private)
     library-work/  a presenter library's build in progress (normalised videos, tracked landmarks)
+    tmp/        a request's temporary files (swept at start)
+    accounts/   the app's login accounts (`avatar.accounts`; private)
 
 Atomic writes (`atomic_path`, `atomic_write`, `atomic_folder`): the content is written under a
 hidden temporary name beside the target, flushed to disk, then renamed over the target, so a
@@ -30,7 +32,7 @@ from typing import Iterator
 from avatar.errors import UserError
 
 SERVED = ("answers", "exports")
-PRIVATE = ("recorded", "adapt", "models", "c2pa", "chat", "data", "runs", "tensorrt", "library-work", "tmp")
+PRIVATE = ("recorded", "adapt", "models", "c2pa", "chat", "data", "runs", "tensorrt", "library-work", "tmp", "accounts")
 
 
 def cache_root() -> Path:

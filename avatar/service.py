@@ -418,14 +418,17 @@ class Avatar:
 
     def publish(self, owner: str, text: str) -> RecordedClip:
         """Make `owner`'s recording of `text` the one every visitor's reply to it uses (an
-        operator's action: the app allows it only to logged-in users)."""
+        operator's action: the app allows it only to accounts with the operator role)."""
         own = self.clips(owner).get(text)
         if own is None:
             raise UserError("record this line first; only your own recordings can be published.")
         return self.published().save(own.text, own.video, source=f"published from {own.source}")
 
-    def unpublish(self, text: str) -> bool:
-        return self.published().delete(text) is not None
+    def unpublish(self, text: str) -> list[str] | None:
+        """Withdraw the recording published for `text` (an operator's action): every visitor gets
+        the synthesised answer again. Returns the deleted answers' file names (None when nothing
+        was published for `text`)."""
+        return self.published().delete(text) if (text or "").strip() else None
 
     # -- adaptation -------------------------------------------------------------------------
 

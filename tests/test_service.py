@@ -57,7 +57,7 @@ def test_a_recording_is_used_only_for_its_owner_until_published(avatar, franck_c
     assert theirs.driver == "synthesised" and theirs.video != mine.video
     avatar.publish("alice", "Hi")
     assert avatar.say("Hi", owner="bob").driver == "recorded"
-    assert avatar.unpublish("Hi") and avatar.say("Hi", owner="bob").driver == "synthesised"
+    assert avatar.unpublish("Hi") is not None and avatar.say("Hi", owner="bob").driver == "synthesised"
     with pytest.raises(UserError, match="only your own recordings"):
         avatar.publish("bob", "Hi")
 

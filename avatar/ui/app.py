@@ -121,6 +121,8 @@ def build_demo() -> gr.Blocks:
         model.change(_runtime, [model], [runtime], api_name=False, concurrency_limit=4, concurrency_id="info")
         model.change(_framing_visible, [model], [framing], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.load(_model_choices, None, [model], api_name=False, concurrency_limit=4, concurrency_id="info")
+        demo.load(_operator_buttons, None, _APP["operator_buttons"], api_name=False, concurrency_limit=4,
+                  concurrency_id="info")
         demo.unload(_end_session)
     _APP["demo"] = demo
     return demo
@@ -241,13 +243,15 @@ def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     with gr.Row():
         save = gr.Button("Save and preview", variant="primary")
         delete = gr.Button("Delete the recording for this line")
-        publish = gr.Button("Publish for every visitor (operators)", visible=False)
+        publish = gr.Button("Publish for every visitor", visible=False)
+        withdraw = gr.Button("Withdraw the published recording for this line", visible=False)
     status = gr.Markdown()
     preview = gr.Video(label="Presenter version (AI-generated)", autoplay=True, interactive=False)
     save.click(_save_recording, [line, recording, keep_voice, model, framing], [status, preview, recording],
                api_name="record")
     delete.click(_delete_recording, [line], [status, preview], api_name="delete_recording")
     publish.click(_publish, [line], [status], api_name="publish")
+    withdraw.click(_withdraw, [line], [status], api_name="withdraw")
 
     gr.Markdown("### Adapt the presenter to your face")
     person = gr.Textbox(label="Your name (for the consent record)", max_length=200)
@@ -261,11 +265,19 @@ def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     adapt.click(_start_adaptation, [agree, person, model], [adapt_status, adapt_preview, timer], api_name="adapt")
     timer.tick(_adaptation_status, [model], [adapt_status, adapt_preview, timer, model], api_name=False,
                concurrency_limit=8, concurrency_id="info")
-    save.click(_publish_visible, None, [publish], api_name=False, concurrency_id="info")
+    _APP["operator_buttons"] = [publish, withdraw]  # shown on load to operators (see `build_demo`)
 
 
-def _publish_visible(request: gr.Request):
-    return gr.Button(visible=bool(getattr(request, "username", None)))
+def _operator_buttons(request: gr.Request):
+    """The operators' buttons, shown only to a logged-in operator."""
+    visible = _is_operator(request)
+    return gr.Button(visible=visible), gr.Button(visible=visible)
+
+
+def _is_operator(request: gr.Request | None) -> bool:
+    """Whether this request's login has the operator role (no login never has)."""
+    accounts = _APP.get("accounts")
+    return bool(accounts and request is not None and accounts.is_operator(getattr(request, "username", None)))
 
 
 def _start_adaptation(agree: bool, person: str, model: str | None, request: gr.Request):
@@ -359,10 +371,22 @@ def _forget_served_copies(names: list[str]) -> None:
 
 
 def _publish(line: str, request: gr.Request):
-    if not getattr(request, "username", None):
-        raise gr.Error("Only a logged-in operator can publish a recording for every visitor.")
+    if not _is_operator(request):
+        raise gr.Error("Only an operator can publish a recording for every visitor; log in with an operator account.")
     clip = _call(_service().publish, _owner(request), line)
     return f"Published: every visitor who gets the reply \"{clip.text}\" now sees this recording."
+
+
+def _withdraw(line: str, request: gr.Request):
+    """An operator takes back the recording published for `line`: visitors get the synthesised
+    answer again (the answers made from it, and Gradio's served copies, are deleted)."""
+    if not _is_operator(request):
+        raise gr.Error("Only an operator can withdraw a published recording; log in with an operator account.")
+    deleted = _call(_service().unpublish, line)
+    if deleted is None:
+        return "No recording is published for this line."
+    _forget_served_copies(deleted)
+    return "Withdrawn: visitors now get the synthesised answer for this line."
 
 
 STUDY_QUESTIONS = ["Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",
@@ -445,16 +469,25 @@ def _public_api(app) -> set[str]:
 
 
 def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
-                   max_upload: str | None = None) -> dict:
+                   max_upload: str | None = None, users: Path | None = None) -> dict:
     """Safe defaults for `demo.launch`: local only, uploads capped (`max_upload`, else
-    $AVATAR_MAX_UPLOAD, else 200mb), source, model, key and data folders blocked, optional login
-    (`auth` or $AVATAR_AUTH as "user:password")."""
+    $AVATAR_MAX_UPLOAD, else 200mb), source, model, key and data folders blocked, and a login
+    when there are accounts: `auth` (or $AVATAR_AUTH) as "user:password" is one operator account,
+    else the accounts of the users file (`users`, else $AVATAR_USERS, else the cache's; see
+    `avatar.accounts`) when it has any."""
     from starlette.middleware import Middleware
 
+    from avatar.accounts import SingleLogin, Users
     from avatar.config import Deployment
     from avatar.paths import cache_dir, private_dirs
 
     auth = auth or os.environ.get("AVATAR_AUTH")
+    if auth and ":" in auth:
+        accounts = SingleLogin(*auth.split(":", 1))
+    else:
+        accounts = Users(users)
+        accounts = accounts if accounts.accounts() else None
+    _APP["accounts"] = accounts
     private = [ROOT / "models", ROOT / "avatar", ROOT / ".venv", ROOT / "tests", ROOT / "app.py", *private_dirs()]
     served = [cache_dir("answers"), cache_dir("exports")]
     storage = Deployment.from_env().storage
@@ -468,7 +501,7 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None =
         # answers and dialogue exports (names are unguessable hashes and random folders).
         "allowed_paths": [str(p) for p in served],
         "blocked_paths": [str(p) for p in private],
-        "auth": tuple(auth.split(":", 1)) if auth and ":" in auth else None,
+        "auth": accounts.login if accounts else None,
         "app_kwargs": {"middleware": [Middleware(PublicApiOnly)]},
     }
 

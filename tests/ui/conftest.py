@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -35,20 +36,42 @@ def server_tmp(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def server(app_cache, server_tmp):
     """The app with the shipped presenter first, uploads capped at MAX_UPLOAD."""
+    yield from _serve(app_cache, server_tmp)
+
+
+@pytest.fixture(scope="session")
+def login_server(tmp_path_factory):
+    """The app with two accounts: alice (operator, password alice-secret) and bob (visitor,
+    bob-secret-1); its own cache. Yields (url, cache)."""
+    from avatar.accounts import Users
+
+    cache, tmp = tmp_path_factory.mktemp("login-cache"), tmp_path_factory.mktemp("login-tmp")
+    users = Users(cache / "accounts" / "users")
+    users.add("alice", "alice-secret", "operator")
+    users.add("bob", "bob-secret-1", "visitor")
+    for url in _serve(cache, tmp):
+        yield url, cache
+
+
+def _serve(cache: Path, tmp: Path, env: dict | None = None):
+    """Run app.py on a free port with `cache` as its $AVATAR_CACHE; yields its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # Its own temp dir, so the cache is outside both the temp dir and the working directory, as
     # ~/.cache/avatar is for a real user (Gradio serves only files it is allowed to).
-    env = {**os.environ, "AVATAR_PORT": str(port), "AVATAR_CACHE": str(app_cache), "AVATAR_MAX_UPLOAD": MAX_UPLOAD,
-           "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(server_tmp)}
-    env.pop("AVATAR_MODEL", None)
+    env = {**os.environ, "AVATAR_PORT": str(port), "AVATAR_CACHE": str(cache), "AVATAR_MAX_UPLOAD": MAX_UPLOAD,
+           "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp), **(env or {})}
+    for name in ("AVATAR_MODEL", "AVATAR_USERS", "AVATAR_AUTH"):
+        env.pop(name, None)
     process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:
             urllib.request.urlopen(url, timeout=2)
+            break
+        except urllib.error.HTTPError:  # answering (e.g. 401 before a login)
             break
         except OSError:
             if process.poll() is not None:

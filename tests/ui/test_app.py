@@ -266,3 +266,37 @@ def test_an_answer_already_rendered_does_not_wait_behind_a_render(server):
     finished.append(("cached", None))
     slow.join(timeout=300)
     assert [kind for kind, _ in finished] == ["cached", "new"]
+
+
+def test_two_accounts_each_their_own_and_only_the_operator_publishes_and_withdraws(login_server, franck_clip):
+    """Logins are separate people: bob (a visitor) can neither publish nor withdraw; alice (an
+    operator) publishes her recording of a reply, bob is then answered with it, and once she
+    withdraws it bob gets the synthesised answer again."""
+    from gradio_client import Client, handle_file
+
+    url, _ = login_server
+    with pytest.raises(Exception):
+        Client(url, verbose=False, auth=("alice", "wrong password"))
+    alice = Client(url, verbose=False, auth=("alice", "alice-secret"))
+    bob = Client(url, verbose=False, auth=("bob", "bob-secret-1"))
+
+    reply, synthesised = bob.predict("Hello", api_name="/ask")
+    assert probe(synthesised).duration == pytest.approx(synthesize(reply).duration, abs=0.15)
+    status, _, _ = bob.predict(reply, handle_file(str(franck_clip)), True, api_name="/record")
+    assert status.startswith("Saved (2.0 s")
+    for action in ("/publish", "/withdraw"):
+        with pytest.raises(Exception, match="Only an operator"):
+            bob.predict(reply, api_name=action)
+    status, _ = bob.predict(reply, api_name="/delete_recording")
+    assert status == "Deleted."  # bob's own recording, gone before alice publishes
+
+    status, _, _ = alice.predict(reply, handle_file(str(franck_clip)), True, api_name="/record")
+    assert status.startswith("Saved (2.0 s")
+    assert alice.predict(reply, api_name="/publish").startswith("Published")
+    _, recorded = bob.predict("Hello", api_name="/ask")
+    assert probe(recorded).duration == pytest.approx(2.0, abs=0.1)  # alice's take, not the synthesised line
+
+    assert alice.predict(reply, api_name="/withdraw").startswith("Withdrawn")
+    _, again = bob.predict("Hello", api_name="/ask")
+    assert probe(again).duration == pytest.approx(synthesize(reply).duration, abs=0.15)
+    assert alice.predict(reply, api_name="/withdraw") == "No recording is published for this line."

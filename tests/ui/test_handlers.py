@@ -51,10 +51,25 @@ def test_adapting_needs_the_person_to_agree_first(monkeypatch):
         app._start_adaptation(False, "Someone", None, REQUEST)
 
 
-def test_only_a_logged_in_operator_may_publish(monkeypatch):
-    monkeypatch.setattr(app, "_service", lambda: pytest.fail("an anonymous visitor may not publish"))
-    with pytest.raises(Exception, match="logged-in operator"):
-        app._publish("Hi", REQUEST)
+def test_only_an_operator_may_publish_or_withdraw(tmp_path, monkeypatch):
+    from avatar.accounts import Users
+
+    users = Users(tmp_path / "users")
+    users.add("alice", "alice-secret", "operator")
+    users.add("bob", "bob-secret-1", "visitor")
+    monkeypatch.setitem(app._APP, "accounts", users)
+    monkeypatch.setattr(app, "_service", lambda: pytest.fail("only an operator may publish or withdraw"))
+    for request in (REQUEST, SimpleNamespace(session_hash="session-2", username="bob")):
+        for action in (app._publish, app._withdraw):
+            with pytest.raises(Exception, match="Only an operator"):
+                action("Hi", request)
+    withdrawn = []
+    monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(unpublish=lambda line: withdrawn.append(line) or []))
+    assert app._withdraw("Hi", SimpleNamespace(session_hash="session-3", username="alice")).startswith("Withdrawn")
+    assert withdrawn == ["Hi"]
+    buttons = app._operator_buttons(SimpleNamespace(session_hash="s", username="alice"))
+    assert all(button.visible for button in buttons)
+    assert not any(button.visible for button in app._operator_buttons(SimpleNamespace(session_hash="s", username="bob")))
 
 
 def test_adaptation_progress_shows_the_preview_pixels_not_a_private_path(tmp_path, monkeypatch):

@@ -1,0 +1,184 @@
+"""The app's login accounts: a users file with salted scrypt password hashes and a role each.
+
+One account per line, `name:role:scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>`; lines starting with
+`#` are comments. Roles: `operator` (may publish and withdraw recordings for every visitor, and
+run the team's tools) and `visitor` (a login of their own: their recordings are theirs alone).
+The file is `$AVATAR_USERS`, else `<cache>/accounts/users` (private: never served); it is read
+again whenever it changes, so accounts added or removed with `avatar users` take effect at the
+next login without a restart. Written atomically, readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from avatar.errors import UserError, quoted
+from avatar.paths import atomic_write, cache_dir, writable_dir
+
+ROLES = ("operator", "visitor")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+MIN_PASSWORD = 8
+# scrypt at 16 MiB and ~50 ms a try here: slow enough to make guessing a stolen file expensive.
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+log = logging.getLogger(__name__)
+
+
+def users_file() -> Path:
+    """`$AVATAR_USERS`, else `<cache>/accounts/users`."""
+    env = os.environ.get("AVATAR_USERS")
+    return Path(env).expanduser() if env else cache_dir("accounts") / "users"
+
+
+def hash_password(password: str, salt: bytes | None = None, n: int = SCRYPT["n"], r: int = SCRYPT["r"],
+                  p: int = SCRYPT["p"]) -> str:
+    """The stored form of `password`: `scrypt$n$r$p$salt$hash` (hex)."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024**2, dklen=32)
+    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    """Whether `password` hashes to `stored` (compared in constant time)."""
+    try:
+        kind, n, r, p, salt, expected = stored.split("$")
+        if kind != "scrypt":
+            return False
+        return hmac.compare_digest(hash_password(password, bytes.fromhex(salt), int(n), int(r), int(p)),
+                                   stored)
+    except ValueError:  # a malformed hash matches nothing
+        return False
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    role: str
+    password_hash: str
+
+
+def check_name(name: str) -> str:
+    if not NAME.fullmatch(name or ""):
+        raise UserError(f"{quoted(name)} is not a usable account name: 1-64 letters, digits, '.', '_', '@' or '-', "
+                        "starting with a letter or digit.")
+    return name
+
+
+def parse_users(text: str, source: str = "the users file") -> dict[str, Account]:
+    """Accounts by name from a users file's text; a malformed line is refused with its number."""
+    accounts: dict[str, Account] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(":")
+        if len(parts) != 3 or parts[1] not in ROLES or not NAME.fullmatch(parts[0]) or \
+                not parts[2].startswith("scrypt$"):
+            raise UserError(f"{source} line {number} is not `name:operator|visitor:scrypt$...`; "
+                            "fix or remove it (`avatar users remove NAME`).")
+        if parts[0] in accounts:
+            raise UserError(f"{source} line {number}: account {parts[0]!r} is listed twice.")
+        accounts[parts[0]] = Account(*parts)
+    return accounts
+
+
+class Users:
+    """The accounts in one users file, re-read when the file changes."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path is not None else users_file()
+        self._seen: tuple | None = None
+        self._accounts: dict[str, Account] = {}
+
+    def accounts(self) -> dict[str, Account]:
+        """Accounts by name ({} when the file does not exist)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self._seen, self._accounts = None, {}
+            return {}
+        except OSError as error:
+            raise UserError(f"cannot read the users file {self.path}: {error.strerror or error}.") from None
+        seen = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if seen != self._seen:
+            try:
+                text = self.path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise UserError(f"cannot read the users file {self.path}: {error}.") from None
+            self._accounts, self._seen = parse_users(text, str(self.path)), seen
+        return self._accounts
+
+    def login(self, name: str, password: str) -> bool:
+        """Gradio's auth callback: whether `name` and `password` match an account. Unknown names
+        take as long as known ones (no hint which names exist)."""
+        try:
+            account = self.accounts().get(name)
+        except UserError as error:  # damaged since the app started: nobody logs in until it is fixed
+            log.error("login refused: %s", error)
+            return False
+        stored = account.password_hash if account else _decoy()
+        return password_matches(password, stored) and account is not None
+
+    def role(self, name: str | None) -> str | None:
+        """`name`'s role, None for no login or an account since removed."""
+        account = self.accounts().get(name) if name else None
+        return account.role if account else None
+
+    def is_operator(self, name: str | None) -> bool:
+        return self.role(name) == "operator"
+
+    def add(self, name: str, password: str, role: str) -> bool:
+        """Add `name` (or replace its password and role); True when it was new."""
+        check_name(name)
+        if role not in ROLES:
+            raise UserError(f"the role is one of {', '.join(ROLES)}, not {quoted(role)}.")
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"a password has at least {MIN_PASSWORD} characters.")
+        accounts = dict(self.accounts())
+        new = name not in accounts
+        accounts[name] = Account(name, role, hash_password(password))
+        self._write(accounts)
+        return new
+
+    def remove(self, name: str) -> bool:
+        """Remove `name`; False when there was no such account."""
+        accounts = dict(self.accounts())
+        if accounts.pop(name, None) is None:
+            return False
+        self._write(accounts)
+        return True
+
+    def _write(self, accounts: dict[str, Account]) -> None:
+        writable_dir(self.path.parent, "accounts folder")
+        lines = ["# Avatar app accounts: name:role:password hash (manage with `avatar users`)"]
+        lines += [f"{a.name}:{a.role}:{a.password_hash}" for a in sorted(accounts.values(), key=lambda a: a.name)]
+        atomic_write(self.path, "\n".join(lines) + "\n", mode=0o600)
+
+
+class SingleLogin:
+    """The `--auth USER:PASSWORD` shortcut: one operator account, given on the command line."""
+
+    def __init__(self, name: str, password: str):
+        self.name, self._hash = name, hash_password(password)
+
+    def login(self, name: str, password: str) -> bool:
+        return password_matches(password, self._hash) and hmac.compare_digest(name.encode(), self.name.encode())
+
+    def role(self, name: str | None) -> str | None:
+        return "operator" if name == self.name else None
+
+    def is_operator(self, name: str | None) -> bool:
+        return self.role(name) == "operator"
+
+
+@functools.cache
+def _decoy() -> str:
+    """A hash no password matches, checked for unknown names."""
+    return hash_password(secrets.token_hex(16))
