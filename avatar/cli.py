@@ -580,13 +580,79 @@ def chat() -> None:
 
 
 @chat.command("train")
-@click.option("--db", help="SQLAlchemy URL (default: a SQLite file under ~/.cache/avatar/chat).")
-def chat_train(db) -> None:
-    """Train the chatbot on the chatterbot-corpus English corpus."""
-    from avatar.chat import default_db_url, train_corpus
+@click.option("--corpus", "files", multiple=True, type=click.Path(path_type=Path),
+              help="A team's corpus file: CSV/TSV (question, answer[, other phrasings]; '|' separates phrasings) "
+              "or chatterbot-corpus YAML; repeat for several files. Without it: the English corpus.")
+@click.option("--name", help="The corpus's name [default: the first file's name].")
+@click.option("--fallback", help="What the presenter says when no question matches [default: it passes the "
+              "question to a colleague].")
+@click.option("--greeting", help="The chat's invitation after the AI disclosure [default: 'Ask me your questions.'].")
+@click.option("--activate/--no-activate", default=True, show_default=True,
+              help="Answer from it at once (every replica, within seconds).")
+@click.option("--db", help="With no --corpus: SQLAlchemy URL to train the English corpus into "
+              "(default: a SQLite file under ~/.cache/avatar/chat).")
+def chat_train(files, name, fallback, greeting, activate, db) -> None:
+    """Load a team's question-and-answer corpus as a new version (checked whole first: a
+    mistake is refused with its file and line and nothing changes), or train the English corpus."""
+    if not files:
+        from avatar.chat import default_db_url, train_corpus
 
-    count = train_corpus(db)
-    click.echo(f"{db or default_db_url()}: {count} statements")
+        count = train_corpus(db)
+        click.echo(f"{db or default_db_url()}: {count} statements")
+        return
+    if db:
+        raise click.UsageError("--db is for the English corpus; a team's corpus goes into the deployment's "
+                               "database (AVATAR_DB).")
+    row = _corpora().load(list(files), name, fallback, greeting, activate=activate)
+    click.echo(f"{row['name']}: version {row['version']}, {row['pairs']} answers, {row['phrasings']} phrasings"
+               + (" (active)" if row["active"] else ""))
+
+
+def _corpora():
+    """The deployment's corpora (AVATAR_DB, else the cache's SQLite files)."""
+    from avatar.chat.corpora import Corpora
+    from avatar.config import Deployment
+    from avatar.store import Store
+
+    deploy = Deployment.from_env()
+    return Corpora(Store(deploy.db_url).prepare(), deploy.db)
+
+
+@chat.command("corpora")
+def chat_corpora() -> None:
+    """List the corpora (newest first), the active one marked with *."""
+    from datetime import datetime
+
+    for row in _corpora().list():
+        when = datetime.fromtimestamp(row["created"]).strftime("%Y-%m-%d %H:%M") if row["created"] else "built in"
+        size = f"{row['pairs']} answers, {row['phrasings']} phrasings" if row["pairs"] is not None else ""
+        click.echo(f"{'*' if row['active'] else ' '} {row['version']:<12}  {row['name']}  {when}  {size}".rstrip())
+
+
+@chat.command("use")
+@click.argument("version")
+def chat_use(version) -> None:
+    """Answer from corpus VERSION (see `avatar chat corpora`; `english` is the built-in corpus)."""
+    row = _corpora().use(version)
+    click.echo(f"now answering from {row['name']} ({version})")
+
+
+@chat.command("unanswered")
+@click.option("--version", help="Corpus version [default: the active one].")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (question,count,first_asked,last_asked).")
+def chat_unanswered(version, as_csv) -> None:
+    """The questions the presenter answered with the fallback, most asked first."""
+    corpora = _corpora()
+    rows = corpora.unanswered(version)
+    if as_csv:
+        from avatar.chat.corpora import unanswered_csv
+
+        click.echo(unanswered_csv(rows), nl=False)
+        return
+    for row in rows:
+        click.echo(f"{row['count']:>5}  {row['question']}")
+    if not rows:
+        click.echo("no unanswered questions")
 
 
 @chat.command("ask")

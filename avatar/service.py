@@ -39,6 +39,7 @@ from typing import Callable
 
 from avatar.adaptation import RUNNING, AdaptConfig, Adaptation, AdaptStatus
 from avatar.chat import Chatbot
+from avatar.chat.corpora import Corpora
 from avatar.config import FRAMINGS, Deployment, MediaLimits, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize_driver
 from avatar.driver.library import DEFAULT_LIBRARY
@@ -152,7 +153,7 @@ class Avatar:
 
             self.queue = RenderQueue(self.deploy)
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
-        self._chat_lock, self._chatbot = threading.Lock(), None
+        self.corpora = Corpora(self.store, self.chat_db)
         self._models_lock = threading.Lock()
         self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
         self._adaptations: dict[tuple[str, Path], Adaptation] = {}
@@ -160,11 +161,9 @@ class Avatar:
 
     @property
     def chatbot(self) -> Chatbot:
-        """Loaded on first use (once, however many requests ask at once): a worker never needs it."""
-        with self._chat_lock:
-            if self._chatbot is None:
-                self._chatbot = Chatbot(self.chat_db, train_if_empty=self.chat_db is not None)
-            return self._chatbot
+        """The active corpus's chatbot (`avatar.chat.corpora`): loaded on first use, so a worker
+        never needs it."""
+        return self.corpora.chatbot()
 
     # -- presenters -------------------------------------------------------------------------
 
@@ -221,7 +220,7 @@ class Avatar:
     def reply(self, message: str, session: str) -> str:
         """The chatbot's reply text to `message`, kept in `session`'s (bounded) history."""
         message = self.check_message(message)
-        text = self.chatbot.reply(message).text
+        text = self.corpora.reply(message).text
         self.store.add_exchange(session, message, text, keep=self.config.history, sessions=self.config.sessions)
         return text
 

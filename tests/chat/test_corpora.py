@@ -1,0 +1,102 @@
+"""A team's corpus: files checked with their line numbers, versions, the active one, the fallback
+and the operator's list of unanswered questions."""
+
+from pathlib import Path
+
+import pytest
+
+from avatar.chat import ENGLISH, read_corpus
+from avatar.chat.bot import TEAM_FALLBACK
+from avatar.chat.corpora import Corpora, unanswered_csv
+from avatar.errors import UserError
+from avatar.store import Store
+
+DEMO = Path(__file__).resolve().parents[2] / "assets" / "chat" / "demo-shop.csv"
+
+
+def test_the_demo_faq_reads_with_its_phrasings():
+    corpus = read_corpus([DEMO])
+    assert corpus.name == "demo-shop" and len(corpus.pairs) == 42 and corpus.phrasings > 80
+    hours = corpus.pairs[0]
+    assert hours.questions[:2] == ("What are your opening hours?", "When are you open?") and hours.line == 2
+
+
+def test_yaml_and_tsv_corpora_read(tmp_path):
+    yml = tmp_path / "faq.yml"
+    yml.write_text("categories: [shop]\nconversations:\n- - Do you sell tea?\n  - Yes, green and black.\n")
+    tsv = tmp_path / "more.tsv"
+    tsv.write_text("Do you sell coffee?|Any coffee?\tOnly beans.\tCoffee available?\n")
+    corpus = read_corpus([yml, tsv])
+    assert [p.questions for p in corpus.pairs] == [("Do you sell tea?",),
+                                                   ("Do you sell coffee?", "Any coffee?", "Coffee available?")]
+    assert corpus.pairs[1].answer == "Only beans."
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("one-column.csv", b"question,answer\nHello,Hi\nOnly a question\n", "one-column.csv line 3: expected a question"),
+    ("empty-answer.csv", b"Hello,Hi\nBye,\n", "empty-answer.csv line 2: the answer is empty"),
+    ("bad.yml", b"conversations:\n- - a\n  - [b\n", "bad.yml line 4: not valid YAML"),
+    ("shape.yml", b"conversations:\n- just text\n", "shape.yml line 2: each conversation is a list"),
+    ("latin1.csv", "Hello,Hi\nCaf\u00e9,Open\n".encode("latin-1"), "latin1.csv line 2: not UTF-8"),
+    ("binary.csv", b"Hello,Hi\n\x00\x01\x02,x\n", "binary.csv line 2: binary data"),
+    ("quote.csv", b'Hello,Hi\n"Open,x\n', "quote.csv line"),
+    ("notes.txt", b"Hello,Hi\n", "a corpus is a .csv"),
+])
+def test_bad_corpus_files_are_refused_with_file_and_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=message.replace("[", r"\[")):
+        read_corpus([path])
+
+
+def test_ten_megabytes_of_junk_is_refused_before_reading(tmp_path):
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(b"x" * (10 * 1024**2))
+    with pytest.raises(UserError, match="junk.csv is 10.0 MB"):
+        read_corpus([junk])
+
+
+@pytest.fixture
+def corpora(tmp_path):
+    return Corpora(Store(f"sqlite:///{tmp_path / 'state.sqlite3'}").prepare(), f"sqlite:///{tmp_path / 'chat.sqlite3'}")
+
+
+def test_a_loaded_corpus_answers_paraphrases_and_logs_what_it_cannot(corpora, tmp_path):
+    row = corpora.load([DEMO], greeting="Ask me about orders and returns.")
+    assert row["active"] and corpora.active() == row["version"]
+    assert "9 am to 6 pm" in corpora.reply("When do you open?").text
+    assert "refund" in corpora.reply("I'd like my money back").text.lower()
+    for _ in range(2):
+        assert corpora.reply("Who invented the telephone?").text == TEAM_FALLBACK
+    assert corpora.reply("=1+1").text == TEAM_FALLBACK
+    listed = corpora.unanswered()
+    assert [(r["question"], r["count"]) for r in listed] == [("Who invented the telephone?", 2), ("=1+1", 1)]
+    text = unanswered_csv(listed)
+    assert text.splitlines()[0] == "question,count,first_asked,last_asked" and "\n'=1+1,1," in text
+    assert corpora.greeting().endswith("Ask me about orders and returns.") and "AI" in corpora.greeting()
+
+
+def test_versions_are_kept_one_is_active_and_english_stays(corpora, tmp_path):
+    demo = corpora.load([DEMO])
+    again = corpora.load([DEMO])
+    assert again["version"] == demo["version"] and len(corpora.list()) == 2  # the same files: the same version
+    small = tmp_path / "small.csv"
+    small.write_text("Do you sell tea?,Yes: green and black tea.\n")
+    other = corpora.load([small], activate=False)
+    assert corpora.active() == demo["version"] and "Yes: green" not in corpora.reply("Do you sell tea?").text
+    corpora.use(other["version"])
+    assert corpora.reply("Do you sell tea?").text == "Yes: green and black tea."
+    corpora.use(ENGLISH)
+    assert corpora.reply("What is AI?").text.startswith("Artificial Intelligence")
+    assert [r["version"] for r in corpora.list()][-1] == ENGLISH
+    with pytest.raises(UserError, match="no corpus version"):
+        corpora.use("nonexistent")
+
+
+def test_a_refused_file_changes_nothing(corpora, tmp_path):
+    demo = corpora.load([DEMO])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Hello,Hi\nBye,\n")
+    with pytest.raises(UserError, match="line 2"):
+        corpora.load([DEMO, bad])
+    assert [r["version"] for r in corpora.list()] == [demo["version"], ENGLISH] and corpora.active() == demo["version"]
