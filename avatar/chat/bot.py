@@ -30,7 +30,7 @@ FALLBACK = ("I'm not sure I understood that. I'm an AI that knows a small set of
             "computers, artificial intelligence, science or history.")
 CORPUS = "chatterbot.corpus.english"
 ENGLISH = "english"  # the version name of the chatterbot-corpus English corpus, always available
-THRESHOLD = 0.2  # least confidence for an answer: tuned on bench/chat/demo-shop-dev.csv (bench/chat.py)
+THRESHOLD = 0.1  # least confidence for an answer: tuned on bench/chat/demo-shop-dev.csv (bench/chat.py)
 
 
 def default_db_url() -> str:
