@@ -615,7 +615,7 @@ def _corpora():
     from avatar.store import Store
 
     deploy = Deployment.from_env()
-    return Corpora(Store(deploy.db_url).prepare(), deploy.db)
+    return Corpora(Store(deploy.db_url).prepare(), deploy.db, default=deploy.corpus)
 
 
 @chat.command("corpora")
@@ -632,9 +632,10 @@ def chat_corpora() -> None:
 @chat.command("use")
 @click.argument("version")
 def chat_use(version) -> None:
-    """Answer from corpus VERSION (see `avatar chat corpora`; `english` is the built-in corpus)."""
+    """Answer from corpus VERSION (see `avatar chat corpora`; `english` is the chatterbot-corpus
+    small talk, `demo-shop` the shipped demo FAQ)."""
     row = _corpora().use(version)
-    click.echo(f"now answering from {row['name']} ({version})")
+    click.echo(f"now answering from {row['name']} ({row['version']})")
 
 
 @chat.command("unanswered")
@@ -657,12 +658,16 @@ def chat_unanswered(version, as_csv) -> None:
 
 @chat.command("ask")
 @click.argument("question")
-@click.option("--db", help="SQLAlchemy URL of a trained database (default: built on first use).")
+@click.option("--db", help="SQLAlchemy URL of a database trained with the English corpus [default: the active "
+              "corpus of this deployment].")
 def chat_ask(question, db) -> None:
     """Print the presenter's answer to QUESTION."""
-    from avatar.chat import Chatbot
+    if db:
+        from avatar.chat import Chatbot
 
-    click.echo(Chatbot(db).reply(question).text)
+        click.echo(Chatbot(db).reply(question).text)
+        return
+    click.echo(_corpora().reply(question).text)
 
 
 @main.command()

@@ -148,6 +148,8 @@ class Deployment:
     job_seconds: `AVATAR_JOB_SECONDS`: a render job is killed after this long; a job whose worker
         died is handed to another worker after this plus 30 s.
     max_waiting: `AVATAR_MAX_WAITING`: render jobs queued before new ones are refused as busy.
+    corpus: `AVATAR_CORPUS`: what the presenter answers from until an operator chooses a corpus:
+        "demo-shop" (the shipped demo FAQ) or "english" (chatterbot-corpus small talk).
     """
 
     root: Path
@@ -156,6 +158,7 @@ class Deployment:
     broker: str | None = None
     job_seconds: int = 600
     max_waiting: int = 32
+    corpus: str = "demo-shop"
 
     @classmethod
     def from_env(cls) -> "Deployment":
@@ -167,7 +170,8 @@ class Deployment:
         return cls(root=cache_root(), db=env.get("AVATAR_DB") or None,
                    storage=env.get("AVATAR_STORAGE") or None, broker=env.get("AVATAR_BROKER") or None,
                    job_seconds=int(env.get("AVATAR_JOB_SECONDS", 600)),
-                   max_waiting=int(env.get("AVATAR_MAX_WAITING", 32)))
+                   max_waiting=int(env.get("AVATAR_MAX_WAITING", 32)),
+                   corpus=env.get("AVATAR_CORPUS") or "demo-shop")
 
     @property
     def db_url(self) -> str:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Callable
 
 from avatar.adaptation import RUNNING, AdaptConfig, Adaptation, AdaptStatus
-from avatar.chat import Chatbot
+from avatar.chat import ENGLISH, Chatbot
 from avatar.chat.corpora import Corpora
 from avatar.config import FRAMINGS, Deployment, MediaLimits, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize_driver
@@ -61,6 +61,9 @@ from avatar.store import Store
 Progress = Callable[[float, str], None]
 PUBLISHED = "published"  # the owner of the recordings every visitor gets
 INSTALLED = "installed"  # models folder of presenters every visitor may pick
+# The study's demo dialogue (the paper's five questions), answered from the English corpus.
+STUDY_QUESTIONS = ("Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",
+                   "What was the first computer?")
 ADAPT_SILENCE = 120.0  # seconds without news from the worker adapting a presenter before it counts as lost
 
 
@@ -153,7 +156,7 @@ class Avatar:
 
             self.queue = RenderQueue(self.deploy)
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
-        self.corpora = Corpora(self.store, self.chat_db)
+        self.corpora = Corpora(self.store, self.chat_db, default=self.deploy.corpus)
         self._models_lock = threading.Lock()
         self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
         self._adaptations: dict[tuple[str, Path], Adaptation] = {}
@@ -217,12 +220,23 @@ class Avatar:
         return _bounded(message, self.config.max_message, "type a question first.",
                         "that message is {n} characters long; the presenter takes at most {limit}.")
 
-    def reply(self, message: str, session: str) -> str:
-        """The chatbot's reply text to `message`, kept in `session`'s (bounded) history."""
+    def reply(self, message: str, session: str, corpus: str | None = None) -> str:
+        """The chatbot's reply text to `message` from `corpus` (default: the active one), kept in
+        `session`'s (bounded) history."""
         message = self.check_message(message)
-        text = self.corpora.reply(message).text
+        text = self.corpora.reply(message, corpus).text
         self.store.add_exchange(session, message, text, keep=self.config.history, sessions=self.config.sessions)
         return text
+
+    def greeting(self) -> str:
+        """The chat's first line: that the presenter is an AI, then what to ask (from the active corpus)."""
+        return self.corpora.greeting()
+
+    def study_dialogue(self, session: str) -> list[tuple[str, str]]:
+        """A fresh conversation in `session` of the study's five questions, answered from the
+        English corpus they were written for; returns its (question, reply) pairs."""
+        self.end_session(session)
+        return [(question, self.reply(question, session, corpus=ENGLISH)) for question in STUDY_QUESTIONS]
 
     def history(self, session: str) -> list[tuple[str, str]]:
         """(message, reply) pairs of `session`, oldest first (kept in the shared database)."""
@@ -346,9 +360,10 @@ class Avatar:
             if recorded is not None:
                 progress(0.1, "driver")
                 audio = recorded.audio if recorded_voice else None
-                if audio is None:  # the synthesised voice over the recorded face
-                    audio = write_wav(synthesize(text, self.voice), Path(tmp) / "speech.wav")
                 clip = DriverClip.from_video(normalize(recorded.video, Path(tmp)), audio=audio, kind="recorded")
+                if audio is None:  # the synthesised voice over the recorded face, which is fitted to it
+                    speech = synthesize(text, self.voice)
+                    clip = replace(clip.retimed(speech.duration), audio=write_wav(speech, Path(tmp) / "speech.wav"))
                 seconds["driver"] += time.perf_counter() - started
             else:
                 progress(0.05, "speech")
@@ -407,8 +422,9 @@ class Avatar:
         # Refused by the upload's first (cheapest) check when far longer than its line.
         clips = RecordedClips(self.store, self.media, owner_key(owner), render=self.render,
                               limits=MediaLimits(max_seconds=self.config.recording_limit(text), max_bytes=500 * 1024**2))
+        expected = synthesize(text, self.voice).duration  # espeak-ng: a few ms per line
         with self._render_lock:  # its checks decode and detect faces: one heavy job at a time
-            return clips.save(text, Path(video), source=source)
+            return clips.save(text, Path(video), source=source, expected=expected)
 
     def forget_recording(self, owner: str, text: str) -> list[str] | None:
         """Delete `owner`'s recording of `text` and every answer rendered from it; returns the

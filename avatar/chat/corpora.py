@@ -7,6 +7,11 @@ database (`avatar.store`, table `corpora`), written after the statements (a cras
 two leaves statements nobody lists, never a listed corpus without them). The version is a hash
 of the files, name, fallback and greeting, so loading the same files again only activates them.
 The active version is a shared setting; each replica checks it every CORPUS_CHECK_SECONDS.
+Until an operator chooses one, the deployment's default answers: the shipped demo FAQ of a
+fictional shop (DEMO, loaded on first use) or the English corpus (`AVATAR_CORPUS=english`).
+The demo FAQ is the default because the people who try the product first are customer-relations
+teams: asked "What are your opening hours?" or "I want a refund", it answers as their own FAQ
+would, where the English small-talk corpus says "I am baking a cake".
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ from avatar.errors import UserError, quoted
 
 ACTIVE = "active_corpus"  # the shared setting naming the corpus every replica answers from
 CORPUS_CHECK_SECONDS = 2.0  # how stale a replica's idea of the active corpus may be
+DEMO = "demo-shop"  # the shipped demo FAQ's name as a default (AVATAR_CORPUS)
+DEMO_FILE = Path(__file__).resolve().parents[2] / "assets/chat/demo-shop.csv"
+DEMO_NAME = "Demo FAQ: Juniper and Co., a fictional shop"
+DEMO_GREETING = ("Ask me about your order, delivery, returns and refunds, payment, your account or our shop "
+                 "(a fictional shop, for this demo).")
+DEFAULTS = (DEMO, ENGLISH)
 ENGLISH_ROW = {"version": ENGLISH, "name": "English small talk (chatterbot-corpus)", "files": [], "sha256": None,
                "pairs": None, "phrasings": None, "fallback": None, "greeting": None, "loaded_by": None,
                "created": None}
@@ -42,15 +53,27 @@ class Corpora:
     """The corpora of the deployment whose shared state is `store` and chat statements are in
     `chat_db` (None: the SQLite file under the cache). Safe to share between threads."""
 
-    def __init__(self, store, chat_db: str | None):
-        self.store, self.chat_db = store, chat_db
+    def __init__(self, store, chat_db: str | None, default: str = DEMO):
+        if default not in DEFAULTS:
+            raise UserError(f"the default corpus is one of {', '.join(DEFAULTS)}, not {quoted(default)}.")
+        self.store, self.chat_db, self.default = store, chat_db, default
         self._lock = threading.Lock()
+        self._demo_lock = threading.Lock()
+        self._demo: str | None = None
         self._chatbot: Chatbot | None = None
+        self._pinned: dict[str, Chatbot] = {}  # other versions asked for by name (the study's English)
         self._checked = float("-inf")
 
     def active(self) -> str:
-        """The version every replica answers from (ENGLISH until one is chosen)."""
-        return self.store.setting(ACTIVE) or ENGLISH
+        """The version every replica answers from: the chosen one, else the default's."""
+        return self.store.setting(ACTIVE) or (self.demo() if self.default == DEMO else ENGLISH)
+
+    def demo(self) -> str:
+        """The shipped demo FAQ's version, loaded (not activated) on first use."""
+        with self._demo_lock:
+            if self._demo is None:
+                self._demo = self._store([DEMO_FILE], DEMO_NAME, None, DEMO_GREETING, None)
+            return self._demo
 
     def row(self, version: str) -> dict | None:
         return ENGLISH_ROW if version == ENGLISH else self.store.corpus(version)
@@ -67,21 +90,38 @@ class Corpora:
         `activate`, every replica answers from it. Nothing changes when a file is refused
         (UserError naming the file and line). `by`: the loading operator's owner key. Returns
         the version's row with `active`."""
+        version = self._store(paths, name, fallback, greeting, by)
+        if activate:
+            self.use(version)
+        return {**self.store.corpus(version), "active": self.active() == version}
+
+    def _store(self, paths: list[Path], name: str | None, fallback: str | None, greeting: str | None,
+               by: str | None) -> str:
+        """The version of this corpus, stored unless it was already."""
         corpus = read_corpus([Path(p) for p in paths], name)
         fallback, greeting = _line(fallback, "fallback line"), _line(greeting, "greeting")
         version = hashlib.sha256(json.dumps([corpus.sha256, corpus.name, fallback, greeting]).encode()).hexdigest()[:12]
         if self.store.corpus(version) is None:
             store_corpus(self.chat_db, corpus, version)
-            self.store.add_corpus({"version": version, "name": corpus.name, "files": json.dumps(list(corpus.files)),
-                                   "sha256": corpus.sha256, "pairs": len(corpus.pairs),
-                                   "phrasings": corpus.phrasings, "fallback": fallback, "greeting": greeting,
-                                   "loaded_by": by, "created": time.time()})
-        if activate:
-            self.use(version)
-        return {**self.store.corpus(version), "active": self.active() == version}
+            self._add_row({"version": version, "name": corpus.name, "files": json.dumps(list(corpus.files)),
+                           "sha256": corpus.sha256, "pairs": len(corpus.pairs), "phrasings": corpus.phrasings,
+                           "fallback": fallback, "greeting": greeting, "loaded_by": by, "created": time.time()})
+        return version
+
+    def _add_row(self, row: dict) -> None:
+        """Describe a stored corpus; another replica loading the same files at once already did."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            self.store.add_corpus(row)
+        except IntegrityError:
+            if self.store.corpus(row["version"]) is None:
+                raise
 
     def use(self, version: str) -> dict:
-        """Make `version` (or ENGLISH) the corpus every replica answers from; returns its row."""
+        """Make `version` (or ENGLISH, or DEMO: the shipped demo FAQ) the corpus every replica
+        answers from; returns its row."""
+        version = self.demo() if version == DEMO else version
         row = self.row(version)
         if row is None:
             raise UserError(f"there is no corpus version {quoted(version)}; `avatar chat corpora` lists them.")
@@ -90,24 +130,34 @@ class Corpora:
             self._checked = float("-inf")  # this replica switches at its next reply
         return row
 
-    def chatbot(self) -> Chatbot:
-        """The active corpus's chatbot, loaded on first use (once, however many requests ask at
-        once) and again when another corpus was made active (by any replica)."""
+    def chatbot(self, version: str | None = None) -> Chatbot:
+        """The chatbot of `version` (default: the active corpus), loaded on first use (once,
+        however many requests ask at once); the active one again when another corpus was made
+        active (by any replica)."""
         with self._lock:
+            if version is not None and (self._chatbot is None or self._chatbot.corpus != version):
+                if version not in self._pinned:
+                    self._pinned[version] = self._open(version)
+                return self._pinned[version]
             now = time.monotonic()
             if self._chatbot is None or now - self._checked > CORPUS_CHECK_SECONDS:
                 self._checked = now
-                version = self.active()
-                if self._chatbot is None or self._chatbot.corpus != version:
-                    row = self.row(version) or ENGLISH_ROW
-                    fallback = row["fallback"] or (TEAM_FALLBACK if version != ENGLISH else None)
-                    self._chatbot = Chatbot(self.chat_db, train_if_empty=self.chat_db is not None,
-                                            corpus=row["version"], fallback=fallback)
+                active = self.active()
+                if self._chatbot is None or self._chatbot.corpus != active:
+                    self._chatbot = self._pinned.pop(active, None) or self._open(active)
             return self._chatbot
 
-    def reply(self, message: str) -> Reply:
-        """The active corpus's reply to `message`; a fallback is noted for the operator's list."""
-        chatbot = self.chatbot()
+    def _open(self, version: str) -> Chatbot:
+        row = self.row(version)
+        if row is None:
+            raise UserError(f"there is no corpus version {quoted(version)}; `avatar chat corpora` lists them.")
+        fallback = row["fallback"] or (TEAM_FALLBACK if version != ENGLISH else None)
+        return Chatbot(self.chat_db, train_if_empty=self.chat_db is not None, corpus=version, fallback=fallback)
+
+    def reply(self, message: str, version: str | None = None) -> Reply:
+        """The reply of `version` (default: the active corpus) to `message`; a fallback is noted
+        for the operator's list."""
+        chatbot = self.chatbot(version)
         reply = chatbot.reply(message)
         if reply.matched is None and normalise(message):
             key = hashlib.sha256(normalise(message).encode()).hexdigest()[:32]
@@ -118,6 +168,10 @@ class Corpora:
         """Questions `version` (default: the active corpus) answered with the fallback, most
         asked first: question, count, first_asked, last_asked (Unix time)."""
         return self.store.unanswered(version or self.active())
+
+    def unanswered_text(self, version: str | None = None) -> str:
+        """`unanswered(version)` as CSV text (see `unanswered_csv`)."""
+        return unanswered_csv(self.unanswered(version))
 
     def greeting(self) -> str:
         """The chat's first line: that the presenter is an AI (always), then the active corpus's

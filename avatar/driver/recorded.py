@@ -3,7 +3,9 @@
 Clips are keyed by the reply's normalised text (case, spacing and punctuation ignored) and by
 owner (a person's `owner_key`, or "published" for the answers every visitor gets). A clip is
 checked in a private staging folder (normalised to a constant frame rate, upright, even size;
-a face large enough to swap in at least `min_face_share` of sampled frames), then its files go
+trimmed to its speech when it has sound and starts or ends with over TRIM_MIN_S of quiet;
+refused when its speech is far longer than the line; a face large enough to swap in at least
+`min_face_share` of sampled frames), then its files go
 to media storage under a new versioned key and its row into the shared database in one
 transaction; only then are the clip it replaces and the answers rendered from that clip
 deleted. A refused upload, a crash or a second replica reading meanwhile never sees half a clip
@@ -19,7 +21,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,12 +30,18 @@ import numpy as np
 from avatar.config import MediaLimits, RenderConfig
 from avatar.errors import UserError
 from avatar.media import normalize, read_frames
+from avatar.media.normalize import trim
+from avatar.media.sound import speech_span
 from avatar.paths import file_sha256, scratch_dir
 from avatar.storage import LocalStorage, Storage
 from avatar.store import Store
 from avatar.vision import choose_face, detect_faces
 
 _WORDS = re.compile(r"[^\W_]+")
+TRIM_MIN_S = 0.5  # quiet before and after the speech, together, worth trimming
+# A take is refused when longer than this many times the synthesised line, plus LONG_SLACK_S:
+# people speak more slowly than espeak-ng, and pause, but not four times as long.
+LONG_FACTOR, LONG_SLACK_S = 2.5, 3.0
 
 
 def clip_key(text: str) -> str:
@@ -59,6 +67,7 @@ class RecordedClip:
     sha256: str
     owner: str
     key: str
+    trimmed: float = 0.0  # seconds of quiet cut from the take when it was saved (not stored)
 
 
 def face_share(video: Path, frames: int, config: RenderConfig = RenderConfig(), samples: int = 10) -> float:
@@ -90,14 +99,25 @@ class RecordedClips:
         folder.mkdir(parents=True, exist_ok=True)
         return cls(Store(f"sqlite:///{folder / 'state.sqlite3'}").prepare(), LocalStorage(folder), owner, **kwargs)
 
-    def save(self, text: str, video: Path, source: str = "upload") -> RecordedClip:
+    def save(self, text: str, video: Path, source: str = "upload", expected: float | None = None) -> RecordedClip:
         """Validate and store `video` as the recording of `text` (replacing an older one and the
-        answers rendered from it). UserError when it is not a usable video or its face could
-        not be swapped; the older recording is then kept."""
+        answers rendered from it), trimmed to its speech. `expected`: seconds the line takes to
+        say (the synthesised voice's); a take whose speech is much longer is refused. UserError
+        when it is not a usable video, too long or its face could not be swapped; the older
+        recording is then kept."""
         key = clip_key(text)
         with tempfile.TemporaryDirectory(prefix="recording-", dir=scratch_dir()) as tmp:
             staging = Path(tmp)
             normal = normalize(video, staging / "work", self.limits)
+            taken = normal.info.duration
+            span = speech_span(normal.audio) if normal.audio is not None else None
+            if span is not None and span[0] + (taken - span[1]) >= TRIM_MIN_S:
+                normal = trim(normal, span[0], span[1], staging / "trim")
+            if expected is not None and normal.info.duration > LONG_FACTOR * expected + LONG_SLACK_S:
+                spoken = " of speech" if span is not None else ""
+                raise UserError(f"this take is {normal.info.duration:.1f} s{spoken}, but the line takes about "
+                                f"{expected:.1f} s to say: record just the line (up to about "
+                                f"{LONG_FACTOR * expected + LONG_SLACK_S:.0f} s).")
             share = face_share(normal.video, normal.info.frames, self.render)
             if share < self.min_face_share:
                 raise UserError(f"the presenter cannot be put into this recording: a face large enough to swap was "
@@ -107,7 +127,7 @@ class RecordedClips:
             created = datetime.now(timezone.utc)
             folder = f"recorded/{self.owner}/{key}/{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
             clip_file = staging / "clip.mp4"
-            if normal.video.parent == staging / "work":  # transcoded: ours to move
+            if staging in normal.video.parents:  # transcoded or trimmed: ours to move
                 normal.video.rename(clip_file)
             else:  # already normal: the upload itself is kept, copied
                 shutil.copyfile(normal.video, clip_file)
@@ -126,7 +146,7 @@ class RecordedClips:
             raise
         if old is not None:
             self._delete_media(old, stale)
-        return self._clip(row)
+        return replace(self._clip(row), trimmed=round(max(0.0, taken - row["duration"]), 2))
 
     def get(self, text: str) -> RecordedClip | None:
         """The recording for `text`, or None."""

@@ -6,7 +6,7 @@ uploaded video (landmarks found while rendering) both become a `DriverClip`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -56,3 +56,24 @@ class DriverClip:
             return (Frame(i, i / fps, rgb) for i, rgb in enumerate(frames()))
 
         return cls(numbered, landmarks, fps, width, height, frame_count, frame_count / fps, audio, kind, cut_from)
+
+    def retimed(self, duration: float) -> DriverClip:
+        """The same frames spread over `duration` seconds (some shown twice or skipped, evenly:
+        a take fitted to a line spoken at another pace); the sound is not changed."""
+        count = max(1, int(round(duration * self.fps)))
+        if count == self.frame_count:
+            return self
+        source_of = np.minimum((np.arange(count) * self.frame_count) // count, self.frame_count - 1)
+        fps, frames = self.fps, self.frames
+
+        def spread() -> Iterator[Frame]:
+            k = 0
+            for i, frame in enumerate(frames()):
+                while k < count and source_of[k] == i:
+                    yield Frame(k, k / fps, frame.rgb)
+                    k += 1
+                if k == count:
+                    return
+        landmarks = None if self.landmarks is None else [self.landmarks[i] for i in source_of]
+        return replace(self, frames=spread, landmarks=landmarks, frame_count=count, duration=count / fps,
+                       cut_from=None)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import gradio as gr
 
-from avatar.chat import GREETING
 from avatar.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -80,6 +79,11 @@ def _reply(message: str, history: list, request: gr.Request):
     return history, ""
 
 
+def _greeting() -> list[dict]:
+    """A new chat: the presenter's first line, from the active corpus (a callable value: every page load asks)."""
+    return [{"role": "assistant", "content": _as_text(_service().greeting())}]
+
+
 def _as_text(text: str) -> str:
     """`text` shown as typed: markup escaped (the chat renders Markdown and sanitises HTML, which
     would turn `<img ...>` into a broken picture instead of the person's words)."""
@@ -114,6 +118,11 @@ def build_demo() -> gr.Blocks:
             _chat_tab(model, framing, limit)
         with gr.Tab("Record a driver answer"):
             _record_tab(model, framing, limit)
+        with gr.Tab("Team answers", visible=False) as answers_tab:
+            _answers_tab()
+        _APP["operator_only"] = [*_APP["operator_buttons"], answers_tab]
+        answers_tab.select(_corpus_view, None, _APP["corpus_view"], api_name=False, concurrency_limit=4,
+                           concurrency_id="info")
         with gr.Accordion("About this presenter", open=False):
             about = gr.Markdown(_about(names[0], None))
         runtime = gr.Markdown(_runtime(names[0], None))
@@ -121,7 +130,7 @@ def build_demo() -> gr.Blocks:
         model.change(_runtime, [model], [runtime], api_name=False, concurrency_limit=4, concurrency_id="info")
         model.change(_framing_visible, [model], [framing], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.load(_model_choices, None, [model], api_name=False, concurrency_limit=4, concurrency_id="info")
-        demo.load(_operator_buttons, None, _APP["operator_buttons"], api_name=False, concurrency_limit=4,
+        demo.load(_operator_buttons, None, _APP["operator_only"], api_name=False, concurrency_limit=4,
                   concurrency_id="info")
         demo.unload(_end_session)
     _APP["demo"] = demo
@@ -200,9 +209,9 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
         with gr.Column(scale=3):
             video = gr.Video(label="Presenter (AI-generated)", autoplay=True, interactive=False, height=360)
         with gr.Column(scale=2):
-            chat = gr.Chatbot(value=[{"role": "assistant", "content": GREETING}], label="Chat", height=360,
+            chat = gr.Chatbot(value=_greeting, label="Chat", height=360,
                               render_markdown=False)
-            message = gr.Textbox(placeholder="Ask the presenter something, e.g. What is AI?", show_label=False,
+            message = gr.Textbox(placeholder="Type your question", show_label=False,
                                  max_length=limit)
             send = gr.Button("Send", variant="primary")
     with gr.Row():
@@ -268,10 +277,111 @@ def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     _APP["operator_buttons"] = [publish, withdraw]  # shown on load to operators (see `build_demo`)
 
 
+ANSWERS_HELP = ("Load your team's questions and answers: CSV or TSV rows of `question,answer` (more columns, or "
+                "`|` inside the question, give other phrasings of the same question) or chatterbot-corpus YAML. "
+                "Files are checked whole first: a mistake is reported with its file and line and nothing changes. "
+                "Each load is kept as a version; the presenter answers every visitor from the active one. Below "
+                "the confidence threshold the presenter says the fallback line and the question is listed here.")
+CORPUS_COLUMNS = ["version", "name", "answers", "phrasings", "loaded", "active"]
+UNANSWERED_COLUMNS = ["question", "times asked", "last asked (UTC)"]
+
+
+def _answers_tab() -> None:
+    gr.Markdown(ANSWERS_HELP)
+    files = gr.File(label="Corpus files (.csv, .tsv, .yml)", file_count="multiple",
+                    file_types=[".csv", ".tsv", ".yml", ".yaml"])
+    with gr.Row():
+        name = gr.Textbox(label="Name (optional)", max_length=200)
+        greeting = gr.Textbox(label="Greeting after the AI notice (optional)", max_length=1000,
+                              placeholder="Ask me about orders, delivery and returns.")
+        fallback = gr.Textbox(label="Fallback line (optional)", max_length=1000,
+                              placeholder="I'm sorry, I can't answer that yet. I'll pass your question to a colleague.")
+    with gr.Row():
+        activate = gr.Checkbox(label="Answer from it at once", value=True)
+        load = gr.Button("Load the corpus", variant="primary")
+    status = gr.Markdown()
+    table = gr.Dataframe(headers=CORPUS_COLUMNS, label="Corpus versions", interactive=False, wrap=True)
+    with gr.Row():
+        version = gr.Dropdown([], label="Version", interactive=True)
+        use = gr.Button("Answer from this version")
+    gr.Markdown("### Unanswered questions")
+    unanswered = gr.Dataframe(headers=UNANSWERED_COLUMNS, label="Asked and given the fallback, most asked first",
+                              interactive=False, wrap=True)
+    with gr.Row():
+        refresh = gr.Button("Refresh")
+        download = gr.DownloadButton("Download as CSV")
+    shown = [table, version, unanswered, download]
+    load.click(_load_corpus, [files, name, greeting, fallback, activate], [status, *shown], api_name="load_corpus")
+    use.click(_use_corpus, [version], [status, *shown], api_name="use_corpus")
+    refresh.click(_corpus_view, None, shown, api_name="corpora")
+    _APP["corpus_view"] = shown
+
+
+def _operator_only(request: gr.Request | None, what: str) -> None:
+    if not _is_operator(request):
+        raise gr.Error(f"Only an operator can {what}; log in with an operator account.")
+
+
+def _corpus_view(request: gr.Request):
+    """The corpus versions, the version picker, the active corpus's unanswered questions and their CSV."""
+    from datetime import datetime, timezone
+
+    _operator_only(request, "see the team's corpora")
+    corpora = _service().corpora
+    rows = corpora.list()
+
+    def when(t):
+        return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M") if t else ""
+    table = [[r["version"], r["name"], r["pairs"] or "", r["phrasings"] or "", when(r["created"]),
+              "yes" if r["active"] else ""] for r in rows]
+    choices = [(f"{r['name']} ({r['version']})", r["version"]) for r in rows]
+    active = next(r["version"] for r in rows if r["active"])
+    questions = corpora.unanswered()
+    unanswered = [[q["question"], q["count"], when(q["last_asked"])] for q in questions]
+    return (gr.update(value=table), gr.update(choices=choices, value=active), gr.update(value=unanswered),
+            gr.update(value=_unanswered_file(corpora.unanswered_text() if questions else None)))
+
+
+def _unanswered_file(text: str | None) -> str | None:
+    """The unanswered questions' CSV text as a file to download (None when there are none)."""
+    import tempfile
+
+    from avatar.paths import cache_dir, writable_dir
+
+    if not text:
+        return None
+    exports = writable_dir(cache_dir("exports"), "exports folder")
+    _remove_old(exports, max_age_s=3600, pattern="unanswered-*")
+    out = Path(tempfile.mkdtemp(prefix="unanswered-", dir=exports)) / "unanswered-questions.csv"
+    out.write_text(text, encoding="utf-8")
+    return str(out)
+
+
+def _load_corpus(files: list[str] | None, name: str, greeting: str, fallback: str, activate: bool,
+                 request: gr.Request):
+    _operator_only(request, "load a corpus")
+    if not files:
+        raise gr.Error("Choose one or more corpus files (.csv, .tsv or .yml) first.")
+    row = _call(_service().corpora.load, [Path(f) for f in files], name.strip() or None, fallback, greeting,
+                by=_owner(request), activate=activate)
+    state = "the presenter now answers from it" if row["active"] else "not active: pick it below to answer from it"
+    status = (f"Loaded **{row['name']}** (version {row['version']}): {row['pairs']} answers, "
+              f"{row['phrasings']} phrasings; {state}.")
+    return status, *_corpus_view(request)
+
+
+def _use_corpus(version: str | None, request: gr.Request):
+    _operator_only(request, "choose the corpus")
+    if not version:
+        raise gr.Error("Pick a version first.")
+    row = _call(_service().corpora.use, version)
+    return f"The presenter now answers every visitor from **{row['name']}**.", *_corpus_view(request)
+
+
 def _operator_buttons(request: gr.Request):
-    """The operators' buttons, shown only to a logged-in operator."""
+    """The operators' buttons and tab, shown only to a logged-in operator."""
     visible = _is_operator(request)
-    return gr.Button(visible=visible), gr.Button(visible=visible)
+    return [gr.update(visible=visible) for _ in _APP.get("operator_only", [None, None])]
 
 
 def _is_operator(request: gr.Request | None) -> bool:
@@ -337,6 +447,8 @@ def _save_recording(line: str, recording: str | None, keep_voice: bool, model: s
     finally:
         Path(recording).unlink(missing_ok=True)  # the raw upload: kept only as our checked copy
     saved = f"Saved ({clip.duration:.1f} s{', with sound' if clip.audio else ', no sound'})."
+    if clip.trimmed:
+        saved += f" {clip.trimmed:.1f} s of quiet before and after your words was cut."
     if keep_voice and clip.audio is None:
         saved += " The recording has no sound, so the synthesised voice is used."
     saved += " " + _service().adaptation_status(owner, model).message
@@ -346,6 +458,10 @@ def _save_recording(line: str, recording: str | None, keep_voice: bool, model: s
     except Exception:
         log.exception("preview failed")
         return saved + " The preview could not be rendered; the recording is kept.", None, None
+    if abs(answer.duration - clip.duration) > 0.1:  # the synthesised voice: the take follows its pace
+        pace = "slowed down" if answer.duration > clip.duration else "sped up"
+        saved += (f" With the synthesised voice the take is {pace} to fit the line "
+                  f"({clip.duration:.1f} s -> {answer.duration:.1f} s).")
     return saved, str(answer.video), None
 
 
@@ -389,10 +505,6 @@ def _withdraw(line: str, request: gr.Request):
     return "Withdrawn: visitors now get the synthesised answer for this line."
 
 
-STUDY_QUESTIONS = ["Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",
-                   "What was the first computer?"]
-
-
 def _text(content) -> str:
     """A message's text: Gradio 6 gives either a string or a list of typed parts."""
     if isinstance(content, str):
@@ -415,22 +527,19 @@ def _export(model: str | None, framing: str | None, request: gr.Request, progres
     return [str(video), str(srt)]
 
 
-def _remove_old(folder: Path, max_age_s: float) -> None:
+def _remove_old(folder: Path, max_age_s: float, pattern: str = "dialogue-*") -> None:
     import shutil
     import time
 
-    for item in folder.glob("dialogue-*") if folder.is_dir() else []:
+    for item in folder.glob(pattern) if folder.is_dir() else []:
         if time.time() - item.stat().st_mtime > max_age_s:
             shutil.rmtree(item, ignore_errors=True)
 
 
 def _study(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """The study's dialogue: a fresh conversation of its five questions, exported as one video."""
-    session = _session(request)
-    _service().end_session(session)
-    history = [{"role": "assistant", "content": GREETING}]
-    for question in STUDY_QUESTIONS:
-        reply = _service().reply(question, session)
+    history = _greeting()
+    for question, reply in _call(_service().study_dialogue, _session(request)):
         history += [{"role": "user", "content": _as_text(question)}, {"role": "assistant", "content": _as_text(reply)}]
     files = _export(model, framing, request, progress)
     return history, files[0], files

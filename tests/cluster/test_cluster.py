@@ -12,7 +12,7 @@ import pytest
 from avatar.media import probe
 from tests.cluster.conftest import LOGIN
 
-AI_REPLY = "Artificial Intelligence is the branch of engineering and science devoted to constructing machines that think."
+PHONE_REPLY = "You can call us free on 0800 123 4567, from 8 am to 8 pm, Monday to Saturday."
 
 
 def client(replica):
@@ -35,10 +35,10 @@ def test_a_recording_made_through_one_replica_is_used_by_an_answer_from_the_othe
     from gradio_client import handle_file
 
     a, b = cluster["replicas"]
-    status, preview, _ = client(a).predict(AI_REPLY, handle_file(str(franck_clip)), True, api_name="/record")
+    status, preview, _ = client(a).predict(PHONE_REPLY, handle_file(str(franck_clip)), True, api_name="/record")
     assert status.startswith("Saved (2.0 s, with sound)") and probe(preview).duration == pytest.approx(2.0, abs=0.1)
-    reply, video = client(b).predict("What is AI?", api_name="/ask")
-    assert reply == AI_REPLY
+    reply, video = client(b).predict("What is your phone number?", api_name="/ask")
+    assert reply == PHONE_REPLY
     info = probe(video)  # the recording's 2 s with its own sound, not ~6 s of synthesised speech
     assert info.duration == pytest.approx(2.0, abs=0.1) and info.has_audio
 
@@ -76,8 +76,10 @@ def test_a_presenter_adapted_on_a_worker_is_offered_and_rendered_through_the_oth
     from avatar.store import Store
 
     a, b = cluster["replicas"]
-    status, _, _ = client(a).predict("Please adapt the presenter to me.", handle_file(str(long_clip)), True,
-                                     api_name="/record")
+    # A line long enough for a 21 s take (a take far longer than its line is refused).
+    line = ("Please adapt the presenter to me: I am reading this long line slowly and clearly to the camera, "
+            "facing it in good light, so that there is enough of my face for the training to learn from.")
+    status, _, _ = client(a).predict(line, handle_file(str(long_clip)), True, api_name="/record")
     assert status.startswith("Saved (21.0 s")
     started, _, _ = client(a).predict(True, "Alice Example", api_name="/adapt")
     assert "Waiting for a worker" in started or "..." in started
@@ -121,15 +123,15 @@ def test_a_job_whose_worker_is_killed_mid_render_finishes_on_the_other(cluster):
 
 def test_restarting_redis_or_a_replica_loses_no_recording_and_no_finished_answer(cluster):
     a, b = cluster["replicas"]
-    _, first = client(a).predict("What is AI?", api_name="/ask")  # the recorded answer, finished earlier
+    _, first = client(a).predict("What is your phone number?", api_name="/ask")  # the recorded answer, finished earlier
     jobs = sum(len(finished_jobs(w)) for w in cluster["workers"])
     cluster["redis"].restart()
-    reply, video = client(b).predict("What is AI?", api_name="/ask")
-    assert reply == AI_REPLY and probe(video).duration == pytest.approx(2.0, abs=0.1)
+    reply, video = client(b).predict("What is your phone number?", api_name="/ask")
+    assert reply == PHONE_REPLY and probe(video).duration == pytest.approx(2.0, abs=0.1)
     a.stop()
     a.start()
-    reply, video = client(a).predict("What is AI?", api_name="/ask")
-    assert reply == AI_REPLY and probe(video).duration == pytest.approx(2.0, abs=0.1)
+    reply, video = client(a).predict("What is your phone number?", api_name="/ask")
+    assert reply == PHONE_REPLY and probe(video).duration == pytest.approx(2.0, abs=0.1)
     assert sum(len(finished_jobs(w)) for w in cluster["workers"]) == jobs  # served from the index: no new job
     _, fresh = client(b).predict("Are you a robot?", api_name="/ask")  # and new jobs still run after the restarts
     assert probe(fresh).has_audio

@@ -66,3 +66,16 @@ def test_recordings_kept_as_folders_by_earlier_versions_are_adopted(franck_clip,
     adopted = clips.get("what is AI")
     assert adopted.video == old / "clip.mp4" and adopted.source == "webcam" and len(adopted.sha256) == 64
     assert adopt_folder_recordings(clips.store, clips.media) == 0  # once
+
+
+def test_a_take_is_trimmed_to_its_speech_and_one_far_longer_than_its_line_refused(spoken_take, long_clip, tmp_path):
+    clips = RecordedClips.in_folder(tmp_path / "clips")
+    take, _ = spoken_take
+    clip = clips.save("Our shop is open every day.", take, expected=1.7)
+    # 1.5 s of quiet before and 2 s after the 1.7 s of speech; kept: the speech and a little air.
+    assert clip.duration == pytest.approx(1.7 + 0.45, abs=0.2) and clip.trimmed == pytest.approx(3.05, abs=0.2)
+    assert probe(clip.video).duration == pytest.approx(clip.duration, abs=0.05)
+    assert clip.audio is not None and clip.audio.stat().st_size > 1000
+    with pytest.raises(UserError, match=r"21\.0 s, but the line takes about 2\.0 s to say: record just the line"):
+        clips.save("Hello there, how are you?", long_clip, expected=2.0)
+    assert clips.get("Hello there, how are you?") is None

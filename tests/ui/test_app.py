@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avatar.chat import GREETING
+from avatar.chat.bot import AI_DISCLOSURE
+from avatar.chat.corpora import DEMO_GREETING
 from avatar.media import iter_frames, probe
 from avatar.media.decode import decode_audio
 from avatar.metrics import face_embedding
@@ -34,8 +35,8 @@ def test_ask_returns_the_reply_and_the_presenter_saying_it_with_credentials(serv
                                                                            identity_references):
     from gradio_client import Client
 
-    reply, video = Client(server, verbose=False).predict("What is AI?", api_name="/ask")
-    assert reply.startswith("Artificial Intelligence")
+    reply, video = Client(server, verbose=False).predict("What's your phone number?", api_name="/ask")
+    assert reply.startswith("You can call us free")  # the shipped demo FAQ answers by default
     info = probe(video)
     assert info.codec == "h264" and info.audio_codec == "aac"
     speech = synthesize(reply).duration
@@ -78,7 +79,7 @@ def test_an_oversized_upload_is_refused(server, tmp_path):
 
 def test_the_first_message_says_the_presenter_is_an_ai(server):
     status, config = _status(f"{server}/config")
-    assert status == 200 and json.dumps(GREETING)[1:-1] in config
+    assert status == 200 and json.dumps(AI_DISCLOSURE)[1:-1] in config and json.dumps(DEMO_GREETING)[1:-1] in config
 
 
 def test_rest_calls_that_skip_the_queue_are_refused(server):
@@ -167,9 +168,9 @@ def test_twenty_sessions_at_once_get_answers_or_a_clean_busy_message(server):
 
     from gradio_client import Client
 
-    questions = ["What is AI?", "What was the first computer?", "Do you know gossip?", "What is a super computer?",
-                 "How does a computer work?", "Hello", "Are you a robot?", "What is your name?", "Tell me a joke",
-                 "What is science?"] * 2
+    questions = ["What is your phone number?", "How can I email you?", "Can I get a VAT invoice?", "Where is your shop?",
+                 "How much is delivery?", "How can I pay?", "Do you sell gift cards?", "Is there a guarantee?",
+                 "Do you price match?", "Are returns free?"] * 2
 
     def ask(question):
         try:
@@ -184,8 +185,8 @@ def test_twenty_sessions_at_once_get_answers_or_a_clean_busy_message(server):
     refused = [r for r in results if r[0] == "refused"]
     assert answered and all(probe(video).has_audio for _, _, video in answered)
     assert all("queue" in text.lower() or "busy" in text.lower() for _, text, _ in refused), refused
-    reply, _ = Client(server, verbose=False).predict("What is AI?", api_name="/ask")  # still serving
-    assert reply.startswith("Artificial Intelligence")
+    reply, _ = Client(server, verbose=False).predict("What is your phone number?", api_name="/ask")  # still serving
+    assert reply.startswith("You can call us free")
 
 
 def test_adapting_asks_for_agreement_then_for_enough_recordings(server):
@@ -253,16 +254,16 @@ def test_an_answer_already_rendered_does_not_wait_behind_a_render(server):
 
     from gradio_client import Client
 
-    Client(server, verbose=False).predict("What is AI?", api_name="/ask")  # rendered (or cached) now
+    Client(server, verbose=False).predict("What is your phone number?", api_name="/ask")  # rendered (or cached) now
     waiting = Client(server, verbose=False)
     finished = []
     slow = threading.Thread(target=lambda: finished.append(("new", Client(server, verbose=False).predict(
-        "What is your favorite programming language?", api_name="/ask"))))
+        "Can I pay in instalments?", api_name="/ask"))))
     slow.start()
     import time
 
     time.sleep(0.5)  # the new answer is rendering
-    waiting.predict("What is AI?", api_name="/ask")
+    waiting.predict("What is your phone number?", api_name="/ask")
     finished.append(("cached", None))
     slow.join(timeout=300)
     assert [kind for kind, _ in finished] == ["cached", "new"]

@@ -26,10 +26,10 @@ def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(server)
     page.get_by_text("not a real person").first.wait_for(timeout=60_000)  # the greeting
-    box = page.get_by_placeholder("Ask the presenter something")
-    box.fill("What is AI?")
+    box = page.get_by_placeholder("Type your question")
+    box.fill("Where is my order?")
     box.press("Enter")
-    page.get_by_text("Artificial Intelligence is the branch").first.wait_for(timeout=60_000)
+    page.get_by_text("Your order confirmation email has a tracking link").first.wait_for(timeout=60_000)
     video = page.locator("video").first
     video.wait_for(timeout=120_000)
     page.wait_for_function("() => { const v = document.querySelector('video');"
@@ -50,7 +50,7 @@ def test_what_a_person_types_is_shown_as_text(server, browser):
     page.goto(server)
     page.get_by_text("not a real person").first.wait_for(timeout=60_000)
     typed = "<img src=x onerror=alert(1)> is this **bold**?"
-    box = page.get_by_placeholder("Ask the presenter something")
+    box = page.get_by_placeholder("Type your question")
     box.fill(typed)
     box.press("Enter")
     page.get_by_text(typed).first.wait_for(timeout=60_000)  # shown as typed, markup and all

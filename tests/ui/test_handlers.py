@@ -1,5 +1,6 @@
 """App handlers called directly, where a failure has to be provoked."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -67,9 +68,9 @@ def test_only_an_operator_may_publish_or_withdraw(tmp_path, monkeypatch):
     monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(unpublish=lambda line: withdrawn.append(line) or []))
     assert app._withdraw("Hi", SimpleNamespace(session_hash="session-3", username="alice")).startswith("Withdrawn")
     assert withdrawn == ["Hi"]
-    buttons = app._operator_buttons(SimpleNamespace(session_hash="s", username="alice"))
-    assert all(button.visible for button in buttons)
-    assert not any(button.visible for button in app._operator_buttons(SimpleNamespace(session_hash="s", username="bob")))
+    shown = app._operator_buttons(SimpleNamespace(session_hash="s", username="alice"))
+    assert shown and all(update["visible"] for update in shown)
+    assert not any(update["visible"] for update in app._operator_buttons(SimpleNamespace(session_hash="s", username="bob")))
 
 
 def test_adaptation_progress_shows_the_preview_pixels_not_a_private_path(tmp_path, monkeypatch):
@@ -109,3 +110,44 @@ def test_a_shared_media_folder_serves_answers_and_never_recordings(tmp_path, mon
     assert str(tmp_path / "media" / "recorded") in options["blocked_paths"]
     monkeypatch.setenv("AVATAR_STORAGE", "s3://bucket/prefix")  # served from the local mirror (the cache)
     assert not any("bucket" in path for path in app.launch_options()["allowed_paths"])
+
+
+def test_an_operator_loads_a_corpus_sees_its_versions_and_downloads_the_unanswered(tmp_path, monkeypatch):
+    from avatar.accounts import Users
+    from avatar.chat.corpora import DEMO_FILE, Corpora
+    from avatar.store import Store
+
+    users = Users(tmp_path / "users")
+    users.add("alice", "alice-secret", "operator")
+    users.add("bob", "bob-secret-1", "visitor")
+    monkeypatch.setitem(app._APP, "accounts", users)
+    monkeypatch.setenv("AVATAR_CACHE", str(tmp_path / "cache"))
+    corpora = Corpora(Store(f"sqlite:///{tmp_path / 'state.sqlite3'}").prepare(), f"sqlite:///{tmp_path / 'chat.sqlite3'}")
+    monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(corpora=corpora))
+    alice, bob = (SimpleNamespace(session_hash="s", username=name) for name in ("alice", "bob"))
+    faq = tmp_path / "ours.csv"
+    faq.write_text("question,answer\nDo you open on Sundays?,We open from 10 to 4 on Sundays.\n"
+                   "Can I park at the shop?,There is free parking behind the shop.\n", encoding="utf-8")
+    with pytest.raises(Exception, match="Only an operator"):
+        app._load_corpus([str(faq)], "", "", "", True, bob)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,answer\nOnly a question\n", encoding="utf-8")
+    with pytest.raises(Exception, match="bad.csv line 2"):
+        app._load_corpus([str(bad)], "", "", "", True, alice)
+    demo = corpora.active()  # the shipped demo FAQ answers until a corpus is chosen
+    status, table, version, unanswered, download = app._load_corpus([str(faq)], "Our shop", "Ask about the shop.", "",
+                                                                   True, alice)
+    assert "Our shop" in status and "2 answers" in status and "now answers from it" in status
+    assert [row[1] for row in table["value"]] == ["Our shop", corpora.row(demo)["name"], "English small talk (chatterbot-corpus)"]
+    assert table["value"][0][-1] == "yes" and version["value"] == corpora.active() != demo
+    assert corpora.reply("Is there parking?").text == "There is free parking behind the shop."
+    for _ in range(2):
+        corpora.reply("Do you sell bicycles?")
+    *_, unanswered, download = app._corpus_view(alice)
+    assert unanswered["value"] == [["Do you sell bicycles?", 2, unanswered["value"][0][2]]]
+    text = Path(download["value"]).read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "question,count,first_asked,last_asked" and "Do you sell bicycles?,2," in text
+    status, *_ = app._use_corpus(demo, alice)
+    assert corpora.row(demo)["name"] in status and corpora.active() == demo
+    with pytest.raises(Exception, match="Only an operator"):
+        app._use_corpus("english", bob)
