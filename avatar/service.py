@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -59,6 +61,7 @@ from avatar.storage import LocalStorage, open_storage
 from avatar.store import Store
 
 Progress = Callable[[float, str], None]
+log = logging.getLogger(__name__)
 PUBLISHED = "published"  # the owner of the recordings every visitor gets
 INSTALLED = "installed"  # models folder of presenters every visitor may pick
 # The study's demo dialogue (the paper's five questions), answered from the English corpus.
@@ -79,6 +82,7 @@ class ServeConfig:
     # A recording is at most this long ($AVATAR_MAX_RECORDING), and at most 10 s + 2 s a word of
     # its line: checking and rendering it holds the render lane.
     max_recording: float = float(os.environ.get("AVATAR_MAX_RECORDING", 60))
+    visitor_days: float = 7.0  # a visitor without a login who does not come back for this long loses their recordings
 
     def recording_limit(self, line: str) -> float:
         """The longest recording accepted for `line`, in seconds."""
@@ -160,6 +164,7 @@ class Avatar:
         self._models_lock = threading.Lock()
         self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
         self._adaptations: dict[tuple[str, Path], Adaptation] = {}
+        self._visitors_swept = float("-inf")
         self.presenter(None)  # the default presenter must load: fail at start, not at the first question
 
     @property
@@ -425,6 +430,37 @@ class Avatar:
         expected = synthesize(text, self.voice).duration  # espeak-ng: a few ms per line
         with self._render_lock:  # its checks decode and detect faces: one heavy job at a time
             return clips.save(text, Path(video), source=source, expected=expected)
+
+    def recorded_lines(self, owner: str) -> list[dict]:
+        """`owner`'s recordings, oldest first: text, duration (s), created (ISO 8601 UTC)."""
+        return [{k: row[k] for k in ("text", "duration", "created")} for row in self.store.recordings_of(owner_key(owner))]
+
+    def visitor(self, token: str) -> str:
+        """The owner of a visitor without a login, from the random token their browser keeps
+        (so their recordings survive reloads and new tabs), noted as seen now. Visitors not
+        seen for `config.visitor_days` lose their recordings (checked at most hourly)."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", token or ""):
+            raise UserError("this browser's visitor token is not valid; reload the page.")
+        owner = f"visitor:{token}"
+        self.store.visitor_seen(owner_key(owner))
+        now = time.monotonic()
+        if now - self._visitors_swept > 3600:
+            self._visitors_swept = now
+            self.forget_absent_visitors()
+        return owner
+
+    def forget_absent_visitors(self) -> int:
+        """Delete the recordings (and the answers made from them) of visitors not seen for
+        `config.visitor_days`; returns how many visitors were forgotten."""
+        absent = self.store.visitors_unseen_since(time.time() - self.config.visitor_days * 86400)
+        for key in absent:
+            clips = RecordedClips(self.store, self.media, key, render=self.render)
+            for row in self.store.recordings_of(key):
+                clips.delete(row["text"])
+            self.store.forget_visitor(key)
+        if absent:
+            log.info("forgot the recordings of %d visitors not seen for %g days", len(absent), self.config.visitor_days)
+        return len(absent)
 
     def forget_recording(self, owner: str, text: str) -> list[str] | None:
         """Delete `owner`'s recording of `text` and every answer rendered from it; returns the

@@ -285,3 +285,20 @@ def test_a_take_is_fitted_to_its_line_never_cutting_the_synthesised_speech(avata
     assert synthesised.driver == "recorded" and info.duration == pytest.approx(speech, abs=0.1)
     own_voice = avatar.say(line, owner="tess", recorded_voice=True)
     assert probe(own_voice.video).duration == pytest.approx(clip.duration, abs=0.1)  # the take is the answer
+
+
+def test_recordings_of_visitors_who_never_come_back_are_deleted(avatar, franck_clip):
+    import dataclasses
+
+    with pytest.raises(UserError, match="not valid"):
+        avatar.visitor("too-short")
+    token = "v" * 43
+    owner = avatar.visitor(token)
+    clip = avatar.record(owner, "Hi", franck_clip)
+    answer = avatar.say("Hi", owner=owner)
+    assert avatar.visitor(token) == owner  # the same browser, later: the same person
+    assert [row["text"] for row in avatar.recorded_lines(owner)] == ["Hi"]
+    assert avatar.forget_absent_visitors() == 0  # seen just now
+    avatar.config = dataclasses.replace(avatar.config, visitor_days=-1)  # as if a week had passed
+    assert avatar.forget_absent_visitors() == 1
+    assert avatar.recorded_lines(owner) == [] and not clip.video.exists() and not answer.video.exists()

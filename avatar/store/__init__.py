@@ -139,6 +139,12 @@ unanswered = sa.Table(
     sa.Column("last_asked", sa.Float, nullable=False),
 )
 
+visitors = sa.Table(
+    "visitors", metadata,
+    sa.Column("owner", sa.String(32), primary_key=True),  # owner_key of a browser's visitor token
+    sa.Column("last_seen", sa.Float, nullable=False),  # Unix time
+)
+
 
 def make_engine(url: str) -> sa.Engine:
     """An engine for `url`; SQLite waits for a writer instead of failing ("database is locked")."""
@@ -407,3 +413,21 @@ class Store:
             rows = c.execute(sa.select(unanswered).where(unanswered.c.corpus == corpus)
                              .order_by(unanswered.c.count.desc(), unanswered.c.last_asked.desc()))
             return [dict(r._mapping) for r in rows]
+
+    # -- visitors without a login -----------------------------------------------------------
+
+    def visitor_seen(self, owner: str) -> None:
+        """Note that the visitor `owner` (an owner_key) opened the app now."""
+        now = time.time()
+        with self._tx() as c:
+            if c.execute(visitors.update().where(visitors.c.owner == owner).values(last_seen=now)).rowcount == 0:
+                c.execute(visitors.insert().values(owner=owner, last_seen=now))
+
+    def visitors_unseen_since(self, before: float) -> list[str]:
+        """Visitors (owner keys) last seen before Unix time `before`."""
+        with self._tx() as c:
+            return list(c.execute(sa.select(visitors.c.owner).where(visitors.c.last_seen < before)).scalars())
+
+    def forget_visitor(self, owner: str) -> None:
+        with self._tx() as c:
+            c.execute(visitors.delete().where(visitors.c.owner == owner))

@@ -25,6 +25,11 @@ DISCLOSURE = ("**This presenter is AI-generated.** The face, voice and answers a
 
 
 _APP: dict = {}  # the app this process serves and its recording box (see `_uploaded`)
+_VISITORS: dict[str, str] = {}  # browser session -> owner of a visitor without a login (see `_welcome`)
+# The browser encrypts a BrowserState with a key the page itself receives, so this protects
+# nothing: what keeps a visitor's recordings theirs is the random token inside. A fixed key keeps
+# the token readable after a restart and on every replica behind the proxy.
+VISITOR_STORAGE = ("avatar-visitor", "avatar-visitor-token-v1")
 
 
 @lru_cache(maxsize=1)
@@ -37,10 +42,13 @@ def _service():
 
 
 def _owner(request: gr.Request | None) -> str:
-    """Whose data a request touches: the login name when the app has a login, else the browser session."""
+    """Whose data a request touches: the login name when the app has a login, else the visitor
+    whose browser token this page sent when it loaded (see `_welcome`), else the session (a
+    program calling the API)."""
     if request is None:
         raise gr.Error("This request has no session; reload the page.")
-    owner = getattr(request, "username", None) or request.session_hash
+    owner = (getattr(request, "username", None) or _VISITORS.get(request.session_hash or "")
+             or request.session_hash)
     if not owner:
         raise gr.Error("This request has no session; reload the page.")
     return owner
@@ -132,6 +140,9 @@ def build_demo() -> gr.Blocks:
         demo.load(_model_choices, None, [model], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.load(_operator_buttons, None, _APP["operator_only"], api_name=False, concurrency_limit=4,
                   concurrency_id="info")
+        visitor = gr.BrowserState(None, storage_key=VISITOR_STORAGE[0], secret=VISITOR_STORAGE[1])
+        demo.load(_welcome, [visitor], [visitor, _APP["recorded_lines"]], api_name=False, concurrency_limit=4,
+                  concurrency_id="info")
         demo.unload(_end_session)
     _APP["demo"] = demo
     return demo
@@ -141,6 +152,30 @@ def _end_session(request: gr.Request):
     """A browser tab closed: free its chat history."""
     if request is not None and request.session_hash:
         _service().end_session(request.session_hash)
+        _VISITORS.pop(request.session_hash, None)
+
+
+def _welcome(token: str | None, request: gr.Request):
+    """A page loaded: a visitor without a login gets (or keeps) the random token their browser
+    stores, so their recordings are theirs across reloads and tabs; their recorded lines are listed."""
+    import secrets
+
+    if request is not None and request.session_hash and not getattr(request, "username", None):
+        try:
+            owner = _service().visitor(token or "")
+        except UserError:  # none yet, or not one of ours
+            token = secrets.token_urlsafe(32)
+            owner = _service().visitor(token)
+        _VISITORS[request.session_hash] = owner
+    return token, _recorded_lines(request)
+
+
+def _recorded_lines(request: gr.Request):
+    """The picker of this person's recorded lines (newest last)."""
+    lines = _call(_service().recorded_lines, _owner(request))
+    choices = [(f"{row['text'][:80]} ({row['duration']:.1f} s)", row["text"]) for row in lines]
+    return gr.Dropdown(choices=choices, value=None, visible=bool(choices),
+                       label=f"Your recorded lines ({len(choices)}): pick one to see or replace it")
 
 
 def _model_choices(request: gr.Request):
@@ -247,7 +282,10 @@ def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     line.change(lambda text: f"## {text}", [line], [prompter], api_name=False, concurrency_limit=8,
                 concurrency_id="info")
     gr.Markdown(RECORD_HELP)
-    recording = _APP["recording"] = gr.Video(label="Your recording", sources=["webcam", "upload"], include_audio=True)
+    recorded = _APP["recorded_lines"] = gr.Dropdown([], label="Your recorded lines", visible=False, interactive=True)
+    recorded.input(lambda text: text, [recorded], [line], api_name=False, concurrency_limit=8, concurrency_id="info")
+    recording = _APP["recording"] = gr.Video(label="Your recording", sources=["webcam", "upload"], include_audio=True,
+                                             elem_id="recording")
     keep_voice = gr.Checkbox(label="Keep my recorded voice (otherwise the synthesised voice is used)", value=True)
     with gr.Row():
         save = gr.Button("Save and preview", variant="primary")
@@ -257,8 +295,9 @@ def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     status = gr.Markdown()
     preview = gr.Video(label="Presenter version (AI-generated)", autoplay=True, interactive=False)
     save.click(_save_recording, [line, recording, keep_voice, model, framing], [status, preview, recording],
-               api_name="record")
-    delete.click(_delete_recording, [line], [status, preview], api_name="delete_recording")
+               api_name="record").then(_recorded_lines, None, [recorded], api_name=False)
+    delete.click(_delete_recording, [line], [status, preview], api_name="delete_recording").then(
+        _recorded_lines, None, [recorded], api_name=False)
     publish.click(_publish, [line], [status], api_name="publish")
     withdraw.click(_withdraw, [line], [status], api_name="withdraw")
 

@@ -55,3 +55,30 @@ def test_what_a_person_types_is_shown_as_text(server, browser):
     box.press("Enter")
     page.get_by_text(typed).first.wait_for(timeout=60_000)  # shown as typed, markup and all
     assert page.locator(".message img, [data-testid='user'] img").count() == 0
+
+
+def test_a_visitors_recording_survives_a_reload(server, browser, franck_clip):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(server)
+    page.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Record a driver answer").click()
+    line = "Thank you for calling Juniper and Co."
+    page.get_by_label("Line to say (a bot reply)").fill(line)
+    page.locator("#recording").get_by_label("Upload file").or_(
+        page.locator("#recording button[aria-label*='pload']")).first.click()
+    page.locator("#recording input[type=file]").set_input_files(str(franck_clip))
+    page.locator("#recording video").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Save and preview").click()
+    page.get_by_text("Saved (2.0 s").first.wait_for(timeout=180_000)
+    page.reload()  # the same browser, later: its recordings are still its own
+    page.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Record a driver answer").click()
+    page.get_by_text("Your recorded lines (1)").first.wait_for(timeout=30_000)
+    other = browser.new_context().new_page()  # another browser: not theirs
+    other.goto(server)
+    other.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    other.get_by_role("tab", name="Record a driver answer").click()
+    other.wait_for_timeout(2000)
+    assert other.get_by_text("Your recorded lines").count() == 0
+    context.close()
