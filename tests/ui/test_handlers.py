@@ -38,7 +38,7 @@ def test_a_silent_recording_warns_that_the_synthesised_voice_is_used(franck_clip
     subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", franck_clip, "-an", "-c:v", "copy", silent], check=True)
     clips = RecordedClips.in_folder(tmp_path / "clips")
     service = SimpleNamespace(record=lambda owner, line, video: clips.save(line, video),
-                              say=lambda *a, **k: SimpleNamespace(video=silent),
+                              say=lambda *a, **k: SimpleNamespace(video=silent, duration=2.0),
                               adaptation_status=lambda owner, model: SimpleNamespace(message=""),
                               presenter=lambda model, owner: None, render_config=lambda framing: None)
     monkeypatch.setattr(app, "_service", lambda: service)
