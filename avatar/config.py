@@ -150,6 +150,8 @@ class Deployment:
     max_waiting: `AVATAR_MAX_WAITING`: render jobs queued before new ones are refused as busy.
     corpus: `AVATAR_CORPUS`: what the presenter answers from until an operator chooses a corpus:
         "demo-shop" (the shipped demo FAQ) or "english" (chatterbot-corpus small talk).
+    prerender: `AVATAR_PRERENDER` (1/0): the app renders its corpus's answers in the background,
+        giving way to people's renders, so known questions play at once.
     """
 
     root: Path
@@ -159,6 +161,7 @@ class Deployment:
     job_seconds: int = 600
     max_waiting: int = 32
     corpus: str = "demo-shop"
+    prerender: bool = True
 
     @classmethod
     def from_env(cls) -> "Deployment":
@@ -171,7 +174,8 @@ class Deployment:
                    storage=env.get("AVATAR_STORAGE") or None, broker=env.get("AVATAR_BROKER") or None,
                    job_seconds=int(env.get("AVATAR_JOB_SECONDS", 600)),
                    max_waiting=int(env.get("AVATAR_MAX_WAITING", 32)),
-                   corpus=env.get("AVATAR_CORPUS") or "demo-shop")
+                   corpus=env.get("AVATAR_CORPUS") or "demo-shop",
+                   prerender=env.get("AVATAR_PRERENDER", "1") != "0")
 
     @property
     def db_url(self) -> str:

@@ -160,10 +160,12 @@ class RenderQueue:
         return int(self._redis.llen(QUEUE))
 
     def render(self, text: str, owner: str | None, model: str | None, recorded_voice: bool,
-               progress: Progress, framing: str | None = None) -> dict:
+               progress: Progress, framing: str | None = None, key: str | None = None) -> dict:
         """Run one render job and return its result: key (the answer's key), seconds by stage,
-        worker, worker_seconds (see `run`)."""
-        return self.run("avatar.render", [text, owner, model, recorded_voice, framing], progress)
+        worker, worker_seconds (see `run`). `key`: the answer's key; replicas asking for the
+        same answer at once share one job."""
+        return self.run("avatar.render", [text, owner, model, recorded_voice, framing], progress,
+                        job=f"render-{key}" if key else None)
 
     def export(self, session: str, owner: str | None, model: str | None, framing: str | None,
                progress: Progress) -> dict:
@@ -179,7 +181,7 @@ class RenderQueue:
         except redis.RedisError:
             raise UserError("the training service cannot be reached; try again in a minute.") from None
 
-    def run(self, task: str, args: list, progress: Progress) -> dict:
+    def run(self, task: str, args: list, progress: Progress, job: str | None = None) -> dict:
         """Run job `task` with `args` and return its result. UserError when the queue is full,
         the job failed for the person's reason, it was lost twice, or no worker finished it in time.
 
@@ -190,12 +192,13 @@ class RenderQueue:
         deployed without persistence forgets queued jobs when it restarts, and a missing marker
         says so within seconds. A lost job is sent again once, under the same id (a worker still
         rendering the first delivery reports to the same key; rendering twice is harmless); lost
-        again, the person is told to try again."""
+        again, the person is told to try again. `job`: the job's id (default: a new one); a
+        job with that id already waited for is joined, not sent again."""
         import uuid
 
         import redis
 
-        job = str(uuid.uuid4())
+        job = job or str(uuid.uuid4())
         marker = f"avatar:job:{job}"
         # Long enough for one delivery, one redelivery after a lost worker, and both runs; a job
         # still queued after that is dropped by the worker that finds it (nobody waits for it).
@@ -250,8 +253,10 @@ class RenderQueue:
 
     def _send(self, task: str, args: list, job: str, marker: str, wait: int):
         """Mark `job` as waited for, then queue it (the marker first: a lost marker never
-        outlives its job)."""
-        self._redis.set(marker, "waiting", ex=wait)
+        outlives its job); when someone already waits for `job`, join it instead."""
+        if not self._redis.set(marker, "waiting", ex=wait, nx=True):
+            log.info("%s job %s is already queued or running: waiting for it too", task, job)
+            return self.celery.AsyncResult(job)
         result = self.celery.send_task(task, args=args, task_id=job, expires=wait)
         # Celery subscribes its own listener to the job; `run` listens itself, so drop Celery's
         # now, while Redis answers (it would otherwise unsubscribe when the result is collected,

@@ -23,6 +23,7 @@ face_recognition are never imported here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -160,6 +161,8 @@ class Avatar:
 
             self.queue = RenderQueue(self.deploy)
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
+        self._waiting_lock, self._waiting = threading.Lock(), 0  # people's renders waiting for it
+        self._prerenderer: threading.Thread | None = None
         self.corpora = Corpora(self.store, self.chat_db, default=self.deploy.corpus)
         self._models_lock = threading.Lock()
         self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
@@ -273,11 +276,13 @@ class Avatar:
         return replace(self.render, exemplar=replace(self.render.exemplar, recorded=framing))
 
     def say(self, text: str, owner: str | None = None, model: str | None = None, progress: Progress | None = None,
-            recorded_voice: bool = True, framing: str | None = None) -> Answer:
+            recorded_voice: bool = True, framing: str | None = None, background: bool = False) -> Answer | None:
         """Render the presenter saying `text`: with `owner`'s own recording of it, else a
         published one, else a synthesised driver; the recording's own voice unless
         `recorded_voice` is False or it has no sound; a recorded answer drawn in `framing`
-        (see `render_config`; it changes nothing for the swap renderer)."""
+        (see `render_config`; it changes nothing for the swap renderer). `background`: a
+        pre-render, which gives way: None (nothing done) while a person's render runs or waits
+        here."""
         text = _bounded(text, self.config.max_reply, "there is nothing to say.",
                         "that answer is {n} characters long; the presenter says at most {limit}.")
         render = self.render_config(framing)
@@ -289,7 +294,7 @@ class Avatar:
             return cached
         if self.queue is not None:
             started = time.perf_counter()
-            done = self.queue.render(text, owner, model, recorded_voice, progress, framing)
+            done = self.queue.render(text, owner, model, recorded_voice, progress, framing, key)
             answer = self._cached(done["key"])
             if answer is None:  # deleted meanwhile (its recording was replaced): render again
                 return self.say(text, owner, model, progress, recorded_voice, framing)
@@ -297,7 +302,9 @@ class Avatar:
             waited = time.perf_counter() - started - done["worker_seconds"]
             return Answer(answer.text, answer.video, answer.duration, answer.driver, False,
                           {**done["seconds"], "queue": waited})
-        with self._render_lock:
+        if not self._take_render_lane(background):
+            return None
+        try:
             # Checked again under the lock: a session that asked the same meanwhile rendered it.
             if cached := self._cached(key):
                 return cached
@@ -312,7 +319,77 @@ class Avatar:
                 self.media.delete(row["video"])
             for old in self.store.answers_over(self.config.answer_cache_bytes):
                 self.media.delete(old["video"])
+        finally:
+            self._render_lock.release()
         return Answer(text, video, answer.duration, answer.driver, False, answer.seconds)
+
+    def _take_render_lane(self, background: bool) -> bool:
+        """Acquire the render lock: a person's render waits for it (and is counted as waiting);
+        a background one takes it only when nobody renders or waits (False otherwise)."""
+        if background:
+            with self._waiting_lock:
+                if self._waiting:
+                    return False
+            return self._render_lock.acquire(blocking=False)
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            self._render_lock.acquire()
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+        return True
+
+    @contextlib.contextmanager
+    def _person_lane(self):
+        """The render lock for a person's heavy work (a pre-render gives way to it)."""
+        self._take_render_lane(False)
+        try:
+            yield
+        finally:
+            self._render_lock.release()
+
+    # -- pre-rendered answers ---------------------------------------------------------------
+
+    def coverage(self) -> list[dict]:
+        """Each answer of the active corpus for every visitor (default presenter and framing):
+        text, recorded (an operator published a recording of it, which the answer uses) and
+        state: "ready" (its video is rendered) or "waiting"."""
+        presenter, _ = self.presenter(None)
+        render = self.render_config(None)
+        rows = []
+        for _, text in self.chatbot.entries:
+            recorded = self.published().get(text)
+            ready = self.store.answer(self._key(text, presenter, recorded, True, render), touch=False) is not None
+            rows.append({"text": text, "recorded": recorded is not None, "state": "ready" if ready else "waiting"})
+        return rows
+
+    def start_prerendering(self) -> None:
+        """Pre-render the active corpus's answers in a background thread from now on (again
+        whenever the corpus, the presenter or the voice changes, since their keys change),
+        giving way to people's renders."""
+        if self._prerenderer is None:
+            self._prerenderer = threading.Thread(target=self._prerender_loop, name="prerender", daemon=True)
+            self._prerenderer.start()
+
+    def _prerender_loop(self) -> None:
+        idle = 2.0
+        while True:
+            try:
+                done = self.prerender_next()
+                idle = 0.0 if done else min(30.0, max(2.0, idle * 2))  # all rendered: look less often
+            except Exception:
+                log.exception("pre-rendering failed; trying again in a minute")
+                idle = 60.0
+            time.sleep(idle)
+
+    def prerender_next(self) -> str | None:
+        """Render one waiting answer of `coverage` in the background (giving way to people);
+        returns its text, or None when none is waiting or a person's render came first."""
+        for row in self.coverage():
+            if row["state"] == "waiting":
+                return row["text"] if self.say(row["text"], background=True) is not None else None
+        return None
 
     def export(self, session: str, out: Path, owner: str | None = None, model: str | None = None,
                progress: Progress | None = None, framing: str | None = None) -> tuple[Path, Path]:
@@ -344,7 +421,7 @@ class Avatar:
                                                         framing=framing).video))
         progress(0.85, "joining")
         meta = self.library.meta
-        with self._render_lock:
+        with self._person_lane():
             video, srt = export_dialogue(turns, Path(out), meta["width"], meta["height"], self.library.fps)
             try:
                 sign_video(video, "AI presenter dialogue", presenter.manifest_facts(),
@@ -428,7 +505,7 @@ class Avatar:
         clips = RecordedClips(self.store, self.media, owner_key(owner), render=self.render,
                               limits=MediaLimits(max_seconds=self.config.recording_limit(text), max_bytes=500 * 1024**2))
         expected = synthesize(text, self.voice).duration  # espeak-ng: a few ms per line
-        with self._render_lock:  # its checks decode and detect faces: one heavy job at a time
+        with self._person_lane():  # its checks decode and detect faces: one heavy job at a time
             return clips.save(text, Path(video), source=source, expected=expected)
 
     def recorded_lines(self, owner: str) -> list[dict]:

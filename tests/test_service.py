@@ -302,3 +302,27 @@ def test_recordings_of_visitors_who_never_come_back_are_deleted(avatar, franck_c
     avatar.config = dataclasses.replace(avatar.config, visitor_days=-1)  # as if a week had passed
     assert avatar.forget_absent_visitors() == 1
     assert avatar.recorded_lines(owner) == [] and not clip.video.exists() and not answer.video.exists()
+
+
+def test_a_loaded_corpus_is_prerendered_giving_way_to_people(avatar, franck_clip, tmp_path):
+    faq = tmp_path / "faq.csv"
+    faq.write_text("question,answer\nAre you open today?,Yes we are.\nDo you deliver?,We deliver daily.\n"
+                   "Can I pay by card?,Cards are welcome.\n", encoding="utf-8")
+    avatar.corpora.load([faq])
+    assert [row["state"] for row in avatar.coverage()] == ["waiting"] * 3
+    avatar.record("operator", "Cards are welcome.", franck_clip)
+    avatar.publish("operator", "Cards are welcome.")
+    assert [(row["state"], row["recorded"]) for row in avatar.coverage()] == [
+        ("waiting", False), ("waiting", False), ("waiting", True)]
+    avatar._waiting = 1  # a person's render waits for the lane: the pre-render gives way
+    assert avatar.prerender_next() is None and avatar.coverage()[0]["state"] == "waiting"
+    avatar._waiting = 0
+    assert avatar.prerender_next() == "Yes we are."
+    assert avatar.prerender_next() == "We deliver daily."
+    assert avatar.prerender_next() == "Cards are welcome."  # drawn on the operator's recording
+    assert avatar.prerender_next() is None  # nothing waiting
+    assert [row["state"] for row in avatar.coverage()] == ["ready"] * 3
+    answer = avatar.respond("Are you open today?", session="s-pre")
+    assert answer.cached and answer.text == "Yes we are."  # plays at once
+    recorded = avatar.respond("Can I pay by card?", session="s-pre")
+    assert recorded.cached and recorded.driver == "recorded"

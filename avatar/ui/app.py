@@ -131,6 +131,8 @@ def build_demo() -> gr.Blocks:
         _APP["operator_only"] = [*_APP["operator_buttons"], answers_tab]
         answers_tab.select(_corpus_view, None, _APP["corpus_view"], api_name=False, concurrency_limit=4,
                            concurrency_id="info")
+        answers_tab.select(_coverage_view, None, _APP["coverage"], api_name=False, concurrency_limit=4,
+                           concurrency_id="info")
         with gr.Accordion("About this presenter", open=False):
             about = gr.Markdown(_about(names[0], None))
         runtime = gr.Markdown(_runtime(names[0], None))
@@ -145,6 +147,8 @@ def build_demo() -> gr.Blocks:
                   concurrency_id="info")
         demo.unload(_end_session)
     _APP["demo"] = demo
+    if _service().deploy.prerender:
+        _service().start_prerendering()
     return demo
 
 
@@ -339,6 +343,7 @@ def _answers_tab() -> None:
         activate = gr.Checkbox(label="Answer from it at once", value=True)
         load = gr.Button("Load the corpus", variant="primary")
     status = gr.Markdown()
+    coverage = gr.Markdown()
     table = gr.Dataframe(headers=CORPUS_COLUMNS, label="Corpus versions", interactive=False, wrap=True)
     with gr.Row():
         version = gr.Dropdown([], label="Version", interactive=True)
@@ -353,12 +358,36 @@ def _answers_tab() -> None:
     load.click(_load_corpus, [files, name, greeting, fallback, activate], [status, *shown], api_name="load_corpus")
     use.click(_use_corpus, [version], [status, *shown], api_name="use_corpus")
     refresh.click(_corpus_view, None, shown, api_name="corpora")
+    timer = gr.Timer(5, active=False)
+    timer.tick(_coverage, None, [coverage], api_name=False, concurrency_limit=4, concurrency_id="info")
     _APP["corpus_view"] = shown
+    _APP["coverage"] = [coverage, timer]
 
 
 def _operator_only(request: gr.Request | None, what: str) -> None:
     if not _is_operator(request):
         raise gr.Error(f"Only an operator can {what}; log in with an operator account.")
+
+
+def _coverage(request: gr.Request):
+    """How many of the active corpus's answers play at once (pre-rendered or recorded), and which wait."""
+    _operator_only(request, "see the answers' coverage")
+    rows = _call(_service().coverage)
+    ready = [r for r in rows if r["state"] == "ready"]
+    waiting = len(rows) - len(ready)
+    recorded = sum(r["recorded"] for r in rows)
+    text = (f"**Ready to play at once: {len(ready)} of {len(rows)} answers** ({sum(r['recorded'] for r in ready)} "
+            f"from an operator's recording, {recorded} recorded in all); {waiting} waiting.")
+    if waiting and not _service().deploy.prerender:
+        text += " Pre-rendering is off on this server (AVATAR_PRERENDER=0): answers render when first asked."
+    elif waiting:
+        text += " The rest are being rendered in the background, after visitors' own answers."
+    return text
+
+
+def _coverage_view(request: gr.Request):
+    """The coverage, refreshed every 5 s while the operator has the page."""
+    return _coverage(request), gr.Timer(active=True)
 
 
 def _corpus_view(request: gr.Request):

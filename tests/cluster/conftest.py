@@ -88,7 +88,7 @@ def cluster(cluster_model, postgres_server, redis_server, s3_server, tmp_path_fa
     shared = {**os.environ, **s3_server.env, "AVATAR_DB": postgres_server.url, "AVATAR_BROKER": redis_server.url,
               "AVATAR_STORAGE": "s3://avatar-cluster/media", "AVATAR_MODEL": str(cluster_model),
               "AVATAR_JOB_SECONDS": str(JOB_SECONDS), "AVATAR_AUTH": ":".join(LOGIN), "AVATAR_ADAPT_STEPS": "4",
-              "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}
+              "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1", "AVATAR_PRERENDER": "0"}
     workers = [Process(f"worker-{i}", [sys.executable, "-m", "avatar", "worker"],
                        {**shared, "AVATAR_CACHE": str(tmp_path_factory.mktemp(f"worker-{i}-cache"))}, None,
                        logs / f"worker-{i}.log") for i in range(2)]

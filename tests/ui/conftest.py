@@ -61,7 +61,7 @@ def _serve(cache: Path, tmp: Path, env: dict | None = None):
     # Its own temp dir, so the cache is outside both the temp dir and the working directory, as
     # ~/.cache/avatar is for a real user (Gradio serves only files it is allowed to).
     env = {**os.environ, "AVATAR_PORT": str(port), "AVATAR_CACHE": str(cache), "AVATAR_MAX_UPLOAD": MAX_UPLOAD,
-           "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp), **(env or {})}
+           "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmp), "AVATAR_PRERENDER": "0", **(env or {})}
     for name in ("AVATAR_MODEL", "AVATAR_USERS", "AVATAR_AUTH"):
         env.pop(name, None)
     process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
