@@ -789,6 +789,54 @@ def library() -> None:
     """A presenter's library of his own frames: what the exemplar renderer draws him from."""
 
 
+@main.group("presenter")
+def presenter_group() -> None:
+    """Presenters made from a consenting person's own video (drawn from his own frames)."""
+
+
+@presenter_group.command("build")
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="The presenter's name (lower case, digits, hyphens).")
+@click.option("--person", required=True, help="Consent: the person in the video.")
+@click.option("--date", "given", required=True, help="Consent: when it was given (YYYY-MM-DD).")
+@click.option("--scope", required=True, help="Consent: what the presenter may be used for.")
+@click.option("--basis", required=True, help="Consent: how it was given (e.g. signed form #12).")
+@click.option("--publish", is_flag=True, help="Offer it to every visitor at once (else a draft: `presenter publish`).")
+def presenter_build(video, name, person, given, scope, basis, publish) -> None:
+    """Build presenter NAME from VIDEO (1-5 minutes of one person talking to the camera); the
+    footage is checked first and refused with the reason when unsuitable."""
+    from avatar.presenter_build import build_presenter, publish_presenter
+
+    with _progress("build", "%") as on_progress:
+        folder = build_presenter(video, name, {"person": person, "date": given, "scope": scope, "basis": basis},
+                                 on_progress=lambda share, stage: on_progress(round(100 * share), 100,
+                                                                              {"stage": stage}))
+    if publish:
+        folder = publish_presenter(name)
+    click.echo(f"{folder}: {'published for every visitor' if publish else 'draft; publish with `avatar presenter publish ' + name + '`'}")
+
+
+@presenter_group.command("publish")
+@click.argument("name")
+def presenter_publish(name) -> None:
+    """Offer draft presenter NAME to every visitor."""
+    from avatar.presenter_build import publish_presenter
+
+    click.echo(f"{publish_presenter(name)}: published for every visitor")
+
+
+@presenter_group.command("list")
+def presenter_list() -> None:
+    """The presenters: shipped, published for everyone, and drafts."""
+    from avatar.presenter import available_models
+    from avatar.presenter_build import DRAFTS, INSTALLED, drafts, models_folder
+
+    for name, folder in available_models(None, [models_folder(INSTALLED)]).items():
+        click.echo(f"  {name}  {folder}")
+    for name in drafts():
+        click.echo(f"  {name}  {models_folder(DRAFTS) / name}  (draft)")
+
+
 @library.command("build")
 @click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),

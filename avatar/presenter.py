@@ -1,7 +1,9 @@
 """A presenter model folder: its layout, finding and listing models, integrity, card and facts.
 
 `models/NAME/` (shipped) or `$AVATAR_CACHE/models/NAME/` (adapted) holds:
-    model.onnx        the swap network (see avatar.inference.swap for its contract)
+    model.onnx        the swap network (see avatar.inference.swap for its contract); absent from
+                      a presenter built from a person's own video (`avatar presenter build`),
+                      who is drawn only from his library by the exemplar renderer
     presenter.json    integrity record: {"onnx_sha256", "onnx_bytes", "files": {path: sha256}, "sealed"},
                       written at export; a file the tools add or edit later is resealed
     library/          the presenter's own frames (`avatar library build`): frames.mp4, index.npz,
@@ -55,7 +57,7 @@ def model_folder(path: Path) -> Path:
 def adapted_models(folder: Path) -> list[Path]:
     """Model folders made by adaptation in `folder` (one person's), newest first."""
     folder = Path(folder)
-    found = [p for p in folder.glob(f"*/{MODEL_FILE}") if not p.parent.name.startswith(".")] if folder.is_dir() else []
+    found = [p for p in folder.glob(f"*/{RECORD_FILE}") if not p.parent.name.startswith(".")] if folder.is_dir() else []
     return sorted((p.parent for p in found), key=lambda p: p.stat().st_mtime, reverse=True)
 
 
@@ -64,7 +66,7 @@ def available_models(first: Path | None = None, folders: list[Path] = ()) -> dic
     then those in each of `folders` (e.g. installed for everyone, adapted for one person;
     newest first). Only these names may be loaded by a request."""
     first = model_folder(first or DEFAULT_MODEL).resolve()
-    shipped = sorted(p.parent.resolve() for p in SHIPPED_MODELS.glob(f"*/{MODEL_FILE}"))
+    shipped = sorted(p.parent.resolve() for p in SHIPPED_MODELS.glob(f"*/{RECORD_FILE}"))
     models = {first.name: first}
     for folder in [*shipped, *(m for f in folders for m in adapted_models(f))]:
         models.setdefault(folder.name, folder.resolve())
@@ -80,11 +82,13 @@ def _sealed_files(folder: Path) -> list[str]:
 
 
 def write_record(folder: Path) -> dict:
-    """Seal `folder`: write presenter.json with the SHA-256 of model.onnx and of the library's
-    files (at export, and again when a library is built into the folder)."""
+    """Seal `folder`: write presenter.json with the SHA-256 of model.onnx (None for a presenter
+    drawn only from his library) and of the library's files (at export, and again when a
+    library is built into the folder)."""
     folder = Path(folder)
     onnx = folder / MODEL_FILE
-    record = {"onnx_sha256": file_sha256(onnx), "onnx_bytes": onnx.stat().st_size,
+    record = {"onnx_sha256": file_sha256(onnx) if onnx.is_file() else None,
+              "onnx_bytes": onnx.stat().st_size if onnx.is_file() else None,
               "files": {name: file_sha256(folder / name) for name in _sealed_files(folder)},
               "sealed": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     atomic_write(folder / RECORD_FILE, json.dumps(record, indent=1) + "\n")
@@ -106,12 +110,13 @@ def reseal(folder: Path, names: list[str]) -> None:
 
 @dataclass(frozen=True)
 class Presenter:
-    """A checked presenter model folder. sha256: of model.onnx, equal to its integrity record;
-    files: the other sealed files' hashes, each checked; consent and card_text: as read (and
-    checked) at open, None/"" when not sealed."""
+    """A checked presenter model folder. sha256: of model.onnx, equal to its integrity record
+    (None: no swap network, he is drawn from his library alone); files: the other sealed
+    files' hashes, each checked; consent and card_text: as read (and checked) at open, None/""
+    when not sealed."""
 
     folder: Path
-    sha256: str
+    sha256: str | None
     consent: dict | None
     files: dict = field(default_factory=dict)
     card_text: str = ""
@@ -121,8 +126,9 @@ class Presenter:
         return self.folder.name
 
     @property
-    def onnx(self) -> Path:
-        return self.folder / MODEL_FILE
+    def onnx(self) -> Path | None:
+        """The swap network, or None for a presenter drawn from his library alone."""
+        return self.folder / MODEL_FILE if self.sha256 else None
 
     @property
     def library(self) -> Path | None:
@@ -148,7 +154,9 @@ class Presenter:
 
     def manifest_facts(self) -> dict:
         """What a C2PA manifest says about this presenter: name, ONNX hash prefix, consent."""
-        facts = {"model": self.name, "model_sha256": self.sha256[:16]}
+        facts = {"model": self.name}
+        if self.sha256:
+            facts["model_sha256"] = self.sha256[:16]
         if self.library is not None:
             facts["library_sha256"] = self.files[f"{LIBRARY}/frames.mp4"][:16]
         if self.consent:
@@ -161,8 +169,8 @@ def open_presenter(path: Path) -> Presenter:
     it is not a model folder, has no integrity record, or its ONNX bytes changed since export."""
     folder = model_folder(path)
     onnx, record_file = folder / MODEL_FILE, folder / RECORD_FILE
-    if not onnx.is_file():
-        raise UserError(f"{folder} is not a presenter model folder (it has no {MODEL_FILE}).")
+    if not onnx.is_file() and not record_file.is_file():
+        raise UserError(f"{folder} is not a presenter model folder (it has no {MODEL_FILE} and no {RECORD_FILE}).")
     if not record_file.is_file():
         raise UserError(f"the presenter model {folder.name} has no integrity record ({RECORD_FILE}); export it again "
                         "with `avatar swap export`.")
@@ -171,10 +179,17 @@ def open_presenter(path: Path) -> Presenter:
         expected, files = record["onnx_sha256"], dict(record.get("files", {}))
     except (ValueError, KeyError, TypeError, AttributeError):
         raise UserError(f"the integrity record of the presenter model {folder.name} is damaged.") from None
-    actual = file_sha256(onnx)
-    if actual != expected:
-        raise UserError(f"the presenter model {folder.name} was changed after it was exported ({MODEL_FILE} no longer "
-                        "matches its integrity record), so it is refused; restore it or export it again.")
+    if expected is None:  # drawn from his library alone: the library must be sealed
+        actual = None
+        if f"{LIBRARY}/index.npz" not in files:
+            raise UserError(f"the presenter model {folder.name} has neither a swap network nor a library of his "
+                            "own frames; build it again.")
+    else:
+        actual = file_sha256(onnx) if onnx.is_file() else None
+        if actual != expected:
+            raise UserError(f"the presenter model {folder.name} was changed after it was exported ({MODEL_FILE} is "
+                            "missing or no longer matches its integrity record), so it is refused; restore it or "
+                            "export it again.")
     sealed = {}  # the small files' checked bytes: what was hashed is what is believed
     for name, digest in files.items():
         path = (folder / name).resolve()

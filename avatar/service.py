@@ -54,6 +54,8 @@ from avatar.media.clip import DriverClip
 from avatar.paths import cache_dir, scratch_dir, sweep_scratch
 from avatar.presenter import (DEFAULT_MODEL, MODEL_FILE, RECORD_FILE, Presenter, available_models, model_folder,
                               open_presenter)
+from avatar.presenter_build import (DRAFTS, INSTALLED, FootageConfig, build_presenter, check_name, drafts,
+                                    models_folder, publish_presenter)
 from avatar.provenance.credentials import sign_video
 from avatar.render import load_drawing, render_clip, speech_library
 from avatar.render.dialogue import Turn, export_dialogue
@@ -64,7 +66,6 @@ from avatar.store import Store
 Progress = Callable[[float, str], None]
 log = logging.getLogger(__name__)
 PUBLISHED = "published"  # the owner of the recordings every visitor gets
-INSTALLED = "installed"  # models folder of presenters every visitor may pick
 # The study's demo dialogue (the paper's five questions), answered from the English corpus.
 STUDY_QUESTIONS = ("Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",
                    "What was the first computer?")
@@ -186,13 +187,38 @@ class Avatar:
             folders += [self.adapted_folder(owner), *self._shared_adapted_folders(owner)]
         return available_models(self.default_model, folders)
 
+    def build_presenter(self, video: Path, name: str, consent: dict, progress: Progress | None = None,
+                        footage: FootageConfig = FootageConfig()) -> Path:
+        """Build the draft presenter `name` from a consenting person's `video` (see
+        `avatar.presenter_build`); refused, with the reason, when the footage is unsuitable."""
+        return build_presenter(video, name, consent, footage, progress)
+
+    def draft_presenters(self) -> list[str]:
+        return drafts()
+
+    def preview_presenter(self, name: str, text: str, out: Path, progress: Progress | None = None) -> Answer:
+        """The draft presenter `name` saying `text` into `out` (not cached: a draft may be rebuilt)."""
+        folder = models_folder(DRAFTS) / check_name(name)
+        if not folder.is_dir():
+            raise UserError(f"there is no draft presenter called {quoted(name)}.")
+        text = _bounded(text, self.config.max_reply, "there is nothing to say.",
+                        "that line is {n} characters long; the presenter says at most {limit}.")
+        with self._person_lane():
+            return self._render(text, open_presenter(folder), None, Path(out), progress or (lambda s, t: None),
+                                True, self.render)
+
+    def publish_presenter(self, name: str) -> Path:
+        """Offer the draft presenter `name` to every visitor (an operator's action)."""
+        return publish_presenter(name)
+
     @staticmethod
     def adapted_folder(owner: str) -> Path:
         return cache_dir("models") / owner_key(owner)
 
-    def presenter(self, name: str | None, owner: str | None = None) -> tuple[Presenter, SwapModel]:
-        """The checked presenter called `name` (None: the default) and its loaded swap model;
-        only names offered by `models(owner)` are accepted."""
+    def presenter(self, name: str | None, owner: str | None = None) -> tuple[Presenter, SwapModel | None]:
+        """The checked presenter called `name` (None: the default) and its loaded swap model
+        (None for a presenter drawn from his own frames alone); only names offered by
+        `models(owner)` are accepted."""
         models = self.models(owner)
         if name and name not in models:
             raise UserError(f"there is no presenter model called {quoted(name)}.")
@@ -204,13 +230,14 @@ class Avatar:
             loaded = self._loaded.get(folder)
             if loaded is None or loaded[0] != version:  # new or rewritten: hash-checked again
                 presenter = open_presenter(folder)
-                loaded = self._loaded[folder] = (version, presenter, load_swap_model(presenter.onnx))
+                swap = load_swap_model(presenter.onnx) if presenter.onnx else None  # None: drawn from his library
+                loaded = self._loaded[folder] = (version, presenter, swap)
             return loaded[1], loaded[2]
 
     def about(self, name: str | None, owner: str | None = None) -> dict:
         """What a person should know about presenter `name`: name, consent, card, runtime."""
         presenter, model = self.presenter(name, owner)
-        exemplar = presenter.library is not None and self.render.renderer != "swap"
+        exemplar = presenter.library is not None and (self.render.renderer != "swap" or model is None)
         drawing = ("from his own recorded video: his real frames, chosen and warped to follow what he says (synthesised "
                    "answers show his own room; recorded answers put his face into the recording's frame)"
                    + (" and repaired by a small network trained on his video" if presenter.refiner and
@@ -218,7 +245,8 @@ class Avatar:
                    "by a face-swap model over a recorded or synthesised driver (a different real person, whose hair, "
                    "ears and clothes can still be seen)")
         return {"name": presenter.name, "consent": presenter.consent, "card": presenter.card(),
-                "provider": model.providers[0], "sha256": presenter.fingerprint, "drawing": drawing,
+                "provider": model.providers[0] if model else "CPUExecutionProvider (his frames, warped)",
+                "sha256": presenter.fingerprint, "drawing": drawing,
                 "renderer": "exemplar" if exemplar else "swap"}
 
     # -- chat -------------------------------------------------------------------------------

@@ -138,7 +138,8 @@ def load_drawing(presenter: Presenter, config: RenderConfig = RenderConfig()) ->
     "auto" when he has one) or the autoencoder swap network ("swap")."""
     if config.renderer not in RENDERERS:
         raise UserError(f"unknown renderer {config.renderer!r}: use one of {', '.join(RENDERERS)}.")
-    if config.renderer == "exemplar" or (config.renderer == "auto" and presenter.library is not None):
+    if presenter.onnx is None or config.renderer == "exemplar" or (config.renderer == "auto" and
+                                                                     presenter.library is not None):
         if presenter.library is None:
             raise UserError(f"the presenter {presenter.name} has no library of his own frames; build one with "
                             "`avatar library build`, or use the swap renderer.")

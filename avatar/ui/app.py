@@ -128,7 +128,9 @@ def build_demo() -> gr.Blocks:
             _record_tab(model, framing, limit)
         with gr.Tab("Team answers", visible=False) as answers_tab:
             _answers_tab()
-        _APP["operator_only"] = [*_APP["operator_buttons"], answers_tab]
+        with gr.Tab("Team presenter", visible=False) as presenter_tab:
+            _presenter_tab()
+        _APP["operator_only"] = [*_APP["operator_buttons"], answers_tab, presenter_tab]
         answers_tab.select(_corpus_view, None, _APP["corpus_view"], api_name=False, concurrency_limit=4,
                            concurrency_id="info")
         answers_tab.select(_coverage_view, None, _APP["coverage"], api_name=False, concurrency_limit=4,
@@ -364,6 +366,74 @@ def _answers_tab() -> None:
     _APP["coverage"] = [coverage, timer]
 
 
+PRESENTER_HELP = ("Make a presenter from a colleague who agrees: upload 1 to 5 minutes of them alone, talking to the "
+                  "camera, face well lit and filling a good part of the picture. The video is checked first (too "
+                  "short, no face, several faces, a face too small or too dark are refused, with the reason). The "
+                  "presenter is drawn only from their own frames. Fill in their consent: it is kept with the "
+                  "presenter, shown in its About panel and stated in every video it makes. It stays a draft, which "
+                  "only you can preview, until you publish it for every visitor.")
+PREVIEW_LINE = "Hello! I'm an AI presenter. Ask me anything about our shop."
+
+
+def _presenter_tab() -> None:
+    gr.Markdown(PRESENTER_HELP)
+    source = gr.Video(label="Their video (1-5 minutes)", sources=["upload"], include_audio=False)
+    with gr.Row():
+        name = gr.Textbox(label="Presenter name (lower case, e.g. anna-support)", max_length=40)
+        person = gr.Textbox(label="Person's full name", max_length=200)
+        given = gr.Textbox(label="Consent date (YYYY-MM-DD)", max_length=10)
+    with gr.Row():
+        scope = gr.Textbox(label="What the presenter may be used for", max_length=500,
+                           placeholder="Customer-relations demos inside the company")
+        basis = gr.Textbox(label="How consent was given", max_length=500, placeholder="Signed consent form #12")
+    agree = gr.Checkbox(label="I confirm this person agreed, as recorded above, to be made into an AI presenter.")
+    build = gr.Button("Build the presenter", variant="primary")
+    status = gr.Markdown()
+    preview = gr.Video(label="Preview (AI-generated)", autoplay=True, interactive=False)
+    with gr.Row():
+        draft = gr.Dropdown([], label="Draft presenters", interactive=True)
+        publish = gr.Button("Publish for every visitor")
+    build.click(_build_presenter, [source, name, person, given, scope, basis, agree], [status, preview, draft],
+                api_name="build_presenter")
+    publish.click(_publish_presenter, [draft], [status, draft], api_name="publish_presenter")
+
+
+def _build_presenter(video: str | None, name: str, person: str, given: str, scope: str, basis: str, agree: bool,
+                     request: gr.Request, progress=gr.Progress()):
+    _operator_only(request, "build a presenter")
+    if not agree:
+        raise gr.Error("Confirm that the person agreed (the box above the button) first.")
+    if not video:
+        raise gr.Error("Upload the person's video first.")
+    consent = {"person": person, "date": given, "scope": scope, "basis": basis}
+    folder = _call(_service().build_presenter, Path(video), name, consent, progress=_progress(progress))
+    answer = _call(_service().preview_presenter, folder.name, PREVIEW_LINE, _export_path("preview", "preview.mp4"),
+                   progress=_progress(progress))
+    drafts = _service().draft_presenters()
+    return (f"Built **{folder.name}** from their own frames (a draft). Watch the preview; publish it below to offer "
+            "it to every visitor.", str(answer.video), gr.Dropdown(choices=drafts, value=folder.name))
+
+
+def _publish_presenter(name: str | None, request: gr.Request):
+    _operator_only(request, "publish a presenter")
+    if not name:
+        raise gr.Error("Pick a draft presenter first.")
+    folder = _call(_service().publish_presenter, name)
+    return (f"Published: every visitor can now choose **{folder.name}** (reload the page to see it in the list).",
+            gr.Dropdown(choices=_service().draft_presenters(), value=None))
+
+
+def _export_path(prefix: str, filename: str) -> Path:
+    """A fresh file path in the served exports folder (older ones of `prefix` removed after an hour)."""
+    import tempfile
+
+    from avatar.paths import cache_dir, writable_dir
+
+    exports = writable_dir(cache_dir("exports"), "exports folder")
+    _remove_old(exports, max_age_s=3600, pattern=f"{prefix}-*")
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=exports)) / filename
+
+
 def _operator_only(request: gr.Request | None, what: str) -> None:
     if not _is_operator(request):
         raise gr.Error(f"Only an operator can {what}; log in with an operator account.")
@@ -412,15 +482,9 @@ def _corpus_view(request: gr.Request):
 
 def _unanswered_file(text: str | None) -> str | None:
     """The unanswered questions' CSV text as a file to download (None when there are none)."""
-    import tempfile
-
-    from avatar.paths import cache_dir, writable_dir
-
     if not text:
         return None
-    exports = writable_dir(cache_dir("exports"), "exports folder")
-    _remove_old(exports, max_age_s=3600, pattern="unanswered-*")
-    out = Path(tempfile.mkdtemp(prefix="unanswered-", dir=exports)) / "unanswered-questions.csv"
+    out = _export_path("unanswered", "unanswered-questions.csv")
     out.write_text(text, encoding="utf-8")
     return str(out)
 
@@ -583,13 +647,7 @@ def _text(content) -> str:
 
 def _export(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """This session's dialogue, as the server kept it, as one video with subtitles."""
-    import tempfile
-
-    from avatar.paths import cache_dir, writable_dir
-
-    exports = writable_dir(cache_dir("exports"), "exports folder")
-    _remove_old(exports, max_age_s=3600)  # Gradio serves its own copy; ours are only needed briefly
-    out = Path(tempfile.mkdtemp(prefix="dialogue-", dir=exports)) / "dialogue.mp4"
+    out = _export_path("dialogue", "dialogue.mp4")  # Gradio serves its own copy; ours is only needed briefly
     video, srt = _call(_service().export, _session(request), out, owner=_owner(request), model=model,
                        progress=_progress(progress), framing=framing)
     return [str(video), str(srt)]

@@ -114,7 +114,7 @@ def test_a_shared_media_folder_serves_answers_and_never_recordings(tmp_path, mon
 
 def test_an_operator_loads_a_corpus_sees_its_versions_and_downloads_the_unanswered(tmp_path, monkeypatch):
     from avatar.accounts import Users
-    from avatar.chat.corpora import DEMO_FILE, Corpora
+    from avatar.chat.corpora import Corpora
     from avatar.store import Store
 
     users = Users(tmp_path / "users")
@@ -151,3 +151,20 @@ def test_an_operator_loads_a_corpus_sees_its_versions_and_downloads_the_unanswer
     assert corpora.row(demo)["name"] in status and corpora.active() == demo
     with pytest.raises(Exception, match="Only an operator"):
         app._use_corpus("english", bob)
+
+
+def test_only_an_operator_builds_or_publishes_a_presenter_and_only_with_consent(tmp_path, monkeypatch):
+    from avatar.accounts import Users
+
+    users = Users(tmp_path / "users")
+    users.add("alice", "alice-secret", "operator")
+    monkeypatch.setitem(app._APP, "accounts", users)
+    monkeypatch.setattr(app, "_service", lambda: pytest.fail("nothing may be built or published"))
+    args = ("video.mp4", "ann", "Ann Example", "2026-12-01", "demos", "form #1")
+    for request in (REQUEST, SimpleNamespace(session_hash="s", username="bob")):
+        with pytest.raises(Exception, match="Only an operator"):
+            app._build_presenter(*args, True, request)
+        with pytest.raises(Exception, match="Only an operator"):
+            app._publish_presenter("ann", request)
+    with pytest.raises(Exception, match="Confirm that the person agreed"):
+        app._build_presenter(*args, False, SimpleNamespace(session_hash="s", username="alice"))

