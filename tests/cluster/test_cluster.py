@@ -24,11 +24,11 @@ def client(replica):
 
 
 def finished_jobs(worker) -> list[str]:
-    return re.findall(r"Task avatar\.render\[([0-9a-f-]+)\] succeeded", worker.log.read_text(errors="replace"))
+    return re.findall(r"Task avatar\.render\[([0-9a-z-]+)\] succeeded", worker.log.read_text(errors="replace"))
 
 
 def received_jobs(worker) -> list[str]:
-    return re.findall(r"Task avatar\.render\[([0-9a-f-]+)\] received", worker.log.read_text(errors="replace"))
+    return re.findall(r"Task avatar\.render\[([0-9a-z-]+)\] received", worker.log.read_text(errors="replace"))
 
 
 def test_a_recording_made_through_one_replica_is_used_by_an_answer_from_the_other(cluster, franck_clip):
@@ -58,14 +58,14 @@ def test_jobs_spread_over_both_workers(cluster):
 
 def test_a_dialogue_export_renders_its_answers_on_the_workers_and_joins_them_there(cluster):
     _, b = cluster["replicas"]
-    exports = sum(len(re.findall(r"Task avatar\.export\[[0-9a-f-]+\] succeeded", w.log.read_text()))
+    exports = sum(len(re.findall(r"Task avatar\.export\[[0-9a-z-]+\] succeeded", w.log.read_text()))
                   for w in cluster["workers"])
     history, video, files = client(b).predict(api_name="/study")
     info = probe(video)
     assert info.has_audio and info.duration > 5 * 2.0  # five title cards and five answers
     srt = Path(next(str(f) for f in files if str(f).endswith(".srt"))).read_text()
     assert srt.count("Q: ") == 5
-    assert sum(len(re.findall(r"Task avatar\.export\[[0-9a-f-]+\] succeeded", w.log.read_text()))
+    assert sum(len(re.findall(r"Task avatar\.export\[[0-9a-z-]+\] succeeded", w.log.read_text()))
                for w in cluster["workers"]) == exports + 1
 
 
