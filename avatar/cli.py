@@ -813,7 +813,8 @@ def presenter_build(video, name, person, given, scope, basis, publish) -> None:
                                                                               {"stage": stage}))
     if publish:
         folder = publish_presenter(name)
-    click.echo(f"{folder}: {'published for every visitor' if publish else 'draft; publish with `avatar presenter publish ' + name + '`'}")
+    state = "published for every visitor" if publish else f"draft; publish with `avatar presenter publish {name}`"
+    click.echo(f"{folder}: {state}")
 
 
 @presenter_group.command("publish")

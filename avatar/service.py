@@ -538,7 +538,8 @@ class Avatar:
 
     def recorded_lines(self, owner: str) -> list[dict]:
         """`owner`'s recordings, oldest first: text, duration (s), created (ISO 8601 UTC)."""
-        return [{k: row[k] for k in ("text", "duration", "created")} for row in self.store.recordings_of(owner_key(owner))]
+        rows = self.store.recordings_of(owner_key(owner))
+        return [{k: row[k] for k in ("text", "duration", "created")} for row in rows]
 
     def visitor(self, token: str) -> str:
         """The owner of a visitor without a login, from the random token their browser keeps

@@ -356,7 +356,7 @@ def _answers_tab() -> None:
     with gr.Row():
         refresh = gr.Button("Refresh")
         download = gr.DownloadButton("Download as CSV")
-    shown = [table, version, unanswered, download]
+    shown = [coverage, table, version, unanswered, download]
     load.click(_load_corpus, [files, name, greeting, fallback, activate], [status, *shown], api_name="load_corpus")
     use.click(_use_corpus, [version], [status, *shown], api_name="use_corpus")
     refresh.click(_corpus_view, None, shown, api_name="corpora")
@@ -446,8 +446,10 @@ def _coverage(request: gr.Request):
     ready = [r for r in rows if r["state"] == "ready"]
     waiting = len(rows) - len(ready)
     recorded = sum(r["recorded"] for r in rows)
-    text = (f"**Ready to play at once: {len(ready)} of {len(rows)} answers** ({sum(r['recorded'] for r in ready)} "
-            f"from an operator's recording, {recorded} recorded in all); {waiting} waiting.")
+    text = f"**Ready to play at once: {len(ready)} of {len(rows)} answers**"
+    if recorded:
+        text += f" ({sum(r['recorded'] for r in ready)} of the {recorded} recorded by an operator)"
+    text += f"; {waiting} waiting." if waiting else "."
     if waiting and not _service().deploy.prerender:
         text += " Pre-rendering is off on this server (AVATAR_PRERENDER=0): answers render when first asked."
     elif waiting:
@@ -461,7 +463,8 @@ def _coverage_view(request: gr.Request):
 
 
 def _corpus_view(request: gr.Request):
-    """The corpus versions, the version picker, the active corpus's unanswered questions and their CSV."""
+    """The coverage, the corpus versions, the version picker, the active corpus's unanswered
+    questions and their CSV."""
     from datetime import datetime, timezone
 
     _operator_only(request, "see the team's corpora")
@@ -476,7 +479,8 @@ def _corpus_view(request: gr.Request):
     active = next(r["version"] for r in rows if r["active"])
     questions = corpora.unanswered()
     unanswered = [[q["question"], q["count"], when(q["last_asked"])] for q in questions]
-    return (gr.update(value=table), gr.update(choices=choices, value=active), gr.update(value=unanswered),
+    return (_coverage(request), gr.update(value=table), gr.update(choices=choices, value=active),
+            gr.update(value=unanswered),
             gr.update(value=_unanswered_file(corpora.unanswered_text() if questions else None)))
 
 

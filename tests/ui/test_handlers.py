@@ -123,7 +123,10 @@ def test_an_operator_loads_a_corpus_sees_its_versions_and_downloads_the_unanswer
     monkeypatch.setitem(app._APP, "accounts", users)
     monkeypatch.setenv("AVATAR_CACHE", str(tmp_path / "cache"))
     corpora = Corpora(Store(f"sqlite:///{tmp_path / 'state.sqlite3'}").prepare(), f"sqlite:///{tmp_path / 'chat.sqlite3'}")
-    monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(corpora=corpora))
+    coverage = lambda: [{"text": answer, "recorded": False, "state": "waiting"}  # noqa: E731
+                        for _, answer in corpora.chatbot().entries]
+    service = SimpleNamespace(corpora=corpora, coverage=coverage, deploy=SimpleNamespace(prerender=True))
+    monkeypatch.setattr(app, "_service", lambda: service)
     alice, bob = (SimpleNamespace(session_hash="s", username=name) for name in ("alice", "bob"))
     faq = tmp_path / "ours.csv"
     faq.write_text("question,answer\nDo you open on Sundays?,We open from 10 to 4 on Sundays.\n"
@@ -135,8 +138,9 @@ def test_an_operator_loads_a_corpus_sees_its_versions_and_downloads_the_unanswer
     with pytest.raises(Exception, match="bad.csv line 2"):
         app._load_corpus([str(bad)], "", "", "", True, alice)
     demo = corpora.active()  # the shipped demo FAQ answers until a corpus is chosen
-    status, table, version, unanswered, download = app._load_corpus([str(faq)], "Our shop", "Ask about the shop.", "",
-                                                                   True, alice)
+    status, coverage, table, version, unanswered, download = app._load_corpus(
+        [str(faq)], "Our shop", "Ask about the shop.", "", True, alice)
+    assert "Ready to play at once: 0 of 2 answers" in coverage
     assert "Our shop" in status and "2 answers" in status and "now answers from it" in status
     assert [row[1] for row in table["value"]] == ["Our shop", corpora.row(demo)["name"], "English small talk (chatterbot-corpus)"]
     assert table["value"][0][-1] == "yes" and version["value"] == corpora.active() != demo
