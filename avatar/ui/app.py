@@ -377,7 +377,9 @@ PREVIEW_LINE = "Hello! I'm an AI presenter. Ask me anything about our shop."
 
 def _presenter_tab() -> None:
     gr.Markdown(PRESENTER_HELP)
-    source = gr.Video(label="Their video (1-5 minutes)", sources=["upload"], include_audio=False)
+    # include_audio: without it Gradio strips the sound with a system ffmpeg it may not find; the sound is unused.
+    source = gr.Video(label="Their video (1-5 minutes)", sources=["upload"], include_audio=True,
+                      elem_id="presenter-source")
     with gr.Row():
         name = gr.Textbox(label="Presenter name (lower case, e.g. anna-support)", max_length=40)
         person = gr.Textbox(label="Person's full name", max_length=200)

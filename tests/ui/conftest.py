@@ -53,6 +53,17 @@ def login_server(tmp_path_factory):
         yield url, cache
 
 
+@pytest.fixture(scope="session")
+def operator_server(tmp_path_factory):
+    """The app with one operator account (alice, alice-secret), pre-rendering on, uploads up to
+    50 MB; its own cache. Yields the URL."""
+    from avatar.accounts import Users
+
+    cache, tmp = tmp_path_factory.mktemp("operator-cache"), tmp_path_factory.mktemp("operator-tmp")
+    Users(cache / "accounts" / "users").add("alice", "alice-secret", "operator")
+    yield from _serve(cache, tmp, {"AVATAR_PRERENDER": "1", "AVATAR_MAX_UPLOAD": "50mb"})
+
+
 def _serve(cache: Path, tmp: Path, env: dict | None = None):
     """Run app.py on a free port with `cache` as its $AVATAR_CACHE; yields its URL."""
     with socket.socket() as s:

