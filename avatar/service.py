@@ -383,14 +383,16 @@ class Avatar:
         """Each answer of the active corpus for every visitor (default presenter and framing):
         text, recorded (an operator published a recording of it, which the answer uses) and
         state: "ready" (its video is rendered) or "waiting"."""
+        return list(self._coverage_rows())
+
+    def _coverage_rows(self):
+        """`coverage`'s rows one by one (a pre-render stops at the first waiting one)."""
         presenter, _ = self.presenter(None)
         render = self.render_config(None)
-        rows = []
         for _, text in self.chatbot.entries:
             recorded = self.published().get(text)
             ready = self.store.answer(self._key(text, presenter, recorded, True, render), touch=False) is not None
-            rows.append({"text": text, "recorded": recorded is not None, "state": "ready" if ready else "waiting"})
-        return rows
+            yield {"text": text, "recorded": recorded is not None, "state": "ready" if ready else "waiting"}
 
     def start_prerendering(self) -> None:
         """Pre-render the active corpus's answers in a background thread from now on (again
@@ -414,7 +416,7 @@ class Avatar:
     def prerender_next(self) -> str | None:
         """Render one waiting answer of `coverage` in the background (giving way to people);
         returns its text, or None when none is waiting or a person's render came first."""
-        for row in self.coverage():
+        for row in self._coverage_rows():
             if row["state"] == "waiting":
                 return row["text"] if self.say(row["text"], background=True) is not None else None
         return None
