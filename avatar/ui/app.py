@@ -78,13 +78,15 @@ def _progress(progress):
 
 
 def _reply(message: str, history: list, request: gr.Request):
-    """Add the user's message and the bot's text reply to the chat (fast: no rendering)."""
+    """Add the user's message and the bot's text reply to the chat (fast: no rendering), and
+    empty the player: an answer given again is then loaded again and plays, where setting the
+    same video twice would leave it on its last frame."""
     if not (message or "").strip():
-        return history, ""
+        return history, "", gr.update()
     reply = _call(_service().reply, message, _session(request))
     history = history + [{"role": "user", "content": _as_text(message.strip())},
                          {"role": "assistant", "content": _as_text(reply)}]
-    return history, ""
+    return history, "", None
 
 
 def _greeting() -> list[dict]:
@@ -149,6 +151,7 @@ def build_demo() -> gr.Blocks:
                   concurrency_id="info")
         demo.unload(_end_session)
     _APP["demo"] = demo
+    _service().chatbot  # the chat database and matcher ready before the first visitor, not on the first question
     if _service().deploy.prerender:
         _service().start_prerendering()
     return demo
@@ -261,7 +264,7 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     download = gr.File(label="Dialogue video and subtitles", file_count="multiple", interactive=False)
     for trigger in (message.submit, send.click):
         # The text reply is cheap: its own queue lane, so it never waits behind a render.
-        trigger(_reply, [message, chat], [chat, message], api_name=False, concurrency_limit=8,
+        trigger(_reply, [message, chat], [chat, message, video], api_name=False, concurrency_limit=8,
                 concurrency_id="chat").success(_render, [model, framing], [video], api_name="render")
     export.click(_export, [model, framing], [download], api_name="export")
     study.click(_study, [model, framing], [chat, video, download], api_name="study")

@@ -43,6 +43,12 @@ def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     assert page.get_by_text("in your recording's frame").first.is_visible()
     page.screenshot(path=str(tmp_path / "app.png"))
     assert (tmp_path / "app.png").stat().st_size > 20_000
+    # Asked again once it has played to the end: the same answer plays again, from the start.
+    page.wait_for_function("() => document.querySelector('video').ended", timeout=60_000)
+    box.fill("Where is my order?")
+    box.press("Enter")
+    page.wait_for_function("() => { const v = document.querySelector('video');"
+                           " return v && !v.ended && v.currentTime > 0.2; }", timeout=60_000)
 
 
 def test_what_a_person_types_is_shown_as_text(server, browser):
