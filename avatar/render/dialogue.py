@@ -17,6 +17,7 @@ from avatar.render.label import add_label
 SAMPLE_RATE = 22050
 CARD_LINES = 6  # question lines on a title card
 CUE_WIDTH, CUE_LINES = 42, 2  # subtitle cue: characters per line, lines per cue
+MIN_CUE_SECONDS = 1.0  # a question's card stays up long enough for each of its cues to be read
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,17 @@ def title_card(question: str, width: int, height: int) -> np.ndarray:
     return add_label(card)
 
 
-def subtitle_cues(text: str, start: float, end: float, width: int = CUE_WIDTH, lines: int = CUE_LINES
-                  ) -> list[tuple[float, float, str]]:
+def subtitle_cues(text: str, start: float, end: float, width: int = CUE_WIDTH, lines: int = CUE_LINES,
+                  min_seconds: float = MIN_CUE_SECONDS) -> list[tuple[float, float, str]]:
     """`text` shown from `start` to `end` seconds as readable cues: at most `lines` lines of
-    `width` characters each, every cue on screen for a time in proportion to its length."""
+    `width` characters each, every cue on screen for `min_seconds` (when there is time for
+    that) plus a share of the rest in proportion to its length."""
     wrapped = textwrap.wrap(" ".join(text.split()), width=width) or [""]
     chunks = ["\n".join(wrapped[i:i + lines]) for i in range(0, len(wrapped), lines)]
     weights = np.array([max(1, len(chunk)) for chunk in chunks], float)
-    bounds = start + (end - start) * np.concatenate([[0], np.cumsum(weights) / weights.sum()])
+    floor = min(min_seconds, (end - start) / len(chunks))
+    lengths = floor + (end - start - floor * len(chunks)) * weights / weights.sum()
+    bounds = start + np.concatenate([[0], np.cumsum(lengths)])
     return [(float(a), float(b), chunk) for a, b, chunk in zip(bounds[:-1], bounds[1:], chunks)]
 
 
@@ -67,13 +71,15 @@ def export_dialogue(turns: list[Turn], out: Path, width: int, height: int, fps: 
     """Write `out` (H.264/AAC MP4) and its .srt subtitles; returns both paths.
 
     Answers are retimed to `fps` (frames picked by time) and scaled to width x height; cards
-    are silent. The sound track is assembled first, so picture and sound share one clock.
+    are silent and last `card_seconds`, longer for a long question (MIN_CUE_SECONDS per
+    subtitle cue of it). The sound track is assembled first, so picture and sound share one clock.
     """
     out = Path(out)
-    card_frames = int(round(card_seconds * fps))
     plan, audio, subtitles = [], [], []
     clock = 0.0
     for turn in turns:
+        cues = len(subtitle_cues(f"Q: {turn.question}", 0.0, 1.0))
+        card_frames = int(round(max(card_seconds, cues * MIN_CUE_SECONDS) * fps))
         info = probe(turn.answer_video)
         frames = int(round(info.frames / info.fps * fps))
         seconds = frames / fps
@@ -85,12 +91,12 @@ def export_dialogue(turns: list[Turn], out: Path, width: int, height: int, fps: 
         subtitles += subtitle_cues(f"Q: {turn.question}", clock, card_end)
         subtitles += subtitle_cues(turn.answer_text, card_end, card_end + seconds)
         clock += card_frames / fps + seconds
-        plan.append((turn, info.fps, frames))
+        plan.append((turn, info.fps, frames, card_frames))
     wav = out.with_suffix(".dialogue.wav")
     _write_wav(wav, np.concatenate(audio) if audio else np.zeros(1, np.int16))
     try:
         with VideoWriter(out, width, height, fps, audio=wav) as writer:
-            for turn, source_fps, frames in plan:
+            for turn, source_fps, frames, card_frames in plan:
                 card = title_card(turn.question, width, height)
                 for _ in range(card_frames):
                     writer.write(card)
