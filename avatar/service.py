@@ -268,19 +268,24 @@ class Avatar:
         """The chat's first line: that the presenter is an AI, then what to ask (from the active corpus)."""
         return self.corpora.greeting()
 
-    def study_dialogue(self, session: str) -> list[tuple[str, str]]:
-        """A fresh conversation in `session` of the study's five questions, answered from the
-        English corpus they were written for; returns its (question, reply) pairs."""
-        self.end_session(session)
-        return [(question, self.reply(question, session, corpus=ENGLISH)) for question in STUDY_QUESTIONS]
+    def study_dialogue(self, session: str) -> str:
+        """The study's five questions, answered from the English corpus they were written for,
+        as a conversation of its own beside `session`'s (which it leaves as it was); returns
+        that conversation's session id (export it with `export`)."""
+        study = f"{session}:study"
+        self.store.forget(study)
+        for question in STUDY_QUESTIONS:
+            self.reply(question, study, corpus=ENGLISH)
+        return study
 
     def history(self, session: str) -> list[tuple[str, str]]:
         """(message, reply) pairs of `session`, oldest first (kept in the shared database)."""
         return self.store.history(session)
 
     def end_session(self, session: str) -> None:
-        """Free what a closed browser session held (its chat history)."""
+        """Free what a closed browser session held (its chat history and its study demo's)."""
         self.store.forget(session)
+        self.store.forget(f"{session}:study")
 
     def respond(self, message: str, session: str, owner: str | None = None, model: str | None = None,
                 progress: Progress | None = None, framing: str | None = None) -> Answer:

@@ -267,7 +267,7 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
         trigger(_reply, [message, chat], [chat, message, video], api_name=False, concurrency_limit=8,
                 concurrency_id="chat").success(_render, [model, framing], [video], api_name="render")
     export.click(_export, [model, framing], [download], api_name="export")
-    study.click(_study, [model, framing], [chat, video, download], api_name="study")
+    study.click(_study, [model, framing], [video, download], api_name="study")
     ask = gr.Textbox(visible=False)
     ask_reply = gr.Textbox(visible=False)
     # One call for programs (gradio_client): message (and optionally a presenter's name) in,
@@ -672,12 +672,13 @@ def _remove_old(folder: Path, max_age_s: float, pattern: str = "dialogue-*") -> 
 
 
 def _study(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
-    """The study's dialogue: a fresh conversation of its five questions, exported as one video."""
-    history = _greeting()
-    for question, reply in _call(_service().study_dialogue, _session(request)):
-        history += [{"role": "user", "content": _as_text(question)}, {"role": "assistant", "content": _as_text(reply)}]
-    files = _export(model, framing, request, progress)
-    return history, files[0], files
+    """The study's dialogue of its five questions, as a conversation of its own (the person's
+    chat is left as it was), exported as one video with subtitles."""
+    study = _call(_service().study_dialogue, _session(request))
+    out = _export_path("dialogue", "dialogue.mp4")
+    video, srt = _call(_service().export, study, out, owner=_owner(request), model=model,
+                       progress=_progress(progress), framing=framing)
+    return str(video), [str(video), str(srt)]
 
 
 def _ask(message: str, model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):

@@ -60,7 +60,7 @@ def test_a_dialogue_export_renders_its_answers_on_the_workers_and_joins_them_the
     _, b = cluster["replicas"]
     exports = sum(len(re.findall(r"Task avatar\.export\[[0-9a-z-]+\] succeeded", w.log.read_text()))
                   for w in cluster["workers"])
-    history, video, files = client(b).predict(api_name="/study")
+    video, files = client(b).predict(api_name="/study")
     info = probe(video)
     assert info.has_audio and info.duration > 5 * 2.0  # five title cards and five answers
     srt = Path(next(str(f) for f in files if str(f).endswith(".srt"))).read_text()
