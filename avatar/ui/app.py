@@ -65,12 +65,22 @@ def _call(work, *args, **kwargs):
     try:
         return work(*args, **kwargs)
     except UserError as error:
-        raise gr.Error(str(error)) from None
+        raise gr.Error(_sentence(str(error))) from None
     except gr.Error:
         raise
     except Exception:
         log.exception("request failed")
         raise gr.Error("Something went wrong on the server; the chat still works, try again.") from None
+
+
+def _sentence(message: str) -> str:
+    """A message as the page shows it: a capitalised sentence (the library's messages are
+    written to follow "error: " on a command line), unless it starts with a name ("bad.csv line 2: ...")."""
+    message = message.strip()
+    first = message.split(" ", 1)[0].rstrip(",:;")
+    if not first.isalpha() or not first.islower():  # a file or model name stays as it is spelled
+        return message
+    return message[:1].upper() + message[1:]
 
 
 def _progress(progress):

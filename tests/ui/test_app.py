@@ -196,9 +196,9 @@ def test_adapting_asks_for_agreement_then_for_enough_recordings(server):
     client = Client(server, verbose=False)
     with pytest.raises(Exception, match="agree"):
         client.predict(False, "Test Person", api_name="/adapt")
-    with pytest.raises(Exception, match="write your name"):
+    with pytest.raises(Exception, match="Write your name"):  # a capitalised sentence
         client.predict(True, "", api_name="/adapt")
-    with pytest.raises(Exception, match=r"record at least 20 s of answers first"):
+    with pytest.raises(Exception, match=r"Record at least 20 s of answers first"):
         client.predict(True, "Test Person", api_name="/adapt")
 
 

@@ -172,3 +172,16 @@ def test_only_an_operator_builds_or_publishes_a_presenter_and_only_with_consent(
             app._publish_presenter("ann", request)
     with pytest.raises(Exception, match="Confirm that the person agreed"):
         app._build_presenter(*args, False, SimpleNamespace(session_hash="s", username="alice"))
+
+
+def test_a_refusal_reads_as_a_capitalised_sentence(monkeypatch):
+    from avatar.errors import UserError
+
+    def refuse(message, session):
+        raise UserError("that message is 600 characters long; the presenter takes at most 500.")
+
+    monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(reply=refuse))
+    with pytest.raises(Exception) as raised:
+        app._reply("x" * 600, [], REQUEST)
+    assert raised.value.message == "That message is 600 characters long; the presenter takes at most 500."
+    assert app._sentence("bad.csv line 2: the answer is empty.") == "bad.csv line 2: the answer is empty."
