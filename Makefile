@@ -45,6 +45,8 @@ bench: setup
 	$(PY) bench/speech.py
 	$(PY) bench/driver.py --render
 	$(PY) bench/reply.py
+	$(PY) bench/prerender.py
+	$(PY) bench/presenter_build.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
