@@ -134,6 +134,7 @@ def build_demo() -> gr.Blocks:
                             allow_custom_value=True)
         framing = gr.Radio(FRAMING_CHOICES, value=_service().render.exemplar.recorded, label=FRAMING_LABEL,
                            visible=_framing_visible(names[0], None)["visible"], interactive=True)
+        _APP["upload_boxes"] = []  # the components whose files are people's uploads (see `_uploaded`)
         with gr.Tab("Chat"):
             _chat_tab(model, framing, limit)
         with gr.Tab("Record a driver answer"):
@@ -303,8 +304,9 @@ def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     gr.Markdown(RECORD_HELP)
     recorded = _APP["recorded_lines"] = gr.Dropdown([], label="Your recorded lines", visible=False, interactive=True)
     recorded.input(lambda text: text, [recorded], [line], api_name=False, concurrency_limit=8, concurrency_id="info")
-    recording = _APP["recording"] = gr.Video(label="Your recording", sources=["webcam", "upload"], include_audio=True,
-                                             elem_id="recording")
+    recording = gr.Video(label="Your recording", sources=["webcam", "upload"], include_audio=True,
+                         elem_id="recording")
+    _APP.setdefault("upload_boxes", []).append(recording)
     keep_voice = gr.Checkbox(label="Keep my recorded voice (otherwise the synthesised voice is used)", value=True)
     with gr.Row():
         save = gr.Button("Save and preview", variant="primary")
@@ -393,6 +395,7 @@ def _presenter_tab() -> None:
     # include_audio: without it Gradio strips the sound with a system ffmpeg it may not find; the sound is unused.
     source = gr.Video(label="Their video (1-5 minutes)", sources=["upload"], include_audio=True,
                       elem_id="presenter-source")
+    _APP.setdefault("upload_boxes", []).append(source)
     with gr.Row():
         name = gr.Textbox(label="Presenter name (lower case, e.g. anna-support)", max_length=40)
         person = gr.Textbox(label="Person's full name", max_length=200)
@@ -420,8 +423,11 @@ def _build_presenter(video: str | None, name: str, person: str, given: str, scop
         raise gr.Error("Confirm that the person agreed (the box above the button) first.")
     if not video:
         raise gr.Error("Upload the person's video first.")
+    if not _uploaded(video):  # a path to a served answer would make a presenter of an AI-generated face
+        raise gr.Error("Upload the person's video with this request: only a file you uploaded can be used.")
     consent = {"person": person, "date": given, "scope": scope, "basis": basis}
     folder = _call(_service().build_presenter, Path(video), name, consent, progress=_progress(progress))
+    Path(video).unlink(missing_ok=True)  # his frames are in the presenter now (a refused upload is kept, to retry)
     answer = _call(_service().preview_presenter, folder.name, PREVIEW_LINE, _export_path("preview", "preview.mp4"),
                    progress=_progress(progress))
     drafts = _service().draft_presenters()
@@ -573,12 +579,12 @@ def _uploaded(path: str) -> bool:
     """Whether `path` is a file a person uploaded to this app, not one it served (a request can
     name any path in Gradio's cache, e.g. another session's answer; only uploads may be taken
     and deleted). True outside a running app (handlers called directly)."""
-    blocks, recording = _APP.get("demo"), _APP.get("recording")
+    blocks, boxes = _APP.get("demo"), _APP.get("upload_boxes", [])
     if blocks is None or not blocks.has_launched:
         return True
-    # Gradio copies inputs into their component's cache too: the recording box's own files are uploads.
-    served = set().union(*(files for files in blocks.temp_file_sets
-                           if files is not blocks.upload_file_set and files is not recording.temp_files))
+    # Gradio copies inputs into their component's cache too: the upload boxes' own files are uploads.
+    own = [blocks.upload_file_set, *(box.temp_files for box in boxes)]
+    served = set().union(*(files for files in blocks.temp_file_sets if not any(files is o for o in own)))
     return str(path) in blocks.upload_file_set and str(path) not in served
 
 
