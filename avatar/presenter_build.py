@@ -11,6 +11,7 @@ visitor can pick it. Unsuitable footage is refused before any work, with the rea
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -107,8 +108,7 @@ def check_footage(video: Path, config: FootageConfig = FootageConfig()) -> Foota
 
 
 def check_name(name: str) -> str:
-    import re
-
+    """`name` stripped; UserError unless it is a valid presenter name (NAME_PATTERN)."""
     name = (name or "").strip()
     if not re.fullmatch(r"[a-z][a-z0-9-]{2,39}", name):
         raise UserError(f"a presenter's name is {NAME_PATTERN}; {quoted(name)} is not.")

@@ -169,9 +169,10 @@ class Corpora:
         asked first: question, count, first_asked, last_asked (Unix time)."""
         return self.store.unanswered(version or self.active())
 
-    def unanswered_text(self, version: str | None = None) -> str:
-        """`unanswered(version)` as CSV text (see `unanswered_csv`)."""
-        return unanswered_csv(self.unanswered(version))
+    def unanswered_text(self, rows: list[dict] | None = None) -> str:
+        """Unanswered questions (`rows` as `unanswered` gave them, default: the active
+        corpus's) as CSV text (see `unanswered_csv`)."""
+        return unanswered_csv(self.unanswered() if rows is None else rows)
 
     def greeting(self) -> str:
         """The chat's first line: that the presenter is an AI (always), then the active corpus's

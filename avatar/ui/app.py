@@ -502,7 +502,7 @@ def _corpus_view(request: gr.Request):
     unanswered = [[q["question"], q["count"], when(q["last_asked"])] for q in questions]
     return (_coverage(request), gr.update(value=table), gr.update(choices=choices, value=active),
             gr.update(value=unanswered),
-            gr.update(value=_unanswered_file(corpora.unanswered_text() if questions else None)))
+            gr.update(value=_unanswered_file(corpora.unanswered_text(questions) if questions else None)))
 
 
 def _unanswered_file(text: str | None) -> str | None:
@@ -660,14 +660,6 @@ def _withdraw(line: str, request: gr.Request):
         return "No recording is published for this line."
     _forget_served_copies(deleted)
     return "Withdrawn: visitors now get the synthesised answer for this line."
-
-
-def _text(content) -> str:
-    """A message's text: Gradio 6 gives either a string or a list of typed parts."""
-    if isinstance(content, str):
-        return content
-    parts = content if isinstance(content, list) else [content]
-    return " ".join(p.get("text", "") for p in parts if isinstance(p, dict) and p.get("type", "text") == "text")
 
 
 def _export(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
