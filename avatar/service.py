@@ -48,6 +48,7 @@ from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
 from avatar.errors import UserError, quoted
+from avatar.live import AnswerAbandoned, LiveAnswer
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
@@ -85,6 +86,7 @@ class ServeConfig:
     # its line: checking and rendering it holds the render lane.
     max_recording: float = float(os.environ.get("AVATAR_MAX_RECORDING", 60))
     visitor_days: float = 7.0  # a visitor without a login who does not come back for this long loses their recordings
+    live_grace_s: float = 3.0  # an answer streaming to nobody for this long stops rendering (see LiveAnswer)
 
     def recording_limit(self, line: str) -> float:
         """The longest recording accepted for `line`, in seconds."""
@@ -164,6 +166,7 @@ class Avatar:
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
         self._waiting_lock, self._waiting = threading.Lock(), 0  # people's renders waiting for it
         self._prerenderer: threading.Thread | None = None
+        self._live_lock, self._live = threading.Lock(), {}  # answer key -> LiveAnswer (rendering, or just done)
         self.corpora = Corpora(self.store, self.chat_db, default=self.deploy.corpus)
         self._models_lock = threading.Lock()
         self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
@@ -335,6 +338,12 @@ class Avatar:
             waited = time.perf_counter() - started - done["worker_seconds"]
             return Answer(answer.text, answer.video, answer.duration, answer.driver, False,
                           {**done["seconds"], "queue": waited})
+        if (live := self._live_render(key)) is not None:  # a browser's answer rendering now: it is this one
+            if background:
+                return None
+            live.wait_done()
+            if live.answer is not None:
+                return live.answer
         if not self._take_render_lane(background):
             return None
         try:
@@ -344,17 +353,95 @@ class Avatar:
             with tempfile.TemporaryDirectory(prefix="avatar-answer-", dir=scratch_dir()) as tmp:
                 answer = self._render(text, presenter, recorded, Path(tmp) / f"{key}.mp4", progress,
                                       recorded_voice, render)
-                row = {"key": key, "text": text, "video": f"answers/{key}.mp4", "duration": answer.duration,
-                       "driver": answer.driver, "rec_owner": recorded.owner if recorded else None,
-                       "rec_clip": recorded.key if recorded else None, "bytes": answer.video.stat().st_size}
-                video = self.media.put(row["video"], answer.video)
-            if not self.store.add_answer(row):  # its recording was deleted meanwhile: not kept
-                self.media.delete(row["video"])
-            for old in self.store.answers_over(self.config.answer_cache_bytes):
-                self.media.delete(old["video"])
+                return self._keep(key, recorded, answer)
         finally:
             self._render_lock.release()
-        return Answer(text, video, answer.duration, answer.driver, False, answer.seconds)
+
+    def _keep(self, key: str, recorded: RecordedClip | None, answer: Answer) -> Answer:
+        """Put a rendered answer (its video in a temporary folder) into the answer cache; returns it
+        as served from there."""
+        row = {"key": key, "text": answer.text, "video": f"answers/{key}.mp4", "duration": answer.duration,
+               "driver": answer.driver, "rec_owner": recorded.owner if recorded else None,
+               "rec_clip": recorded.key if recorded else None, "bytes": answer.video.stat().st_size}
+        video = self.media.put(row["video"], answer.video)
+        if not self.store.add_answer(row):  # its recording was deleted meanwhile: not kept
+            self.media.delete(row["video"])
+        for old in self.store.answers_over(self.config.answer_cache_bytes):
+            self.media.delete(old["video"])
+        return Answer(answer.text, video, answer.duration, answer.driver, False, answer.seconds)
+
+    # -- answers that play while they render ------------------------------------------------
+
+    def play(self, text: str, owner: str | None = None, model: str | None = None,
+             framing: str | None = None) -> Answer | LiveAnswer:
+        """The presenter saying `text` (as `say`) for a browser that plays it at once: the cached
+        answer when there is one, else a `LiveAnswer` that renders in the background and streams
+        as it renders (the same one for everybody asking the same answer meanwhile); it is kept
+        in the cache when finished. With render workers (a broker) it is rendered there and
+        returned finished (chunks do not stream from workers yet)."""
+        text = _bounded(text, self.config.max_reply, "there is nothing to say.",
+                        "that answer is {n} characters long; the presenter says at most {limit}.")
+        render = self.render_config(framing)
+        presenter, _ = self.presenter(model, owner)
+        recorded = self.recording(owner, text)
+        key = self._key(text, presenter, recorded, True, render)
+        if cached := self._cached(key):
+            return cached
+        if self.queue is not None:
+            return self.say(text, owner=owner, model=model, framing=framing)
+        with self._live_lock:
+            self._forget_finished_live()
+            live = self._live.get(key)
+            if live is None or (live.done and live.answer is None):  # none, or one that failed or was left
+                if live is not None:
+                    live.path.unlink(missing_ok=True)
+                live = self._live[key] = LiveAnswer(key, text, scratch_dir(), self.config.live_grace_s)
+                threading.Thread(target=self._render_live, args=(live, presenter, recorded, render),
+                                 name=f"live-{key}", daemon=True).start()
+        return live
+
+    def live(self, live_id: str) -> LiveAnswer | None:
+        """The live answer a browser fetches by its id (while it renders and a minute after)."""
+        with self._live_lock:
+            return next((live for live in self._live.values() if live.id == live_id), None)
+
+    def _live_render(self, key: str) -> LiveAnswer | None:
+        with self._live_lock:
+            live = self._live.get(key)
+        return live if live is not None and not live.done else None
+
+    def _forget_finished_live(self, keep_s: float = 60.0) -> None:
+        """Drop live answers finished over `keep_s` ago (a late reader still gets the whole stream
+        until then) and their stream files. Called with `_live_lock` held."""
+        for key, live in list(self._live.items()):
+            if live.done and time.monotonic() - live.finished_at > keep_s:
+                del self._live[key]
+                live.path.unlink(missing_ok=True)
+
+    def _render_live(self, live: LiveAnswer, presenter: Presenter, recorded: RecordedClip | None,
+                     render: RenderConfig) -> None:
+        """The thread behind `play`: waits for the render lane, renders while streaming, keeps the answer."""
+        try:
+            with self._person_lane():
+                live.check_watched()
+                if cached := self._cached(live.key):
+                    live.finish(cached)
+                    return
+                with tempfile.TemporaryDirectory(prefix="avatar-answer-", dir=scratch_dir()) as tmp:
+                    def on_frame(done: int) -> None:
+                        live.frame_written()
+                        if done % 12 == 0:
+                            live.check_watched()
+                    answer = self._render(live.text, presenter, recorded, Path(tmp) / f"{live.key}.mp4",
+                                          lambda share, stage: None, True, render, live=live.path, on_frame=on_frame)
+                    live.finish(self._keep(live.key, recorded, answer))
+        except AnswerAbandoned:
+            live.finish(error="nobody was watching any more")
+        except UserError as error:
+            live.finish(error=str(error))
+        except Exception:
+            log.exception("rendering a live answer failed")
+            live.finish(error="the answer could not be rendered")
 
     def _take_render_lane(self, background: bool) -> bool:
         """Acquire the render lock: a person's render waits for it (and is counted as waiting);
@@ -469,7 +556,10 @@ class Avatar:
         return video, srt
 
     def _render(self, text: str, presenter: Presenter, recorded: RecordedClip | None, out: Path,
-                progress: Progress, recorded_voice: bool, render: RenderConfig) -> Answer:
+                progress: Progress, recorded_voice: bool, render: RenderConfig, live: Path | None = None,
+                on_frame: Callable[[int], None] | None = None) -> Answer:
+        """Render one answer into `out` (see `render_clip`; `live`: also stream it there;
+        on_frame(frames done) after every frame, which may raise to stop it)."""
         seconds = Counter()
         drawing = load_drawing(presenter, render)
         with tempfile.TemporaryDirectory(prefix="avatar-", dir=scratch_dir()) as tmp:
@@ -492,9 +582,13 @@ class Avatar:
                 clip = synthesize_driver(speech, speech_library(drawing, render, self.library)).clip(audio)
                 seconds["driver"] += time.perf_counter() - started
             progress(0.25, "swap")
+            def on_progress(done: int, total: int) -> None:
+                if on_frame is not None:
+                    on_frame(done)
+                if done % 12 == 0:
+                    progress(0.25 + 0.7 * done / max(total, 1), "swap")
             report = render_clip(clip, out, drawing, presenter, "AI presenter answer", render,
-                                 on_progress=lambda done, total: progress(0.25 + 0.7 * done / max(total, 1), "swap")
-                                 if done % 12 == 0 else None)
+                                 on_progress=on_progress, live=live)
             progress(1.0, "done")
         seconds.update(report.seconds)
         return Answer(text, out, report.duration, clip.kind, False, dict(seconds))

@@ -34,12 +34,14 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--aut
 # The answer that plays: the presenter's answer player (see avatar/ui/app.py), else the first video.
 WATCH = """() => {
   window.__answers = [];
-  document.addEventListener('playing', e => { const v = e.target;
-    if (!v.classList.contains('idle')) window.__answers.push({src: v.currentSrc, at: performance.now(), stalls: 0,
-                                                              stalled: 0, waitingSince: null, video: v}); }, true);
-  document.addEventListener('waiting', e => { const a = window.__answers.find(a => a.video === e.target);
-    if (a && !e.target.ended) { a.stalls += 1; a.waitingSince = performance.now(); } }, true);
-  document.addEventListener('timeupdate', e => { const a = window.__answers.find(a => a.video === e.target);
+  const latest = v => window.__answers.filter(a => a.video === v).pop();
+  document.addEventListener('playing', e => { const v = e.target, last = latest(v);
+    if (v.classList.contains('idle') || (last && last.src === v.currentSrc)) return;  // a new answer only
+    window.__answers.push({src: v.currentSrc, at: performance.now(), stalls: 0, stalled: 0, waitingSince: null,
+                           video: v}); }, true);
+  document.addEventListener('waiting', e => { const a = latest(e.target);
+    if (a && a.src === e.target.currentSrc && !e.target.ended) { a.stalls += 1; a.waitingSince = performance.now(); } }, true);
+  document.addEventListener('timeupdate', e => { const a = latest(e.target);
     if (a && a.waitingSince !== null) { a.stalled += performance.now() - a.waitingSince; a.waitingSince = null; } }, true);
 }"""
 
@@ -101,7 +103,8 @@ def wait_playing(page, count: int) -> dict:
 
 
 def wait_ended(page, count: int) -> dict:
-    page.wait_for_function(f"() => window.__answers[{count - 1}].video.ended", timeout=180_000, polling=50)
+    page.wait_for_function(f"() => {{ const a = window.__answers[{count - 1}];"
+                           " return a.video.ended || a.video.currentSrc !== a.src; }", timeout=180_000, polling=50)
     return page.evaluate(f"() => {{ const a = window.__answers[{count - 1}]; "
                          "return {stalls: a.stalls, stalled_ms: a.stalled, duration: a.video.duration}; }")
 

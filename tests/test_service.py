@@ -326,3 +326,48 @@ def test_a_loaded_corpus_is_prerendered_giving_way_to_people(avatar, franck_clip
     assert answer.cached and answer.text == "Yes we are."  # plays at once
     recorded = avatar.respond("Can I pay by card?", session="s-pre")
     assert recorded.cached and recorded.driver == "recorded"
+
+
+LONG_ANSWER = ("Thank you for asking about our returns. " * 12).strip()
+
+
+def test_a_new_answer_streams_while_it_renders_then_plays_from_the_cache_signed(avatar):
+    from avatar.live import LiveAnswer
+
+    live = avatar.play(LONG_ANSWER)
+    assert isinstance(live, LiveAnswer) and avatar.play(LONG_ANSWER) is live  # everyone asking shares it
+    assert avatar.live(live.id) is live and avatar.live("not-an-id") is None
+    streamed, read_while_rendering = b"", False
+    with live.following():
+        assert live.wait_playable(timeout=120)
+        while True:
+            done = live.done
+            data = live.read(len(streamed))
+            streamed += data
+            read_while_rendering |= bool(data) and not done
+            if done and not data:
+                break
+    assert live.error is None and read_while_rendering
+    assert streamed.startswith(live.path.read_bytes()[:64]) and b"moof" in streamed
+    answer = avatar.play(LONG_ANSWER)  # finished: the signed file from the cache
+    assert answer.cached and answer.video == live.answer.video
+    assert read_credentials(answer.video).state == "Trusted"
+    assert probe(answer.video).duration == pytest.approx(probe(live.path).duration, abs=0.1)
+    assert avatar.say(LONG_ANSWER).video == answer.video  # the API's answer is the same one
+
+
+def test_an_answer_nobody_watches_any_more_stops_rendering_and_frees_the_lane(tiny_model, chat_db, tmp_path):
+    avatar = Avatar(model=tiny_model, chat_db=chat_db, deploy=Deployment(root=tmp_path),
+                    config=ServeConfig(live_grace_s=0.2))
+    text = LONG_ANSWER + " Goodbye."
+    live = avatar.play(text)
+    with live.following():
+        assert live.wait_playable(timeout=120)
+    assert live.wait_done(timeout=120)
+    assert live.answer is None and "nobody was watching" in live.error
+    assert avatar.say("Hello again.").video.is_file()  # the render lane is free
+    again = avatar.play(text)
+    assert again is not live and not again.done  # asked again: rendered anew
+    with again.following():
+        again.wait_done(timeout=300)
+    assert again.answer is not None and again.answer.video.is_file()

@@ -162,7 +162,7 @@ def speech_library(drawing: SwapModel | PresenterLibrary | None, config: RenderC
 
 def render_clip(clip: DriverClip, out: Path, model: SwapModel | PresenterLibrary | None, presenter: Presenter | None,
                 title: str, config: RenderConfig = RenderConfig(), side_by_side: bool = False,
-                on_progress: Callable[[int, int], None] | None = None) -> RenderReport:
+                on_progress: Callable[[int, int], None] | None = None, live: Path | None = None) -> RenderReport:
     """The one way a video is made: draw the presenter into every frame of `clip` (`model`: the
     swap network, or his library for the exemplar renderer, see `load_drawing`), label every
     frame "AI-generated", encode H.264 (+AAC from `clip.audio`) into `out`, and sign it with
@@ -173,7 +173,10 @@ def render_clip(clip: DriverClip, out: Path, model: SwapModel | PresenterLibrary
     at the start, the first) drawn frame is held in its place, and when more than
     `config.max_unswapped` of the frames need that, or none can be drawn, nothing is written
     and a UserError says why. side_by_side puts driver | presenter in one frame (the driver
-    scaled to the presenter's height).
+    scaled to the presenter's height). live: the video also grows at this path as fragmented MP4
+    while it renders (unsigned; see `VideoWriter`), for a browser to play before it is finished.
+    on_progress(done, total) is called after every frame; an exception it raises stops the
+    render (nothing is written to `out`).
     """
     report = RenderReport()
     identity = local_identity()  # first: a video that could not be signed is never made
@@ -189,7 +192,7 @@ def render_clip(clip: DriverClip, out: Path, model: SwapModel | PresenterLibrary
     # Encoded beside `out` and signed onto it: an unsigned video never reaches `out`.
     unsigned = temp_beside(writable_dir(Path(out).parent, "output folder") / Path(out).name, "unsigned")
     try:
-        with VideoWriter(unsigned, width + beside, height, clip.fps, audio=clip.audio) as writer:
+        with VideoWriter(unsigned, width + beside, height, clip.fps, audio=clip.audio, live=live) as writer:
             for frame, rendered in frames:
                 report.frames += 1
                 started = time.perf_counter()

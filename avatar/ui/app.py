@@ -87,16 +87,21 @@ def _progress(progress):
     return lambda share, stage: progress(share, desc=stage)
 
 
-def _reply(message: str, history: list, request: gr.Request):
-    """Add the user's message and the bot's text reply to the chat (fast: no rendering), and
-    empty the player: an answer given again is then loaded again and plays, where setting the
-    same video twice would leave it on its last frame."""
+def _reply(message: str, history: list, model: str | None = None, framing: str | None = None,
+           request: gr.Request = None):
+    """Add the user's message and the bot's text reply to the chat (fast: its video starts
+    rendering in the background, see `_play`), and stop the player's last answer (its stream,
+    if it was still rendering)."""
     if not (message or "").strip():
         return history, "", gr.update()
     reply = _call(_service().reply, message, _session(request))
+    try:
+        _service().play(reply, owner=_owner(request), model=model, framing=framing)
+    except Exception:  # `_play`, next, reports what is wrong with a clear message
+        pass
     history = history + [{"role": "user", "content": _as_text(message.strip())},
                          {"role": "assistant", "content": _as_text(reply)}]
-    return history, "", None
+    return history, "", _stage()
 
 
 def _greeting() -> list[dict]:
@@ -111,13 +116,117 @@ def _as_text(text: str) -> str:
 
 
 def _render(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
-    """The presenter's video for this session's last reply (as the server kept it)."""
+    """The presenter's finished, signed video for this session's last reply (as the server kept
+    it): the API's `/render` and `/ask`."""
     history = _service().history(_session(request))
     if not history:
         return None
     answer = _call(_service().say, history[-1][1], owner=_owner(request), model=model, progress=_progress(progress),
                    framing=framing)
     return str(answer.video)
+
+
+def _play(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
+    """The page's player starts this session's last reply: the cached answer at once, else its
+    live stream as soon as its first frame is rendered (the browser plays it while the rest renders)."""
+    from avatar.service import LiveAnswer
+
+    history = _service().history(_session(request))
+    if not history:
+        return gr.update()
+    answer = _call(_service().play, history[-1][1], owner=_owner(request), model=model, framing=framing)
+    if isinstance(answer, LiveAnswer):
+        progress(0.5, desc="Preparing the answer")
+        with answer.following():  # waiting for its first frame counts as watching it
+            answer.wait_playable()
+        if answer.done and answer.answer is None:
+            raise gr.Error(_sentence(answer.error or "the answer could not be rendered."))
+        if not (answer.done and not answer.path.exists()):  # streamed (or its stream still kept)
+            return _stage(f"{LIVE_ROUTE}/{answer.id}.mp4", live=True)
+        answer = answer.answer  # finished meanwhile by another request: its file
+    return _stage(_file_url(answer.video))
+
+
+def _file_url(path) -> str:
+    """The URL (relative to the page) at which Gradio serves a file of an allowed folder."""
+    return f"gradio_api/file={path}"
+
+
+def _stage(answer: str = "", live: bool = False) -> dict:
+    """The player's value: the answer to play (a URL relative to the page, or "" for none), whether
+    it is a live stream, and a fresh `n` (the page starts every new value, the same answer again too)."""
+    import time
+
+    return {"answer": answer, "live": live, "n": time.monotonic_ns()}
+
+
+# The presenter's player: the answer's video, no native controls (they would cover the
+# "AI-generated" label), a replay button once it has played; a live answer is fetched and fed
+# to Media Source Extensions as its fragments arrive (a <video src> waits for the whole file).
+# A new value (`n`) aborts the previous stream, which frees its render when nobody else watches.
+LIVE_ROUTE = "avatar-live"
+STAGE_TEMPLATE = """
+<div class="presenter-stage" data-n="${value.n}" data-answer="${value.answer}" data-live="${value.live}">
+  <video class="answer" playsinline preload="auto" aria-label="The presenter's answer (AI-generated video)"></video>
+  <button class="replay" type="button" hidden>Play the answer again</button>
+</div>"""
+STAGE_CSS = """
+.presenter-stage { position: relative; width: 100%; aspect-ratio: 4 / 3; max-height: 360px; background: #111;
+                   border-radius: 8px; overflow: hidden; }
+.presenter-stage video { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; }
+.presenter-stage .replay { position: absolute; left: 8px; top: 8px; padding: 4px 10px; border-radius: 6px;
+                           background: rgba(0,0,0,.6); color: #fff; border: 1px solid #fff8; cursor: pointer; }
+"""
+STAGE_JS = """
+let shown = null, reading = null;
+const codecs = 'video/mp4; codecs="avc1.640028, mp4a.40.2"';
+function stream(video, url) {
+  const Source = window.ManagedMediaSource || window.MediaSource;
+  const source = new Source();
+  reading = new AbortController();
+  const signal = reading.signal;
+  video.disableRemotePlayback = true;
+  video.src = URL.createObjectURL(source);
+  source.addEventListener('sourceopen', async () => {
+    const buffer = source.addSourceBuffer(codecs);
+    const queue = [];
+    let finished = false;
+    const next = () => {
+      if (buffer.updating || source.readyState !== 'open') return;
+      if (queue.length) buffer.appendBuffer(queue.shift());
+      else if (finished) source.endOfStream();
+    };
+    buffer.addEventListener('updateend', next);
+    try {
+      const reader = (await fetch(url, {signal})).body.getReader();
+      for (;;) {
+        const {done, value} = await reader.read();
+        if (done) break;
+        queue.push(value);
+        next();
+      }
+    } catch (e) { if (signal.aborted) return; }
+    finished = true;
+    next();
+  }, {once: true});
+}
+function show() {
+  const stage = element.querySelector('.presenter-stage');
+  if (!stage || stage.dataset.n === shown) return;
+  shown = stage.dataset.n;
+  const video = stage.querySelector('video.answer'), replay = stage.querySelector('.replay');
+  if (reading) { reading.abort(); reading = null; }
+  replay.hidden = true;
+  if (!stage.dataset.answer) { video.removeAttribute('src'); video.load(); return; }
+  video.onended = () => { replay.hidden = false; };
+  replay.onclick = () => { replay.hidden = true; video.currentTime = 0; video.play(); };
+  if (stage.dataset.live === 'true' && (window.ManagedMediaSource || window.MediaSource)) stream(video, stage.dataset.answer);
+  else video.src = stage.dataset.answer;
+  video.play().catch(() => { replay.hidden = false; });
+}
+new MutationObserver(show).observe(element, {childList: true, subtree: true, attributes: true});
+show();
+"""
 
 
 def build_demo() -> gr.Blocks:
@@ -262,7 +371,9 @@ def _demote(markdown: str) -> str:
 def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     with gr.Row():
         with gr.Column(scale=3):
-            video = gr.Video(label="Presenter (AI-generated)", autoplay=True, interactive=False, height=360)
+            stage = gr.HTML(_stage(), html_template=STAGE_TEMPLATE, css_template=STAGE_CSS, js_on_load=STAGE_JS,
+                            elem_id="presenter", label="Presenter (AI-generated)")
+            video = gr.Video(visible=False)  # the API's answers: finished, signed MP4s
         with gr.Column(scale=2):
             chat = gr.Chatbot(value=_greeting, label="Chat", height=360,
                               render_markdown=False)
@@ -275,10 +386,12 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     download = gr.File(label="Dialogue video and subtitles", file_count="multiple", interactive=False)
     for trigger in (message.submit, send.click):
         # The text reply is cheap: its own queue lane, so it never waits behind a render.
-        trigger(_reply, [message, chat], [chat, message, video], api_name=False, concurrency_limit=8,
-                concurrency_id="chat").success(_render, [model, framing], [video], api_name="render")
+        trigger(_reply, [message, chat, model, framing], [chat, message, stage], api_name=False, concurrency_limit=8,
+                concurrency_id="chat").success(_play, [model, framing], [stage], api_name=False)
+    gr.Button(visible=False).click(_render, [model, framing], [video], api_name="render")
     export.click(_export, [model, framing], [download], api_name="export")
-    study.click(_study, [model, framing], [video, download], api_name="study")
+    study.click(_study, [model, framing], [video, download], api_name="study").success(
+        _show_video, [video], [stage], api_name=False, concurrency_limit=8, concurrency_id="info")
     ask = gr.Textbox(visible=False)
     ask_reply = gr.Textbox(visible=False)
     # One call for programs (gradio_client): message (and optionally a presenter's name) in,
@@ -689,6 +802,11 @@ def _study(model: str | None, framing: str | None, request: gr.Request, progress
     return str(video), [str(video), str(srt)]
 
 
+def _show_video(video: str | None):
+    """The page's player plays a finished video (the study's dialogue)."""
+    return _stage(_file_url(video)) if video else gr.update()
+
+
 def _ask(message: str, model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     reply = _call(_service().reply, message, _session(request))
     return reply, _render(model, framing, request, progress)
@@ -714,6 +832,51 @@ class PublicApiOnly:
             await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+_LIVE_PATH = re.compile(rf"/{LIVE_ROUTE}/([A-Za-z0-9_-]+)\.mp4$")
+
+
+class LiveStreams:
+    """ASGI middleware: `GET .../avatar-live/ID.mp4` follows a live answer (see `_play`): its
+    fragmented MP4 as it grows, until it is finished (404 for an unknown or expired id). The id
+    is unguessable and given only to the session that asked; a browser that stops reading stops
+    counting as a watcher (the render stops when nobody watches)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        match = _LIVE_PATH.search(scope.get("path", "")) if scope["type"] == "http" else None
+        if match is None or scope.get("method") != "GET":
+            await self.app(scope, receive, send)
+            return
+        from starlette.responses import PlainTextResponse, StreamingResponse
+
+        live = _service().live(match.group(1))
+        if live is None:
+            response = PlainTextResponse("Not Found", status_code=404)
+        else:
+            response = StreamingResponse(_follow(live), media_type="video/mp4", headers={"Cache-Control": "no-store"})
+        await response(scope, receive, send)
+
+
+async def _follow(live):
+    """The bytes of a live answer's stream as they are written, to its end."""
+    import asyncio
+
+    offset = 0
+    with live.following():
+        while True:
+            done = live.done  # read before the bytes: nothing written before it was done is missed
+            data = live.read(offset)
+            if data:
+                offset += len(data)
+                yield data
+            elif done:
+                return
+            else:
+                await asyncio.sleep(0.02)
 
 
 def _public_api(app) -> set[str]:
@@ -755,7 +918,7 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None =
         "allowed_paths": [str(p) for p in served],
         "blocked_paths": [str(p) for p in private],
         "auth": accounts.login if accounts else None,
-        "app_kwargs": {"middleware": [Middleware(PublicApiOnly)]},
+        "app_kwargs": {"middleware": [Middleware(PublicApiOnly), Middleware(LiveStreams)]},
     }
 
 

@@ -30,6 +30,40 @@ def test_render_keeps_length_sound_and_size(franck_clip, tiny_model, tmp_path):
     assert read_credentials(out).presenter["model"] == "tiny"
 
 
+def test_a_live_render_is_playable_while_it_renders_and_its_signed_file_follows(franck_clip, tiny_model, tmp_path):
+    import time
+
+    out, live = tmp_path / "out.mp4", tmp_path / "live.mp4"
+    playable_before_the_end = []
+
+    def halfway(done, total):
+        if done == total // 2:  # the stream holds fragments while the second half is not drawn yet
+            deadline = time.monotonic() + 10
+            while b"moof" not in live.read_bytes() if live.exists() else True:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            playable_before_the_end.append(live.exists() and b"moof" in live.read_bytes() and not out.exists())
+
+    report = _render(franck_clip, tiny_model, out, tmp_path / "work", on_progress=halfway, live=live)
+    assert playable_before_the_end == [True]
+    assert probe(live).frames == probe(out).frames == report.frames == 48 and probe(live).has_audio
+    assert read_credentials(out).presenter["model"] == "tiny"  # the file that is kept is signed
+    assert b"c2pa" not in live.read_bytes()  # the stream itself is not (it carries the label)
+
+
+def test_a_render_stopped_by_its_progress_callback_leaves_nothing(franck_clip, tiny_model, tmp_path):
+    out = tmp_path / "out.mp4"
+
+    def stop(done, total):
+        if done == 20:
+            raise KeyboardInterrupt  # as a live answer's render stops when nobody watches it
+
+    with pytest.raises(KeyboardInterrupt):
+        _render(franck_clip, tiny_model, out, tmp_path / "work", on_progress=stop, live=tmp_path / "live.mp4")
+    assert not out.exists() and not any(p.name.startswith("out") for p in tmp_path.iterdir())
+
+
 def test_side_by_side_shows_driver_left_and_changed_face_right(franck_clip, tiny_model, tmp_path):
     out = tmp_path / "sbs.mp4"
     _render(franck_clip, tiny_model, out, tmp_path / "work", RenderConfig(colour="none"), side_by_side=True)

@@ -21,6 +21,8 @@ from avatar.render.exemplar.warp import compose
 from avatar.render.report import FACE_TOO_SMALL, RenderReport
 from avatar.vision import FaceTracker, align_face, paste_back
 
+FIRST_DECODE = 12  # output frames whose library frames are decoded before the first is drawn
+
 
 class ExemplarRenderer:
     """Renders one driver clip as the presenter drawn from his library (see the package
@@ -82,9 +84,10 @@ class ExemplarRenderer:
             seed = int.from_bytes(hashlib.sha256(np.round(driver).astype(np.int32).tobytes()).digest()[:4], "big")
             steps = plan(self.library, driver, framing, self.config, seed)
         lib = self.library.frames
-        wanted = set(steps.source.tolist()) | set(steps.blend[steps.blend >= 0].tolist())
-        wanted |= set(steps.base[steps.base >= 0].tolist())
-        pixels = lib.frames(sorted(wanted))
+        # The first half second's frames are decoded first, the rest once those are drawn: an answer
+        # that plays while it renders shows its first frame sooner.
+        head = min(len(found), FIRST_DECODE)
+        pixels = lib.frames(_frames_used(steps, slice(0, head)))
         self.report.seconds["retrieve"] += time.perf_counter() - started
         colour = ColourMatcher("rct", 0.8)
         own = framing == "own"
@@ -92,6 +95,10 @@ class ExemplarRenderer:
         for t, frame in enumerate(frames):
             if t >= len(found):
                 break
+            if t == head:
+                started = time.perf_counter()
+                pixels.update(lib.frames(sorted(set(_frames_used(steps, slice(head, None))) - pixels.keys())))
+                self.report.seconds["retrieve"] += time.perf_counter() - started
             if not own and not have[t]:
                 colour.reset()
                 yield frame, None
@@ -122,3 +129,10 @@ class ExemplarRenderer:
         refined = self.refiner.run(crop[None], crop_mask[None])[0]
         self.report.seconds["refine"] += time.perf_counter() - started
         return paste_back(out, refined, matrix, crop_mask)
+
+
+def _frames_used(steps: Plan, times: slice) -> list[int]:
+    """The library frames (sources, blends and bases) drawn at `times` of a plan, sorted."""
+    used = set(steps.source[times].tolist()) | set(steps.base[times][steps.base[times] >= 0].tolist())
+    blend = steps.blend[times]
+    return sorted(used | set(blend[blend >= 0].tolist()))

@@ -1,0 +1,95 @@
+"""An answer that plays while it renders: its fragmented MP4 grows in a file (see
+`avatar.media.encode.VideoWriter`'s `live`), and every browser that asked for it follows the file
+as it grows. When nobody follows it any more, its render stops."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+
+class AnswerAbandoned(Exception):
+    """Everyone who was watching a live answer went away before it was finished."""
+
+
+class LiveAnswer:
+    """One answer being rendered and streamed. `id` is the unguessable name a browser fetches it
+    by; `path` the growing fragmented MP4 (unsigned, labelled in every frame). Once done, either
+    `answer` holds the finished, signed answer (as cached) or `error` says why there is none.
+
+    Nobody watching: when it has had no reader (see `following`) for `grace_s` (a browser is told
+    where to fetch it and connects within that; a page asking the same answer again leaves and
+    comes back), `check_watched` raises AnswerAbandoned and the render stops.
+    """
+
+    def __init__(self, key: str, text: str, folder: Path, grace_s: float = 3.0):
+        self.key, self.text, self.grace_s = key, text, grace_s
+        self.id = secrets.token_urlsafe(18)
+        self.path = Path(folder) / f"live-{self.id}.mp4"
+        self.answer: Any = None
+        self.error: str | None = None
+        self.finished_at: float | None = None
+        self._first_frame_at: float | None = None
+        self._readers, self._unread_since = 0, time.monotonic()
+        self._changed = threading.Condition()
+
+    @property
+    def done(self) -> bool:
+        return self.finished_at is not None
+
+    def frame_written(self) -> None:
+        """The render wrote a frame (the first one makes the answer playable)."""
+        if self._first_frame_at is None:
+            with self._changed:
+                self._first_frame_at = time.monotonic()
+                self._changed.notify_all()
+
+    def finish(self, answer: Any = None, error: str | None = None) -> None:
+        with self._changed:
+            self.answer, self.error, self.finished_at = answer, error, time.monotonic()
+            self._changed.notify_all()
+
+    def wait_playable(self, timeout: float | None = None) -> bool:
+        """Block until the first frame is written or the answer is done (True), or `timeout` passes."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._first_frame_at is not None or self.done, timeout)
+
+    def wait_done(self, timeout: float | None = None) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.done, timeout)
+
+    @contextlib.contextmanager
+    def following(self) -> Iterator[None]:
+        """Count one reader while the block runs (a browser fetching the stream, or a request
+        waiting for its first frame)."""
+        with self._changed:
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._readers -= 1
+                if not self._readers:
+                    self._unread_since = time.monotonic()
+
+    def watched(self) -> bool:
+        """Whether anyone still wants this answer (see the class)."""
+        with self._changed:
+            return self._readers > 0 or time.monotonic() - self._unread_since < self.grace_s
+
+    def check_watched(self) -> None:
+        if not self.watched():
+            raise AnswerAbandoned(f"nobody is watching the answer {self.key} any more")
+
+    def read(self, offset: int, limit: int = 1 << 20) -> bytes:
+        """Up to `limit` bytes of the stream from `offset` (b"" when nothing new is written yet)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                return f.read(limit)
+        except FileNotFoundError:
+            return b""
