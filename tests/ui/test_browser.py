@@ -22,6 +22,9 @@ def browser():
         browser.close()
 
 
+ANSWER = "document.querySelector('#presenter video.answer')"
+
+
 def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(server)
@@ -30,25 +33,30 @@ def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     box.fill("Where is my order?")
     box.press("Enter")
     page.get_by_text("Your order confirmation email has a tracking link").first.wait_for(timeout=60_000)
-    video = page.locator("video").first
-    video.wait_for(timeout=120_000)
-    page.wait_for_function("() => { const v = document.querySelector('video');"
-                           " return v && v.readyState >= 2 && v.currentTime > 0.2; }", timeout=120_000)
-    duration = page.evaluate("() => document.querySelector('video').duration")
-    assert duration > 3
+    page.wait_for_function(f"() => {{ const v = {ANSWER}; return v && v.readyState >= 2 && v.currentTime > 0.2; }}",
+                           timeout=120_000)
+    # A new answer streams while it renders: fed to the player through Media Source Extensions.
+    assert page.evaluate(f"() => {ANSWER}.currentSrc").startswith("blob:")
     # Drawn by the exemplar renderer in his own scene: his own video's frame, not the driver's.
-    size = page.evaluate("() => [document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]")
-    assert size == [400, 300]
+    assert page.evaluate(f"() => [{ANSWER}.videoWidth, {ANSWER}.videoHeight]") == [400, 300]
+    # No native controls over the video: nothing covers its "AI-generated" label.
+    assert not page.evaluate(f"() => {ANSWER}.controls") and page.evaluate(f"() => {ANSWER}.playsInline")
     # His recorded answers can be drawn in his room or in the recording's frame: the choice is offered.
     assert page.get_by_text("in your recording's frame").first.is_visible()
     page.screenshot(path=str(tmp_path / "app.png"))
     assert (tmp_path / "app.png").stat().st_size > 20_000
-    # Asked again once it has played to the end: the same answer plays again, from the start.
-    page.wait_for_function("() => document.querySelector('video').ended", timeout=60_000)
+    page.wait_for_function(f"() => {ANSWER}.ended", timeout=60_000)
+    assert page.evaluate(f"() => {ANSWER}.duration") > 3  # the whole answer arrived
+    # Once played, it can be played again; and asked again, the same answer plays again from the start.
+    replay = page.get_by_role("button", name="Play the answer again")
+    replay.click()
+    page.wait_for_function(f"() => {{ const v = {ANSWER}; return !v.ended && v.currentTime > 0.2; }}", timeout=30_000)
+    page.wait_for_function(f"() => {ANSWER}.ended", timeout=60_000)
     box.fill("Where is my order?")
     box.press("Enter")
-    page.wait_for_function("() => { const v = document.querySelector('video');"
-                           " return v && !v.ended && v.currentTime > 0.2; }", timeout=60_000)
+    page.wait_for_function(f"() => {{ const v = {ANSWER}; return v && !v.ended && v.currentTime > 0.2; }}",
+                           timeout=60_000)
+    assert "gradio_api/file=" in page.evaluate(f"() => {ANSWER}.currentSrc")  # now the finished, signed file
 
 
 def test_what_a_person_types_is_shown_as_text(server, browser):

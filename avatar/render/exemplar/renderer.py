@@ -21,7 +21,7 @@ from avatar.render.exemplar.warp import compose
 from avatar.render.report import FACE_TOO_SMALL, RenderReport
 from avatar.vision import FaceTracker, align_face, paste_back
 
-FIRST_DECODE = 12  # output frames whose library frames are decoded before the first is drawn
+DECODE_WINDOW = 25  # output frames whose library frames are decoded together, just before they are drawn
 
 
 class ExemplarRenderer:
@@ -84,10 +84,9 @@ class ExemplarRenderer:
             seed = int.from_bytes(hashlib.sha256(np.round(driver).astype(np.int32).tobytes()).digest()[:4], "big")
             steps = plan(self.library, driver, framing, self.config, seed)
         lib = self.library.frames
-        # The first half second's frames are decoded first, the rest once those are drawn: an answer
-        # that plays while it renders shows its first frame sooner.
-        head = min(len(found), FIRST_DECODE)
-        pixels = lib.frames(_frames_used(steps, slice(0, head)))
+        # His frames are decoded a second of output at a time, just before they are drawn: an
+        # answer that plays while it renders starts sooner and never waits for one long decode.
+        pixels: dict[int, np.ndarray] = {}
         self.report.seconds["retrieve"] += time.perf_counter() - started
         colour = ColourMatcher("rct", 0.8)
         own = framing == "own"
@@ -95,9 +94,10 @@ class ExemplarRenderer:
         for t, frame in enumerate(frames):
             if t >= len(found):
                 break
-            if t == head:
+            if t % DECODE_WINDOW == 0:
                 started = time.perf_counter()
-                pixels.update(lib.frames(sorted(set(_frames_used(steps, slice(head, None))) - pixels.keys())))
+                pixels.update(lib.frames([i for i in _frames_used(steps, slice(t, t + DECODE_WINDOW))
+                                          if i not in pixels]))
                 self.report.seconds["retrieve"] += time.perf_counter() - started
             if not own and not have[t]:
                 colour.reset()
