@@ -52,13 +52,14 @@ from avatar.live import AnswerAbandoned, LiveAnswer
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
-from avatar.paths import cache_dir, scratch_dir, sweep_scratch
+from avatar.paths import cache_dir, scratch_dir, sweep_scratch, writable_dir
 from avatar.presenter import (DEFAULT_MODEL, MODEL_FILE, RECORD_FILE, Presenter, available_models, model_folder,
                               open_presenter)
 from avatar.presenter_build import (DRAFTS, INSTALLED, FootageConfig, build_presenter, check_name, drafts,
                                     models_folder, publish_presenter)
 from avatar.provenance.credentials import sign_video
-from avatar.render import load_drawing, render_clip, speech_library
+from avatar.render import PresenterLibrary, load_drawing, render_clip, speech_library
+from avatar.render.exemplar.idle import render_idle
 from avatar.render.dialogue import Turn, export_dialogue
 from avatar.speech import SpeechConfig, synthesize, write_wav
 from avatar.storage import LocalStorage, open_storage
@@ -166,6 +167,7 @@ class Avatar:
         self._render_lock = threading.Lock()  # one render at a time: each uses every core
         self._waiting_lock, self._waiting = threading.Lock(), 0  # people's renders waiting for it
         self._prerenderer: threading.Thread | None = None
+        self._idle_lock = threading.Lock()  # one idle loop made at a time
         self._live_lock, self._live = threading.Lock(), {}  # answer key -> LiveAnswer (rendering, or just done)
         self.corpora = Corpora(self.store, self.chat_db, default=self.deploy.corpus)
         self._models_lock = threading.Lock()
@@ -251,6 +253,20 @@ class Avatar:
                 "provider": model.providers[0] if model else "CPUExecutionProvider (his frames, warped)",
                 "sha256": presenter.fingerprint, "drawing": drawing,
                 "renderer": "exemplar" if exemplar else "swap"}
+
+    def idle(self, name: str | None = None, owner: str | None = None) -> Path | None:
+        """The presenter listening between answers: a short loop of his own frames (see
+        `render.exemplar.idle`), made once per presenter and kept with the answers; None for a
+        presenter drawn by the swap, which has no frames of his own to loop."""
+        presenter, _ = self.presenter(name, owner)
+        drawing = load_drawing(presenter, self.render)
+        if not isinstance(drawing, PresenterLibrary):
+            return None
+        out = writable_dir(cache_dir("answers"), "cache folder") / f"idle-{presenter.fingerprint[:24]}.mp4"
+        with self._idle_lock:
+            if not out.is_file():
+                render_idle(drawing, presenter, out)
+        return out
 
     # -- chat -------------------------------------------------------------------------------
 

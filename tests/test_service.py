@@ -77,8 +77,9 @@ def test_deleting_a_recording_deletes_the_answers_rendered_from_it(avatar, franc
 
 
 def test_a_recording_whose_face_cannot_be_swapped_is_refused_at_upload(avatar, small_face_clip, make_video):
-    with pytest.raises(UserError, match="cannot be put into this recording"):
+    with pytest.raises(UserError, match="cannot be put into this recording") as refused:
         avatar.record("dave", "Hello there", small_face_clip)
+    assert "in a 88x72 recording the face must be at least 40 pixels wide" in str(refused.value)  # stated once
     with pytest.raises(UserError, match="cannot be put into this recording"):
         avatar.record("dave", "Hello there", make_video("no-face.mp4", seconds=2, audio=True))
     assert avatar.clips("dave").all() == []
@@ -371,3 +372,16 @@ def test_an_answer_nobody_watches_any_more_stops_rendering_and_frees_the_lane(ti
     with again.following():
         again.wait_done(timeout=300)
     assert again.answer is not None and again.answer.video.is_file()
+
+
+def test_a_small_phone_recording_whose_face_is_over_40_px_is_found_and_rendered(avatar, franck_clip, ffmpeg, tmp_path):
+    import subprocess
+
+    phone = tmp_path / "phone-176x144.mp4"  # franck's face about 42 px wide, in an old phone's frame
+    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", franck_clip, "-vf", "scale=120:96,pad=176:144:28:24",
+                    "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "copy", phone], check=True)
+    clip = avatar.record("erin", "Hello there", phone)
+    assert clip.duration == pytest.approx(2.0, abs=0.1)
+    answer = avatar.say("Hello there", owner="erin")
+    assert answer.driver == "recorded" and probe(answer.video).frames >= 45

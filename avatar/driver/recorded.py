@@ -76,7 +76,7 @@ def face_share(video: Path, frames: int, config: RenderConfig = RenderConfig(), 
     indices = sorted({int(i) for i in np.linspace(0, max(frames - 1, 0), samples).round()})
     found = 0
     for rgb in read_frames(video, indices).values():
-        faces = detect_faces(rgb, config.track.detector, config.track.upsample)
+        faces = detect_faces(rgb, config.track.detector, config.track.upsample_for(rgb.shape[1]))
         face, _ = choose_face(faces, rgb.shape[1], rgb.shape[0])
         if face is not None and face.box[2] - face.box[0] >= config.min_face:
             found += 1
@@ -120,10 +120,11 @@ class RecordedClips:
                                 f"{LONG_FACTOR * expected + LONG_SLACK_S:.0f} s).")
             share = face_share(normal.video, normal.info.frames, self.render)
             if share < self.min_face_share:
-                raise UserError(f"the presenter cannot be put into this recording: a face large enough to swap was "
-                                f"found in only {share:.0%} of it. Face the camera from closer, in good light (the "
-                                f"face must be at least {self.render.min_face} pixels wide, and faces under about "
-                                "80 pixels are not found), and record again.")
+                smallest = max(self.render.min_face, self.render.track.smallest_face(normal.info.width))
+                raise UserError(f"the presenter cannot be put into this recording: a face large enough was found in "
+                                f"only {share:.0%} of it. Face the camera from closer, in good light (in a "
+                                f"{normal.info.width}x{normal.info.height} recording the face must be at least "
+                                f"{smallest} pixels wide), and record again.")
             created = datetime.now(timezone.utc)
             folder = f"recorded/{self.owner}/{key}/{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
             clip_file = staging / "clip.mp4"

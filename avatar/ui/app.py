@@ -101,7 +101,7 @@ def _reply(message: str, history: list, model: str | None = None, framing: str |
         pass
     history = history + [{"role": "user", "content": _as_text(message.strip())},
                          {"role": "assistant", "content": _as_text(reply)}]
-    return history, "", _stage()
+    return history, "", _stage(_idle(model, request))
 
 
 def _greeting() -> list[dict]:
@@ -142,9 +142,9 @@ def _play(model: str | None, framing: str | None, request: gr.Request, progress=
         if answer.done and answer.answer is None:
             raise gr.Error(_sentence(answer.error or "the answer could not be rendered."))
         if not (answer.done and not answer.path.exists()):  # streamed (or its stream still kept)
-            return _stage(f"{LIVE_ROUTE}/{answer.id}.mp4", live=True)
+            return _stage(_idle(model, request), f"{LIVE_ROUTE}/{answer.id}.mp4", live=True)
         answer = answer.answer  # finished meanwhile by another request: its file
-    return _stage(_file_url(answer.video))
+    return _stage(_idle(model, request), _file_url(answer.video))
 
 
 def _file_url(path) -> str:
@@ -152,13 +152,39 @@ def _file_url(path) -> str:
     return f"gradio_api/file={path}"
 
 
-def _stage(answer: str = "", live: bool = False) -> dict:
-    """The player's value: the answer to play (a URL relative to the page, or "" for none), whether
-    it is a live stream, and a fresh `n` (the page starts every new value, the same answer again too)."""
+def _stage(idle: str = "", answer: str = "", live: bool = False) -> dict:
+    """The player's value: the presenter's listening loop and the answer to play (URLs relative
+    to the page, "" for none), whether the answer is a live stream, and a fresh `n` (the page
+    starts every new value, the same answer again too)."""
     import time
 
-    return {"answer": answer, "live": live, "n": time.monotonic_ns()}
+    return {"idle": idle, "answer": answer, "live": live, "n": time.monotonic_ns()}
 
+
+def _idle(model: str | None, request: gr.Request | None) -> str:
+    """The URL of the presenter's listening loop ("" when he has none or it cannot be made)."""
+    try:
+        path = _service().idle(model, _owner(request) if request else None)
+    except Exception:  # the chat reports real errors itself; the player stays dark
+        log.exception("the listening loop could not be made")
+        return ""
+    return _file_url(path) if path else ""
+
+
+def _listening(model: str | None, request: gr.Request):
+    """The player with the presenter listening (page load, another presenter chosen)."""
+    return _stage(_idle(model, request))
+
+
+# On a phone the presenter stays in view at the top while the visitor types, reads and scrolls.
+PAGE_CSS = """
+@media (max-width: 640px) {
+  #presenter { position: fixed !important; top: 0; left: 0; right: 0; z-index: 100; margin: 0 !important;
+               background: #111; }
+  #presenter .presenter-stage { height: 30vh; max-height: none; aspect-ratio: auto; border-radius: 0; }
+  #page-top { margin-top: calc(30vh + 8px) !important; }
+}
+"""
 
 # The presenter's player: the answer's video, no native controls (they would cover the
 # "AI-generated" label), a replay button once it has played; a live answer is fetched and fed
@@ -167,7 +193,8 @@ def _stage(answer: str = "", live: bool = False) -> dict:
 LIVE_ROUTE = "avatar-live"
 STAGE_TEMPLATE = """
 <div class="presenter-stage" data-n="${value.n}" data-answer="${value.answer}" data-live="${value.live}">
-  <video class="answer" playsinline preload="auto" aria-label="The presenter's answer (AI-generated video)"></video>
+  <video class="idle" src="${value.idle}" muted loop autoplay playsinline aria-hidden="true" ${value.idle ? "" : "hidden"}></video>
+  <video class="answer" playsinline preload="auto" hidden aria-label="The presenter's answer (AI-generated video)"></video>
   <button class="replay" type="button" hidden>Play the answer again</button>
 </div>"""
 STAGE_CSS = """
@@ -217,8 +244,10 @@ function show() {
   const video = stage.querySelector('video.answer'), replay = stage.querySelector('.replay');
   if (reading) { reading.abort(); reading = null; }
   replay.hidden = true;
+  video.hidden = true;  // shown once it plays: until then (and after it) he listens
   if (!stage.dataset.answer) { video.removeAttribute('src'); video.load(); return; }
-  video.onended = () => { replay.hidden = false; };
+  video.onplaying = () => { video.hidden = false; };
+  video.onended = () => { video.hidden = true; replay.hidden = false; };
   replay.onclick = () => { replay.hidden = true; video.currentTime = 0; video.play(); };
   if (stage.dataset.live === 'true' && (window.ManagedMediaSource || window.MediaSource)) stream(video, stage.dataset.answer);
   else video.src = stage.dataset.answer;
@@ -235,7 +264,7 @@ def build_demo() -> gr.Blocks:
     limit = ServeConfig().max_message
     # delete_cache: Gradio's copies of served videos older than a day are removed every hour.
     with gr.Blocks(title="Synthetic presenter", delete_cache=(3600, 86400)) as demo:
-        gr.Markdown("# Synthetic presenter\n" + DISCLOSURE)
+        gr.Markdown("# Synthetic presenter\n" + DISCLOSURE, elem_id="page-top")
         names = list(_service().models())
         # allow_custom_value: a program may name its own adapted presenter; the service refuses
         # every name it does not offer to that person.
@@ -264,6 +293,8 @@ def build_demo() -> gr.Blocks:
         model.change(_runtime, [model], [runtime], api_name=False, concurrency_limit=4, concurrency_id="info")
         model.change(_framing_visible, [model], [framing], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.load(_model_choices, None, [model], api_name=False, concurrency_limit=4, concurrency_id="info")
+        demo.load(_listening, [model], [_APP["stage"]], api_name=False, concurrency_limit=4, concurrency_id="info")
+        model.change(_listening, [model], [_APP["stage"]], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.load(_operator_buttons, None, _APP["operator_only"], api_name=False, concurrency_limit=4,
                   concurrency_id="info")
         visitor = gr.BrowserState(None, storage_key=VISITOR_STORAGE[0], secret=VISITOR_STORAGE[1])
@@ -272,6 +303,7 @@ def build_demo() -> gr.Blocks:
         demo.unload(_end_session)
     _APP["demo"] = demo
     _service().chatbot  # the chat database and matcher ready before the first visitor, not on the first question
+    _idle(None, None)  # and the presenter's listening loop
     if _service().deploy.prerender:
         _service().start_prerendering()
     return demo
@@ -374,6 +406,7 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
             stage = gr.HTML(_stage(), html_template=STAGE_TEMPLATE, css_template=STAGE_CSS, js_on_load=STAGE_JS,
                             elem_id="presenter", label="Presenter (AI-generated)")
             video = gr.Video(visible=False)  # the API's answers: finished, signed MP4s
+            _APP["stage"] = stage
         with gr.Column(scale=2):
             chat = gr.Chatbot(value=_greeting, label="Chat", height=360,
                               render_markdown=False)
@@ -391,7 +424,7 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     gr.Button(visible=False).click(_render, [model, framing], [video], api_name="render")
     export.click(_export, [model, framing], [download], api_name="export")
     study.click(_study, [model, framing], [video, download], api_name="study").success(
-        _show_video, [video], [stage], api_name=False, concurrency_limit=8, concurrency_id="info")
+        _show_video, [video, model], [stage], api_name=False, concurrency_limit=8, concurrency_id="info")
     ask = gr.Textbox(visible=False)
     ask_reply = gr.Textbox(visible=False)
     # One call for programs (gradio_client): message (and optionally a presenter's name) in,
@@ -802,9 +835,9 @@ def _study(model: str | None, framing: str | None, request: gr.Request, progress
     return str(video), [str(video), str(srt)]
 
 
-def _show_video(video: str | None):
+def _show_video(video: str | None, model: str | None, request: gr.Request):
     """The page's player plays a finished video (the study's dialogue)."""
-    return _stage(_file_url(video)) if video else gr.update()
+    return _stage(_idle(model, request), _file_url(video)) if video else gr.update()
 
 
 def _ask(message: str, model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
@@ -919,6 +952,7 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None =
         "blocked_paths": [str(p) for p in private],
         "auth": accounts.login if accounts else None,
         "app_kwargs": {"middleware": [Middleware(PublicApiOnly), Middleware(LiveStreams)]},
+        "css": PAGE_CSS,
     }
 
 

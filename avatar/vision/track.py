@@ -117,7 +117,7 @@ class FaceTracker:
             detected = False
             self._since_detection += 1
         else:
-            faces = detect_faces(rgb, self.config.detector, self.config.upsample)
+            faces = detect_faces(rgb, self.config.detector, self.config.upsample_for(rgb.shape[1]))
             chosen, ambiguous = choose_face(faces, rgb.shape[1], rgb.shape[0], self.config.ambiguous_area_ratio)
             if chosen is None or ambiguous:
                 self.reset()
