@@ -20,8 +20,8 @@ from avatar.errors import UserError
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 
-DISCLOSURE = ("**This presenter is AI-generated.** The face, voice and answers are made by software "
-              "(a presenter model, espeak-ng and a ChatterBot); every video carries an *AI-generated* label.")
+DISCLOSURE = ("**This presenter is AI-generated.** The face, the voice and the answers are made by software, and every "
+              "video carries an *AI-generated* label. *About this presenter*, below, says who agreed to it and how.")
 
 
 _APP: dict = {}  # the app this process serves and its recording box (see `_uploaded`)
@@ -46,17 +46,17 @@ def _owner(request: gr.Request | None) -> str:
     whose browser token this page sent when it loaded (see `_welcome`), else the session (a
     program calling the API)."""
     if request is None:
-        raise gr.Error("This request has no session; reload the page.")
+        raise _refusal("This request has no session; reload the page.")
     owner = (getattr(request, "username", None) or _VISITORS.get(request.session_hash or "")
              or request.session_hash)
     if not owner:
-        raise gr.Error("This request has no session; reload the page.")
+        raise _refusal("This request has no session; reload the page.")
     return owner
 
 
 def _session(request: gr.Request | None) -> str:
     if request is None or not request.session_hash:
-        raise gr.Error("This request has no session; reload the page.")
+        raise _refusal("This request has no session; reload the page.")
     return request.session_hash
 
 
@@ -65,12 +65,17 @@ def _call(work, *args, **kwargs):
     try:
         return work(*args, **kwargs)
     except UserError as error:
-        raise gr.Error(_sentence(str(error))) from None
+        raise _refusal(_sentence(str(error))) from None
     except gr.Error:
         raise
     except Exception:
         log.exception("request failed")
-        raise gr.Error("Something went wrong on the server; the chat still works, try again.") from None
+        raise _refusal("Something went wrong on the server; the chat still works, try again.") from None
+
+
+def _refusal(message: str) -> gr.Error:
+    """The error a handler raises: one sentence that stays on the page until the visitor closes it."""
+    return gr.Error(message, duration=None)
 
 
 def _sentence(message: str) -> str:
@@ -83,8 +88,24 @@ def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:]
 
 
+# What each stage of a render is called on the page.
+STAGE_WORDS = {"speech": "Making the voice", "driver": "Planning his movements", "swap": "Drawing the presenter",
+               "joining": "Joining the answers", "done": "Done"}
+
+
 def _progress(progress):
-    return lambda share, stage: progress(share, desc=stage)
+    """The service's progress (share, stage) shown in plain words, with the time left once it can be told."""
+    import time
+
+    started = time.monotonic()
+
+    def report(share: float, stage: str) -> None:
+        words = STAGE_WORDS.get(stage, stage[:1].upper() + stage[1:])
+        elapsed = time.monotonic() - started
+        if 0.2 <= share < 1 and elapsed > 1:
+            words += f", about {max(1, round(elapsed / share * (1 - share)))} s left"
+        progress(share, desc=words)
+    return report
 
 
 def _reply(message: str, history: list, model: str | None = None, framing: str | None = None,
@@ -136,11 +157,11 @@ def _play(model: str | None, framing: str | None, request: gr.Request, progress=
         return gr.update()
     answer = _call(_service().play, history[-1][1], owner=_owner(request), model=model, framing=framing)
     if isinstance(answer, LiveAnswer):
-        progress(0.5, desc="Preparing the answer")
+        progress(0.5, desc="Preparing the answer, about a second")
         with answer.following():  # waiting for its first frame counts as watching it
             answer.wait_playable()
         if answer.done and answer.answer is None:
-            raise gr.Error(_sentence(answer.error or "the answer could not be rendered."))
+            raise _refusal(_sentence(answer.error or "the answer could not be rendered."))
         if not (answer.done and not answer.path.exists()):  # streamed (or its stream still kept)
             return _stage(_idle(model, request), f"{LIVE_ROUTE}/{answer.id}.mp4", live=True)
         answer = answer.answer  # finished meanwhile by another request: its file
@@ -275,7 +296,7 @@ def build_demo() -> gr.Blocks:
         _APP["upload_boxes"] = []  # the components whose files are people's uploads (see `_uploaded`)
         with gr.Tab("Chat"):
             _chat_tab(model, framing, limit)
-        with gr.Tab("Record a driver answer"):
+        with gr.Tab("Record an answer yourself"):
             _record_tab(model, framing, limit)
         with gr.Tab("Team answers", visible=False) as answers_tab:
             _answers_tab()
@@ -288,9 +309,7 @@ def build_demo() -> gr.Blocks:
                            concurrency_id="info")
         with gr.Accordion("About this presenter", open=False):
             about = gr.Markdown(_about(names[0], None))
-        runtime = gr.Markdown(_runtime(names[0], None))
         model.change(_about, [model], [about], api_name=False, concurrency_limit=4, concurrency_id="info")
-        model.change(_runtime, [model], [runtime], api_name=False, concurrency_limit=4, concurrency_id="info")
         model.change(_framing_visible, [model], [framing], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.load(_model_choices, None, [model], api_name=False, concurrency_limit=4, concurrency_id="info")
         demo.load(_listening, [model], [_APP["stage"]], api_name=False, concurrency_limit=4, concurrency_id="info")
@@ -360,16 +379,6 @@ def _framing_visible(name: str, request: gr.Request | None):
     return gr.update(visible=exemplar)
 
 
-def _runtime(name: str, request: gr.Request):
-    """One line under the page: which presenter runs on which provider."""
-    try:
-        facts = _service().about(name, _owner(request) if request else None)
-    except Exception:  # the tabs report real errors themselves
-        return "<small>The presenter model could not be loaded.</small>"
-    return (f"<small>Presenter `{facts['name']}` runs on onnxruntime's `{facts['provider']}`; every video is "
-            "signed with content credentials (C2PA).</small>")
-
-
 def _about(name: str, request: gr.Request):
     """Who the face is, what it may be used for, that it is AI-generated; the technical card
     behind a fold."""
@@ -385,10 +394,13 @@ def _about(name: str, request: gr.Request):
         f"**Consent and permitted use:** {consent.get('basis', 'no consent record')}. "
         f"May be used for: {consent.get('scope', 'not stated')}.",
         f"**It is AI-generated:** the face is drawn {facts['drawing']}, the voice is synthesised, and the "
-        "answers come from a chatbot. Every video carries a visible *AI-generated* label and signed content "
-        "credentials (C2PA): check one with `avatar verify VIDEO.mp4` or any C2PA reader.",
+        "answers come from a chatbot. Every video carries a visible *AI-generated* label and a signed record of "
+        "how it was made.",
     ]
-    details = [f"Renderer: {facts['renderer']}; runtime: onnxruntime's `{facts['provider']}`; presenter files' "
+    details = ["Every video is signed with content credentials (C2PA): check one with `avatar verify VIDEO.mp4` or "
+               "any C2PA reader. The voice is espeak-ng's; the answers are matched from the team's questions and "
+               "answers (a ChatterBot corpus).",
+               f"Renderer: {facts['renderer']}; runtime: onnxruntime's `{facts['provider']}`; presenter files' "
                f"SHA-256 `{facts['sha256'][:16]}...` (checked at every load).", _demote(facts["card"] or "(no model card)"),
                *([_demote(provenance.read_text())] if provenance.is_file() else [])]
     return "\n\n".join(lead) + "\n\n<details><summary>Technical details: model card and provenance</summary>\n\n" \
@@ -412,11 +424,17 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
                               render_markdown=False)
             message = gr.Textbox(placeholder="Type your question", show_label=False,
                                  max_length=limit)
+            count = gr.Markdown(f"0 / {limit} characters", elem_id="message-count")
             send = gr.Button("Send", variant="primary")
     with gr.Row():
         export = gr.Button("Export the dialogue as one video")
         study = gr.Button("Play the study's five-question demo")
     download = gr.File(label="Dialogue video and subtitles", file_count="multiple", interactive=False)
+    # Counted in the browser as the visitor types (nothing is cut without saying so).
+    message.change(None, [message], [count], api_name=False, js=f"""(text) => {{
+        const n = (text || '').length;
+        return n >= {limit} ? `${{n}} / {limit} characters: the most a message can be` : `${{n}} / {limit} characters`;
+    }}""")
     for trigger in (message.submit, send.click):
         # The text reply is cheap: its own queue lane, so it never waits behind a render.
         trigger(_reply, [message, chat, model, framing], [chat, message, stage], api_name=False, concurrency_limit=8,
@@ -432,18 +450,18 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     gr.Button(visible=False).click(_ask, [ask, model, framing], [ask_reply, video], api_name="ask")
 
 
-RECORD_HELP = ("Read the line aloud to the camera, facing it, in good light, with your face filling a good part of "
-               "the picture. The recording is checked (a face large enough to swap must be visible throughout) and "
-               "saved before anything is rendered, then the presenter version is shown. Your recordings are yours: "
-               "they change only your own answers. Until the presenter model is adapted to your face (below, once "
-               "you have recorded enough), a driver face other than the one it was trained with gives a weaker "
-               "likeness.")
+RECORD_HELP = ("Say the line to the camera, facing it, in good light, with your face filling a good part of the "
+               "picture: the presenter then gives this answer with your expressions (and your voice, if you keep "
+               "it). The recording is checked first (your face must be visible throughout, at least 40 pixels "
+               "wide) and saved before anything is made, then the presenter's version is shown. Your recordings "
+               "are yours: they change only your own answers.")
 ADAPT_CONSENT = ("I agree that my recordings are used to adapt the presenter model to my face (training runs on "
                  "this machine; the recordings and the adapted model stay here and are offered only to me).")
 
 
 def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
-    line = gr.Textbox(label="Line to say (a bot reply)", value="Hello! I'm an AI presenter.", max_length=limit)
+    line = gr.Textbox(label="Line to say (one of the presenter's answers)", value="Hello! I'm an AI presenter.",
+                      max_length=limit)
     prompter = gr.Markdown("## Hello! I'm an AI presenter.")
     line.change(lambda text: f"## {text}", [line], [prompter], api_name=False, concurrency_limit=8,
                 concurrency_id="info")
@@ -461,8 +479,10 @@ def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
         withdraw = gr.Button("Withdraw the published recording for this line", visible=False)
     status = gr.Markdown()
     preview = gr.Video(label="Presenter version (AI-generated)", autoplay=True, interactive=False)
-    save.click(_save_recording, [line, recording, keep_voice, model, framing], [status, preview, recording],
-               api_name="record").then(_recorded_lines, None, [recorded], api_name=False)
+    # The last outcome is cleared first: a refusal never sits under an older "Saved".
+    save.click(lambda: "", None, [status], api_name=False, concurrency_limit=8, concurrency_id="info").then(
+        _save_recording, [line, recording, keep_voice, model, framing], [status, preview, recording],
+        api_name="record").then(_recorded_lines, None, [recorded], api_name=False)
     delete.click(_delete_recording, [line], [status, preview], api_name="delete_recording").then(
         _recorded_lines, None, [recorded], api_name=False)
     publish.click(_publish, [line], [status], api_name="publish")
@@ -566,11 +586,11 @@ def _build_presenter(video: str | None, name: str, person: str, given: str, scop
                      request: gr.Request, progress=gr.Progress()):
     _operator_only(request, "build a presenter")
     if not agree:
-        raise gr.Error("Confirm that the person agreed (the box above the button) first.")
+        raise _refusal("Confirm that the person agreed (the box above the button) first.")
     if not video:
-        raise gr.Error("Upload the person's video first.")
+        raise _refusal("Upload the person's video first.")
     if not _uploaded(video):  # a path to a served answer would make a presenter of an AI-generated face
-        raise gr.Error("Upload the person's video with this request: only a file you uploaded can be used.")
+        raise _refusal("Upload the person's video with this request: only a file you uploaded can be used.")
     consent = {"person": person, "date": given, "scope": scope, "basis": basis}
     folder = _call(_service().build_presenter, Path(video), name, consent, progress=_progress(progress))
     Path(video).unlink(missing_ok=True)  # his frames are in the presenter now (a refused upload is kept, to retry)
@@ -584,7 +604,7 @@ def _build_presenter(video: str | None, name: str, person: str, given: str, scop
 def _publish_presenter(name: str | None, request: gr.Request):
     _operator_only(request, "publish a presenter")
     if not name:
-        raise gr.Error("Pick a draft presenter first.")
+        raise _refusal("Pick a draft presenter first.")
     folder = _call(_service().publish_presenter, name)
     return (f"Published: every visitor can now choose **{folder.name}** (reload the page to see it in the list).",
             gr.Dropdown(choices=_service().draft_presenters(), value=None))
@@ -603,7 +623,7 @@ def _export_path(prefix: str, filename: str) -> Path:
 
 def _operator_only(request: gr.Request | None, what: str) -> None:
     if not _is_operator(request):
-        raise gr.Error(f"Only an operator can {what}; log in with an operator account.")
+        raise _refusal(f"Only an operator can {what}; log in with an operator account.")
 
 
 def _coverage(request: gr.Request):
@@ -664,7 +684,7 @@ def _load_corpus(files: list[str] | None, name: str, greeting: str, fallback: st
                  request: gr.Request):
     _operator_only(request, "load a corpus")
     if not files:
-        raise gr.Error("Choose one or more corpus files (.csv, .tsv or .yml) first.")
+        raise _refusal("Choose one or more corpus files (.csv, .tsv or .yml) first.")
     row = _call(_service().corpora.load, [Path(f) for f in files], name.strip() or None, fallback, greeting,
                 by=_owner(request), activate=activate)
     state = "the presenter now answers from it" if row["active"] else "not active: pick it below to answer from it"
@@ -676,7 +696,7 @@ def _load_corpus(files: list[str] | None, name: str, greeting: str, fallback: st
 def _use_corpus(version: str | None, request: gr.Request):
     _operator_only(request, "choose the corpus")
     if not version:
-        raise gr.Error("Pick a version first.")
+        raise _refusal("Pick a version first.")
     row = _call(_service().corpora.use, version)
     return f"The presenter now answers every visitor from **{row['name']}**.", *_corpus_view(request)
 
@@ -695,7 +715,7 @@ def _is_operator(request: gr.Request | None) -> bool:
 
 def _start_adaptation(agree: bool, person: str, model: str | None, request: gr.Request):
     if not agree:
-        raise gr.Error("Tick the box to agree that your recordings are used for the adaptation first.")
+        raise _refusal("Tick the box to agree that your recordings are used for the adaptation first.")
     status = _call(_service().adapt, _owner(request), person, model)
     return status.message, gr.Image(visible=False), gr.Timer(active=True)
 
@@ -737,11 +757,11 @@ def _uploaded(path: str) -> bool:
 def _save_recording(line: str, recording: str | None, keep_voice: bool, model: str | None, framing: str | None,
                     request: gr.Request, progress=gr.Progress()):
     if not (line or "").strip():
-        raise gr.Error("Write the line you are going to say first.")
+        raise _refusal("Write the line you are going to say first.")
     if not recording:
-        raise gr.Error("Record or upload a video first.")
+        raise _refusal("Record or upload a video first.")
     if not _uploaded(recording):
-        raise gr.Error("Upload or record the video with this request: only a file you uploaded can be saved.")
+        raise _refusal("Upload or record the video with this request: only a file you uploaded can be saved.")
     owner = _owner(request)
     try:
         _call(_service().presenter, model, owner)  # checked before anything is saved
@@ -791,7 +811,7 @@ def _forget_served_copies(names: list[str]) -> None:
 
 def _publish(line: str, request: gr.Request):
     if not _is_operator(request):
-        raise gr.Error("Only an operator can publish a recording for every visitor; log in with an operator account.")
+        raise _refusal("Only an operator can publish a recording for every visitor; log in with an operator account.")
     clip = _call(_service().publish, _owner(request), line)
     return f"Published: every visitor who gets the reply \"{clip.text}\" now sees this recording."
 
@@ -800,7 +820,7 @@ def _withdraw(line: str, request: gr.Request):
     """An operator takes back the recording published for `line`: visitors get the synthesised
     answer again (the answers made from it, and Gradio's served copies, are deleted)."""
     if not _is_operator(request):
-        raise gr.Error("Only an operator can withdraw a published recording; log in with an operator account.")
+        raise _refusal("Only an operator can withdraw a published recording; log in with an operator account.")
     deleted = _call(_service().unpublish, line)
     if deleted is None:
         return "No recording is published for this line."

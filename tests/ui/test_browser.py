@@ -59,6 +59,44 @@ def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     assert "gradio_api/file=" in page.evaluate(f"() => {ANSWER}.currentSrc")  # now the finished, signed file
 
 
+def test_on_a_phone_the_presenter_listens_then_answers_in_view_of_the_message_box(server, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(server)
+    # Before the first answer he is there, listening (his own frames, looped), not a blank box.
+    page.wait_for_function("() => { const v = document.querySelector('#presenter video.idle');"
+                           " return v && !v.hidden && v.currentTime > 0.2 && v.loop; }", timeout=120_000)
+    box = page.get_by_placeholder("Type your question")
+    box.fill("Do you deliver abroad?")
+    assert page.locator("#message-count").inner_text().startswith("22 / 500 characters")  # counted as typed
+    box.press("Enter")
+    page.wait_for_function(f"() => {{ const v = {ANSWER}; return v && !v.hidden && v.currentTime > 0.5; }}",
+                           timeout=120_000)
+
+    def in_view(selector):
+        top, bottom = page.evaluate(f"() => {{ const r = document.querySelector('{selector}').getBoundingClientRect();"
+                                    " return [r.top, r.bottom]; }")
+        return 0 <= top and bottom <= 844
+
+    box.focus()
+    assert in_view("#presenter") and in_view("textarea")  # typing the next question while he answers
+    assert page.locator("#message-count").inner_text().startswith("0 / 500")  # sent: the box is empty again
+    page.wait_for_function(f"() => {ANSWER}.ended", timeout=120_000)
+    assert page.evaluate(f"() => {ANSWER}.hidden && !document.querySelector('#presenter video.idle').hidden")
+    context.close()
+
+
+def test_a_refusal_is_one_sentence_that_stays_and_replaces_the_last_outcome(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(server)
+    page.get_by_role("tab", name="Record an answer yourself").click()
+    page.get_by_role("button", name="Save and preview").click()
+    message = page.get_by_text("Record or upload a video first.")
+    message.first.wait_for(timeout=30_000)
+    page.wait_for_timeout(12_000)  # longer than a passing notice stays
+    assert message.first.is_visible()
+
+
 def test_what_a_person_types_is_shown_as_text(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(server)
@@ -76,9 +114,9 @@ def test_a_visitors_recording_survives_a_reload(server, browser, franck_clip):
     page = context.new_page()
     page.goto(server)
     page.get_by_text("not a real person").first.wait_for(timeout=60_000)
-    page.get_by_role("tab", name="Record a driver answer").click()
+    page.get_by_role("tab", name="Record an answer yourself").click()
     line = "Thank you for calling Juniper and Co."
-    page.get_by_label("Line to say (a bot reply)").fill(line)
+    page.get_by_label("Line to say (one of the presenter's answers)").fill(line)
     page.locator("#recording").get_by_label("Upload file").or_(
         page.locator("#recording button[aria-label*='pload']")).first.click()
     page.locator("#recording input[type=file]").set_input_files(str(franck_clip))
@@ -87,12 +125,12 @@ def test_a_visitors_recording_survives_a_reload(server, browser, franck_clip):
     page.get_by_text("Saved (2.0 s").first.wait_for(timeout=180_000)
     page.reload()  # the same browser, later: its recordings are still its own
     page.get_by_text("not a real person").first.wait_for(timeout=60_000)
-    page.get_by_role("tab", name="Record a driver answer").click()
+    page.get_by_role("tab", name="Record an answer yourself").click()
     page.get_by_text("Your recorded lines (1)").first.wait_for(timeout=30_000)
     other = browser.new_context().new_page()  # another browser: not theirs
     other.goto(server)
     other.get_by_text("not a real person").first.wait_for(timeout=60_000)
-    other.get_by_role("tab", name="Record a driver answer").click()
+    other.get_by_role("tab", name="Record an answer yourself").click()
     other.wait_for_timeout(2000)
     assert other.get_by_text("Your recorded lines").count() == 0
     context.close()
