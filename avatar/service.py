@@ -71,6 +71,7 @@ PUBLISHED = "published"  # the owner of the recordings every visitor gets
 # The study's demo dialogue (the paper's five questions), answered from the English corpus.
 STUDY_QUESTIONS = ("Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",
                    "What was the first computer?")
+DEMO_SETTING, DEMO_MAX = "demo_questions", 10  # the team's own demo dialogue (see `demo_dialogue`)
 ADAPT_SILENCE = 120.0  # seconds without news from the worker adapting a presenter before it counts as lost
 
 
@@ -297,14 +298,41 @@ class Avatar:
             self.reply(question, study, corpus=ENGLISH)
         return study
 
+    def demo_questions(self) -> list[str]:
+        """The questions of the team's demo dialogue ([] when the team has set none)."""
+        return json.loads(self.store.setting(DEMO_SETTING) or "[]")
+
+    def set_demo_questions(self, questions: list[str]) -> list[str]:
+        """Set the team's demo dialogue: up to `DEMO_MAX` questions (blank ones dropped), each
+        checked as a message; [] goes back to the study's five. Returns what was kept."""
+        kept = [self.check_message(q) for q in questions if q and q.strip()]
+        if len(kept) > DEMO_MAX:
+            raise UserError(f"a demo has at most {DEMO_MAX} questions; {len(kept)} were given.")
+        self.store.set_setting(DEMO_SETTING, json.dumps(kept))
+        return kept
+
+    def demo_dialogue(self, session: str) -> str:
+        """The demo a visitor plays, as a conversation of its own beside `session`'s: the team's
+        questions answered from the active corpus, or the study's five when the team set none
+        (see `study_dialogue`); returns that conversation's session id."""
+        questions = self.demo_questions()
+        if not questions:
+            return self.study_dialogue(session)
+        demo = f"{session}:demo"
+        self.store.forget(demo)
+        for question in questions:
+            self.reply(question, demo)
+        return demo
+
     def history(self, session: str) -> list[tuple[str, str]]:
         """(message, reply) pairs of `session`, oldest first (kept in the shared database)."""
         return self.store.history(session)
 
     def end_session(self, session: str) -> None:
-        """Free what a closed browser session held (its chat history and its study demo's)."""
+        """Free what a closed browser session held (its chat history and its demos')."""
         self.store.forget(session)
         self.store.forget(f"{session}:study")
+        self.store.forget(f"{session}:demo")
 
     def respond(self, message: str, session: str, owner: str | None = None, model: str | None = None,
                 progress: Progress | None = None, framing: str | None = None) -> Answer:

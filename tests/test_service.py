@@ -9,7 +9,7 @@ from avatar.config import Deployment
 from avatar.errors import UserError
 from avatar.media import iter_frames, probe
 from avatar.provenance.credentials import TRAINED_ALGORITHMIC_MEDIA, read_credentials
-from avatar.service import Avatar, ServeConfig
+from avatar.service import STUDY_QUESTIONS, Avatar, ServeConfig
 from avatar.presenter import write_record
 
 
@@ -385,3 +385,24 @@ def test_a_small_phone_recording_whose_face_is_over_40_px_is_found_and_rendered(
     assert clip.duration == pytest.approx(2.0, abs=0.1)
     answer = avatar.say("Hello there", owner="erin")
     assert answer.driver == "recorded" and probe(answer.video).frames >= 45
+
+
+def test_a_team_sets_its_own_demo_questions_answered_from_its_corpus(avatar):
+    assert avatar.demo_questions() == []
+    study = avatar.demo_dialogue("visitor")  # none set: the study's five, from the English corpus
+    assert [q for q, _ in avatar.history(study)] == list(STUDY_QUESTIONS)
+    kept = avatar.set_demo_questions(["What are your opening hours?", "  ", "Can I speak to a human?"])
+    assert kept == ["What are your opening hours?", "Can I speak to a human?"]
+    demo = avatar.demo_dialogue("visitor")
+    replies = [r for _, r in avatar.history(demo)]
+    assert len(replies) == 2 and "9 am to 6 pm" in replies[0]  # the demo FAQ's answer
+    assert avatar.history("visitor") == []  # the visitor's own chat is left as it was
+    with pytest.raises(UserError, match="at most 10 questions"):
+        avatar.set_demo_questions([f"Question {i}?" for i in range(11)])
+    with pytest.raises(UserError, match="characters long"):
+        avatar.set_demo_questions(["x" * 600])
+    assert avatar.demo_questions() == kept  # a refused list changes nothing
+    avatar.end_session("visitor")
+    assert avatar.history(demo) == [] and avatar.history(study) == []
+    avatar.set_demo_questions([])
+    assert avatar.demo_questions() == []

@@ -307,6 +307,8 @@ def build_demo() -> gr.Blocks:
                            concurrency_id="info")
         answers_tab.select(_coverage_view, None, _APP["coverage"], api_name=False, concurrency_limit=4,
                            concurrency_id="info")
+        answers_tab.select(_demo_questions, None, [_APP["demo_questions"]], api_name=False, concurrency_limit=4,
+                           concurrency_id="info")
         with gr.Accordion("About this presenter", open=False):
             about = gr.Markdown(_about(names[0], None))
         model.change(_about, [model], [about], api_name=False, concurrency_limit=4, concurrency_id="info")
@@ -422,27 +424,32 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
         with gr.Column(scale=2):
             chat = gr.Chatbot(value=_greeting, label="Chat", height=360,
                               render_markdown=False)
-            message = gr.Textbox(placeholder="Type your question", show_label=False,
-                                 max_length=limit)
-            count = gr.Markdown(f"0 / {limit} characters", elem_id="message-count")
+            message = gr.Textbox(placeholder="Type your question", show_label=False, max_length=limit,
+                                 elem_id="message")
+            # Counted in the browser as the visitor types (nothing is cut without saying so); read
+            # a few times a second, since a sent message empties the box without an input event.
+            gr.HTML(f"0 / {limit} characters", elem_id="message-count", js_on_load=f"""
+                const box = () => document.querySelector('#message textarea');
+                setInterval(() => {{
+                    const n = box() ? box().value.length : 0;
+                    const text = n >= {limit} ? `${{n}} / {limit} characters: the most a message can be`
+                                              : `${{n}} / {limit} characters`;
+                    if (element.textContent !== text) element.textContent = text;
+                }}, 200);""")
             send = gr.Button("Send", variant="primary")
     with gr.Row():
         export = gr.Button("Export the dialogue as one video")
-        study = gr.Button("Play the study's five-question demo")
+        demo = gr.Button("Play the demo dialogue")
     download = gr.File(label="Dialogue video and subtitles", file_count="multiple", interactive=False)
-    # Counted in the browser as the visitor types (nothing is cut without saying so).
-    message.change(None, [message], [count], api_name=False, js=f"""(text) => {{
-        const n = (text || '').length;
-        return n >= {limit} ? `${{n}} / {limit} characters: the most a message can be` : `${{n}} / {limit} characters`;
-    }}""")
     for trigger in (message.submit, send.click):
         # The text reply is cheap: its own queue lane, so it never waits behind a render.
         trigger(_reply, [message, chat, model, framing], [chat, message, stage], api_name=False, concurrency_limit=8,
                 concurrency_id="chat").success(_play, [model, framing], [stage], api_name=False)
     gr.Button(visible=False).click(_render, [model, framing], [video], api_name="render")
     export.click(_export, [model, framing], [download], api_name="export")
-    study.click(_study, [model, framing], [video, download], api_name="study").success(
+    demo.click(_demo, [model, framing], [video, download], api_name="demo").success(
         _show_video, [video, model], [stage], api_name=False, concurrency_limit=8, concurrency_id="info")
+    gr.Button(visible=False).click(_study, [model, framing], [video, download], api_name="study")
     ask = gr.Textbox(visible=False)
     ask_reply = gr.Textbox(visible=False)
     # One call for programs (gradio_client): message (and optionally a presenter's name) in,
@@ -537,6 +544,14 @@ def _answers_tab() -> None:
     with gr.Row():
         refresh = gr.Button("Refresh")
         download = gr.DownloadButton("Download as CSV")
+    gr.Markdown("### The demo dialogue")
+    demo = gr.Textbox(label="Questions the \"Play the demo dialogue\" button asks, one per line (at most 10; "
+                      "empty: the study's five questions)", lines=5, max_length=5500)
+    with gr.Row():
+        save_demo = gr.Button("Save the demo questions")
+        demo_status = gr.Markdown()
+    save_demo.click(_set_demo, [demo], [demo_status, demo], api_name="set_demo")
+    _APP["demo_questions"] = demo
     shown = [coverage, table, version, unanswered, download]
     load.click(_load_corpus, [files, name, greeting, fallback, activate], [status, *shown], api_name="load_corpus")
     use.click(_use_corpus, [version], [status, *shown], api_name="use_corpus")
@@ -669,6 +684,20 @@ def _corpus_view(request: gr.Request):
     return (_coverage(request), gr.update(value=table), gr.update(choices=choices, value=active),
             gr.update(value=unanswered),
             gr.update(value=_unanswered_file(corpora.unanswered_text(questions) if questions else None)))
+
+
+def _demo_questions(request: gr.Request) -> str:
+    _operator_only(request, "see the demo questions")
+    return "\n".join(_service().demo_questions())
+
+
+def _set_demo(text: str, request: gr.Request):
+    _operator_only(request, "set the demo questions")
+    kept = _call(_service().set_demo_questions, (text or "").splitlines())
+    if not kept:
+        return "The demo plays the study's five questions again.", ""
+    return (f"Saved: the demo dialogue asks these {len(kept)} questions, answered from the active corpus.",
+            "\n".join(kept))
 
 
 def _unanswered_file(text: str | None) -> str | None:
@@ -843,6 +872,16 @@ def _remove_old(folder: Path, max_age_s: float, pattern: str = "dialogue-*") -> 
     for item in folder.glob(pattern) if folder.is_dir() else []:
         if time.time() - item.stat().st_mtime > max_age_s:
             shutil.rmtree(item, ignore_errors=True)
+
+
+def _demo(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
+    """The demo dialogue (the team's questions, else the study's five) as a conversation of its
+    own (the person's chat is left as it was), exported as one video with subtitles."""
+    demo = _call(_service().demo_dialogue, _session(request))
+    out = _export_path("dialogue", "dialogue.mp4")
+    video, srt = _call(_service().export, demo, out, owner=_owner(request), model=model,
+                       progress=_progress(progress), framing=framing)
+    return str(video), [str(video), str(srt)]
 
 
 def _study(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):

@@ -68,7 +68,8 @@ def test_on_a_phone_the_presenter_listens_then_answers_in_view_of_the_message_bo
                            " return v && !v.hidden && v.currentTime > 0.2 && v.loop; }", timeout=120_000)
     box = page.get_by_placeholder("Type your question")
     box.fill("Do you deliver abroad?")
-    assert page.locator("#message-count").inner_text().startswith("22 / 500 characters")  # counted as typed
+    count = "document.querySelector('#message-count').innerText"
+    page.wait_for_function(f"() => {count}.startsWith('22 / 500 characters')", timeout=5_000)  # counted as typed
     box.press("Enter")
     page.wait_for_function(f"() => {{ const v = {ANSWER}; return v && !v.hidden && v.currentTime > 0.5; }}",
                            timeout=120_000)
@@ -80,7 +81,7 @@ def test_on_a_phone_the_presenter_listens_then_answers_in_view_of_the_message_bo
 
     box.focus()
     assert in_view("#presenter") and in_view("textarea")  # typing the next question while he answers
-    assert page.locator("#message-count").inner_text().startswith("0 / 500")  # sent: the box is empty again
+    page.wait_for_function(f"() => {count}.startsWith('0 / 500')", timeout=5_000)  # sent: the box is empty again
     page.wait_for_function(f"() => {ANSWER}.ended", timeout=120_000)
     assert page.evaluate(f"() => {ANSWER}.hidden && !document.querySelector('#presenter video.idle').hidden")
     context.close()

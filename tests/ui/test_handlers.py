@@ -182,6 +182,24 @@ def test_a_refusal_reads_as_a_capitalised_sentence(monkeypatch):
 
     monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(reply=refuse))
     with pytest.raises(Exception) as raised:
-        app._reply("x" * 600, [], REQUEST)
+        app._reply("x" * 600, [], None, None, REQUEST)
     assert raised.value.message == "That message is 600 characters long; the presenter takes at most 500."
     assert app._sentence("bad.csv line 2: the answer is empty.") == "bad.csv line 2: the answer is empty."
+
+
+def test_only_an_operator_sets_the_demo_questions(tmp_path, monkeypatch):
+    from avatar.accounts import Users
+
+    users = Users(tmp_path / "users")
+    users.add("alice", "alice-secret", "operator")
+    users.add("bob", "bob-secret-1", "visitor")
+    monkeypatch.setitem(app._APP, "accounts", users)
+    monkeypatch.setattr(app, "_service", lambda: pytest.fail("only an operator may set the demo"))
+    for request in (REQUEST, SimpleNamespace(session_hash="session-2", username="bob")):
+        with pytest.raises(Exception, match="Only an operator"):
+            app._set_demo("Hi?", request)
+    saved = []
+    monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(set_demo_questions=lambda q: saved.extend(q) or q))
+    status, text = app._set_demo("Where is my order?\nHi?", SimpleNamespace(session_hash="s3", username="alice"))
+    assert status.startswith("Saved: the demo dialogue asks these 2 questions") and text == "Where is my order?\nHi?"
+    assert saved == ["Where is my order?", "Hi?"]
