@@ -40,9 +40,11 @@ WATCH = """() => {
     window.__answers.push({src: v.currentSrc, at: performance.now(), stalls: 0, stalled: 0, waitingSince: null,
                            video: v}); }, true);
   document.addEventListener('waiting', e => { const a = latest(e.target);
-    if (a && a.src === e.target.currentSrc && !e.target.ended) { a.stalls += 1; a.waitingSince = performance.now(); } }, true);
+    if (a && a.src === e.target.currentSrc && !e.target.ended) {
+      a.stalls += 1; a.waitingSince = performance.now(); } }, true);
   document.addEventListener('timeupdate', e => { const a = latest(e.target);
-    if (a && a.waitingSince !== null) { a.stalled += performance.now() - a.waitingSince; a.waitingSince = null; } }, true);
+    if (a && a.waitingSince !== null) {
+      a.stalled += performance.now() - a.waitingSince; a.waitingSince = null; } }, true);
 }"""
 
 
@@ -166,7 +168,8 @@ def main() -> None:
             "first_frame_p50_s": round(statistics.median(r["first_frame_s"] for r in crowd), 3),
             "first_frame_max_s": max(r["first_frame_s"] for r in crowd),
             "answers_with_stalls": sum(r["stalls"] > 0 for r in crowd),
-            "stalled_share_of_playing": round(sum(r["stalled_s"] for r in crowd) / sum(r["video_s"] for r in crowd), 3)},
+            "stalled_share_of_playing": round(sum(r["stalled_s"] for r in crowd)
+                                              / sum(r["video_s"] for r in crowd), 3)},
         "rows": rows, "crowd": crowd}, indent=1))
 
 

@@ -214,8 +214,10 @@ PAGE_CSS = """
 LIVE_ROUTE = "avatar-live"
 STAGE_TEMPLATE = """
 <div class="presenter-stage" data-n="${value.n}" data-answer="${value.answer}" data-live="${value.live}">
-  <video class="idle" src="${value.idle}" muted loop autoplay playsinline aria-hidden="true" ${value.idle ? "" : "hidden"}></video>
-  <video class="answer" playsinline preload="auto" hidden aria-label="The presenter's answer (AI-generated video)"></video>
+  <video class="idle" src="${value.idle}" muted loop autoplay playsinline aria-hidden="true"
+         ${value.idle ? "" : "hidden"}></video>
+  <video class="answer" playsinline preload="auto" hidden
+         aria-label="The presenter's answer (AI-generated video)"></video>
   <button class="replay" type="button" hidden>Play the answer again</button>
 </div>"""
 STAGE_CSS = """
@@ -270,7 +272,8 @@ function show() {
   video.onplaying = () => { video.hidden = false; };
   video.onended = () => { video.hidden = true; replay.hidden = false; };
   replay.onclick = () => { replay.hidden = true; video.currentTime = 0; video.play(); };
-  if (stage.dataset.live === 'true' && (window.ManagedMediaSource || window.MediaSource)) stream(video, stage.dataset.answer);
+  const streamable = window.ManagedMediaSource || window.MediaSource;
+  if (stage.dataset.live === 'true' && streamable) stream(video, stage.dataset.answer);
   else video.src = stage.dataset.answer;
   video.play().catch(() => { replay.hidden = false; });
 }

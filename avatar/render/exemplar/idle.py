@@ -38,7 +38,8 @@ def listening_stretch(library: PresenterLibrary, frames: int) -> np.ndarray:
         window = slice(start, start + frames)
         if not usable[window].all() or not joined[start:start + frames - 1].all():
             continue
-        score = np.percentile(gap[window], 90) / mouth_scale + np.percentile(jumps[start:start + frames - 1], 90) / motion_scale
+        score = (np.percentile(gap[window], 90) / mouth_scale
+                 + np.percentile(jumps[start:start + frames - 1], 90) / motion_scale)
         if score < best_score:
             best, best_score = start, score
     if best is None:  # no shot is that long: his most closed-mouthed frame, held
