@@ -47,6 +47,7 @@ bench: setup
 	$(PY) bench/reply.py
 	$(PY) bench/prerender.py
 	$(PY) bench/presenter_build.py
+	$(PY) bench/first_frame.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
