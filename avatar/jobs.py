@@ -18,9 +18,12 @@ storage. celery and redis are imported only here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from celery import Celery, signals
@@ -33,6 +36,8 @@ ADAPT_QUEUE = "adapt"
 ADAPT_SECONDS = 6 * 3600  # an adaptation job is killed after this long
 LOST_CHECK_SECONDS = 2.0  # how often a waiting replica checks that Redis still has its job
 UNREACHABLE_SECONDS = 8.0  # Redis down this long while someone waits: they are told, not left waiting
+STREAM_CHUNK = 256 * 1024  # the most bytes of a live video in one Redis stream entry
+STREAM_KEEP_S = 600  # a live video's stream is kept this long after its last entry
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 
@@ -88,15 +93,74 @@ def _progress(task) -> Progress:
 
 
 def _render_task(task, text: str, owner: str | None, model: str | None, recorded_voice: bool,
-                 framing: str | None = None) -> dict:
+                 framing: str | None = None, stream: bool = False) -> dict:
+    """Render one answer; `stream`: publish it to Redis as it renders (see `RenderQueue.follow`)."""
     started = time.perf_counter()
     try:
-        answer = _service().say(text, owner=owner, model=model, progress=_progress(task),
-                                recorded_voice=recorded_voice, framing=framing)
+        if stream:
+            with _published(task.request.id) as live:
+                answer = _service().say(text, owner=owner, model=model, progress=_progress(task),
+                                        recorded_voice=recorded_voice, framing=framing, live=live)
+        else:
+            answer = _service().say(text, owner=owner, model=model, progress=_progress(task),
+                                    recorded_voice=recorded_voice, framing=framing)
     except UserError as error:  # the person's message, passed through as it is
         return {"error": str(error)}
     return {"key": answer.video.stem, "seconds": answer.seconds, "worker": task.request.hostname,
             "worker_seconds": time.perf_counter() - started}
+
+
+@contextlib.contextmanager
+def _published(job: str):
+    """A path for a live render (fragmented MP4) whose bytes are added to the Redis stream
+    `live_stream(job)` as they are written, then an end mark; the file is removed afterwards."""
+    import redis
+
+    from avatar.paths import scratch_dir
+
+    path = scratch_dir() / f"stream-{job}.mp4"
+    client = redis.Redis.from_url(Deployment.from_env().broker)
+    stream, finished = live_stream(job), threading.Event()
+
+    def publish() -> None:
+        offset = 0
+        while True:
+            last_look = finished.is_set()  # read before the bytes: nothing written before the end is missed
+            try:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    data = f.read(STREAM_CHUNK)
+            except FileNotFoundError:
+                data = b""
+            if data:
+                offset += len(data)
+                client.xadd(stream, {"data": data})
+                client.expire(stream, STREAM_KEEP_S)
+            elif last_look:
+                return
+            else:
+                time.sleep(0.02)
+
+    publisher = threading.Thread(target=publish, name=f"publish-{job}", daemon=True)
+    publisher.start()
+    try:
+        yield path
+    finally:
+        finished.set()
+        publisher.join()
+        client.xadd(stream, {"end": "1"})
+        client.expire(stream, STREAM_KEEP_S)
+        path.unlink(missing_ok=True)
+
+
+def render_job(key: str) -> str:
+    """The id of the render job of the answer `key` (one per answer at a time)."""
+    return f"render-{key}"
+
+
+def live_stream(job: str) -> str:
+    """The Redis stream a render job's live video is published on."""
+    return f"avatar:live:{job}"
 
 
 def _export_task(task, session: str, owner: str | None, model: str | None, framing: str | None = None) -> dict:
@@ -160,12 +224,41 @@ class RenderQueue:
         return int(self._redis.llen(QUEUE))
 
     def render(self, text: str, owner: str | None, model: str | None, recorded_voice: bool,
-               progress: Progress, framing: str | None = None, key: str | None = None) -> dict:
+               progress: Progress, framing: str | None = None, key: str | None = None,
+               stream: bool = False) -> dict:
         """Run one render job and return its result: key (the answer's key), seconds by stage,
         worker, worker_seconds (see `run`). `key`: the answer's key; replicas asking for the
-        same answer at once share one job."""
-        return self.run("avatar.render", [text, owner, model, recorded_voice, framing], progress,
-                        job=f"render-{key}" if key else None)
+        same answer at once share one job (its id is `render_job(key)`). `stream`: the worker
+        publishes the video as it renders (see `follow`)."""
+        return self.run("avatar.render", [text, owner, model, recorded_voice, framing, stream], progress,
+                        job=render_job(key) if key else None)
+
+    def follow(self, job: str, out: Path, on_bytes: Callable[[], None], finished: threading.Event) -> None:
+        """Append render job `job`'s live video to `out` as its worker publishes it, calling
+        `on_bytes` after each piece; returns at its end mark, or once `finished` is set and
+        nothing more comes (a job that found its answer rendered publishes nothing)."""
+        import redis
+
+        stream, last = live_stream(job), "0-0"
+        with open(out, "ab") as f:
+            while True:
+                try:
+                    entries = self._redis.xread({stream: last}, block=200, count=64)
+                except redis.RedisError:
+                    if finished.is_set():
+                        return
+                    time.sleep(0.5)
+                    continue
+                for _, items in entries or []:
+                    for entry, fields in items:
+                        last = entry
+                        if b"end" in fields:
+                            return
+                        f.write(fields[b"data"])
+                        f.flush()
+                        on_bytes()
+                if not entries and finished.is_set():
+                    return
 
     def export(self, session: str, owner: str | None, model: str | None, framing: str | None,
                progress: Progress) -> dict:

@@ -85,6 +85,13 @@ class LiveAnswer:
         if not self.watched():
             raise AnswerAbandoned(f"nobody is watching the answer {self.key} any more")
 
+    def streamed(self) -> bool:
+        """Whether any of it was streamed (an answer found already rendered streams nothing)."""
+        try:
+            return self.path.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
     def read(self, offset: int, limit: int = 1 << 20) -> bytes:
         """Up to `limit` bytes of the stream from `offset` (b"" when nothing new is written yet)."""
         try:

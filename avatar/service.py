@@ -356,7 +356,8 @@ class Avatar:
         return replace(self.render, exemplar=replace(self.render.exemplar, recorded=framing))
 
     def say(self, text: str, owner: str | None = None, model: str | None = None, progress: Progress | None = None,
-            recorded_voice: bool = True, framing: str | None = None, background: bool = False) -> Answer | None:
+            recorded_voice: bool = True, framing: str | None = None, background: bool = False,
+            live: Path | None = None) -> Answer | None:
         """Render the presenter saying `text`: with `owner`'s own recording of it, else a
         published one, else a synthesised driver; the recording's own voice unless
         `recorded_voice` is False or it has no sound; a recorded answer drawn in `framing`
@@ -382,12 +383,12 @@ class Avatar:
             waited = time.perf_counter() - started - done["worker_seconds"]
             return Answer(answer.text, answer.video, answer.duration, answer.driver, False,
                           {**done["seconds"], "queue": waited})
-        if (live := self._live_render(key)) is not None:  # a browser's answer rendering now: it is this one
+        if (streaming := self._live_render(key)) is not None:  # a browser's answer rendering now: it is this one
             if background:
                 return None
-            live.wait_done()
-            if live.answer is not None:
-                return live.answer
+            streaming.wait_done()
+            if streaming.answer is not None:
+                return streaming.answer
         if not self._take_render_lane(background):
             return None
         try:
@@ -396,7 +397,7 @@ class Avatar:
                 return cached
             with tempfile.TemporaryDirectory(prefix="avatar-answer-", dir=scratch_dir()) as tmp:
                 answer = self._render(text, presenter, recorded, Path(tmp) / f"{key}.mp4", progress,
-                                      recorded_voice, render)
+                                      recorded_voice, render, live=live)
                 return self._keep(key, recorded, answer)
         finally:
             self._render_lock.release()
@@ -421,8 +422,8 @@ class Avatar:
         """The presenter saying `text` (as `say`) for a browser that plays it at once: the cached
         answer when there is one, else a `LiveAnswer` that renders in the background and streams
         as it renders (the same one for everybody asking the same answer meanwhile); it is kept
-        in the cache when finished. With render workers (a broker) it is rendered there and
-        returned finished (chunks do not stream from workers yet)."""
+        in the cache when finished. With render workers (a broker) it renders on a worker, which
+        streams it through Redis (a worker's render is not stopped when nobody watches)."""
         text = _bounded(text, self.config.max_reply, "there is nothing to say.",
                         "that answer is {n} characters long; the presenter says at most {limit}.")
         render = self.render_config(framing)
@@ -431,8 +432,6 @@ class Avatar:
         key = self._key(text, presenter, recorded, True, render)
         if cached := self._cached(key):
             return cached
-        if self.queue is not None:
-            return self.say(text, owner=owner, model=model, framing=framing)
         with self._live_lock:
             self._forget_finished_live()
             live = self._live.get(key)
@@ -440,8 +439,11 @@ class Avatar:
                 if live is not None:
                     live.path.unlink(missing_ok=True)
                 live = self._live[key] = LiveAnswer(key, text, scratch_dir(), self.config.live_grace_s)
-                threading.Thread(target=self._render_live, args=(live, presenter, recorded, render),
-                                 name=f"live-{key}", daemon=True).start()
+                if self.queue is not None:
+                    work, args = self._render_live_on_worker, (live, owner, model, framing)
+                else:
+                    work, args = self._render_live, (live, presenter, recorded, render)
+                threading.Thread(target=work, args=args, name=f"live-{key}", daemon=True).start()
         return live
 
     def live(self, live_id: str) -> LiveAnswer | None:
@@ -461,6 +463,38 @@ class Avatar:
             if live.done and time.monotonic() - live.finished_at > keep_s:
                 del self._live[key]
                 live.path.unlink(missing_ok=True)
+
+    def _render_live_on_worker(self, live: LiveAnswer, owner: str | None, model: str | None,
+                               framing: str | None) -> None:
+        """The thread behind `play` with workers: a render job that streams, followed into the live file."""
+        from avatar.jobs import render_job
+
+        finished, outcome = threading.Event(), {}
+
+        def job() -> None:
+            try:
+                outcome["done"] = self.queue.render(live.text, owner, model, True, lambda share, stage: None,
+                                                    framing, live.key, stream=True)
+            except Exception as error:  # reported through `live` below
+                outcome["error"] = error
+            finally:
+                finished.set()
+
+        threading.Thread(target=job, name=f"job-{live.key}", daemon=True).start()
+        try:
+            self.queue.follow(render_job(live.key), live.path, live.frame_written, finished)
+            finished.wait()
+            if "error" in outcome:
+                raise outcome["error"]
+            answer = self._cached(outcome["done"]["key"])
+            if answer is None:
+                raise UserError("the answer could not be rendered; ask again.")
+            live.finish(answer)
+        except UserError as error:
+            live.finish(error=str(error))
+        except Exception:
+            log.exception("rendering a live answer on a worker failed")
+            live.finish(error="the answer could not be rendered")
 
     def _render_live(self, live: LiveAnswer, presenter: Presenter, recorded: RecordedClip | None,
                      render: RenderConfig) -> None:

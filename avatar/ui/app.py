@@ -162,7 +162,7 @@ def _play(model: str | None, framing: str | None, request: gr.Request, progress=
             answer.wait_playable()
         if answer.done and answer.answer is None:
             raise _refusal(_sentence(answer.error or "the answer could not be rendered."))
-        if not (answer.done and not answer.path.exists()):  # streamed (or its stream still kept)
+        if not answer.done or answer.streamed():  # streaming (or its stream still kept)
             return _stage(_idle(model, request), f"{LIVE_ROUTE}/{answer.id}.mp4", live=True)
         answer = answer.answer  # finished meanwhile by another request: its file
     return _stage(_idle(model, request), _file_url(answer.video))

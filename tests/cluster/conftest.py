@@ -82,7 +82,8 @@ def cluster_model(tiny_model, consent_file, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")  # stopped once its tests are done: the rest of the suite runs without it
 def cluster(cluster_model, postgres_server, redis_server, s3_server, tmp_path_factory):
-    """dict with `replicas` (two Process with .url), `workers` (two Process), `redis`, `logs`."""
+    """dict with `replicas` (two Process with .url), `workers` (two Process), `redis`, `logs`, `db`
+    and `env` (the settings every replica and worker shares)."""
     servers.make_bucket(s3_server, "avatar-cluster")
     logs = tmp_path_factory.mktemp("cluster-logs")
     shared = {**os.environ, **s3_server.env, "AVATAR_DB": postgres_server.url, "AVATAR_BROKER": redis_server.url,
@@ -109,7 +110,8 @@ def cluster(cluster_model, postgres_server, redis_server, s3_server, tmp_path_fa
             replica.start()
         for worker in workers:
             worker.wait_until_logged("ready.")
-        yield {"replicas": replicas, "workers": workers, "redis": redis_server, "logs": logs, "db": postgres_server.url}
+        yield {"replicas": replicas, "workers": workers, "redis": redis_server, "logs": logs, "db": postgres_server.url,
+               "env": shared}
     finally:
         for process in replicas + workers:
             process.stop()

@@ -159,3 +159,33 @@ def test_forty_sessions_across_both_replicas_get_an_answer_or_a_clean_busy_messa
     assert {replica for _, replica, _ in answered} == {0, 1}
     assert all(probe(video).has_audio for _, _, video in answered)
     assert all("queue" in text.lower() or "busy" in text.lower() for _, _, text in refused), refused
+
+
+def test_an_answer_rendered_on_a_worker_streams_to_the_replica_while_it_renders(cluster, monkeypatch, tmp_path):
+    """A replica's service (as app.py builds it, here in the test process) plays a new answer:
+    the worker publishes its fragments through Redis and they arrive before the job is done."""
+    from avatar.config import Deployment
+    from avatar.live import LiveAnswer
+    from avatar.service import Avatar
+
+    for name, value in cluster["env"].items():
+        if name.startswith(("AVATAR_", "AWS_")):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AVATAR_CACHE", str(tmp_path / "cache"))
+    avatar = Avatar(model=Path(cluster["env"]["AVATAR_MODEL"]), deploy=Deployment.from_env())
+    text = "Thank you for waiting. " * 20
+    live = avatar.play(text.strip())
+    assert isinstance(live, LiveAnswer)
+    streamed, early = b"", False
+    with live.following():
+        assert live.wait_playable(timeout=240)
+        while True:
+            done = live.done
+            data = live.read(len(streamed))
+            streamed += data
+            early |= bool(data) and not done
+            if done and not data:
+                break
+    assert live.error is None and early and b"moof" in streamed
+    assert live.answer.video.is_file() and probe(live.answer.video).has_audio  # the signed file, via S3
+    assert any(f"render-{live.key}" in finished_jobs(w) for w in cluster["workers"])
