@@ -233,13 +233,13 @@ class RenderQueue:
         return self.run("avatar.render", [text, owner, model, recorded_voice, framing, stream], progress,
                         job=render_job(key) if key else None)
 
-    def follow(self, job: str, out: Path, on_bytes: Callable[[], None], finished: threading.Event) -> None:
-        """Append render job `job`'s live video to `out` as its worker publishes it, calling
-        `on_bytes` after each piece; returns at its end mark, or once `finished` is set and
-        nothing more comes (a job that found its answer rendered publishes nothing)."""
+    def follow(self, key: str, out: Path, on_bytes: Callable[[], None], finished: threading.Event) -> None:
+        """Append the live video of the render job of answer `key` to `out` as its worker
+        publishes it, calling `on_bytes` after each piece; returns at its end mark, or once
+        `finished` is set and nothing more comes (a job that found its answer rendered publishes nothing)."""
         import redis
 
-        stream, last = live_stream(job), "0-0"
+        stream, last = live_stream(render_job(key)), "0-0"
         with open(out, "ab") as f:
             while True:
                 try:

@@ -467,8 +467,6 @@ class Avatar:
     def _render_live_on_worker(self, live: LiveAnswer, owner: str | None, model: str | None,
                                framing: str | None) -> None:
         """The thread behind `play` with workers: a render job that streams, followed into the live file."""
-        from avatar.jobs import render_job
-
         finished, outcome = threading.Event(), {}
 
         def job() -> None:
@@ -482,7 +480,7 @@ class Avatar:
 
         threading.Thread(target=job, name=f"job-{live.key}", daemon=True).start()
         try:
-            self.queue.follow(render_job(live.key), live.path, live.frame_written, finished)
+            self.queue.follow(live.key, live.path, live.frame_written, finished)
             finished.wait()
             if "error" in outcome:
                 raise outcome["error"]

@@ -481,6 +481,17 @@ def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     recording = gr.Video(label="Your recording", sources=["webcam", "upload"], include_audio=True,
                          elem_id="recording")
     _APP.setdefault("upload_boxes", []).append(recording)
+    # Without a camera (most desktops in a meeting room, a locked-down laptop) the box opens on upload.
+    gr.HTML("", elem_id="upload-without-camera", js_on_load="""
+        (async () => {
+          const media = navigator.mediaDevices;
+          const devices = media && media.enumerateDevices ? await media.enumerateDevices() : [];
+          if (devices.some(d => d.kind === 'videoinput')) return;
+          const upload = () => document.querySelector('#recording button[aria-label="Upload file"]');
+          if (upload()) { upload().click(); return; }
+          const watch = new MutationObserver(() => { if (upload()) { watch.disconnect(); upload().click(); } });
+          watch.observe(document.body, {childList: true, subtree: true});
+        })();""")
     keep_voice = gr.Checkbox(label="Keep my recorded voice (otherwise the synthesised voice is used)", value=True)
     with gr.Row():
         save = gr.Button("Save and preview", variant="primary")

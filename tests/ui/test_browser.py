@@ -87,10 +87,13 @@ def test_on_a_phone_the_presenter_listens_then_answers_in_view_of_the_message_bo
     context.close()
 
 
-def test_a_refusal_is_one_sentence_that_stays_and_replaces_the_last_outcome(server, browser):
+def test_without_a_camera_uploads_are_offered_and_a_refusal_stays(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(server)
     page.get_by_role("tab", name="Record an answer yourself").click()
+    # This browser has no camera: the recording box opens on upload, not on a webcam it cannot reach.
+    page.wait_for_function("() => { const b = document.querySelector('#recording button[aria-label=\"Upload file\"]');"
+                           " return b && b.classList.contains('selected'); }", timeout=30_000)
     page.get_by_role("button", name="Save and preview").click()
     message = page.get_by_text("Record or upload a video first.")
     message.first.wait_for(timeout=30_000)
