@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from avatar.chat import train_corpus
+from avatar.chat import ENGLISH, train_corpus
 from avatar.config import Deployment
 from avatar.errors import UserError
 from avatar.media import iter_frames, probe
@@ -395,7 +395,8 @@ def test_a_team_sets_its_own_demo_questions_answered_from_its_corpus(avatar):
     assert kept == ["What are your opening hours?", "Can I speak to a human?"]
     demo = avatar.demo_dialogue("visitor")
     replies = [r for _, r in avatar.history(demo)]
-    assert len(replies) == 2 and "9 am to 6 pm" in replies[0]  # the demo FAQ's answer
+    assert replies == [avatar.corpora.reply(q).text for q in kept]  # answered from the active corpus
+    assert replies != [avatar.corpora.reply(q, ENGLISH).text for q in kept]  # (not the study's small talk)
     assert avatar.history("visitor") == []  # the visitor's own chat is left as it was
     with pytest.raises(UserError, match="at most 10 questions"):
         avatar.set_demo_questions([f"Question {i}?" for i in range(11)])
