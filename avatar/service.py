@@ -260,10 +260,12 @@ class Avatar:
         `render.exemplar.idle`), made once per presenter and kept with the answers; None for a
         presenter drawn by the swap, which has no frames of his own to loop."""
         presenter, _ = self.presenter(name, owner)
+        out = writable_dir(cache_dir("answers"), "cache folder") / f"idle-{presenter.fingerprint[:24]}.mp4"
+        if out.is_file():  # asked with every message: made once, then only looked up
+            return out
         drawing = load_drawing(presenter, self.render)
         if not isinstance(drawing, PresenterLibrary):
             return None
-        out = writable_dir(cache_dir("answers"), "cache folder") / f"idle-{presenter.fingerprint[:24]}.mp4"
         with self._idle_lock:
             if not out.is_file():
                 render_idle(drawing, presenter, out)

@@ -85,6 +85,10 @@ def test_a_recording_whose_face_cannot_be_swapped_is_refused_at_upload(avatar, s
     assert avatar.clips("dave").all() == []
 
 
+def test_a_presenter_drawn_by_the_swap_has_no_listening_loop(avatar):
+    assert avatar.idle() is None
+
+
 def test_label_is_on_every_rendered_frame(avatar):
     answer = avatar.say("Hello there, nice to meet you.")
     corners = [f.rgb[-30:, -90:].astype(int) for f in iter_frames(answer.video, every=10)]
@@ -196,6 +200,9 @@ def test_the_shipped_presenter_answers_from_his_own_frames_and_says_so(chat_db, 
     avatar = Avatar(model=DEFAULT_MODEL, chat_db=chat_db, deploy=Deployment(root=tmp_path))
     facts = avatar.about(None)
     assert facts["renderer"] == "exemplar" and "his own recorded video" in facts["drawing"]
+    idle = avatar.idle()  # he listens between answers: his own frames, looped, labelled and signed
+    assert probe(idle).frames > 50 and not probe(idle).has_audio and avatar.idle() == idle
+    assert read_credentials(idle).state == "Trusted"
     answer = avatar.say("Thank you for your patience.")
     info = probe(answer.video)
     assert (info.width, info.height) == (400, 300) and info.audio_codec == "aac"  # his own scene
