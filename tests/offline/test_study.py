@@ -1,4 +1,4 @@
-"""The study's experiment (avatar.experiment): B sets chosen from real frames, the measures of
+"""The study's experiment (avatar.offline.study): B sets chosen from real frames, the measures of
 a model's outputs on real faces, the tables, and (slow) a whole tiny study from training to
 figures."""
 
@@ -14,8 +14,8 @@ from avatar import experiment
 from avatar.dataset import read_manifest
 from avatar.errors import UserError
 from avatar.presenter import SHIPPED_MODELS
-from avatar.experiment import BSet, StudyBudget, StudyData, load_reference, measure_faces, results_table
-from avatar.synthetic import select_real
+from avatar.offline.study import BSet, StudyBudget, StudyData, load_reference, measure_faces, results_table
+from avatar.offline.generate import select_real
 from avatar.vision.features import expression_vector
 
 
@@ -103,7 +103,7 @@ def test_a_tiny_study_trains_measures_and_draws(tiny_faces, consent_file, tmp_pa
 
 
 def test_b_set_table_reads_what_evaluate_synthetic_writes():
-    from avatar.experiment import b_set_table
+    from avatar.offline.study import b_set_table
 
     figures = {"synthetic": {"faces": 1000}, "fid": 76.2, "kid_x1e3": 119.8,
                "matching": {"match": 998, "no match": 2, "not a face": 0},

@@ -8,7 +8,7 @@ import pytest
 from avatar.config import ExtractConfig
 from avatar.errors import MediaError
 from avatar.dataset import MANIFEST, REJECTS
-from avatar.extract import extract
+from avatar.offline.extract import extract
 from avatar.vision import TEMPLATE_68, detect_faces, eye_centres, landmarks_68
 
 SECONDS = 4  # the first 4 s of cap13 (100 frames at 25 fps)

@@ -13,7 +13,7 @@
   matching / not a face. For a set written by `avatar gan generate` the verdicts of all its
   candidates (before any filtering) are reported too: that is how often the GAN draws the person.
 - Table 1 (`variability`): the pairwise measure for a "monotone" and a "varied" selection of the
-  person's real frames, by expression (avatar.synthetic.select).
+  person's real frames, by expression (avatar.offline.generate.select).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from avatar.metrics.identity import IdentityReference, face_embedding
 from avatar.metrics.inception import inception_features
 from avatar.metrics.realism import fid, kid
 from avatar.paths import atomic_write
-from avatar.synthetic import MATCH, NO_MATCH, NOT_A_FACE, SELECTIONS, check_face, select
+from avatar.offline.generate import MATCH, NO_MATCH, NOT_A_FACE, SELECTIONS, check_face, select
 from avatar.vision.features import expression_vector
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}

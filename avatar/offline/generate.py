@@ -187,7 +187,7 @@ def generate_from(source: Path, out: Path, n: int, how: str = "varied", psi: flo
     copied into `out` (the synthetic faces are of that person)."""
     import shutil
 
-    from avatar.evaluate import reference_from_dataset
+    from avatar.offline.swap_evaluate import reference_from_dataset
     from avatar.inference.generator import latents_for_seeds, load_generator_model
     from avatar.training.gan.export import consent_of, generator_file_of
 

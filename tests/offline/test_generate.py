@@ -1,4 +1,4 @@
-"""Synthetic-face generation (avatar.synthetic) and the study's measures (avatar.study), on real
+"""Synthetic-face generation (avatar.offline.generate) and the study's measures (avatar.offline.evaluate), on real
 faces: the presenter (cap13), another person (franck) and images with no face at all."""
 
 import json
@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from avatar.cli import main
 from avatar.dataset import read_manifest
 from avatar.errors import UserError
-from avatar.evaluate import reference_from_dataset
+from avatar.offline.swap_evaluate import reference_from_dataset
 from avatar.metrics.realism import fid
-from avatar.study import (evaluate_variability, inception_score, load_face_set, matching,
+from avatar.offline.evaluate import (evaluate_variability, inception_score, load_face_set, matching,
                           pairwise_squared_distances, variability)
-from avatar.synthetic import MATCH, NO_MATCH, NOT_A_FACE, check_face, generate_dataset, parse_seeds, select
+from avatar.offline.generate import MATCH, NO_MATCH, NOT_A_FACE, check_face, generate_dataset, parse_seeds, select
 from avatar.training.data import load_faceset
 from avatar.vision.features import expression_vector
 

@@ -13,7 +13,7 @@ import pytest
 from avatar import recipe as recipe_module
 from avatar.errors import UserError
 from avatar.presenter import SHIPPED_MODELS
-from avatar.recipe import Recipe, Step, compare, read_stamp, run_recipe, step_keys
+from avatar.offline.recipe import Recipe, Step, compare, read_stamp, run_recipe, step_keys
 
 CONSENT = SHIPPED_MODELS / "presenter-interim" / "consent.json"
 

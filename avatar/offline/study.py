@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from avatar.errors import UserError
-from avatar.evaluate import Faces, image_measures, load_faces, reference_from_dataset
+from avatar.offline.swap_evaluate import Faces, image_measures, load_faces, reference_from_dataset
 from avatar.metrics.expression import pearson
 from avatar.metrics.identity import IdentityReference
 from avatar.metrics.image import face_flicker
@@ -139,7 +139,7 @@ def _inner_kid(crops: np.ndarray, landmarks: np.ndarray, reference: Reference) -
 def measure_faces(crops: np.ndarray, reference: Reference) -> dict:
     """Measures of network outputs `crops` ((N, S, S, 3) uint8 RGB, one per held-out driver
     face, in order) against `reference` (see the module docstring)."""
-    from avatar.synthetic import MATCH, check_face
+    from avatar.offline.generate import MATCH, check_face
 
     driver = reference.driver
     checks = [check_face(crop, reference.identity) for crop in crops]
@@ -198,7 +198,7 @@ def make_b_sets(sets: Path, data: StudyData, on_stage: Callable[[str], None],
     frames, GAN ones taken from the generated set of their selection (generated first, from
     3 x its size candidates of `data.generator`, when it is missing)."""
     from avatar.dataset import read_manifest, write_subset
-    from avatar.synthetic import generate_from, select_real
+    from avatar.offline.generate import generate_from, select_real
 
     for b in B_SETS:
         target = sets / b.name
@@ -341,7 +341,7 @@ def run_study(data: StudyData, out: Path, budget: StudyBudget, only: tuple[str, 
 def measure_b_sets(out: Path, real: Path, on_stage: Callable[[str], None] = print) -> None:
     """The study's Table 2 figures of every B set against 1,000 of the presenter's real training
     frames, at the study's side (the real set is read once for all six)."""
-    from avatar.study import evaluate_synthetic
+    from avatar.offline.evaluate import evaluate_synthetic
 
     reals = real_features = None
     size = json.loads((Path(out) / "budget.json").read_text())["size"]

@@ -1,0 +1,9 @@
+"""Offline workflows, one module per command; none of them is imported by the serving path.
+
+    extract.py        `avatar extract`: aligned face crops, landmarks and a manifest from videos
+    generate.py       `avatar gan generate`: synthetic sets (GAN faces kept by identity, selected by expression)
+    evaluate.py       `avatar evaluate`: the study's Tables 1-2 (FID/KID/IS, pairwise distances, matching)
+    swap_evaluate.py  `avatar swap evaluate`: a presenter's identity/mouth/flicker and realism report
+    study/            `avatar study`: swap models that differ only in side B, measured alike
+    recipe/           `avatar recipe`: the shipped presenter made from the package registries
+"""
