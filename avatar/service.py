@@ -158,7 +158,7 @@ class Avatar:
                 meta.with_suffix(".mp4").unlink(missing_ok=True)
                 meta.unlink(missing_ok=True)
         self.chat_db = chat_db or self.deploy.db
-        self.voice, self.render, self.config = voice, render, config
+        self.voice, self.render_settings, self.config = voice, render, config
         self.adapt_config = adapt or AdaptConfig.from_env()
         self.queue = None
         if self.deploy.broker:
@@ -211,7 +211,7 @@ class Avatar:
                         "that line is {n} characters long; the presenter says at most {limit}.")
         with self._person_lane():
             return self._render(text, open_presenter(folder), None, Path(out), progress or (lambda s, t: None),
-                                True, self.render)
+                                True, self.render_settings)
 
     def publish_presenter(self, name: str) -> Path:
         """Offer the draft presenter `name` to every visitor (an operator's action)."""
@@ -243,11 +243,11 @@ class Avatar:
     def about(self, name: str | None, owner: str | None = None) -> dict:
         """What a person should know about presenter `name`: name, consent, card, runtime."""
         presenter, model = self.presenter(name, owner)
-        exemplar = presenter.library is not None and (self.render.renderer != "swap" or model is None)
+        exemplar = presenter.library is not None and (self.render_settings.renderer != "swap" or model is None)
         drawing = ("from his own recorded video: his real frames, chosen and warped to follow what he says (synthesised "
                    "answers show his own room; recorded answers put his face into the recording's frame)"
                    + (" and repaired by a small network trained on his video" if presenter.refiner and
-                      self.render.exemplar.refine else "") if exemplar else
+                      self.render_settings.exemplar.refine else "") if exemplar else
                    "by a face-swap model over a recorded or synthesised driver (a different real person, whose hair, "
                    "ears and clothes can still be seen)")
         return {"name": presenter.name, "consent": presenter.consent, "card": presenter.card(),
@@ -263,7 +263,7 @@ class Avatar:
         out = writable_dir(cache_dir("answers"), "cache folder") / f"idle-{presenter.fingerprint[:24]}.mp4"
         if out.is_file():  # asked with every message: made once, then only looked up
             return out
-        drawing = load_drawing(presenter, self.render)
+        drawing = load_drawing(presenter, self.render_settings)
         if not isinstance(drawing, PresenterLibrary):
             return None
         with self._idle_lock:
@@ -352,10 +352,10 @@ class Avatar:
         """The render settings of one request: the service's, with recorded answers drawn in
         `framing` ("own": his own room; "driver": the recording's frame; None: the default)."""
         if framing is None:
-            return self.render
+            return self.render_settings
         if framing not in FRAMINGS:
             raise UserError(f"there is no framing called {quoted(framing)}; choose one of {', '.join(FRAMINGS)}.")
-        return replace(self.render, exemplar=replace(self.render.exemplar, recorded=framing))
+        return replace(self.render_settings, exemplar=replace(self.render_settings.exemplar, recorded=framing))
 
     def say(self, text: str, owner: str | None = None, model: str | None = None, progress: Progress | None = None,
             recorded_voice: bool = True, framing: str | None = None, background: bool = False,
@@ -695,10 +695,10 @@ class Avatar:
 
     def clips(self, owner: str) -> RecordedClips:
         """`owner`'s own recordings."""
-        return RecordedClips(self.store, self.media, owner_key(owner), render=self.render)
+        return RecordedClips(self.store, self.media, owner_key(owner), render=self.render_settings)
 
     def published(self) -> RecordedClips:
-        return RecordedClips(self.store, self.media, PUBLISHED, render=self.render)
+        return RecordedClips(self.store, self.media, PUBLISHED, render=self.render_settings)
 
     def recording(self, owner: str | None, text: str) -> RecordedClip | None:
         """The recording used for `text`: `owner`'s own, else a published one."""
@@ -709,7 +709,7 @@ class Avatar:
         """Check and keep `video` as `owner`'s recording of `text` (saved before any render)."""
         text = self.check_message(text)
         # Refused by the upload's first (cheapest) check when far longer than its line.
-        clips = RecordedClips(self.store, self.media, owner_key(owner), render=self.render,
+        clips = RecordedClips(self.store, self.media, owner_key(owner), render=self.render_settings,
                               limits=MediaLimits(max_seconds=self.config.recording_limit(text), max_bytes=500 * 1024**2))
         expected = synthesize(text, self.voice).duration  # espeak-ng: a few ms per line
         with self._person_lane():  # its checks decode and detect faces: one heavy job at a time
@@ -739,7 +739,7 @@ class Avatar:
         `config.visitor_days`; returns how many visitors were forgotten."""
         absent = self.store.visitors_unseen_since(time.time() - self.config.visitor_days * 86400)
         for key in absent:
-            clips = RecordedClips(self.store, self.media, key, render=self.render)
+            clips = RecordedClips(self.store, self.media, key, render=self.render_settings)
             for row in self.store.recordings_of(key):
                 clips.delete(row["text"])
             self.store.forget_visitor(key)

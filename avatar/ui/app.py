@@ -294,7 +294,7 @@ def build_demo() -> gr.Blocks:
         # every name it does not offer to that person.
         model = gr.Dropdown(names, value=names[0], label="Presenter", visible=len(names) > 1, interactive=True,
                             allow_custom_value=True)
-        framing = gr.Radio(FRAMING_CHOICES, value=_service().render.exemplar.recorded, label=FRAMING_LABEL,
+        framing = gr.Radio(FRAMING_CHOICES, value=_service().render_settings.exemplar.recorded, label=FRAMING_LABEL,
                            visible=_framing_visible(names[0], None)["visible"], interactive=True)
         _APP["upload_boxes"] = []  # the components whose files are people's uploads (see `_uploaded`)
         with gr.Tab("Chat"):
