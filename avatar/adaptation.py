@@ -60,6 +60,11 @@ class AdaptStatus:
     model: Path | None = None
     preview: Path | None = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the job is queued or at work (its status is worth polling)."""
+        return self.state in RUNNING
+
 
 class Adaptation:
     """One background adaptation job per base model, one job per process at a time (each

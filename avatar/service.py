@@ -115,6 +115,25 @@ def _stat(path: Path):
         return None
 
 
+def export_path(prefix: str, filename: str, max_age_s: float = 3600) -> Path:
+    """A fresh file path in the served exports folder (`<cache>/exports/<prefix>-XXXX/filename`);
+    folders of `prefix` older than `max_age_s` are removed first (what they held was served)."""
+    exports = writable_dir(cache_dir("exports"), "exports folder")
+    for old in exports.glob(f"{prefix}-*"):
+        if time.time() - old.stat().st_mtime > max_age_s:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=exports)) / filename
+
+
+def read_preview(path: Path):
+    """The training preview's pixels as an RGB PIL image (its folder is private: the app shows
+    pixels, never the path)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
 def owner_key(owner: str) -> str:
     """A person's key in the shared state and storage: a hash (no name is stored, and none can
     reach outside its folder)."""
@@ -325,6 +344,16 @@ class Avatar:
         for question in questions:
             self.reply(question, demo)
         return demo
+
+    def demo_video(self, session: str, owner: str | None = None, model: str | None = None,
+                   progress: Progress | None = None, framing: str | None = None,
+                   study: bool = False) -> tuple[Path, Path]:
+        """The demo (`demo_dialogue`; `study`: the study's five, `study_dialogue`) exported as one
+        video with subtitles into a fresh exports folder: (video, srt). `session`'s own chat is
+        left as it was."""
+        dialogue = self.study_dialogue(session) if study else self.demo_dialogue(session)
+        return self.export(dialogue, export_path("dialogue", "dialogue.mp4"), owner=owner, model=model,
+                           progress=progress, framing=framing)
 
     def history(self, session: str) -> list[tuple[str, str]]:
         """(message, reply) pairs of `session`, oldest first (kept in the shared database)."""

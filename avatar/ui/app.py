@@ -15,7 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from avatar.errors import UserError
+from avatar.service import LiveAnswer, UserError, export_path, read_preview
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,8 +150,6 @@ def _render(model: str | None, framing: str | None, request: gr.Request, progres
 def _play(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """The page's player starts this session's last reply: the cached answer at once, else its
     live stream as soon as its first frame is rendered (the browser plays it while the rest renders)."""
-    from avatar.service import LiveAnswer
-
     history = _service().history(_session(request))
     if not history:
         return gr.update()
@@ -283,9 +281,7 @@ show();
 
 
 def build_demo() -> gr.Blocks:
-    from avatar.service import ServeConfig
-
-    limit = ServeConfig().max_message
+    limit = _service().config.max_message
     # delete_cache: Gradio's copies of served videos older than a day are removed every hour.
     with gr.Blocks(title="Synthetic presenter", delete_cache=(3600, 86400)) as demo:
         gr.Markdown("# Synthetic presenter\n" + DISCLOSURE, elem_id="page-top")
@@ -623,7 +619,7 @@ def _build_presenter(video: str | None, name: str, person: str, given: str, scop
     consent = {"person": person, "date": given, "scope": scope, "basis": basis}
     folder = _call(_service().build_presenter, Path(video), name, consent, progress=_progress(progress))
     Path(video).unlink(missing_ok=True)  # his frames are in the presenter now (a refused upload is kept, to retry)
-    answer = _call(_service().preview_presenter, folder.name, PREVIEW_LINE, _export_path("preview", "preview.mp4"),
+    answer = _call(_service().preview_presenter, folder.name, PREVIEW_LINE, export_path("preview", "preview.mp4"),
                    progress=_progress(progress))
     drafts = _service().draft_presenters()
     return (f"Built **{folder.name}** from their own frames (a draft). Watch the preview; publish it below to offer "
@@ -637,17 +633,6 @@ def _publish_presenter(name: str | None, request: gr.Request):
     folder = _call(_service().publish_presenter, name)
     return (f"Published: every visitor can now choose **{folder.name}** (reload the page to see it in the list).",
             gr.Dropdown(choices=_service().draft_presenters(), value=None))
-
-
-def _export_path(prefix: str, filename: str) -> Path:
-    """A fresh file path in the served exports folder (older ones of `prefix` removed after an hour)."""
-    import tempfile
-
-    from avatar.paths import cache_dir, writable_dir
-
-    exports = writable_dir(cache_dir("exports"), "exports folder")
-    _remove_old(exports, max_age_s=3600, pattern=f"{prefix}-*")
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=exports)) / filename
 
 
 def _operator_only(request: gr.Request | None, what: str) -> None:
@@ -718,7 +703,7 @@ def _unanswered_file(text: str | None) -> str | None:
     """The unanswered questions' CSV text as a file to download (None when there are none)."""
     if not text:
         return None
-    out = _export_path("unanswered", "unanswered-questions.csv")
+    out = export_path("unanswered", "unanswered-questions.csv")
     out.write_text(text, encoding="utf-8")
     return str(out)
 
@@ -765,23 +750,14 @@ def _start_adaptation(agree: bool, person: str, model: str | None, request: gr.R
 
 def _adaptation_status(model: str | None, request: gr.Request):
     """Polled every 5 s while adapting: progress, preview, and the new model in the picker when done."""
-    from avatar.adaptation import RUNNING
-
     owner = _owner(request)
     status = _call(_service().adaptation_status, owner, model)
-    text = status.message + (f" ({status.share:.0%})" if status.state in RUNNING else "")
+    text = status.message + (f" ({status.share:.0%})" if status.running else "")
     # The preview's pixels, not its path: the training folder is private (blocked from file routes).
-    preview = (gr.update(value=_read_image(status.preview), visible=True) if status.preview
+    preview = (gr.update(value=read_preview(status.preview), visible=True) if status.preview
                else gr.update(visible=False))
     picker = gr.Dropdown(list(_service().models(owner))) if status.state == "done" else gr.Dropdown()
-    return text, preview, gr.Timer(active=status.state in RUNNING), picker
-
-
-def _read_image(path: Path):
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.convert("RGB")
+    return text, preview, gr.Timer(active=status.running), picker
 
 
 def _uploaded(path: str) -> bool:
@@ -873,27 +849,16 @@ def _withdraw(line: str, request: gr.Request):
 
 def _export(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """This session's dialogue, as the server kept it, as one video with subtitles."""
-    out = _export_path("dialogue", "dialogue.mp4")  # Gradio serves its own copy; ours is only needed briefly
+    out = export_path("dialogue", "dialogue.mp4")  # Gradio serves its own copy; ours is only needed briefly
     video, srt = _call(_service().export, _session(request), out, owner=_owner(request), model=model,
                        progress=_progress(progress), framing=framing)
     return [str(video), str(srt)]
 
 
-def _remove_old(folder: Path, max_age_s: float, pattern: str = "dialogue-*") -> None:
-    import shutil
-    import time
-
-    for item in folder.glob(pattern) if folder.is_dir() else []:
-        if time.time() - item.stat().st_mtime > max_age_s:
-            shutil.rmtree(item, ignore_errors=True)
-
-
 def _demo(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """The demo dialogue (the team's questions, else the study's five) as a conversation of its
     own (the person's chat is left as it was), exported as one video with subtitles."""
-    demo = _call(_service().demo_dialogue, _session(request))
-    out = _export_path("dialogue", "dialogue.mp4")
-    video, srt = _call(_service().export, demo, out, owner=_owner(request), model=model,
+    video, srt = _call(_service().demo_video, _session(request), owner=_owner(request), model=model,
                        progress=_progress(progress), framing=framing)
     return str(video), [str(video), str(srt)]
 
@@ -901,10 +866,8 @@ def _demo(model: str | None, framing: str | None, request: gr.Request, progress=
 def _study(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """The study's dialogue of its five questions, as a conversation of its own (the person's
     chat is left as it was), exported as one video with subtitles."""
-    study = _call(_service().study_dialogue, _session(request))
-    out = _export_path("dialogue", "dialogue.mp4")
-    video, srt = _call(_service().export, study, out, owner=_owner(request), model=model,
-                       progress=_progress(progress), framing=framing)
+    video, srt = _call(_service().demo_video, _session(request), owner=_owner(request), model=model,
+                       progress=_progress(progress), framing=framing, study=True)
     return str(video), [str(video), str(srt)]
 
 
