@@ -16,6 +16,7 @@ from avatar.config import (FRAMINGS, RENDERERS, ExemplarConfig, ExtractConfig, R
                            TrackConfig)
 from avatar.errors import UserError
 from avatar.paths import scratch_dir
+from avatar.training.config import GanTrainConfig, TrainConfig
 
 _DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES)
 
@@ -141,19 +142,20 @@ def swap() -> None:
 @click.option("--preset", type=click.Choice(["fast", "quality"]),
               help="Architecture [default: fast; with --init, the --init model's own].")
 @click.option("--size", type=click.IntRange(64, 256), help="Face side in pixels [default: 128; with --init, its own].")
-@click.option("--steps", default=100_000, show_default=True, type=click.IntRange(min=1))
-@click.option("--batch", default=16, show_default=True, type=click.IntRange(min=1))
-@click.option("--lr", default=1e-4, show_default=True, type=float)
+@click.option("--steps", default=TrainConfig.steps, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch", default=TrainConfig.batch, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=TrainConfig.lr, show_default=True, type=float)
 @click.option("--resume", type=click.Choice(["auto"]), help="Continue from the run's newest checkpoint.")
 @click.option("--init", type=click.Path(exists=True, path_type=Path),
               help="Warm-start from a model folder (models/NAME), a run folder or a checkpoint.")
-@click.option("--checkpoint-every", default=250, show_default=True, type=click.IntRange(min=1))
-@click.option("--preview-every", default=250, show_default=True, type=click.IntRange(min=1))
+@click.option("--checkpoint-every", default=TrainConfig.checkpoint_every, show_default=True,
+              type=click.IntRange(min=1))
+@click.option("--preview-every", default=TrainConfig.preview_every, show_default=True, type=click.IntRange(min=1))
 @click.option("--max-faces", type=click.IntRange(min=1), help="Use at most this many faces per side.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=TrainConfig.seed, show_default=True, type=int)
 @click.option("--landmarks", is_flag=True,
               help="Condition the decoders on expression landmarks (with --init: follows the --init model).")
-@click.option("--gan-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--gan-weight", default=TrainConfig.gan_weight, show_default=True, type=click.FloatRange(min=0),
               help="Weight of the adversarial critic on the inner face (B->B and A->B); 0 = off, e.g. 0.1.")
 @click.option("--gan-b-only", is_flag=True, help="The critic judges B->B faces only, not A->B.")
 @click.option("--consent", type=click.Path(dir_okay=False, path_type=Path),
@@ -163,9 +165,9 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
     """Train the swap autoencoder (A = driver, B = presenter). Ctrl-C or SIGTERM saves and stops."""
     import dataclasses
 
-    from avatar.provenance import keep_consent
     from avatar.training.model import preset as make_preset
-    from avatar.training.train import TrainConfig, train, warm_start_config
+    from avatar.training.runs import TrainingStopped
+    from avatar.training.train import train_run, warm_start_config
 
     config = TrainConfig(steps=steps, batch=batch, lr=lr, checkpoint_every=checkpoint_every,
                          preview_every=preview_every, max_faces=max_faces, seed=seed, gan_weight=gan_weight,
@@ -173,7 +175,6 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
     if consent is None:
         raise UserError("training a presenter needs a consent record naming the person and the source recordings: "
                         "pass --consent FILE (JSON with person, source, date, scope, basis; see README).")
-    keep_consent(consent, run)
     if init is not None and preset is None and size is None:
         architecture = warm_start_config(init)  # adapting a model: keep its architecture
     else:
@@ -182,11 +183,18 @@ def swap_train(a_dir, b_dir, run, preset, size, steps, batch, lr, resume, init, 
         def on_step(step: int, total: int, stats: dict | None) -> None:
             on_progress(step, total, stats and {"loss_a": stats["loss_a"], "loss_b": stats["loss_b"]})
 
-        last = train(a_dir, b_dir, run, architecture, config, resume=resume == "auto", init=init, on_step=on_step)
-    if last < steps:  # interrupted: a caller must not treat this run as finished (or export it)
-        click.echo(f"{run}: interrupted at step {last} of {steps}; continue with --resume auto", err=True)
-        sys.exit(3)
+        try:
+            last = train_run(a_dir, b_dir, run, architecture, config, consent, resume == "auto", init, on_step)
+        except TrainingStopped as stopped:  # a caller must not treat this run as finished (or export it)
+            _interrupted(stopped)
     click.echo(f"{run}: finished {last} steps; checkpoints in {run / 'checkpoints'}")
+
+
+def _interrupted(stopped) -> None:
+    """A training run stopped by a signal: say how to continue it and exit 3 (not finished)."""
+    click.echo(f"{stopped.run}: interrupted at step {stopped.last} of {stopped.total}; continue with --resume auto",
+               err=True)
+    sys.exit(3)
 
 
 @swap.command("export")
@@ -272,30 +280,21 @@ def swap_evaluate(model_path, driver, start, frames, presenter_faces, driver_fac
     """Identity match, mouth following, B->B SSIM and flicker of the swap on held-out driver
     frames (JSON); with --heldout and --same-person also the realism table of the chosen renderer
     (KID/FID, sharpness, eyes, identity, mouth and eye r, motion, jumps, bleed)."""
-    import tempfile
-
-    from avatar.offline.swap_evaluate import evaluate, realism, realism_table, update_model_card, update_realism_card
+    from avatar.offline.swap_evaluate import RealismSets, evaluate_and_record, realism_table
 
     if (heldout is None) != (same_person is None):
         raise click.UsageError("realism needs both --heldout and --same-person.")
+    sets = None if heldout is None else RealismSets(heldout, same_person, other_person or driver_faces, heldout_start,
+                                                    RenderConfig(renderer=renderer), unseen, scenes or None)
     with _progress("evaluate", "frame") as on_progress:
-        result = evaluate(model_path, driver, presenter_faces, driver_faces, start=start, frames=frames,
-                          on_progress=on_progress)
-    if heldout is not None:
-        with tempfile.TemporaryDirectory(prefix="avatar-realism-") as work:
-            result["realism"] = realism(model_path, heldout, same_person, other_person or driver_faces, driver,
-                                        start, min(frames, 400), Path(work), heldout_start=heldout_start,
-                                        render=RenderConfig(renderer=renderer), unseen=unseen, scenes=scenes or None,
-                                        on_stage=lambda stage: click.echo(f"realism: {stage}", err=True))
+        result, card = evaluate_and_record(model_path, driver, presenter_faces, driver_faces, start, frames, sets,
+                                           json_out=json_out, on_progress=on_progress,
+                                           on_stage=lambda stage: click.echo(f"realism: {stage}", err=True))
+    if "realism" in result:
         click.echo(realism_table(result["realism"]), err=True)
-    text = json.dumps(result, indent=1)
-    if json_out:
-        json_out.write_text(text + "\n")
-    if model_path.is_dir() and update_model_card(model_path, result, driver.name):
-        if "realism" in result:
-            update_realism_card(model_path, result["realism"])
-        click.echo(f"updated {model_path / 'MODEL_CARD.md'}", err=True)
-    click.echo(text)
+    if card:
+        click.echo(f"updated {card}", err=True)
+    click.echo(json.dumps(result, indent=1))
 
 
 @main.group()
@@ -312,33 +311,29 @@ def gan() -> None:
               help="Image side in pixels.")
 @click.option("--preset", default="cpu", show_default=True, type=click.Choice(["cpu", "paper"]),
               help="cpu: small channels for CPUs; paper: StyleGAN2-ADA's 128-256 px configuration (GPUs).")
-@click.option("--kimg", default=1000.0, show_default=True, type=click.FloatRange(min=0.001),
+@click.option("--kimg", default=GanTrainConfig.kimg, show_default=True, type=click.FloatRange(min=0.001),
               help="Training length in thousands of real images (all GPUs together).")
-@click.option("--batch", default=16, show_default=True, type=click.IntRange(min=2), help="Images per step per GPU.")
-@click.option("--lr", default=0.0025, show_default=True, type=float)
+@click.option("--batch", default=GanTrainConfig.batch, show_default=True, type=click.IntRange(min=2),
+              help="Images per step per GPU.")
+@click.option("--lr", default=GanTrainConfig.lr, show_default=True, type=float)
 @click.option("--gamma", type=click.FloatRange(min=0), help="R1 weight [default: 0.0002 * size^2 / batch].")
-@click.option("--pl-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--pl-weight", default=GanTrainConfig.pl_weight, show_default=True, type=click.FloatRange(min=0),
               help="Path-length regularisation weight (the paper: 2).")
 @click.option("--no-augment", is_flag=True, help="Turn off adaptive differentiable augmentation.")
-@click.option("--checkpoint-kimg", default=4.0, show_default=True, type=click.FloatRange(min=0.001))
+@click.option("--checkpoint-kimg", default=GanTrainConfig.checkpoint_kimg, show_default=True,
+              type=click.FloatRange(min=0.001))
 @click.option("--resume", type=click.Choice(["auto"]), help="Continue from the run's newest checkpoint.")
 @click.option("--init", type=click.Path(exists=True, path_type=Path),
               help="Warm-start a new run from a shipped GAN folder (gan.pt), a run folder or a checkpoint.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=GanTrainConfig.seed, show_default=True, type=int)
 @click.option("--consent", type=click.Path(dir_okay=False, path_type=Path),
               help="Consent record (JSON: person, source, date, scope, basis) of the person in DATA. Required.")
 def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_augment, checkpoint_kimg, resume,
               init, seed, consent) -> None:
     """Train StyleGAN2 on DATA. Ctrl-C or SIGTERM saves a checkpoint and stops (exit 3)."""
-    from avatar.provenance import keep_consent
     from avatar.training.gan.networks import preset as make_preset
-    from avatar.training.gan.train import GanTrainConfig, train
-
-    if consent is None and not (run / "consent.json").is_file():
-        raise UserError("a GAN makes new pictures of a real person: pass --consent FILE (JSON with person, source, "
-                        "date, scope, basis; see README), the record of their agreement.")
-    if consent is not None:
-        keep_consent(consent, run)
+    from avatar.training.gan.train import train_run
+    from avatar.training.runs import TrainingStopped
 
     config = GanTrainConfig(kimg=kimg, batch=batch, lr=lr, r1_gamma=gamma, pl_weight=pl_weight,
                             augment=not no_augment, checkpoint_kimg=checkpoint_kimg, seed=seed)
@@ -347,11 +342,11 @@ def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_aug
             on_progress(step, total, stats and {"kimg": stats["kimg"], "s/kimg": stats["s_per_kimg"],
                                                 "p": stats["augment_p"]})
 
-        last, total = train(data, run, make_preset(preset, int(size)), config, resume=resume == "auto", init=init,
-                            on_step=on_step)
-    if last < total:
-        click.echo(f"{run}: interrupted at step {last} of {total}; continue with --resume auto", err=True)
-        sys.exit(3)
+        try:
+            last = train_run(data, run, make_preset(preset, int(size)), config, consent, resume == "auto", init,
+                             on_step)
+        except TrainingStopped as stopped:
+            _interrupted(stopped)
     click.echo(f"{run}: finished {kimg:g} kimg ({last} steps); snapshots in {run / 'snapshots'}")
 
 
@@ -363,19 +358,12 @@ def gan_train(data, run, size, preset, kimg, batch, lr, gamma, pl_weight, no_aug
 def gan_export(source, out) -> None:
     """Export the EMA generator as one ONNX file (z, psi -> image) checked against torch, and the
     float16 weights later runs warm-start from (gan.pt, for `avatar gan train --init`)."""
-    import shutil
+    from avatar.training.gan.export import WEIGHTS, export_gan
 
-    from avatar.training.gan.export import GENERATOR, WEIGHTS, consent_of, export_generator, save_weights
-
-    run_consent = consent_of(source)
-    if not run_consent.is_file():
-        raise UserError(f"{run_consent.parent} has no consent.json: a generator of a person's face is only exported "
-                        "with the consent record it was trained under (avatar gan train --consent).")
-    report = export_generator(source, out / GENERATOR)
-    shutil.copyfile(run_consent, out / "consent.json")
-    weights = save_weights(source, out / WEIGHTS)
+    exported = export_gan(source, out)
+    report = exported.generator
     click.echo(f"{report.path}: step {report.step} ({report.kimg:g} kimg in all), {report.size_bytes / 1e6:.1f} MB, "
-               f"parity max |diff| {report.parity_max_abs:.1e}; {out / WEIGHTS}: {weights / 1e6:.1f} MB")
+               f"parity max |diff| {report.parity_max_abs:.1e}; {out / WEIGHTS}: {exported.weights_bytes / 1e6:.1f} MB")
 
 
 @gan.command("grids")
@@ -912,22 +900,19 @@ def say(text, out, library, model_path, renderer, framing) -> None:
     """Speak TEXT as a synthesised driver clip with its sound (and, with --model, as the presenter)."""
     import tempfile
 
-    from avatar.driver import DriverLibrary, synthesize_driver
+    from avatar.driver import DriverLibrary
     from avatar.driver.library import DEFAULT_LIBRARY
     from avatar.presenter import open_presenter
-    from avatar.render import load_drawing, render_clip, speech_library
-    from avatar.speech import synthesize, write_wav
+    from avatar.render import load_drawing, render_clip, spoken_clip
 
     presenter = open_presenter(model_path) if model_path is not None else None
     config = RenderConfig(renderer=renderer, exemplar=ExemplarConfig(synthesised=framing))
-    model = load_drawing(presenter, config) if presenter else None
-    lib = DriverLibrary.load(library or DEFAULT_LIBRARY)
-    speech = synthesize(text)
+    drawing = load_drawing(presenter, config) if presenter else None
     with tempfile.TemporaryDirectory(prefix="avatar-say-", dir=scratch_dir()) as tmp:
-        clip = synthesize_driver(speech, speech_library(model, config, lib)).clip(write_wav(speech, Path(tmp) / "speech.wav"))
-        report = render_clip(clip, out, model, presenter,
+        clip = spoken_clip(text, drawing, config, DriverLibrary.load(library or DEFAULT_LIBRARY), Path(tmp))
+        report = render_clip(clip, out, drawing, presenter,
                              "AI presenter video" if presenter else "synthesised driver clip", config)
-    click.echo(f"{out}: {report.frames} frames, {speech.duration:.2f} s of speech")
+    click.echo(f"{out}: {report.frames} frames, {report.duration:.2f} s of speech")
 
 
 @main.command()

@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -28,6 +30,7 @@ from avatar.errors import UserError
 from avatar.inference import load_swap_model
 from avatar.media import iter_frames, normalize
 from avatar.media.encode import VideoWriter
+from avatar.paths import atomic_write
 from avatar.metrics.expression import pearson
 from avatar.metrics.identity import REFERENCE_FACES, IdentityReference, face_embedding
 from avatar.metrics.image import face_flicker, ssim
@@ -35,7 +38,7 @@ from avatar.metrics.inception import inception_features
 from avatar.metrics.realism import (background_bleed, background_model, core_sharpness, eye_brightness, fid,
                                    frame_changes, inner_face, jumps_per_10s, kid)
 from avatar.presenter import open_presenter, set_card_section
-from avatar.render.pipeline import Renderer
+from avatar.render.swap import SwapRenderer
 from avatar.vision import (align_face, choose_face, detect_faces, eye_opening, hull_mask, landmarks_68,
                            mouth_opening, transform_points)
 
@@ -91,7 +94,7 @@ def evaluate(model_path: Path, driver_video: Path, presenter_faces: Path, driver
     opening_driver, opening_rendered = [], []
     flicker = {}
     for smoothing in (config.smoothing, 0.0):
-        renderer = Renderer(model, replace(config, smoothing=smoothing))
+        renderer = SwapRenderer(model, replace(config, smoothing=smoothing))
         crops, masks = [], []
         for i, (frame, out) in enumerate(renderer.process(clip)):
             driver_face = _face(frame.rgb)
@@ -433,6 +436,48 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
                                "answers": round(kid(np.concatenate([_scene_features(v, count=60) for v in answers]),
                                                     held), 5)}
     return result
+
+
+@dataclass(frozen=True)
+class RealismSets:
+    """What the realism table needs beside the model (see `realism`): the held-out real presenter
+    faces, the floor (him in another video) and a different real person, as extract folders."""
+
+    heldout: Path
+    same_person: Path
+    other_person: Path
+    heldout_start: int = 0
+    render: RenderConfig = RenderConfig()
+    unseen: Path | None = None
+    scenes: tuple[Path, Path] | None = None
+
+
+def evaluate_and_record(model_path: Path, driver_video: Path, presenter_faces: Path, driver_faces: Path,
+                        start: int = 0, frames: int = 800, sets: RealismSets | None = None, work: Path | None = None,
+                        json_out: Path | None = None, on_progress: Callable[[int, int], None] | None = None,
+                        on_stage: Callable[[str], None] = lambda stage: None) -> tuple[dict, Path | None]:
+    """`avatar swap evaluate`: `evaluate` the model on driver frames [start, start + frames),
+    with `sets` also its `realism` (on at most 400 of those frames), write the result to
+    `json_out`, and record both in the model card when `model_path` is a model folder. `work`
+    keeps the rendered videos (work/video, work/realism; default: a temporary folder).
+    Returns the result and the card written (None without one)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="avatar-realism-") as scratch:
+        realism_work = Path(work) / "realism" if work is not None else Path(scratch)
+        result = evaluate(model_path, driver_video, presenter_faces, driver_faces, start=start, frames=frames,
+                          work_dir=Path(work) / "video" if work is not None else None, on_progress=on_progress)
+        if sets is not None:
+            shutil.rmtree(realism_work, ignore_errors=True)  # a fresh start: rendered faces are found again
+            result["realism"] = realism(model_path, sets.heldout, sets.same_person, sets.other_person, driver_video,
+                                        start, min(frames, 400), realism_work, heldout_start=sets.heldout_start,
+                                        render=sets.render, unseen=sets.unseen, scenes=sets.scenes, on_stage=on_stage)
+    if json_out is not None:
+        atomic_write(json_out, json.dumps(result, indent=1) + "\n")
+    card = update_model_card(model_path, result, Path(driver_video).name) if Path(model_path).is_dir() else None
+    if card and "realism" in result:
+        update_realism_card(model_path, result["realism"])
+    return result, card
 
 
 def realism_table(result: dict) -> str:

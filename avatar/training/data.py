@@ -13,6 +13,7 @@ import numpy as np
 
 from avatar.errors import UserError
 from avatar.dataset import read_manifest
+from avatar.training.config import AugmentConfig
 from avatar.vision import FLIP_68, hull_mask, transform_points
 
 # Regions that carry expression: the eyes (36-47) and the mouth (48-67).
@@ -64,16 +65,6 @@ def load_faceset(folder: Path, size: int, max_faces: int | None = None) -> FaceS
         detail.append(_region_mask(points, size, grow=max(1, size // 32)))
         landmarks.append(points)
     return FaceSet(np.stack(images), np.stack(masks), np.stack(detail), np.stack(landmarks), folder)
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    rotation: float = 10.0  # degrees, +-
-    scale: float = 0.05  # +- share
-    shift: float = 0.05  # +- share of the side
-    flip: float = 0.5  # probability of a horizontal flip
-    warp: float = 0.025  # random-warp strength (share of the side) of the input only
-    colour: float = 0.08  # brightness/contrast/saturation jitter, applied to input and target
 
 
 def _random_warp_maps(rng: np.random.Generator, size: int, strength: float):

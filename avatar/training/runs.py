@@ -7,12 +7,16 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 import torch
 
+from avatar.errors import UserError
 from avatar.paths import atomic_write
+from avatar.provenance import keep_consent
+from avatar.training.checkpoint import list_checkpoints
 
 
 def distributed() -> tuple[int, int, torch.device]:
@@ -90,3 +94,32 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, data.tobytes())
+
+
+class TrainingStopped(UserError):
+    """A run stopped (by a signal) before its last step: resumable, and never to be exported."""
+
+    def __init__(self, run: Path, last: int, total: int):
+        super().__init__(f"{run}: training stopped at step {last} of {total}; run it again to resume.")
+        self.run, self.last, self.total = Path(run), last, total
+
+
+def train_to_end(run: Path, consent: Path | None, train: Callable[[bool, Path | None], tuple[int, int]],
+                 resume: bool | None = None, init: Path | None = None) -> int:
+    """Keep the consent record `consent` in `run` (None: the run must already hold one), then
+    `train(resume, init)` -> (last step, total steps): resuming the run's newest checkpoint
+    (`resume` None: whenever it has one, and then without `init`) or warm-starting from `init`.
+    Returns the last step; TrainingStopped when the run stopped short of its total."""
+    run = Path(run)
+    if consent is not None:
+        keep_consent(consent, run)
+    elif not (run / "consent.json").is_file():
+        raise UserError(f"{run} has no consent.json: pass --consent FILE (JSON with person, source, date, scope, "
+                        "basis; see README), the record of the agreement of the person whose faces it learns.")
+    if resume is None:
+        resume = bool(list_checkpoints(run))
+        init = None if resume else init
+    last, total = train(resume, init)
+    if last < total:
+        raise TrainingStopped(run, last, total)
+    return last

