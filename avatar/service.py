@@ -27,7 +27,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -40,11 +39,12 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
+from avatar.accounts import SingleLogin, Users
 from avatar.adaptation import RUNNING, AdaptConfig, Adaptation, AdaptStatus
 from avatar.chat import ENGLISH, Chatbot
 from avatar.chat.corpora import Corpora
 from avatar.config import FRAMINGS, Deployment, MediaLimits, RenderConfig
-from avatar.driver import DriverLibrary, RecordedClip, RecordedClips, synthesize_driver
+from avatar.driver import DriverLibrary, RecordedClip, RecordedClips
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
 from avatar.errors import UserError, quoted
@@ -52,13 +52,13 @@ from avatar.live import AnswerAbandoned, LiveAnswer
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
-from avatar.paths import cache_dir, scratch_dir, sweep_scratch, writable_dir
+from avatar.paths import cache_dir, private_dirs, scratch_dir, sweep_scratch, writable_dir
 from avatar.presenter import (DEFAULT_MODEL, MODEL_FILE, RECORD_FILE, Presenter, available_models, model_folder,
                               open_presenter)
 from avatar.presenter_build import (DRAFTS, INSTALLED, FootageConfig, build_presenter, check_name, drafts,
                                     models_folder, publish_presenter)
 from avatar.provenance.credentials import sign_video
-from avatar.render import PresenterLibrary, load_drawing, render_clip, speech_library
+from avatar.render import PresenterLibrary, load_drawing, render_clip, spoken_clip
 from avatar.render.exemplar.idle import render_idle
 from avatar.render.dialogue import Turn, export_dialogue
 from avatar.speech import SpeechConfig, synthesize, write_wav
@@ -84,9 +84,9 @@ class ServeConfig:
     history: int = 50  # exchanges kept per session (and exported at most)
     sessions: int = 10_000  # sessions whose history is kept at once
     answer_cache_bytes: int = 2 * 1024**3  # rendered answers kept; the least recently used go first
-    # A recording is at most this long ($AVATAR_MAX_RECORDING), and at most 10 s + 2 s a word of
-    # its line: checking and rendering it holds the render lane.
-    max_recording: float = float(os.environ.get("AVATAR_MAX_RECORDING", 60))
+    # A recording is at most this long (`Deployment.max_recording`), and at most 10 s + 2 s a word
+    # of its line: checking and rendering it holds the render lane.
+    max_recording: float = 60.0
     visitor_days: float = 7.0  # a visitor without a login who does not come back for this long loses their recordings
     live_grace_s: float = 3.0  # an answer streaming to nobody for this long stops rendering (see LiveAnswer)
 
@@ -142,6 +142,39 @@ def owner_key(owner: str) -> str:
     return hashlib.sha256(owner.encode()).hexdigest()[:24]
 
 
+def open_service(deploy: Deployment | None = None, render: RenderConfig = RenderConfig()) -> Avatar:
+    """The presenter service of `deploy` (default: this machine's, `Deployment.from_env()`): its
+    presenter, shared state, broker, recording limit and adaptation steps; `render`: how it renders."""
+    deploy = deploy or Deployment.from_env()
+    return Avatar(model=deploy.model, deploy=deploy, render=render,
+                  config=ServeConfig(max_recording=deploy.max_recording), adapt=AdaptConfig.for_steps(deploy.adapt_steps))
+
+
+def logins(deploy: Deployment) -> SingleLogin | Users | None:
+    """The app's accounts under `deploy`: one operator login when `deploy.auth` is "user:password",
+    else the users file's accounts when it has any; None: no login."""
+    if deploy.auth and ":" in deploy.auth:
+        return SingleLogin(*deploy.auth.split(":", 1))
+    users = Users(deploy.users_file)
+    return users if users.accounts() else None
+
+
+def served_folders(deploy: Deployment) -> tuple[list[Path], list[Path]]:
+    """(the folders the app may serve files from: rendered answers and exports; the folders it
+    must never serve: the cache's private ones and a shared media folder's recordings)."""
+    served, private = [cache_dir("answers"), cache_dir("exports")], private_dirs()
+    if deploy.storage and "://" not in deploy.storage:  # a shared media folder
+        served.append(Path(deploy.storage).expanduser() / "answers")
+        private.append(Path(deploy.storage).expanduser() / "recorded")
+    return served, private
+
+
+def adapted_key(owner: str, name: str, file: str) -> str:
+    """The media storage key of `file` of the adapted presenter `name` of the person whose
+    `owner_key` is `owner` (mirrored on every machine as `<cache>/models/<owner>/<name>/<file>`)."""
+    return f"models/{owner}/{name}/{file}"
+
+
 def _bounded(text: str | None, limit: int, empty: str, too_long: str) -> str:
     """`text` stripped; UserError(`empty`) when nothing is left, UserError(`too_long` with {n}
     and {limit}) when it is longer than `limit` characters."""
@@ -170,7 +203,8 @@ class Avatar:
         self.store = Store(self.deploy.db_url).prepare()
         scratch_dir()
         sweep_scratch()  # what a process killed mid-answer left (speech, clips being made)
-        self.media = open_storage(self.deploy.storage, self.deploy.root)
+        self.media = open_storage(self.deploy.storage, self.deploy.root, self.deploy.s3_endpoint)
+        self._adopt_adapted_folders()
         if isinstance(self.media, LocalStorage):  # what earlier versions kept without the database
             adopt_folder_recordings(self.store, self.media)
             for meta in self.media.root.glob("answers/*.json"):  # answers cached the old way: never served again
@@ -178,7 +212,7 @@ class Avatar:
                 meta.unlink(missing_ok=True)
         self.chat_db = chat_db or self.deploy.db
         self.voice, self.render_settings, self.config = voice, render, config
-        self.adapt_config = adapt or AdaptConfig.from_env()
+        self.adapt_config = adapt or AdaptConfig()
         self.queue = None
         if self.deploy.broker:
             from avatar.jobs import RenderQueue
@@ -193,6 +227,7 @@ class Avatar:
         self._models_lock = threading.Lock()
         self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
         self._adaptations: dict[tuple[str, Path], Adaptation] = {}
+        self._adapt_lock = threading.Lock()  # one adaptation started here at a time
         self._visitors_swept = float("-inf")
         self.presenter(None)  # the default presenter must load: fail at start, not at the first question
 
@@ -206,11 +241,12 @@ class Avatar:
 
     def models(self, owner: str | None = None) -> dict[str, Path]:
         """Presenter names a request may choose, the default first: the shipped ones, those an
-        operator installed for everyone (`<cache>/models/installed/`), and those adapted for `owner`."""
-        folders = [cache_dir("models") / INSTALLED]
-        if owner:
-            folders += [self.adapted_folder(owner), *self._shared_adapted_folders(owner)]
-        return available_models(self.default_model, folders)
+        operator installed for everyone (`<cache>/models/installed/`), and those adapted for
+        `owner` (the database's list, newest first)."""
+        models = available_models(self.default_model, [cache_dir("models") / INSTALLED])
+        for name, folder in (self._adapted_models(owner) if owner else {}).items():
+            models.setdefault(name, folder)
+        return models
 
     def build_presenter(self, video: Path, name: str, consent: dict, progress: Progress | None = None,
                         footage: FootageConfig = FootageConfig()) -> Path:
@@ -235,10 +271,6 @@ class Avatar:
     def publish_presenter(self, name: str) -> Path:
         """Offer the draft presenter `name` to every visitor (an operator's action)."""
         return publish_presenter(name)
-
-    @staticmethod
-    def adapted_folder(owner: str) -> Path:
-        return cache_dir("models") / owner_key(owner)
 
     def presenter(self, name: str | None, owner: str | None = None) -> tuple[Presenter, SwapModel | None]:
         """The checked presenter called `name` (None: the default) and its loaded swap model
@@ -680,14 +712,8 @@ class Avatar:
                     clip = replace(clip.retimed(speech.duration), audio=write_wav(speech, Path(tmp) / "speech.wav"))
                 seconds["driver"] += time.perf_counter() - started
             else:
-                progress(0.05, "speech")
-                speech = synthesize(text, self.voice)
-                audio = write_wav(speech, Path(tmp) / "speech.wav")
-                seconds["speech"] += time.perf_counter() - started
-                progress(0.15, "driver")
-                started = time.perf_counter()
-                clip = synthesize_driver(speech, speech_library(drawing, render, self.library)).clip(audio)
-                seconds["driver"] += time.perf_counter() - started
+                clip = spoken_clip(text, drawing, render, self.library, Path(tmp), self.voice, seconds,
+                                   on_stage=lambda stage: progress({"speech": 0.05, "driver": 0.15}[stage], stage))
             progress(0.25, "swap")
             def on_progress(done: int, total: int) -> None:
                 if on_frame is not None:
@@ -804,15 +830,17 @@ class Avatar:
         key = (owner_key(owner), presenter.folder)
         with self._models_lock:
             if key not in self._adaptations:
+                work = cache_dir("adapt") / key[0] / presenter.name
+                # Exported beside its work, then moved into media storage by `publish_adapted`.
                 self._adaptations[key] = Adaptation(presenter.folder, self.clips(owner), self.adapt_config,
-                                                    work=cache_dir("adapt") / key[0] / presenter.name,
-                                                    models=self.adapted_folder(owner))
+                                                    work=work, models=work / "adapted")
             return self._adaptations[key]
 
     def adapt(self, owner: str, person: str, model: str | None = None) -> AdaptStatus:
         """Start adapting presenter `model` to `owner`'s recorded face (here, or as a job for a
-        worker when there is a broker); `person` is the name the person gave when agreeing
-        (their consent record names them, the date and the scope)."""
+        worker when there is a broker; reported and published alike, see `_report_adaptation`);
+        `person` is the name the person gave when agreeing (their consent record names them, the
+        date and the scope)."""
         person = (person or "").strip()
         if not person or len(person) > 200:
             raise UserError("write your name (as it should appear in the consent record) first.")
@@ -826,7 +854,12 @@ class Avatar:
                             "person's own answers",
                    "basis": f"ticked agreement in the app by the account or session {owner_key(owner)[:8]}"}
         if self.queue is None:
-            return job.start(consent)
+            with self._adapt_lock:
+                if not job.running:
+                    job.start(consent)
+                    threading.Thread(target=self._report_adaptation, args=(owner, job), name="adapt-report",
+                                     daemon=True).start()
+            return self.adaptation_status(owner, model)
         job.check(consent)
         current = self.adaptation_status(owner, model)
         if current.state in RUNNING:
@@ -836,10 +869,11 @@ class Avatar:
         return self.adaptation_status(owner, model)
 
     def adaptation_status(self, owner: str, model: str | None = None) -> AdaptStatus:
-        """Where `owner`'s adaptation of `model` stands (with workers: as the worker last
-        reported it; the training preview is then not shown)."""
+        """Where `owner`'s adaptation of `model` stands: while this process trains it, as the job
+        says (with its training preview); else as the database last heard it (from this process
+        or a worker); else whether it can start."""
         job = self.adaptation(owner, model)
-        row = self.store.adaptation(owner_key(owner), job.base.name) if self.queue is not None else None
+        row = None if job.running else self.store.adaptation(owner_key(owner), job.base.name)
         if row is None:
             return job.status()
         if row["state"] in RUNNING[1:] and time.time() - row["updated"] > ADAPT_SILENCE:
@@ -847,26 +881,66 @@ class Avatar:
         adapted = self.models(owner).get(row["model"]) if row["model"] else None
         return AdaptStatus(row["state"], row["message"], row["share"], adapted, None)
 
-    def publish_adapted(self, owner: str, folder: Path) -> None:
-        """Put the adapted model `folder` into media storage and the database, so that every
-        replica and worker offers it to `owner` (fetched on first use)."""
-        files = sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file())
-        prefix = f"models/{owner_key(owner)}/{Path(folder).name}"
-        for name in files:
-            self.media.put(f"{prefix}/{name}", Path(folder) / name)
-        self.store.add_presenter(owner_key(owner), Path(folder).name, files)
+    def train_adaptation(self, owner: str, model: str | None, consent: dict) -> dict:
+        """Adapt presenter `model` to `owner` here under `consent` until it ends (a worker's
+        adaptation job), reported as `adapt` does; {"model": name} or {"error": message}."""
+        job = self.adaptation(owner, model)
+        try:
+            job.start(consent)
+        except UserError as error:
+            self.store.set_adaptation(owner_key(owner), job.base.name, "failed", f"Adapting could not start: {error}",
+                                      0.0)
+            return {"error": str(error)}
+        status = self._report_adaptation(owner, job)
+        return {"model": status.model.name} if status.state == "done" else {"error": status.message}
 
-    def _shared_adapted_folders(self, owner: str) -> list[Path]:
-        """The folders holding `owner`'s adapted presenters from the database, fetched from media
-        storage into this machine's cache when missing."""
-        folders = set()
-        for row in self.store.presenters_of(owner_key(owner)):
-            prefix = f"models/{owner_key(owner)}/{row['name']}"
+    def _report_adaptation(self, owner: str, job: Adaptation) -> AdaptStatus:
+        """Write running `job`'s progress to the database every few seconds until it ends (so
+        every replica sees it); a finished presenter is published for every replica first."""
+        key, base = owner_key(owner), job.base.name
+        status = job.status()
+        while status.state not in ("done", "failed"):
+            self.store.set_adaptation(key, base, status.state, status.message, status.share)
+            status = job.wait(timeout=5)
+        if status.state == "done":
+            self.publish_adapted(owner, status.model)
+            self.store.set_adaptation(key, base, "done", status.message, 1.0, status.model.name)
+        else:
+            self.store.set_adaptation(key, base, "failed", status.message, 0.0)
+        return status
+
+    def publish_adapted(self, owner: str, folder: Path) -> None:
+        """Move the adapted model `folder` into media storage and list it in the database, so
+        that every replica and worker offers it to `owner` (fetched on first use)."""
+        self._publish_adapted(owner_key(owner), Path(folder))
+
+    def _publish_adapted(self, key: str, folder: Path) -> None:
+        files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        for name in files:
+            self.media.put(adapted_key(key, folder.name, name), folder / name)
+        self.store.add_presenter(key, folder.name, files)
+        if not any(p.is_file() for p in folder.rglob("*")):  # moved elsewhere, not onto itself
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _adapted_models(self, owner: str) -> dict[str, Path]:
+        """`owner`'s adapted presenters as the database lists them, newest first, by name: their
+        folders on this machine (fetched from media storage when missing)."""
+        key, found = owner_key(owner), {}
+        for row in self.store.presenters_of(key):
+            if RECORD_FILE not in row["files"]:
+                continue
             try:
-                paths = [self.media.local(f"{prefix}/{name}") for name in row["files"]]
+                paths = [self.media.local(adapted_key(key, row["name"], name)) for name in row["files"]]
             except FileNotFoundError:  # deleted from storage by hand: not offered
                 continue
-            model = next((p for p in paths if p.name == MODEL_FILE), None)
-            if model is not None:
-                folders.add(model.parent.parent)
-        return sorted(folders)
+            found[row["name"]] = paths[row["files"].index(RECORD_FILE)].parent.resolve()
+        return found
+
+    def _adopt_adapted_folders(self) -> None:
+        """List in the database the adapted presenters that earlier versions kept only in this
+        machine's cache (`<cache>/models/<owner key>/<name>/`), moving them into media storage."""
+        for record in cache_dir("models").glob(f"*/*/{RECORD_FILE}"):
+            folder, key = record.parent, record.parent.parent.name
+            if re.fullmatch(r"[0-9a-f]{24}", key) and not folder.name.startswith(".") and \
+                    folder.name not in {row["name"] for row in self.store.presenters_of(key)}:
+                self._publish_adapted(key, folder)

