@@ -37,7 +37,6 @@ MODEL_FILE = "model.onnx"
 RECORD_FILE = "presenter.json"
 CONSENT_FILE = "consent.json"
 CARD_FILE = "MODEL_CARD.md"
-WEIGHTS_FILE = "weights.pt"
 PRESENTER_FACES = "presenter-faces"
 LIBRARY = "library"
 REFINER_FILE = "refiner.onnx"
@@ -144,10 +143,6 @@ class Presenter:
     def fingerprint(self) -> str:
         """One hash of everything sealed: changes when the network or the library does."""
         return hashlib.sha256(json.dumps([self.sha256, self.files], sort_keys=True).encode()).hexdigest()
-
-    @property
-    def adaptable(self) -> bool:
-        return (self.folder / PRESENTER_FACES / "manifest.jsonl").is_file() and self.consent is not None
 
     def card(self) -> str:
         return self.card_text

@@ -36,7 +36,6 @@ DEFAULT_LIBRARY = Path(__file__).resolve().parents[2] / "assets" / "driver" / "d
 
 FEATURES = ("opening", "width", "roundness", "roll", "yaw", "pitch", "eyes")
 MOUTH = slice(0, 3)  # the features a viseme target is compared with
-POSE = slice(3, 6)
 
 
 def face_features(landmarks: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Responsible use: consent records for presenters (and, later, content credentials)."""
+"""Responsible use: consent records for presenters (`consent`) and the content credentials
+(C2PA) every video is signed with (`credentials`; owns c2pa and cryptography)."""
 
 from avatar.provenance.consent import ConsentRecord, keep_consent, load_consent
 

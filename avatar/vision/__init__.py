@@ -1,4 +1,6 @@
-"""Faces: detection, landmarks, alignment, masks, paste-back and tracking (owns dlib and OpenCV)."""
+"""Faces in frames: detection and landmarks (owns face_recognition/dlib), tracking between
+detections, alignment to crops and back, masks, expression features (mouth and eye opening) and
+crop sharpness. Frames are (H, W, 3) uint8 RGB."""
 
 from avatar.vision.align import (FLIP_68, TEMPLATE_68, align_face, alignment_matrix, eye_centres,
                                  invert, matrix_scale, transform_points, umeyama, warp_to_crop)
