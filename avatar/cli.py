@@ -666,12 +666,14 @@ def chat_ask(question, db) -> None:
 def worker(gpu, loglevel, queues) -> None:
     """Render answers queued by the app's replicas (AVATAR_BROKER, AVATAR_DB and AVATAR_STORAGE as
     theirs); one job at a time. Run one per GPU, or one per CPU machine (README "Deploy")."""
-    from avatar.jobs import ADAPT_QUEUE, QUEUE, run_worker
+    from avatar.config import Deployment
+    from avatar.jobs import ADAPT_QUEUE, QUEUE
+    from avatar.worker import run_worker
 
     chosen = tuple(q.strip() for q in queues.split(",") if q.strip())
     if not chosen or set(chosen) - {QUEUE, ADAPT_QUEUE}:
         raise UserError(f"--queues takes {QUEUE}, {ADAPT_QUEUE} or both (comma-separated)")
-    run_worker(gpu, loglevel, chosen)
+    run_worker(Deployment.from_env(), gpu, loglevel, chosen)
 
 
 @main.group()
@@ -817,13 +819,10 @@ def presenter_publish(name) -> None:
 @presenter_group.command("list")
 def presenter_list() -> None:
     """The presenters: shipped, published for everyone, and drafts."""
-    from avatar.presenter import available_models
-    from avatar.presenter_build import DRAFTS, INSTALLED, drafts, models_folder
+    from avatar.presenter_build import presenters
 
-    for name, folder in available_models(None, [models_folder(INSTALLED)]).items():
-        click.echo(f"  {name}  {folder}")
-    for name in drafts():
-        click.echo(f"  {name}  {models_folder(DRAFTS) / name}  (draft)")
+    for name, folder, draft in presenters():
+        click.echo(f"  {name}  {folder}{'  (draft)' if draft else ''}")
 
 
 @library.command("build")
@@ -920,39 +919,35 @@ def say(text, out, library, model_path, renderer, framing) -> None:
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Presenter model folder shown first [default: models/presenter-default].")
-@click.option("--auth", envvar="AVATAR_AUTH", help="USER:PASSWORD: one operator login (or $AVATAR_AUTH) "
+@click.option("--auth", help="USER:PASSWORD: one operator login (or $AVATAR_AUTH) "
               "[default: the accounts of `avatar users`, if any].")
-@click.option("--users", "users_path", type=click.Path(dir_okay=False, path_type=Path), envvar="AVATAR_USERS",
+@click.option("--users", "users_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Users file (or $AVATAR_USERS) [default: <cache>/accounts/users].")
-@click.option("--max-upload", default="200mb", show_default=True, help="Largest upload accepted.")
-@click.option("--db", envvar="AVATAR_DB", help="Shared database URL (or $AVATAR_DB) [default: SQLite in the cache].")
-@click.option("--broker", envvar="AVATAR_BROKER", help="Redis URL for render workers (or $AVATAR_BROKER) "
-              "[default: render in this process].")
-@click.option("--storage", envvar="AVATAR_STORAGE", help="Media folder or s3://bucket/prefix (or $AVATAR_STORAGE) "
-              "[default: the cache].")
+@click.option("--max-upload", help="Largest upload accepted (or $AVATAR_MAX_UPLOAD) [default: 200mb].")
+@click.option("--db", help="Shared database URL (or $AVATAR_DB) [default: SQLite in the cache].")
+@click.option("--broker", help="Redis URL for render workers (or $AVATAR_BROKER) [default: render in this process].")
+@click.option("--storage", help="Media folder or s3://bucket/prefix (or $AVATAR_STORAGE) [default: the cache].")
 def serve(host, port, model_path, auth, users_path, max_upload, db, broker, storage) -> None:
     """Serve the presenter app in the browser (what `make run` and `python app.py` do); README
     "Deploy" runs several of these behind a proxy with render workers."""
+    from avatar.config import Deployment
+    from avatar.service import logins
 
-    for name, value in (("AVATAR_DB", db), ("AVATAR_BROKER", broker), ("AVATAR_STORAGE", storage)):
-        if value:
-            os.environ[name] = value  # read by the service (Deployment.from_env) when it starts
-    if auth and ":" not in auth:
+    deploy = Deployment.from_env().given(auth=auth, users=users_path, max_upload=max_upload, db=db, broker=broker,
+                                         storage=storage, model=model_path.resolve() if model_path else None)
+    if deploy.auth and ":" not in deploy.auth:
         raise UserError("--auth takes USER:PASSWORD")
-    from avatar.accounts import Users
-
-    accounts = 1 if auth else len(Users(users_path).accounts())
+    accounts = logins(deploy)
     if accounts:
-        click.echo(f"login required: {'one operator (--auth)' if auth else f'{accounts} account(s)'}", err=True)
+        login = "one operator (--auth)" if deploy.auth else f"{len(accounts.accounts())} account(s)"
+        click.echo(f"login required: {login}", err=True)
     elif host not in ("127.0.0.1", "localhost"):
         click.echo(f"warning: serving on {host} without a login: anyone who can reach it can use the app "
                    "(add accounts with `avatar users add`)", err=True)
-    if model_path is not None:
-        os.environ["AVATAR_MODEL"] = str(model_path.resolve())
     from avatar.ui import build_demo, launch_options
     from avatar.ui.app import queue
 
-    queue(build_demo()).launch(**launch_options(host, port, auth, max_upload, users_path))
+    queue(build_demo(deploy), deploy).launch(**launch_options(host, port, deploy))
 
 
 @main.command()
@@ -979,16 +974,9 @@ def verify(video) -> None:
                    "app visitor gets, in this deployment's database and storage (AVATAR_DB, AVATAR_STORAGE).")
 def driver_record(text, video, clips) -> None:
     """Store VIDEO as the recorded driver answer for reply TEXT (checked and normalised first)."""
-    from avatar.config import Deployment
     from avatar.driver import RecordedClips
-    from avatar.service import PUBLISHED
-    from avatar.storage import open_storage
-    from avatar.store import Store
+    from avatar.service import PUBLISHED, open_service
 
-    if clips:
-        library = RecordedClips.in_folder(clips, owner=PUBLISHED)
-    else:
-        deploy = Deployment.from_env()
-        library = RecordedClips(Store(deploy.db_url).prepare(), open_storage(deploy.storage, deploy.root), PUBLISHED)
+    library = RecordedClips.in_folder(clips, owner=PUBLISHED) if clips else open_service().published()
     clip = library.save(text, video, source=video.name)
     click.echo(f"{clip.video}: {clip.duration:.2f} s{' with sound' if clip.audio else ''}")

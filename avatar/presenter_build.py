@@ -22,7 +22,7 @@ import numpy as np
 
 from avatar.errors import UserError, quoted
 from avatar.paths import atomic_write, cache_dir, writable_dir
-from avatar.presenter import CARD_FILE, CONSENT_FILE, open_presenter
+from avatar.presenter import CARD_FILE, CONSENT_FILE, available_models, open_presenter
 from avatar.provenance.consent import ConsentRecord, parse_consent
 
 DRAFTS, INSTALLED = "drafts", "installed"  # folders of <cache>/models
@@ -187,6 +187,13 @@ def drafts() -> list[str]:
     folder = models_folder(DRAFTS)
     found = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
     return [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+
+def presenters() -> list[tuple[str, Path, bool]]:
+    """(name, folder, is a draft) of every presenter of this machine: the shipped ones and those
+    published for everyone (as `avatar.presenter.available_models` lists them), then the drafts."""
+    published = [(name, folder, False) for name, folder in available_models(None, [models_folder(INSTALLED)]).items()]
+    return published + [(name, models_folder(DRAFTS) / name, True) for name in drafts()]
 
 
 def publish_presenter(name: str) -> Path:

@@ -1,6 +1,7 @@
 """A presenter built from a consenting person's own video: footage refused with its reason,
 built as a draft drawn from his own frames, previewed, then published for every visitor."""
 
+import os
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 from avatar.errors import UserError
 from avatar.media import probe
 from avatar.presenter import open_presenter
-from avatar.presenter_build import FootageConfig, build_presenter, check_footage, drafts, publish_presenter
+from avatar.presenter_build import FootageConfig, build_presenter, check_footage, drafts, presenters, publish_presenter
 
 CONSENT = {"person": "Ann Example", "date": "2026-12-01", "scope": "customer-relations demos",
            "basis": "signed consent form #7"}
@@ -97,7 +98,13 @@ def test_a_draft_is_previewed_then_published_for_every_visitor(built, monkeypatc
     info = probe(preview.video)
     assert info.has_audio and info.duration == pytest.approx(preview.duration, abs=0.1)
     assert (info.width, info.height) == (400, 300)  # drawn in his own scene
+    listed = {name: draft for name, _, draft in presenters()}
+    assert listed["ann-example"] is True and listed["presenter-default"] is False
+    listing = subprocess.run([sys.executable, "-m", "avatar", "presenter", "list"], capture_output=True, text=True,
+                             env={**os.environ, "AVATAR_CACHE": str(cache)}, check=True).stdout
+    assert any(line.split()[0] == "ann-example" and line.endswith("(draft)") for line in listing.splitlines())
     publish_presenter("ann-example")
     assert "ann-example" in avatar.models() and drafts() == []
+    assert {name: draft for name, _, draft in presenters()}["ann-example"] is False
     answer = avatar.say("Thank you for calling.", model="ann-example")
     assert probe(answer.video).has_audio and avatar.about("ann-example")["renderer"] == "exemplar"
