@@ -44,7 +44,8 @@ def test_recorded_answers_adapt_the_presenter_into_a_new_model(base, franck_clip
     assert "person: Rec Order" in card
     open_presenter(status.model)  # sealed at export: its integrity record matches
     # Warm-started from the base model (warm starts themselves are tested in tests/training).
-    assert f"--init {base}" in (tmp_path / "work" / "log.txt").read_text()
+    assert f'"step": "train", "faces": "{tmp_path / "work" / "driver-faces"}", "base": "{base}"' in \
+        (tmp_path / "work" / "log.txt").read_text()
     model = load_swap_model(status.model / "model.onnx")
     presenter, mask = model.run(load_faceset(base / "presenter-faces", 64, max_faces=4).images)
     assert presenter.shape == (4, 64, 64, 3) and mask.shape[0] == 4
@@ -80,15 +81,15 @@ def test_an_interrupted_training_is_never_exported(base, franck_clip, tmp_path, 
                             models=tmp_path / "adapted")
     calls = []
 
-    def cli(*args):  # extraction works; training is stopped part-way (as SIGTERM does: exit 3)
-        calls.append(args[0] if args[0] != "swap" else args[1])
-        if args[:2] == ("swap", "train"):
-            raise UserError("train: interrupted at step 2 of 4; continue with --resume auto")
+    def step(name, **arguments):  # extraction works; training is stopped part-way (as SIGTERM does: exit 3)
+        calls.append(name)
+        if name == "train":
+            raise UserError("error: run: training stopped at step 2 of 4; run it again to resume.")
 
-    monkeypatch.setattr(adaptation, "_cli", cli)
+    monkeypatch.setattr(adaptation, "_step", step)
     adaptation.start(CONSENT)
     status = adaptation.wait(timeout=60)
-    assert status.state == "failed" and "interrupted" in status.message
+    assert status.state == "failed" and "stopped at step 2 of 4" in status.message
     assert calls == ["extract", "train"] and not (tmp_path / "adapted").exists()
 
 
