@@ -4,10 +4,10 @@ A swap model renders the presenter best from the driver face it was trained with
 person's recordings give a weaker likeness until the model has seen their face. Adapting is the
 swap model's warm-start training: the recorded clips become side A, the presenter's faces
 shipped with the model (`presenter-faces/`) stay side B, and training starts from the model's
-own weights. It runs as three CLI subprocesses (extract, train, export) at low priority on one
-thread, so the app keeps answering meanwhile, and it resumes from its last checkpoint if the app
-is restarted. The result is a new model folder under `$AVATAR_CACHE/models/<owner>/`, seen only
-by the person who asked; its model card says what it was adapted from and carries that
+own weights. Its three steps (extract, train, export: `avatar.offline.adapt`) each run in a
+child process at low priority on one thread, so the app keeps answering meanwhile, and it
+resumes from its last checkpoint if the app is restarted. The result is a new model folder
+under `$AVATAR_CACHE/models/<owner>/`, seen only by the person who asked; its model card says what it was adapted from and carries that
 person's consent record (`adaptation-consent.json`). A training run that did not finish is never
 exported. torch is never imported here.
 """
@@ -30,6 +30,8 @@ from avatar.paths import atomic_folder, atomic_write, cache_dir
 from avatar.presenter import ADAPTATION_CONSENT, CONSENT_FILE, PRESENTER_FACES, reseal, set_card_section
 
 
+# The module whose steps a job runs in child processes (named, not imported: it imports torch).
+ADAPT_STEPS = "avatar.offline.adapt"
 RUNNING = ("queued", "extracting", "training", "exporting")
 STATES = ("not enough", "ready", *RUNNING, "done", "failed")
 
@@ -172,19 +174,17 @@ class Adaptation:
         size = json.loads((self.base / PRESENTER_FACES / "manifest.jsonl").open().readline())["size"]
         videos = [str(clip.video) for clip in self.usable_clips()]
         self._state = "extracting"
-        self._cli("extract", *videos, "--out", faces, "--size", size, "--every", self.config.every)
+        self._step("extract", videos=videos, out=str(faces), size=size, every=self.config.every)
         self._state = "training"
-        start = ["--resume", "auto"] if (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir()) \
-            else ["--init", self.base]
-        self._cli("swap", "train", "--a", faces, "--b", self.base / PRESENTER_FACES, "--out", run, *start,
-                  "--steps", self.config.steps, "--checkpoint-every", self.config.checkpoint_every,
-                  "--preview-every", self.config.checkpoint_every, "--consent", self.base / CONSENT_FILE)
+        # Resumes from the run's checkpoints when the app was restarted, else warm-starts from the base.
+        self._step("train", faces=str(faces), base=str(self.base), run=str(run), steps=self.config.steps,
+                   checkpoint_every=self.config.checkpoint_every)
         self._state = "exporting"
         name = f"{self.base.name}-adapted-{datetime.now():%Y%m%d-%H%M%S}"
         self.models.mkdir(parents=True, exist_ok=True)
         with atomic_folder(self.models / name) as staging:
-            # Exported only after `swap train` exited 0, i.e. all steps done (an interrupted run exits non-zero).
-            self._cli("swap", "export", "--checkpoint", run, "--out", staging)
+            # Exported only after training exited 0, i.e. all steps done (a stopped run exits non-zero).
+            self._step("export", run=str(run), out=str(staging))
             consent = json.loads((self.work / ADAPTATION_CONSENT).read_text())
             shutil.copyfile(self.work / ADAPTATION_CONSENT, staging / ADAPTATION_CONSENT)
             reseal(staging, [ADAPTATION_CONSENT])
@@ -205,15 +205,19 @@ class Adaptation:
         except (OSError, ValueError, KeyError):
             return 0
 
-    def _cli(self, *args) -> None:
+    def _step(self, step: str, **arguments) -> None:
+        """Run one step of `avatar.offline.adapt` (extract, train, export) in a child process, so that
+        torch is never imported here: at low priority, on `config.threads` threads, its output
+        appended to work/log.txt. UserError with the log's last line when the step fails."""
         env = {**os.environ, "OMP_NUM_THREADS": str(self.config.threads), "MKL_NUM_THREADS": str(self.config.threads)}
+        job = json.dumps({"step": step, **arguments})
         log = self.work / "log.txt"
         with open(log, "a") as out:
-            out.write(f"$ avatar {' '.join(map(str, args))}\n")
+            out.write(f"$ python -m {ADAPT_STEPS} '{job}'\n")
             out.flush()
             nice = ["nice", "-n", "10"] if shutil.which("nice") else []  # the app's renders come first
-            done = subprocess.run([*nice, sys.executable, "-m", "avatar", *map(str, args)], stdout=out,
+            done = subprocess.run([*nice, sys.executable, "-m", ADAPT_STEPS, job], stdout=out,
                                   stderr=subprocess.STDOUT, env=env)
         if done.returncode != 0:
             lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-            raise UserError(lines[-1] if lines else f"`avatar {args[0]}` exited with status {done.returncode}")
+            raise UserError(lines[-1] if lines else f"adapting ({step}) exited with status {done.returncode}")
