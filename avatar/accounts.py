@@ -14,14 +14,14 @@ import functools
 import hashlib
 import hmac
 import logging
-import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from avatar.config import Deployment
 from avatar.errors import UserError, quoted
-from avatar.paths import atomic_write, cache_dir, writable_dir
+from avatar.paths import atomic_write, writable_dir
 
 ROLES = ("operator", "visitor")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -32,9 +32,8 @@ log = logging.getLogger(__name__)
 
 
 def users_file() -> Path:
-    """`$AVATAR_USERS`, else `<cache>/accounts/users`."""
-    env = os.environ.get("AVATAR_USERS")
-    return Path(env).expanduser() if env else cache_dir("accounts") / "users"
+    """This deployment's users file: `$AVATAR_USERS`, else `<cache>/accounts/users`."""
+    return Deployment.from_env().users_file
 
 
 def hash_password(password: str, salt: bytes | None = None, n: int = SCRYPT["n"], r: int = SCRYPT["r"],

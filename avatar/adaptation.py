@@ -45,9 +45,9 @@ class AdaptConfig:
     checkpoint_every: int = 100
 
     @classmethod
-    def from_env(cls) -> AdaptConfig:
-        """Defaults, with `AVATAR_ADAPT_STEPS` (e.g. more on a GPU worker) when set."""
-        steps = int(os.environ.get("AVATAR_ADAPT_STEPS", cls.steps))
+    def for_steps(cls, steps: int | None) -> AdaptConfig:
+        """Defaults, training `steps` steps when given (e.g. more on a GPU worker: `Deployment.adapt_steps`)."""
+        steps = steps or cls.steps
         return cls(steps=steps, checkpoint_every=max(1, min(cls.checkpoint_every, steps // 2)))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -164,6 +164,14 @@ class Deployment:
         "demo-shop" (the shipped demo FAQ) or "english" (chatterbot-corpus small talk).
     prerender: `AVATAR_PRERENDER` (1/0): the app renders its corpus's answers in the background,
         giving way to people's renders, so known questions play at once.
+    model: `AVATAR_MODEL`: the presenter model folder offered first; None: the shipped default.
+    auth: `AVATAR_AUTH`: "user:password", one operator login; None: the users file's accounts.
+    users: `AVATAR_USERS`: the users file (see avatar.accounts); None: `<cache>/accounts/users`.
+    max_upload: `AVATAR_MAX_UPLOAD`: the largest upload the app accepts, e.g. "200mb".
+    replica_renders: `AVATAR_REPLICA_RENDERS`: with a broker, render jobs one replica waits on at once.
+    s3_endpoint: `AVATAR_S3_ENDPOINT`: an S3-compatible server other than AWS (MinIO, Ceph).
+    max_recording: `AVATAR_MAX_RECORDING`: the longest recording accepted, in seconds.
+    adapt_steps: `AVATAR_ADAPT_STEPS`: training steps of an adaptation (None: `AdaptConfig`'s).
     """
 
     root: Path
@@ -174,21 +182,44 @@ class Deployment:
     max_waiting: int = 32
     corpus: str = "demo-shop"
     prerender: bool = True
+    model: Path | None = None
+    auth: str | None = None
+    users: Path | None = None
+    max_upload: str = "200mb"
+    replica_renders: int = 8
+    s3_endpoint: str | None = None
+    max_recording: float = 60.0
+    adapt_steps: int | None = None
 
     @classmethod
     def from_env(cls) -> "Deployment":
+        """This machine's deployment: the variables above (unset or empty: the default)."""
         import os
 
         from avatar.paths import cache_root
 
-        env = os.environ
-        return cls(root=cache_root(), db=env.get("AVATAR_DB") or None,
-                   storage=env.get("AVATAR_STORAGE") or None, broker=env.get("AVATAR_BROKER") or None,
-                   job_seconds=int(env.get("AVATAR_JOB_SECONDS", 600)),
-                   max_waiting=int(env.get("AVATAR_MAX_WAITING", 32)),
-                   corpus=env.get("AVATAR_CORPUS") or "demo-shop",
-                   prerender=env.get("AVATAR_PRERENDER", "1") != "0")
+        env = {name: value for name, value in os.environ.items() if name.startswith("AVATAR_") and value}
+        steps = env.get("AVATAR_ADAPT_STEPS")
+        return cls(root=cache_root(), db=env.get("AVATAR_DB"), storage=env.get("AVATAR_STORAGE"),
+                   broker=env.get("AVATAR_BROKER"), job_seconds=int(env.get("AVATAR_JOB_SECONDS", 600)),
+                   max_waiting=int(env.get("AVATAR_MAX_WAITING", 32)), corpus=env.get("AVATAR_CORPUS", "demo-shop"),
+                   prerender=env.get("AVATAR_PRERENDER", "1") != "0",
+                   model=Path(env["AVATAR_MODEL"]) if "AVATAR_MODEL" in env else None,
+                   auth=env.get("AVATAR_AUTH"),
+                   users=Path(env["AVATAR_USERS"]).expanduser() if "AVATAR_USERS" in env else None,
+                   max_upload=env.get("AVATAR_MAX_UPLOAD", "200mb"),
+                   replica_renders=int(env.get("AVATAR_REPLICA_RENDERS", 8)), s3_endpoint=env.get("AVATAR_S3_ENDPOINT"),
+                   max_recording=float(env.get("AVATAR_MAX_RECORDING", 60)), adapt_steps=int(steps) if steps else None)
+
+    def given(self, **options) -> "Deployment":
+        """This deployment with those of `options` that are not None (a command's flags over the environment)."""
+        return replace(self, **{name: value for name, value in options.items() if value is not None})
 
     @property
     def db_url(self) -> str:
         return self.db or f"sqlite:///{self.root / 'state.sqlite3'}"
+
+    @property
+    def users_file(self) -> Path:
+        """The app's users file (see avatar.accounts)."""
+        return self.users or self.root / "accounts" / "users"

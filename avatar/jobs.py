@@ -1,49 +1,45 @@
-"""Render, export and adaptation jobs on Celery workers, with Redis as broker and result backend.
+"""The app's side of render, export and adaptation jobs: Celery with Redis as broker and result backend.
 
 When `AVATAR_BROKER` is set, an app replica does not render: `RenderQueue.render` puts a job on
-the `render` queue and waits for it, passing the worker's progress on to the page (dialogue
-exports likewise: their answers as render jobs, then one join job); a worker
-(`avatar worker`, `run_worker`) renders it with its own in-process `avatar.service.Avatar`,
-which stores the video in the shared media storage and indexes it in the shared database, so
-every replica can serve it. Delivery is at least once: a job is acknowledged only when it has
-finished (`acks_late`), a worker takes one job at a time (prefetch 1, one process per GPU or
-CPU slot), a job whose worker process dies is put back at once (`reject_on_worker_lost`) and one
-whose whole worker vanished (killed, machine lost) is handed out again once Redis's visibility
-timeout passes (the job time limit plus 30 s). Rendering the same answer twice is harmless: it
-is stored under the same key and indexed once. Adaptation training is a job on the `adapt`
-queue, acknowledged when it starts (it runs for many minutes, longer than a redelivery would
-wait); it reports progress to the shared database and publishes the adapted presenter to media
-storage. celery and redis are imported only here.
+the `render` queue by its name and waits for it, passing the worker's progress on to the page
+(dialogue exports likewise: their answers as render jobs, then one join job), and `follow` reads
+the video a worker publishes to Redis as it renders. The job bodies run on `avatar worker`
+processes (`avatar.worker`), which store the video in the shared media storage and index it in the
+shared database, so every replica can serve it. Delivery is at least once: a job is acknowledged
+only when it has finished (`acks_late`), a worker takes one job at a time (prefetch 1), a job
+whose worker process dies is put back at once (`reject_on_worker_lost`) and one whose whole
+worker vanished (killed, machine lost) is handed out again once Redis's visibility timeout
+passes (the job time limit plus 30 s). Rendering the same answer twice is harmless: it is stored
+under the same key and indexed once. Adaptation training is a job on the `adapt` queue; it
+reports progress to the shared database. Nothing here knows the service; celery and redis are
+imported only here and in `avatar.worker`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
-from celery import Celery, signals
+from celery import Celery
 
 from avatar.config import Deployment
 from avatar.errors import UserError
 
 QUEUE = "render"
 ADAPT_QUEUE = "adapt"
-ADAPT_SECONDS = 6 * 3600  # an adaptation job is killed after this long
+RENDER_TASK, EXPORT_TASK, ADAPT_TASK = "avatar.render", "avatar.export", "avatar.adapt"  # the jobs, by name
 LOST_CHECK_SECONDS = 2.0  # how often a waiting replica checks that Redis still has its job
 UNREACHABLE_SECONDS = 8.0  # Redis down this long while someone waits: they are told, not left waiting
-STREAM_CHUNK = 256 * 1024  # the most bytes of a live video in one Redis stream entry
-STREAM_KEEP_S = 600  # a live video's stream is kept this long after its last entry
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 
 
 def make_celery(deploy: Deployment) -> Celery:
-    """The Celery app of `deploy` (its broker is also the result backend)."""
+    """The Celery app of `deploy` (its broker is also the result backend), without job bodies:
+    jobs are sent by name (a worker registers the bodies, see `avatar.worker`)."""
     app = Celery("avatar", broker=deploy.broker, backend=deploy.broker)
     app.conf.update(
         task_default_queue=QUEUE, task_serializer="json", result_serializer="json", accept_content=["json"],
@@ -56,101 +52,7 @@ def make_celery(deploy: Deployment) -> Celery:
                                   "unacked_restore_throttle": 1},
         result_backend_transport_options={"retry_policy": {"timeout": 5.0}},
     )
-    app.task(bind=True, name="avatar.render")(_render_task)
-    app.task(bind=True, name="avatar.export")(_export_task)
-    # Training runs for many minutes: acknowledged on receipt (a redelivery after the visibility
-    # timeout would train twice); a lost worker shows as a stalled job the person restarts.
-    app.task(bind=True, name="avatar.adapt", acks_late=False, time_limit=ADAPT_SECONDS)(_adapt_task)
     return app
-
-
-_worker_service = None
-
-
-def _service():
-    """The worker process's own presenter service: renders here, never enqueues."""
-    global _worker_service
-    if _worker_service is None:
-        from dataclasses import replace
-
-        from avatar.service import Avatar
-
-        model = os.environ.get("AVATAR_MODEL")
-        _worker_service = Avatar(model=model or None, deploy=replace(Deployment.from_env(), broker=None))
-    return _worker_service
-
-
-@signals.worker_process_init.connect
-def _warm(**kwargs) -> None:
-    """Load the default presenter before the first job, not during it."""
-    if os.environ.get("AVATAR_WORKER") == "1":
-        _service()
-
-
-def _progress(task) -> Progress:
-    """Progress reported as the job's PROGRESS state (the waiting replica passes it on)."""
-    return lambda share, stage: task.update_state(state="PROGRESS", meta={"share": share, "stage": stage})
-
-
-def _render_task(task, text: str, owner: str | None, model: str | None, recorded_voice: bool,
-                 framing: str | None = None, stream: bool = False) -> dict:
-    """Render one answer; `stream`: publish it to Redis as it renders (see `RenderQueue.follow`)."""
-    started = time.perf_counter()
-    try:
-        if stream:
-            with _published(task.request.id) as live:
-                answer = _service().say(text, owner=owner, model=model, progress=_progress(task),
-                                        recorded_voice=recorded_voice, framing=framing, live=live)
-        else:
-            answer = _service().say(text, owner=owner, model=model, progress=_progress(task),
-                                    recorded_voice=recorded_voice, framing=framing)
-    except UserError as error:  # the person's message, passed through as it is
-        return {"error": str(error)}
-    return {"key": answer.video.stem, "seconds": answer.seconds, "worker": task.request.hostname,
-            "worker_seconds": time.perf_counter() - started}
-
-
-@contextlib.contextmanager
-def _published(job: str):
-    """A path for a live render (fragmented MP4) whose bytes are added to the Redis stream
-    `live_stream(job)` as they are written, then an end mark; the file is removed afterwards."""
-    import redis
-
-    from avatar.paths import scratch_dir
-
-    path = scratch_dir() / f"stream-{job}.mp4"
-    client = redis.Redis.from_url(Deployment.from_env().broker)
-    stream, finished = live_stream(job), threading.Event()
-
-    def publish() -> None:
-        offset = 0
-        while True:
-            last_look = finished.is_set()  # read before the bytes: nothing written before the end is missed
-            try:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    data = f.read(STREAM_CHUNK)
-            except FileNotFoundError:
-                data = b""
-            if data:
-                offset += len(data)
-                client.xadd(stream, {"data": data})
-                client.expire(stream, STREAM_KEEP_S)
-            elif last_look:
-                return
-            else:
-                time.sleep(0.02)
-
-    publisher = threading.Thread(target=publish, name=f"publish-{job}", daemon=True)
-    publisher.start()
-    try:
-        yield path
-    finally:
-        finished.set()
-        publisher.join()
-        client.xadd(stream, {"end": "1"})
-        client.expire(stream, STREAM_KEEP_S)
-        path.unlink(missing_ok=True)
 
 
 def render_job(key: str) -> str:
@@ -161,52 +63,6 @@ def render_job(key: str) -> str:
 def live_stream(job: str) -> str:
     """The Redis stream a render job's live video is published on."""
     return f"avatar:live:{job}"
-
-
-def _export_task(task, session: str, owner: str | None, model: str | None, framing: str | None = None) -> dict:
-    """Join `session`'s answers (rendered by now, normally by render jobs) into one signed video
-    with subtitles, stored under exports/<job id>/ for the replica to fetch."""
-    import tempfile
-    from pathlib import Path
-
-    from avatar.paths import scratch_dir
-
-    started = time.perf_counter()
-    service = _service()
-    try:
-        with tempfile.TemporaryDirectory(prefix="avatar-export-", dir=scratch_dir()) as tmp:
-            video, srt = service.export(session, Path(tmp) / "dialogue.mp4", owner=owner, model=model,
-                                        progress=_progress(task), framing=framing)
-            keys = {"video": f"exports/{task.request.id}/dialogue.mp4", "srt": f"exports/{task.request.id}/dialogue.srt"}
-            service.media.put(keys["video"], video)
-            service.media.put(keys["srt"], srt)
-    except UserError as error:
-        return {"error": str(error)}
-    return {**keys, "worker": task.request.hostname, "worker_seconds": time.perf_counter() - started}
-
-
-def _adapt_task(task, owner: str, model: str | None, consent: dict) -> dict:
-    """Adapt presenter `model` to `owner`'s recordings here, reporting to the shared database
-    every few seconds, then publish the adapted model to media storage for every replica."""
-    from avatar.service import owner_key
-
-    service = _service()
-    job = service.adaptation(owner, model)
-    key, base = owner_key(owner), job.base.name
-    try:
-        status = job.start(consent)
-    except UserError as error:
-        service.store.set_adaptation(key, base, "failed", f"Adapting could not start: {error}", 0.0)
-        return {"error": str(error)}
-    while status.state not in ("done", "failed"):
-        service.store.set_adaptation(key, base, status.state, status.message, status.share)
-        status = job.wait(timeout=5)
-    if status.state == "done":
-        service.publish_adapted(owner, status.model)
-        service.store.set_adaptation(key, base, "done", status.message, 1.0, status.model.name)
-        return {"model": status.model.name}
-    service.store.set_adaptation(key, base, "failed", status.message, 0.0)
-    return {"error": status.message}
 
 
 class RenderQueue:
@@ -230,7 +86,7 @@ class RenderQueue:
         worker, worker_seconds (see `run`). `key`: the answer's key; replicas asking for the
         same answer at once share one job (its id is `render_job(key)`). `stream`: the worker
         publishes the video as it renders (see `follow`)."""
-        return self.run("avatar.render", [text, owner, model, recorded_voice, framing, stream], progress,
+        return self.run(RENDER_TASK, [text, owner, model, recorded_voice, framing, stream], progress,
                         job=render_job(key) if key else None)
 
     def follow(self, key: str, out: Path, on_bytes: Callable[[], None], finished: threading.Event) -> None:
@@ -263,14 +119,14 @@ class RenderQueue:
     def export(self, session: str, owner: str | None, model: str | None, framing: str | None,
                progress: Progress) -> dict:
         """Run one export job; returns the media keys of its video and srt (see `run`)."""
-        return self.run("avatar.export", [session, owner, model, framing], progress)
+        return self.run(EXPORT_TASK, [session, owner, model, framing], progress)
 
     def adapt(self, owner: str, model: str | None, consent: dict) -> None:
         """Queue an adaptation job (its progress is reported through the database)."""
         import redis
 
         try:
-            self.celery.send_task("avatar.adapt", args=[owner, model, consent], queue=ADAPT_QUEUE)
+            self.celery.send_task(ADAPT_TASK, args=[owner, model, consent], queue=ADAPT_QUEUE)
         except redis.RedisError:
             raise UserError("the training service cannot be reached; try again in a minute.") from None
 
@@ -396,19 +252,3 @@ class RenderQueue:
         except redis.RedisError:  # Redis restarting: the next look reconnects and subscribes again
             time.sleep(0.5)
             return "PENDING", None
-
-
-def run_worker(gpu: int | None = None, loglevel: str = "INFO", queues: tuple[str, ...] = (QUEUE, ADAPT_QUEUE)) -> None:
-    """Run a worker for this machine's deployment (`AVATAR_BROKER` must be set): one job at a
-    time from `queues` (renders and exports on "render", adaptation training on "adapt"), on
-    GPU `gpu` (its only visible device) or on the CPU."""
-    deploy = Deployment.from_env()
-    if not deploy.broker:
-        raise UserError("set AVATAR_BROKER (e.g. redis://127.0.0.1:6379/0) to run a render worker.")
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    os.environ["AVATAR_WORKER"] = "1"
-    name = f"avatar-{'gpu' + str(gpu) if gpu is not None else 'cpu'}-{os.getpid()}@%h"
-    make_celery(deploy).worker_main(["worker", "--concurrency=1", "--pool=prefork", f"--queues={','.join(queues)}",
-                                     f"--loglevel={loglevel}", f"--hostname={name}", "--without-gossip",
-                                     "--without-mingle"])

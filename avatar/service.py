@@ -939,7 +939,7 @@ class Avatar:
     def _adopt_adapted_folders(self) -> None:
         """List in the database the adapted presenters that earlier versions kept only in this
         machine's cache (`<cache>/models/<owner key>/<name>/`), moving them into media storage."""
-        for record in cache_dir("models").glob(f"*/*/{RECORD_FILE}"):
+        for record in (self.deploy.root / "models").glob(f"*/*/{RECORD_FILE}"):
             folder, key = record.parent, record.parent.parent.name
             if re.fullmatch(r"[0-9a-f]{24}", key) and not folder.name.startswith(".") and \
                     folder.name not in {row["name"] for row in self.store.presenters_of(key)}:

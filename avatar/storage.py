@@ -2,9 +2,9 @@
 
 `AVATAR_STORAGE` picks the backend:
     unset, or a folder   files under that folder (default: the cache root), the key as the path
-    s3://bucket/prefix   S3-compatible object storage through boto3; `AVATAR_S3_ENDPOINT` for a
-                         server other than AWS (MinIO, Ceph, a test server); credentials and
-                         region the usual AWS way (environment, ~/.aws)
+    s3://bucket/prefix   S3-compatible object storage through boto3; an endpoint
+                         (`AVATAR_S3_ENDPOINT`) for a server other than AWS (MinIO, Ceph, a test
+                         server); credentials and region the usual AWS way (environment, ~/.aws)
 Either way `local(key)` gives a path on this machine, because ffmpeg, onnxruntime and Gradio
 read files: object storage keeps a mirror folder (the cache root) and fetches a missing object
 into it on first use. Writes are atomic on both (a temp file renamed; S3 objects appear whole).
@@ -13,7 +13,6 @@ boto3 is imported only here.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -103,14 +102,14 @@ class S3Storage:
 Storage = LocalStorage | S3Storage
 
 
-def open_storage(url: str | None, mirror: Path) -> Storage:
+def open_storage(url: str | None, mirror: Path, endpoint: str | None = None) -> Storage:
     """The backend `url` names (see the module docstring); `mirror` is the local folder (the
-    storage itself when `url` is empty)."""
+    storage itself when `url` is empty); `endpoint`: the S3 server's URL when it is not AWS."""
     if url and url.startswith("s3://"):
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not bucket:
             raise ValueError(f"AVATAR_STORAGE={url!r} names no bucket (expected s3://bucket/prefix)")
-        return S3Storage(bucket, prefix, mirror, os.environ.get("AVATAR_S3_ENDPOINT") or None)
+        return S3Storage(bucket, prefix, mirror, endpoint)
     if url and "://" in url:
         raise ValueError(f"AVATAR_STORAGE={url!r}: expected a folder or s3://bucket/prefix")
     return LocalStorage(Path(url).expanduser() if url else mirror)

@@ -85,3 +85,16 @@ def test_a_users_file_damaged_while_serving_refuses_logins_without_a_traceback(t
     served.add("alice", "alice-secret", "operator")
     (tmp_path / "users").write_text("alice\n")
     assert not served.login("alice", "alice-secret")
+
+
+def test_the_app_asks_for_a_login_by_its_deployment(tmp_path):
+    from avatar.config import Deployment
+    from avatar.service import logins
+
+    deploy = Deployment(root=tmp_path, users=tmp_path / "users")
+    assert logins(deploy) is None  # no accounts: no login
+    Users(tmp_path / "users").add("alice", "alice-secret", "operator")
+    accounts = logins(deploy)
+    assert isinstance(accounts, Users) and accounts.login("alice", "alice-secret")
+    single = logins(deploy.given(auth="op:pass-word"))
+    assert isinstance(single, SingleLogin) and single.login("op", "pass-word") and not single.login("alice", "alice-secret")

@@ -84,3 +84,21 @@ def test_a_person_waiting_while_redis_is_down_is_told_within_seconds(redis_serve
         assert "cannot be reached" in str(outcome.get("error"))
     finally:
         redis_server.start()
+
+
+def test_the_app_sends_jobs_by_name_and_only_a_worker_has_their_bodies(tmp_path):
+    from avatar.jobs import ADAPT_TASK, EXPORT_TASK, RENDER_TASK, make_celery
+    from avatar.worker import worker_app
+
+    deploy = Deployment(root=tmp_path, broker="redis://127.0.0.1:1/0")
+    names = {RENDER_TASK, EXPORT_TASK, ADAPT_TASK}
+    assert not names & set(make_celery(deploy).tasks)
+    tasks = worker_app(deploy).tasks
+    assert names <= set(tasks) and tasks[ADAPT_TASK].acks_late is False and tasks[RENDER_TASK].acks_late is True
+
+
+def test_a_worker_needs_a_broker(tmp_path):
+    from avatar.worker import run_worker
+
+    with pytest.raises(UserError, match="AVATAR_BROKER"):
+        run_worker(Deployment(root=tmp_path))

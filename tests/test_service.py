@@ -194,6 +194,56 @@ def test_an_adapted_presenter_published_by_one_replica_is_offered_to_its_owner_b
         other.presenter("tiny-adapted-20261203-120000", "frank")
 
 
+def _adapted_copy(tiny_model, consent_file, folder):
+    """`folder`: a sealed copy of the tiny presenter, as an adaptation exports it."""
+    shutil.copytree(tiny_model, folder)
+    shutil.copy(consent_file, folder / "consent.json")
+    write_record(folder)
+    return folder
+
+
+def test_an_adaptation_trained_here_is_reported_and_listed_through_the_database(tiny_model, consent_file, chat_db,
+                                                                                tmp_path):
+    from types import SimpleNamespace
+
+    from avatar.adaptation import AdaptStatus
+    from avatar.service import owner_key
+
+    avatar = Avatar(model=tiny_model, chat_db=chat_db, deploy=Deployment(root=tmp_path / "cache"))
+    adapted = _adapted_copy(tiny_model, consent_file, tmp_path / "work" / "adapted" / "tiny-adapted-20261203-120000")
+    states = iter([AdaptStatus("training", "Training: step 1 of 2.", 0.5), AdaptStatus("done", "Adapted.", 1.0, adapted)])
+    job = SimpleNamespace(base=avatar.default_model, status=lambda: next(states), wait=lambda timeout: next(states))
+    assert avatar._report_adaptation("erin", job).state == "done"
+    row = avatar.store.adaptation(owner_key("erin"), avatar.default_model.name)
+    assert row["state"] == "done" and row["model"] == adapted.name
+    stored = (tmp_path / "cache" / "models" / owner_key("erin") / adapted.name).resolve()
+    assert avatar.models("erin")[adapted.name] == stored and not adapted.exists()  # moved into media storage
+    status = avatar.adaptation_status("erin")
+    assert status.state == "done" and status.model == stored
+    # The database is the one list: a folder that merely sits where adapted presenters are kept is not offered.
+    _adapted_copy(tiny_model, consent_file, stored.parent / "tiny-unlisted")
+    assert "tiny-unlisted" not in avatar.models("erin")
+
+
+def test_presenters_adapted_by_an_earlier_version_are_listed_in_the_database_at_start(tiny_model, consent_file,
+                                                                                      chat_db, tmp_path):
+    from avatar.service import owner_key
+
+    kept = _adapted_copy(tiny_model, consent_file, tmp_path / "cache" / "models" / owner_key("erin") / "tiny-adapted-1")
+    avatar = Avatar(model=tiny_model, chat_db=chat_db, deploy=Deployment(root=tmp_path / "cache"))
+    assert [row["name"] for row in avatar.store.presenters_of(owner_key("erin"))] == ["tiny-adapted-1"]
+    assert avatar.models("erin")["tiny-adapted-1"] == kept.resolve() and "tiny-adapted-1" not in avatar.models("frank")
+
+
+def test_the_service_is_built_from_its_deployment(tiny_model, tmp_path):
+    from avatar.service import open_service
+
+    avatar = open_service(Deployment(root=tmp_path, model=tiny_model, max_recording=12.0, adapt_steps=8))
+    assert avatar.default_model == tiny_model.resolve() and avatar.queue is None
+    assert avatar.config.max_recording == 12.0 and avatar.adapt_config.steps == 8
+    assert avatar.adapt_config.checkpoint_every == 4
+
+
 def test_the_shipped_presenter_answers_from_his_own_frames_and_says_so(chat_db, tmp_path, franck_clip):
     from avatar.presenter import DEFAULT_MODEL
 

@@ -16,7 +16,7 @@ def storage(request, tmp_path, monkeypatch):
     servers.make_bucket(server, bucket)
     for name, value in server.env.items():
         monkeypatch.setenv(name, value)
-    return open_storage(f"s3://{bucket}/prefix", tmp_path / "mirror")
+    return open_storage(f"s3://{bucket}/prefix", tmp_path / "mirror", server.endpoint)
 
 
 def test_put_local_delete(storage, tmp_path):
@@ -40,7 +40,8 @@ def test_another_replica_reads_what_one_stored(storage, tmp_path):
         elsewhere = open_storage(str(storage.root), tmp_path / "unused")
         assert elsewhere.local("recorded/o/c/v/clip.mp4").read_bytes() == b"x" * 100_000
         return
-    elsewhere = open_storage(f"s3://{storage.bucket}/prefix", tmp_path / "other-mirror")
+    elsewhere = open_storage(f"s3://{storage.bucket}/prefix", tmp_path / "other-mirror",
+                             storage.client.meta.endpoint_url)
     assert not elsewhere.mirror.exists()
     fetched = elsewhere.local("recorded/o/c/v/clip.mp4")  # fetched into its own mirror on first use
     assert fetched == tmp_path / "other-mirror" / "recorded/o/c/v/clip.mp4"

@@ -361,7 +361,7 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     from avatar.media import probe
     from avatar.media.clip import DriverClip
     from avatar.render.pipeline import load_drawing, render_clip
-    from avatar.service import Avatar
+    from avatar.service import open_service
     from avatar.speech import mouth_track, synthesize
 
     work = Path(work)
@@ -383,7 +383,7 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
         sets.append(Faces(REDRAWN, redrawn, reference.landmarks, reference.frame_landmarks, reference.frames))
 
     on_stage("rendering a synthesised answer")
-    service = Avatar(model=model_path, deploy=Deployment(root=work), render=render)
+    service = open_service(Deployment(root=work, model=model_path), render=render)
     answers = [service.say(text).video for text in sentences]
     answer_faces = [_reextract("answer", video, work, size) for video in answers]
     synthesised = Faces(SYNTHESISED,

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
 
-from avatar.service import LiveAnswer, UserError, export_path, read_preview
+from avatar.service import Deployment, LiveAnswer, UserError, export_path, read_preview
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,11 +33,11 @@ VISITOR_STORAGE = ("avatar-visitor", "avatar-visitor-token-v1")
 
 @lru_cache(maxsize=1)
 def _service():
-    """The process's one presenter service (made on first use: loading takes a few seconds)."""
-    from avatar.service import Avatar
+    """The process's one presenter service, for the deployment `build_demo` was given (made on
+    first use: loading takes a few seconds)."""
+    from avatar.service import open_service
 
-    chosen = os.environ.get("AVATAR_MODEL")
-    return Avatar(model=Path(chosen) if chosen else None)
+    return open_service(_APP.get("deploy"))
 
 
 def _owner(request: gr.Request | None) -> str:
@@ -280,7 +279,8 @@ show();
 """
 
 
-def build_demo() -> gr.Blocks:
+def build_demo(deploy: Deployment | None = None) -> gr.Blocks:
+    _APP["deploy"] = deploy  # what `_service` serves (None: this machine's environment)
     limit = _service().config.max_message
     # delete_cache: Gradio's copies of served videos older than a day are removed every hour.
     with gr.Blocks(title="Synthetic presenter", delete_cache=(3600, 86400)) as demo:
@@ -953,35 +953,21 @@ def _public_api(app) -> set[str]:
     return {fn.api_name for fn in blocks.fns.values() if fn.api_visibility == "public"} if blocks else set()
 
 
-def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
-                   max_upload: str | None = None, users: Path | None = None) -> dict:
-    """Safe defaults for `demo.launch`: local only, uploads capped (`max_upload`, else
-    $AVATAR_MAX_UPLOAD, else 200mb), source, model, key and data folders blocked, and a login
-    when there are accounts: `auth` (or $AVATAR_AUTH) as "user:password" is one operator account,
-    else the accounts of the users file (`users`, else $AVATAR_USERS, else the cache's; see
-    `avatar.accounts`) when it has any."""
+def launch_options(host: str = "127.0.0.1", port: int = 7860, deploy: Deployment | None = None) -> dict:
+    """Safe defaults for `demo.launch` under `deploy` (default: this machine's environment):
+    local only, uploads capped (`deploy.max_upload`), source, model, key and data folders
+    blocked, and a login when there are accounts (`avatar.service.logins`)."""
     from starlette.middleware import Middleware
 
-    from avatar.accounts import SingleLogin, Users
-    from avatar.config import Deployment
-    from avatar.paths import cache_dir, private_dirs
+    from avatar.service import logins, served_folders
 
-    auth = auth or os.environ.get("AVATAR_AUTH")
-    if auth and ":" in auth:
-        accounts = SingleLogin(*auth.split(":", 1))
-    else:
-        accounts = Users(users)
-        accounts = accounts if accounts.accounts() else None
-    _APP["accounts"] = accounts
-    private = [ROOT / "models", ROOT / "avatar", ROOT / ".venv", ROOT / "tests", ROOT / "app.py", *private_dirs()]
-    served = [cache_dir("answers"), cache_dir("exports")]
-    storage = Deployment.from_env().storage
-    if storage and "://" not in storage:  # a shared media folder: its answers are served, recordings never
-        served.append(Path(storage).expanduser() / "answers")
-        private.append(Path(storage).expanduser() / "recorded")
+    deploy = deploy or Deployment.from_env()
+    accounts = _APP["accounts"] = logins(deploy)
+    served, private = served_folders(deploy)
+    private += [ROOT / "models", ROOT / "avatar", ROOT / ".venv", ROOT / "tests", ROOT / "app.py"]
     return {
         "server_name": host, "server_port": port, "share": False, "show_error": False,
-        "max_file_size": max_upload or os.environ.get("AVATAR_MAX_UPLOAD", "200mb"), "enable_monitoring": False,
+        "max_file_size": deploy.max_upload, "enable_monitoring": False,
         # Gradio only serves files from the working directory, the temp dir and these: the rendered
         # answers and dialogue exports (names are unguessable hashes and random folders).
         "allowed_paths": [str(p) for p in served],
@@ -992,15 +978,14 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, auth: str | None =
     }
 
 
-def queue(demo: gr.Blocks) -> gr.Blocks:
+def queue(demo: gr.Blocks, deploy: Deployment | None = None) -> gr.Blocks:
     """Every handler goes through the queue (REST calls that would skip it are refused); at
     most 16 waiting; text replies and page updates in their own lanes. Renders run one at a
     time when this process renders them (answers already rendered are served meanwhile); with
-    render workers (AVATAR_BROKER) a replica waits on up to $AVATAR_REPLICA_RENDERS (default 8)
-    jobs at once and the workers set the pace."""
-    from avatar.config import Deployment
-
+    render workers (`deploy.broker`; default: this machine's environment) a replica waits on up
+    to `deploy.replica_renders` (default 8) jobs at once and the workers set the pace."""
+    deploy = deploy or Deployment.from_env()
     # Up to 8 handlers at once either way: here the service itself renders one answer at a time
     # (its render lock), so an answer already rendered never waits behind others' renders.
-    renders = int(os.environ.get("AVATAR_REPLICA_RENDERS", 8)) if Deployment.from_env().broker else 8
+    renders = deploy.replica_renders if deploy.broker else 8
     return demo.queue(api_open=False, max_size=16, default_concurrency_limit=renders)

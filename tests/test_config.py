@@ -1,0 +1,35 @@
+"""The deployment: every environment variable the product reads is read in one place."""
+
+from pathlib import Path
+
+from avatar.config import Deployment
+
+SETTINGS = {"AVATAR_CACHE": "/srv/cache", "AVATAR_DB": "postgresql+psycopg://db/avatar", "AVATAR_STORAGE": "s3://b/p",
+            "AVATAR_BROKER": "redis://r:6379/0", "AVATAR_JOB_SECONDS": "90", "AVATAR_MAX_WAITING": "4",
+            "AVATAR_CORPUS": "english", "AVATAR_PRERENDER": "0", "AVATAR_MODEL": "/srv/models/p",
+            "AVATAR_AUTH": "op:secret", "AVATAR_USERS": "/srv/users", "AVATAR_MAX_UPLOAD": "50mb",
+            "AVATAR_REPLICA_RENDERS": "3", "AVATAR_S3_ENDPOINT": "http://minio:9000", "AVATAR_MAX_RECORDING": "30",
+            "AVATAR_ADAPT_STEPS": "5000"}
+
+
+def test_every_variable_is_read_and_unset_ones_are_the_defaults(monkeypatch):
+    for name, value in SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    assert Deployment.from_env() == Deployment(
+        root=Path("/srv/cache"), db="postgresql+psycopg://db/avatar", storage="s3://b/p", broker="redis://r:6379/0",
+        job_seconds=90, max_waiting=4, corpus="english", prerender=False, model=Path("/srv/models/p"),
+        auth="op:secret", users=Path("/srv/users"), max_upload="50mb", replica_renders=3,
+        s3_endpoint="http://minio:9000", max_recording=30.0, adapt_steps=5000)
+    for name in SETTINGS:
+        monkeypatch.setenv(name, "")  # set but empty: as if unset
+    monkeypatch.setenv("AVATAR_CACHE", "/srv/cache")
+    assert Deployment.from_env() == Deployment(root=Path("/srv/cache"))
+    assert Deployment.from_env().users_file == Path("/srv/cache/accounts/users")
+
+
+def test_a_commands_options_override_the_environment_where_given(tmp_path):
+    deploy = Deployment(root=tmp_path, db="sqlite:///x", max_upload="50mb")
+    given = deploy.given(db=None, broker="redis://r/0", users=tmp_path / "users")
+    assert given == Deployment(root=tmp_path, db="sqlite:///x", max_upload="50mb", broker="redis://r/0",
+                               users=tmp_path / "users")
+    assert given.users_file == tmp_path / "users"
