@@ -13,11 +13,13 @@ they are stored by `owner_key` (a hash). Recordings, the answer index and chat h
 rows in the shared database (`avatar.store`), their files in media storage (`avatar.storage`),
 so any app replica can serve any person (see `avatar.config.Deployment`). Published recordings
 (an operator's, for every visitor) belong to the owner "published". Adaptation jobs are per
-(owner, presenter): they train in this process, or on a worker that publishes the adapted
-presenter to media storage for every replica.
+(owner, presenter): they train in this process, or on a worker; either way their progress is
+reported to the database and the adapted presenter published to media storage and listed in the
+database (the one list of adapted presenters), so every replica offers it.
 
-Rendering happens in this process (one at a time: each uses every core) unless a broker is
-configured; then it is a job for `avatar worker` processes (`avatar.jobs`). torch and
+`open_service(deploy)` builds the service a deployment describes. Rendering happens in this
+process (one at a time: each uses every core) unless a broker is configured; then it is a job
+for `avatar worker` processes (sent by `avatar.jobs`, run by `avatar.worker`). torch and
 face_recognition are never imported here.
 """
 

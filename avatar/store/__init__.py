@@ -13,10 +13,11 @@ Tables (people are stored by `owner_key`, a hash of their login or session, neve
                  recording) -> media key of the video, duration, driver, the recording it came
                  from, size and last use (least recently used answers are pruned first)
     exchanges    chat history: (session, message, reply), bounded per session and in sessions
-    adaptations  a person's adaptation job per base presenter when workers train it: state,
-                 message, progress share, the adapted model's name, last update
-    presenters   adapted presenter models in media storage (models/<owner>/<name>/<file>):
-                 owner, name, their files (JSON list)
+    adaptations  a person's adaptation job per base presenter (trained by the app or a worker):
+                 state, message, progress share, the adapted model's name, last update
+    presenters   the one list of adapted presenter models, kept in media storage under
+                 `avatar.service.adapted_key` (models/<owner>/<name>/<file>): owner, name, their
+                 files (JSON list)
     corpora      a team's loaded question-and-answer corpora (`avatar.chat.corpus`): version,
                  name, files, SHA-256, sizes, fallback line, who loaded it and when (the
                  statements themselves are ChatterBot's, in its `statement` table)

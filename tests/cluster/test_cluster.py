@@ -164,15 +164,14 @@ def test_forty_sessions_across_both_replicas_get_an_answer_or_a_clean_busy_messa
 def test_an_answer_rendered_on_a_worker_streams_to_the_replica_while_it_renders(cluster, monkeypatch, tmp_path):
     """A replica's service (as app.py builds it, here in the test process) plays a new answer:
     the worker publishes its fragments through Redis and they arrive before the job is done."""
-    from avatar.config import Deployment
     from avatar.live import LiveAnswer
-    from avatar.service import Avatar
+    from avatar.service import open_service
 
     for name, value in cluster["env"].items():
         if name.startswith(("AVATAR_", "AWS_")):
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("AVATAR_CACHE", str(tmp_path / "cache"))
-    avatar = Avatar(model=Path(cluster["env"]["AVATAR_MODEL"]), deploy=Deployment.from_env())
+    avatar = open_service()  # the replica's deployment, from the environment set above
     text = "Thank you for waiting. " * 20
     live = avatar.play(text.strip())
     assert isinstance(live, LiveAnswer)
