@@ -74,7 +74,7 @@ PUBLISHED = "published"  # the owner of the recordings every visitor gets
 STUDY_QUESTIONS = ("Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",
                    "What was the first computer?")
 DEMO_SETTING, DEMO_MAX = "demo_questions", 10  # the team's own demo dialogue (see `demo_dialogue`)
-ADAPT_SILENCE = 120.0  # seconds without news from the worker adapting a presenter before it counts as lost
+ADAPT_SILENCE = 120.0  # seconds without news from the process adapting a presenter (app or worker) before it is lost
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,8 @@ def open_service(deploy: Deployment | None = None, render: RenderConfig = Render
     """The presenter service of `deploy` (default: this machine's, `Deployment.from_env()`): its
     presenter, shared state, broker, recording limit and adaptation steps; `render`: how it renders."""
     deploy = deploy or Deployment.from_env()
-    return Avatar(model=deploy.model, deploy=deploy, render=render,
-                  config=ServeConfig(max_recording=deploy.max_recording), adapt=AdaptConfig.for_steps(deploy.adapt_steps))
+    return Avatar(model=deploy.model, deploy=deploy, render=render, adapt=AdaptConfig.for_steps(deploy.adapt_steps),
+                  config=ServeConfig(max_recording=deploy.max_recording))
 
 
 def logins(deploy: Deployment) -> SingleLogin | Users | None:
@@ -879,7 +879,7 @@ class Avatar:
         if row is None:
             return job.status()
         if row["state"] in RUNNING[1:] and time.time() - row["updated"] > ADAPT_SILENCE:
-            return AdaptStatus("failed", "Adapting stopped: the worker training it was lost. Start it again.")
+            return AdaptStatus("failed", "Adapting stopped: the worker or app training it was lost. Start it again.")
         adapted = self.models(owner).get(row["model"]) if row["model"] else None
         return AdaptStatus(row["state"], row["message"], row["share"], adapted, None)
 

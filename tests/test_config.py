@@ -33,3 +33,32 @@ def test_a_commands_options_override_the_environment_where_given(tmp_path):
     assert given == Deployment(root=tmp_path, db="sqlite:///x", max_upload="50mb", broker="redis://r/0",
                                users=tmp_path / "users")
     assert given.users_file == tmp_path / "users"
+
+
+def test_serve_passes_its_flags_as_the_deployment_it_serves_never_through_the_environment(monkeypatch, tmp_path):
+    import os
+
+    from click.testing import CliRunner
+
+    import avatar.ui
+    import avatar.ui.app
+    from avatar.cli import main
+
+    monkeypatch.setenv("AVATAR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("AVATAR_MAX_UPLOAD", "70mb")
+    seen = {}
+
+    class Demo:
+        def launch(self, **options):
+            seen["options"] = options
+
+    monkeypatch.setattr(avatar.ui, "build_demo", lambda deploy=None: seen.setdefault("built", deploy) and Demo())
+    monkeypatch.setattr(avatar.ui.app, "queue", lambda demo, deploy=None: seen.setdefault("queued", deploy) and demo)
+    environment = dict(os.environ)
+    result = CliRunner().invoke(main, ["serve", "--db", "sqlite:///x.sqlite3", "--model", str(tmp_path),
+                                       "--auth", "op:pass-word"])
+    assert result.exit_code == 0, result.output
+    deploy = seen["built"]
+    assert seen["queued"] is deploy and deploy.db == "sqlite:///x.sqlite3" and deploy.model == tmp_path.resolve()
+    assert seen["options"]["max_file_size"] == "70mb" and seen["options"]["auth"]("op", "pass-word")
+    assert dict(os.environ) == environment

@@ -211,7 +211,8 @@ def test_an_adaptation_trained_here_is_reported_and_listed_through_the_database(
 
     avatar = Avatar(model=tiny_model, chat_db=chat_db, deploy=Deployment(root=tmp_path / "cache"))
     adapted = _adapted_copy(tiny_model, consent_file, tmp_path / "work" / "adapted" / "tiny-adapted-20261203-120000")
-    states = iter([AdaptStatus("training", "Training: step 1 of 2.", 0.5), AdaptStatus("done", "Adapted.", 1.0, adapted)])
+    states = iter([AdaptStatus("training", "Training: step 1 of 2.", 0.5),
+                   AdaptStatus("done", "Adapted.", 1.0, adapted)])
     job = SimpleNamespace(base=avatar.default_model, status=lambda: next(states), wait=lambda timeout: next(states))
     assert avatar._report_adaptation("erin", job).state == "done"
     row = avatar.store.adaptation(owner_key("erin"), avatar.default_model.name)
