@@ -915,8 +915,8 @@ def say(text, out, library, model_path, renderer, framing) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every network).")
-@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", help="Address to listen on, 0.0.0.0 for every network (or $AVATAR_HOST) [default: 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (or $AVATAR_PORT) [default: 7860].")
 @click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Presenter model folder shown first [default: models/presenter-default].")
 @click.option("--auth", help="USER:PASSWORD: one operator login (or $AVATAR_AUTH) "
@@ -934,20 +934,21 @@ def serve(host, port, model_path, auth, users_path, max_upload, db, broker, stor
     from avatar.service import logins
 
     deploy = Deployment.from_env().given(auth=auth, users=users_path, max_upload=max_upload, db=db, broker=broker,
-                                         storage=storage, model=model_path.resolve() if model_path else None)
+                                         storage=storage, model=model_path.resolve() if model_path else None,
+                                         host=host, port=port)
     if deploy.auth and ":" not in deploy.auth:
         raise UserError("--auth takes USER:PASSWORD")
     accounts = logins(deploy)
     if accounts:
         login = "one operator (--auth)" if deploy.auth else f"{len(accounts.accounts())} account(s)"
         click.echo(f"login required: {login}", err=True)
-    elif host not in ("127.0.0.1", "localhost"):
-        click.echo(f"warning: serving on {host} without a login: anyone who can reach it can use the app "
+    elif deploy.host not in ("127.0.0.1", "localhost"):
+        click.echo(f"warning: serving on {deploy.host} without a login: anyone who can reach it can use the app "
                    "(add accounts with `avatar users add`)", err=True)
     from avatar.ui import build_demo, launch_options
     from avatar.ui.app import queue
 
-    queue(build_demo(deploy), deploy).launch(**launch_options(host, port, deploy))
+    queue(build_demo(deploy), deploy).launch(**launch_options(deploy))
 
 
 @main.command()

@@ -172,6 +172,7 @@ class Deployment:
     s3_endpoint: `AVATAR_S3_ENDPOINT`: an S3-compatible server other than AWS (MinIO, Ceph).
     max_recording: `AVATAR_MAX_RECORDING`: the longest recording accepted, in seconds.
     adapt_steps: `AVATAR_ADAPT_STEPS`: training steps of an adaptation (None: `AdaptConfig`'s).
+    host, port: `AVATAR_HOST`, `AVATAR_PORT`: where the app listens (`python app.py`, `avatar serve`).
     """
 
     root: Path
@@ -190,6 +191,8 @@ class Deployment:
     s3_endpoint: str | None = None
     max_recording: float = 60.0
     adapt_steps: int | None = None
+    host: str = "127.0.0.1"
+    port: int = 7860
 
     @classmethod
     def from_env(cls) -> "Deployment":
@@ -199,17 +202,30 @@ class Deployment:
         from avatar.paths import cache_root
 
         env = {name: value for name, value in os.environ.items() if name.startswith("AVATAR_") and value}
-        steps = env.get("AVATAR_ADAPT_STEPS")
+
+        def number(name: str, default, kind=int):
+            """The variable `name` as a number (unset: `default`); a UserError naming it when it is not one."""
+            if name not in env:
+                return default
+            try:
+                return kind(env[name])
+            except ValueError:
+                from avatar.errors import UserError
+
+                raise UserError(f"{name} must be a {'whole ' if kind is int else ''}number, not {env[name]!r}.") from None
+
         return cls(root=cache_root(), db=env.get("AVATAR_DB"), storage=env.get("AVATAR_STORAGE"),
-                   broker=env.get("AVATAR_BROKER"), job_seconds=int(env.get("AVATAR_JOB_SECONDS", 600)),
-                   max_waiting=int(env.get("AVATAR_MAX_WAITING", 32)), corpus=env.get("AVATAR_CORPUS", "demo-shop"),
+                   broker=env.get("AVATAR_BROKER"), job_seconds=number("AVATAR_JOB_SECONDS", 600),
+                   max_waiting=number("AVATAR_MAX_WAITING", 32), corpus=env.get("AVATAR_CORPUS", "demo-shop"),
                    prerender=env.get("AVATAR_PRERENDER", "1") != "0",
                    model=Path(env["AVATAR_MODEL"]) if "AVATAR_MODEL" in env else None,
                    auth=env.get("AVATAR_AUTH"),
                    users=Path(env["AVATAR_USERS"]).expanduser() if "AVATAR_USERS" in env else None,
                    max_upload=env.get("AVATAR_MAX_UPLOAD", "200mb"),
-                   replica_renders=int(env.get("AVATAR_REPLICA_RENDERS", 8)), s3_endpoint=env.get("AVATAR_S3_ENDPOINT"),
-                   max_recording=float(env.get("AVATAR_MAX_RECORDING", 60)), adapt_steps=int(steps) if steps else None)
+                   replica_renders=number("AVATAR_REPLICA_RENDERS", 8), s3_endpoint=env.get("AVATAR_S3_ENDPOINT"),
+                   max_recording=number("AVATAR_MAX_RECORDING", 60.0, float),
+                   adapt_steps=number("AVATAR_ADAPT_STEPS", None), host=env.get("AVATAR_HOST", "127.0.0.1"),
+                   port=number("AVATAR_PORT", 7860))
 
     def given(self, **options) -> "Deployment":
         """This deployment with those of `options` that are not None (a command's flags over the environment)."""

@@ -9,7 +9,7 @@ SETTINGS = {"AVATAR_CACHE": "/srv/cache", "AVATAR_DB": "postgresql+psycopg://db/
             "AVATAR_CORPUS": "english", "AVATAR_PRERENDER": "0", "AVATAR_MODEL": "/srv/models/p",
             "AVATAR_AUTH": "op:secret", "AVATAR_USERS": "/srv/users", "AVATAR_MAX_UPLOAD": "50mb",
             "AVATAR_REPLICA_RENDERS": "3", "AVATAR_S3_ENDPOINT": "http://minio:9000", "AVATAR_MAX_RECORDING": "30",
-            "AVATAR_ADAPT_STEPS": "5000"}
+            "AVATAR_ADAPT_STEPS": "5000", "AVATAR_HOST": "0.0.0.0", "AVATAR_PORT": "7861"}
 
 
 def test_every_variable_is_read_and_unset_ones_are_the_defaults(monkeypatch):
@@ -19,12 +19,29 @@ def test_every_variable_is_read_and_unset_ones_are_the_defaults(monkeypatch):
         root=Path("/srv/cache"), db="postgresql+psycopg://db/avatar", storage="s3://b/p", broker="redis://r:6379/0",
         job_seconds=90, max_waiting=4, corpus="english", prerender=False, model=Path("/srv/models/p"),
         auth="op:secret", users=Path("/srv/users"), max_upload="50mb", replica_renders=3,
-        s3_endpoint="http://minio:9000", max_recording=30.0, adapt_steps=5000)
+        s3_endpoint="http://minio:9000", max_recording=30.0, adapt_steps=5000, host="0.0.0.0", port=7861)
     for name in SETTINGS:
         monkeypatch.setenv(name, "")  # set but empty: as if unset
     monkeypatch.setenv("AVATAR_CACHE", "/srv/cache")
     assert Deployment.from_env() == Deployment(root=Path("/srv/cache"))
     assert Deployment.from_env().users_file == Path("/srv/cache/accounts/users")
+
+
+def test_a_setting_that_is_not_a_number_is_one_clear_line(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    import pytest
+
+    from avatar.errors import UserError
+
+    monkeypatch.setenv("AVATAR_PORT", "80a")
+    with pytest.raises(UserError, match="AVATAR_PORT must be a whole number, not '80a'"):
+        Deployment.from_env()
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    result = subprocess.run([sys.executable, str(app)], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "AVATAR_CACHE": str(tmp_path)})
+    assert result.returncode == 1 and result.stderr.strip() == "error: AVATAR_PORT must be a whole number, not '80a'."
 
 
 def test_a_commands_options_override_the_environment_where_given(tmp_path):
@@ -46,6 +63,7 @@ def test_serve_passes_its_flags_as_the_deployment_it_serves_never_through_the_en
 
     monkeypatch.setenv("AVATAR_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("AVATAR_MAX_UPLOAD", "70mb")
+    monkeypatch.setenv("AVATAR_PORT", "7999")
     seen = {}
 
     class Demo:
@@ -56,9 +74,10 @@ def test_serve_passes_its_flags_as_the_deployment_it_serves_never_through_the_en
     monkeypatch.setattr(avatar.ui.app, "queue", lambda demo, deploy=None: seen.setdefault("queued", deploy) and demo)
     environment = dict(os.environ)
     result = CliRunner().invoke(main, ["serve", "--db", "sqlite:///x.sqlite3", "--model", str(tmp_path),
-                                       "--auth", "op:pass-word"])
+                                       "--auth", "op:pass-word", "--host", "0.0.0.0"])
     assert result.exit_code == 0, result.output
     deploy = seen["built"]
     assert seen["queued"] is deploy and deploy.db == "sqlite:///x.sqlite3" and deploy.model == tmp_path.resolve()
     assert seen["options"]["max_file_size"] == "70mb" and seen["options"]["auth"]("op", "pass-word")
+    assert (seen["options"]["server_name"], seen["options"]["server_port"]) == ("0.0.0.0", 7999)
     assert dict(os.environ) == environment

@@ -953,9 +953,9 @@ def _public_api(app) -> set[str]:
     return {fn.api_name for fn in blocks.fns.values() if fn.api_visibility == "public"} if blocks else set()
 
 
-def launch_options(host: str = "127.0.0.1", port: int = 7860, deploy: Deployment | None = None) -> dict:
+def launch_options(deploy: Deployment | None = None) -> dict:
     """Safe defaults for `demo.launch` under `deploy` (default: this machine's environment):
-    local only, uploads capped (`deploy.max_upload`), source, model, key and data folders
+    its host and port (local only unless it says otherwise), uploads capped (`deploy.max_upload`), source, model, key and data folders
     blocked, and a login when there are accounts (`avatar.service.logins`)."""
     from starlette.middleware import Middleware
 
@@ -966,7 +966,7 @@ def launch_options(host: str = "127.0.0.1", port: int = 7860, deploy: Deployment
     served, private = served_folders(deploy)
     private += [ROOT / "models", ROOT / "avatar", ROOT / ".venv", ROOT / "tests", ROOT / "app.py"]
     return {
-        "server_name": host, "server_port": port, "share": False, "show_error": False,
+        "server_name": deploy.host, "server_port": deploy.port, "share": False, "show_error": False,
         "max_file_size": deploy.max_upload, "enable_monitoring": False,
         # Gradio only serves files from the working directory, the temp dir and these: the rendered
         # answers and dialogue exports (names are unguessable hashes and random folders).
