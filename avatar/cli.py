@@ -104,7 +104,7 @@ def main() -> None:
 @click.option("--every", default=ExtractConfig.every, show_default=True, type=click.IntRange(min=1),
               help="Keep every Nth frame.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Look at no more than M frames per video.")
-@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0),
+@click.option("--start", default=ExtractConfig.start, show_default=True, type=click.IntRange(min=0),
               help="Skip each video's frames before this index (e.g. its held-out tail only).")
 @click.option("--detector", default=TrackConfig.detector, show_default=True, type=click.Choice(["hog", "cnn"]))
 @click.option("--detect-every", default=TrackConfig.detect_every, show_default=True, type=click.IntRange(min=1),

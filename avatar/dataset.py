@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -158,9 +159,60 @@ def read_manifest(folder: Path, max_faces: int | None = None) -> list[dict]:
                         + (f" ({len(damaged) - 1} more damaged lines)." if len(damaged) > 1 else "."))
     if not records:
         raise UserError(f"{folder} holds no faces: run `avatar extract` on a video with a visible face.")
-    if max_faces and len(records) > max_faces:
-        records = [records[i] for i in np.linspace(0, len(records) - 1, max_faces).round().astype(int)]
-    return records
+    return evenly(records, max_faces)
+
+
+def evenly(items: list, count: int | None) -> list:
+    """`count` of `items` evenly spread over them, first and last included (all when there are
+    no more than `count`, or `count` is None): how every reader of a set thins it."""
+    if not count or len(items) <= count:
+        return items
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
+
+
+@dataclass
+class FaceSet:
+    """Aligned faces of one set, in dataset order. crops: (N, S, S, 3) uint8 RGB; landmarks:
+    (N, 68, 2) float32 in crop pixels; frame_landmarks: (N, 68, 2) float32 in source-frame
+    pixels; frames: (N,) int source frame indices."""
+
+    name: str
+    crops: np.ndarray
+    landmarks: np.ndarray
+    frame_landmarks: np.ndarray
+    frames: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+
+def resize_face(crop: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """An (S, S, 3) crop and its (68, 2) landmarks at `size` px (area-averaged down, cubic up)."""
+    scale = size / crop.shape[0]
+    if crop.shape[0] != size:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    return crop, (np.asarray(landmarks, np.float32) * scale).astype(np.float32)
+
+
+def load_faces(name: str, folder: Path, size: int | None = None, start: int = 0,
+               max_faces: int | None = None) -> FaceSet:
+    """The faces of the dataset `folder` from source frame `start` on, evenly thinned to
+    `max_faces`, at `size` px (default: their own side). The one reader of the format's crops."""
+    folder = Path(folder)
+    records = evenly([r for r in read_manifest(folder) if r["frame"] >= start], max_faces)
+    if not records:
+        raise UserError(f"{folder} holds no faces from frame {start} on.")
+    crops, landmarks = [], []
+    for record in records:
+        bgr = cv2.imread(str(folder / record["crop"]), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise UserError(f"{folder / record['crop']} is missing or unreadable; re-run `avatar extract`.")
+        crop, points = resize_face(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), record["landmarks_crop"], size or bgr.shape[0])
+        crops.append(crop)
+        landmarks.append(points)
+    return FaceSet(name, np.stack(crops), np.stack(landmarks),
+                   np.stack([np.asarray(r["landmarks_source"], np.float32) for r in records]),
+                   np.array([r["frame"] for r in records]))
 
 
 def pack_faceset(source: Path, target: Path, max_faces: int = 600, quality: int = 92) -> int:

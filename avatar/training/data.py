@@ -11,8 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avatar.errors import UserError
-from avatar.dataset import read_manifest
+from avatar.dataset import load_faces
 from avatar.training.config import AugmentConfig
 from avatar.vision import FLIP_68, hull_mask, transform_points
 
@@ -22,8 +21,8 @@ _MOUTH = slice(48, 68)
 
 
 @dataclass
-class FaceSet:
-    """One person's aligned faces at training size S.
+class TrainingFaces:
+    """One person's aligned faces at training size S, with the masks training weighs them by.
 
     images: (N, S, S, 3) uint8 RGB. masks: (N, S, S) uint8 face hull (255 inside).
     detail: (N, S, S) uint8 eyes-and-mouth region (255 inside). landmarks: (N, 68, 2) float32.
@@ -46,25 +45,13 @@ def _region_mask(points: np.ndarray, size: int, grow: int) -> np.ndarray:
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
 
 
-def load_faceset(folder: Path, size: int, max_faces: int | None = None) -> FaceSet:
-    """Read an extract folder (manifest.jsonl + crops/), resized to `size`; evenly thinned to
-    `max_faces` when given."""
-    folder = Path(folder)
-    records = read_manifest(folder, max_faces)
-    images, masks, detail, landmarks = [], [], [], []
-    for record in records:
-        bgr = cv2.imread(str(folder / record["crop"]), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise UserError(f"{folder / record['crop']} is missing or unreadable; re-run `avatar extract`.")
-        scale = size / bgr.shape[0]
-        if bgr.shape[0] != size:
-            bgr = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-        points = np.asarray(record["landmarks_crop"], np.float32) * scale
-        images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        masks.append((hull_mask(points, size, size) * 255).astype(np.uint8))
-        detail.append(_region_mask(points, size, grow=max(1, size // 32)))
-        landmarks.append(points)
-    return FaceSet(np.stack(images), np.stack(masks), np.stack(detail), np.stack(landmarks), folder)
+def load_faceset(folder: Path, size: int, max_faces: int | None = None) -> TrainingFaces:
+    """The faces of an extract folder at `size` px (see `avatar.dataset.load_faces`), evenly
+    thinned to `max_faces` when given, with their face and eyes-and-mouth masks."""
+    faces = load_faces(Path(folder).name, folder, size, max_faces=max_faces)
+    masks = [(hull_mask(points, size, size) * 255).astype(np.uint8) for points in faces.landmarks]
+    detail = [_region_mask(points, size, grow=max(1, size // 32)) for points in faces.landmarks]
+    return TrainingFaces(faces.crops, np.stack(masks), np.stack(detail), faces.landmarks, Path(folder))
 
 
 def _random_warp_maps(rng: np.random.Generator, size: int, strength: float):
@@ -77,7 +64,7 @@ def _random_warp_maps(rng: np.random.Generator, size: int, strength: float):
     return grid_x + dx, grid_y + dy
 
 
-def augment(faces: FaceSet, indices: np.ndarray, rng: np.random.Generator, config: AugmentConfig):
+def augment(faces: TrainingFaces, indices: np.ndarray, rng: np.random.Generator, config: AugmentConfig):
     """A batch: (warped inputs, targets, masks, detail, landmarks) as float32 arrays.
 
     inputs/targets: (B, 3, S, S) in [0, 1]; masks/detail: (B, 1, S, S) in [0, 1]; landmarks:

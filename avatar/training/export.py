@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 import torch
 
-from avatar.dataset import pack_faceset
+from avatar.dataset import MANIFEST, pack_faceset
 from avatar.errors import UserError
 from avatar.paths import atomic_path
 from avatar.presenter import PRESENTER_FACES, write_record
@@ -91,7 +91,7 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
     save_atomic({"model": {k: v.half() for k, v in model.state_dict().items()}, "swap_config": config.to_dict(),
                  "step": state["step"]}, folder / "weights.pt")
     b_faces = Path(state.get("data", {}).get("b", ""))
-    if presenter_faces and (b_faces / "manifest.jsonl").is_file():
+    if presenter_faces and (b_faces / MANIFEST).is_file():
         shutil.rmtree(folder / PRESENTER_FACES, ignore_errors=True)
         pack_faceset(b_faces, folder / PRESENTER_FACES, presenter_faces)
     write_record(folder)  # the ONNX hash every load checks
@@ -101,7 +101,7 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
 @torch.no_grad()
 def parity(wrapper: SwapToPresenter, onnx_path: Path, faces: np.ndarray, landmarks: np.ndarray | None = None) -> float:
     """Largest absolute difference (0..1 scale) between torch and onnxruntime CPU outputs."""
-    import onnxruntime as ort
+    from avatar.inference.session import open_model_file
 
     feeds = {"face": faces.transpose(0, 3, 1, 2).astype(np.float32) / 255}
     if wrapper.model.config.landmarks:
@@ -109,8 +109,7 @@ def parity(wrapper: SwapToPresenter, onnx_path: Path, faces: np.ndarray, landmar
             raise UserError("this model takes landmarks: give the parity faces' landmarks too.")
         feeds["landmarks"] = landmarks.astype(np.float32)
     expected = [t.numpy() for t in wrapper(*(torch.from_numpy(v) for v in feeds.values()))]
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = session.run(["presenter", "mask"], feeds)
+    got = open_model_file(onnx_path, prefer="cpu").run(["presenter", "mask"], feeds)
     return float(max(np.abs(e - g).max() for e, g in zip(expected, got)))
 
 

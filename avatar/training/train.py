@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from avatar.errors import UserError
 from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
 from avatar.training.config import TrainConfig
-from avatar.training.data import FaceSet, augment, load_faceset
+from avatar.training.data import TrainingFaces, augment, load_faceset
 from avatar.training.critic import PatchDiscriminator, critic_loss, generator_loss, inner_face
 from avatar.training.losses import dssim
 from avatar.training.runs import (StopRequest, append_stats, average_gradients, distributed, plain, train_to_end,
@@ -235,7 +235,8 @@ def warm_start(model: SwapAutoencoder, source: Path) -> int:
 
 
 @torch.no_grad()
-def write_preview(model: SwapAutoencoder, faces_a: FaceSet, faces_b: FaceSet, path: Path, device, rows: int = 4) -> None:
+def write_preview(model: SwapAutoencoder, faces_a: TrainingFaces, faces_b: TrainingFaces, path: Path, device,
+                  rows: int = 4) -> None:
     """PNG grid, one row per sample: A, A->A, A->B, B, B->B (fixed, evenly spaced faces)."""
     model.eval()
     pick_a = np.linspace(0, len(faces_a) - 1, rows).round().astype(int)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from avatar.config import ExtractConfig
-from avatar.offline.swap_evaluate import load_faces
+from avatar.dataset import load_faces
 from avatar.offline.extract import extract
 from avatar.metrics.inception import inception_features
 from avatar.metrics.realism import (background_bleed, background_model, core_sharpness, eye_brightness, fid,
@@ -154,3 +154,13 @@ def test_model_card_says_which_realism_targets_are_missed(tmp_path):
     assert card.count("## Realism") == 1 and "## Measured quality" in card
     assert "| sharpness vs presenter, synthesised | >= 0.9 | 0.66 | no |" in card
     assert "misses 2 of 16 realism targets" in card
+
+
+def test_inner_face_features_are_computed_once_per_set(face_sets, monkeypatch):
+    from avatar.metrics import inception
+
+    faces = face_sets["cap13"]
+    first = inception.inner_features(faces.crops[:4], faces.landmarks[:4])
+    monkeypatch.setattr(inception, "inception_features", lambda images: 1 / 0)  # a second computation fails
+    again = inception.inner_features(faces.crops[:4], faces.landmarks[:4])
+    assert first.shape == (4, 2048) and again is first

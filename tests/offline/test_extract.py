@@ -138,3 +138,19 @@ def test_start_takes_only_the_videos_tail(cap13, tmp_path):
     summary = extract([cap13], out, ExtractConfig(size=64, start=740))
     frames = [r["frame"] for r in _records(out)] + [r["frame"] for r in _records(out, REJECTS)]
     assert summary.kept + sum(summary.dropped.values()) == 25 and min(frames) == 740 and max(frames) == 764
+
+
+def test_the_one_reader_takes_faces_from_a_frame_on_evenly_at_any_side(tiny_faces):
+    from avatar.dataset import evenly, load_faces, read_manifest
+
+    folder = tiny_faces[0]
+    records = read_manifest(folder)
+    start = records[10]["frame"]
+    faces = load_faces("driver", folder, 32, start=start, max_faces=5)
+    assert len(faces) == 5 and faces.crops.shape == (5, 32, 32, 3) and faces.crops.dtype == np.uint8
+    later = [r for r in records if r["frame"] >= start]
+    assert faces.frames.tolist() == [r["frame"] for r in evenly(later, 5)]
+    assert faces.frames[0] == start and faces.frames[-1] == later[-1]["frame"]
+    own = load_faces("driver", folder, start=start, max_faces=5)  # at the crops' own side
+    assert np.allclose(faces.landmarks * 2, own.landmarks, atol=1e-4) and own.crops.shape[1] == 64
+    assert evenly([1, 2, 3], None) == [1, 2, 3] and evenly(list(range(10)), 3) == [0, 4, 9]

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from avatar.cli import main
 from avatar.dataset import read_manifest
 from avatar.errors import UserError
-from avatar.offline.swap_evaluate import reference_from_dataset
+from avatar.metrics.identity import reference_from_folder
 from avatar.metrics.realism import fid
 from avatar.offline.evaluate import (evaluate_variability, inception_score, load_face_set, matching,
                           pairwise_squared_distances, variability)
@@ -41,7 +41,7 @@ def people(tiny_faces):
 
 @pytest.fixture(scope="module")
 def reference(people):
-    return reference_from_dataset("presenter", people[0])
+    return reference_from_folder("presenter", people[0])
 
 
 def test_check_face_tells_the_person_from_another_and_from_no_face(people, reference):

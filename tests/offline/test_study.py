@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from avatar import experiment
+from avatar.offline.study import report, run, sets
 from avatar.dataset import read_manifest
 from avatar.errors import UserError
 from avatar.presenter import SHIPPED_MODELS
@@ -75,13 +75,15 @@ def test_a_tiny_study_trains_measures_and_draws(tiny_faces, consent_file, tmp_pa
     shipped GAN), 4 steps each: models exported, every measure written, the table and both
     figures made; a second run redoes nothing."""
     franck, presenter = tiny_faces
-    monkeypatch.setattr(experiment, "B_SETS", (BSet("real-varied", "real", "varied", 10, "real, varied"),
-                                               BSet("real-monotone", "real", "monotone", 10, "real, monotone"),
-                                               BSet("gan-varied", "gan", "varied", 4, "GAN, varied")))
+    few = (BSet("real-varied", "real", "varied", 10, "real, varied"),
+           BSet("real-monotone", "real", "monotone", 10, "real, monotone"),
+           BSet("gan-varied", "gan", "varied", 4, "GAN, varied"))
+    for module in (sets, run, report):  # each part of the study reads the B sets
+        monkeypatch.setattr(module, "B_SETS", few)
     data = StudyData(franck, franck, presenter, presenter, presenter, {"varied": tmp_path / "synthetic-varied"},
                      consent_file, SHIPPED_MODELS / "presenter-gan")
     budget = StudyBudget(64, 4, (0,), 12, base_steps=2)
-    results = experiment.run_study(data, tmp_path / "study", budget, on_stage=lambda stage: None)
+    results = run.run_study(data, tmp_path / "study", budget, on_stage=lambda stage: None)
     assert set(results["models"]) == {"real-varied", "real-monotone", "gan-varied"}
     assert len(read_manifest(tmp_path / "study" / "sets" / "gan-varied")) == 4
     assert json.loads((tmp_path / "synthetic-varied" / "selection.json").read_text())["candidates"] == 12
@@ -92,13 +94,13 @@ def test_a_tiny_study_trains_measures_and_draws(tiny_faces, consent_file, tmp_pa
     assert "real, varied" in results_table(results)
 
     study = tmp_path / "study"
-    experiment.samples_figure(study, tmp_path / "sets.jpg")
-    experiment.renders_figure(study, franck, tmp_path / "renders.jpg")
+    report.samples_figure(study, tmp_path / "sets.jpg")
+    report.renders_figure(study, franck, tmp_path / "renders.jpg")
     assert cv2.imread(str(tmp_path / "sets.jpg")).shape[0] == 3 * 64
     assert cv2.imread(str(tmp_path / "renders.jpg")).shape[0] == 4 * 2 * 64  # shown at twice the size
 
     stages = []
-    experiment.run_study(data, study, budget, on_stage=stages.append)
+    run.run_study(data, study, budget, on_stage=stages.append)
     assert stages == []
 
 

@@ -111,10 +111,10 @@ def export_generator(source: Path, path: Path, tolerance: float = 1e-3) -> Gener
                            "avatar.gan_data": str(state.get("data", {}).get("folder", ""))}.items():
             proto.metadata_props.add(key=key, value=value)
         onnx.save(proto, str(tmp))
-        import onnxruntime as ort  # only to check parity; running it is avatar.inference.generator's job
+        from avatar.inference.session import open_model_file  # only to check parity: running it is
+        # avatar.inference.generator's job
 
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        got = session.run(["image"], {"z": z.numpy(), "psi": psi.numpy()})[0]
+        got = open_model_file(tmp, prefer="cpu").run(["image"], {"z": z.numpy(), "psi": psi.numpy()})[0]
         with torch.no_grad():
             want = wrapper(z, psi).numpy()
         difference = float(np.abs(got - want).max())

@@ -28,12 +28,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from avatar.dataset import read_manifest
+from avatar.dataset import load_faces
 from avatar.errors import UserError
 from avatar.training.config import GanTrainConfig
 from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
@@ -50,18 +49,10 @@ def steps_for(config: GanTrainConfig, world: int = 1) -> int:
 
 def load_images(folder: Path, size: int, max_images: int | None = None) -> torch.Tensor:
     """The aligned crops of an `avatar extract` folder as (N, 3, size, size) uint8 RGB."""
-    folder = Path(folder)
-    images = []
-    for record in read_manifest(folder, max_images):
-        bgr = cv2.imread(str(folder / record["crop"]), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise UserError(f"{folder / record['crop']} is missing or unreadable; re-run `avatar extract`.")
-        if bgr.shape[0] != size:
-            bgr = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA if bgr.shape[0] > size else cv2.INTER_CUBIC)
-        images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).transpose(2, 0, 1))
-    if len(images) < 2:
-        raise UserError(f"{folder} holds {len(images)} faces: a GAN needs hundreds (thousands are better).")
-    return torch.from_numpy(np.stack(images))
+    crops = load_faces(Path(folder).name, folder, size, max_faces=max_images).crops
+    if len(crops) < 2:
+        raise UserError(f"{folder} holds {len(crops)} faces: a GAN needs hundreds (thousands are better).")
+    return torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2)))
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
