@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from avatar.dataset import read_manifest
 from avatar.driver import RecordedClip, RecordedClips
 from avatar.errors import UserError
 from avatar.paths import atomic_folder, atomic_write, cache_dir
@@ -171,7 +172,7 @@ class Adaptation:
     def _adapt(self, seconds: float) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
         faces, run = self.work / "driver-faces", self.work / "run"
-        size = json.loads((self.base / PRESENTER_FACES / "manifest.jsonl").open().readline())["size"]
+        size = read_manifest(self.base / PRESENTER_FACES, 1)[0]["size"]
         videos = [str(clip.video) for clip in self.usable_clips()]
         self._state = "extracting"
         self._step("extract", videos=videos, out=str(faces), size=size, every=self.config.every)
