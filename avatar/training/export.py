@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
 from avatar.dataset import MANIFEST, pack_faceset
@@ -29,9 +27,9 @@ from avatar.paths import atomic_path
 from avatar.presenter import PRESENTER_FACES, write_record
 from avatar.training.checkpoint import load_checkpoint, save_atomic
 from avatar.training.model import SwapAutoencoder, SwapConfig, SwapToPresenter
+from avatar.training.onnx_file import OPSET, parity_error, write_onnx
 from avatar.vision.align import TEMPLATE_68
 
-OPSET = 17
 
 
 @dataclass(frozen=True)
@@ -71,19 +69,10 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
     if config.landmarks:
         example += (torch.from_numpy(TEMPLATE_68 * config.size).float().expand(2, 68, 2).contiguous(),)
         inputs.append("landmarks")
-    axes = {name: {0: "batch"} for name in [*inputs, "presenter", "mask"]}
     with atomic_path(onnx_path) as tmp:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(wrapper, example, str(tmp), input_names=inputs, output_names=["presenter", "mask"],
-                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-        proto = onnx.load(str(tmp))
-        meta = {"avatar.swap_config": json.dumps(config.to_dict()), "avatar.step": str(state["step"]),
-                "avatar.layout": "NCHW float32 RGB in [0, 1]"}
-        for key, value in meta.items():
-            proto.metadata_props.add(key=key, value=value)
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
+        write_onnx(wrapper, example, tmp, inputs, ["presenter", "mask"], [*inputs, "presenter", "mask"],
+                   {"avatar.swap_config": json.dumps(config.to_dict()), "avatar.step": str(state["step"]),
+                    "avatar.layout": "NCHW float32 RGB in [0, 1]"})
         worst = parity(wrapper, tmp, parity_faces, parity_landmarks)
         if worst > tolerance:
             raise UserError(f"export parity check failed: onnxruntime differs from torch by {worst:.4g} "
@@ -101,16 +90,13 @@ def export(checkpoint: Path, folder: Path, parity_faces: np.ndarray, tolerance: 
 @torch.no_grad()
 def parity(wrapper: SwapToPresenter, onnx_path: Path, faces: np.ndarray, landmarks: np.ndarray | None = None) -> float:
     """Largest absolute difference (0..1 scale) between torch and onnxruntime CPU outputs."""
-    from avatar.inference.session import open_model_file
-
     feeds = {"face": faces.transpose(0, 3, 1, 2).astype(np.float32) / 255}
     if wrapper.model.config.landmarks:
         if landmarks is None:
             raise UserError("this model takes landmarks: give the parity faces' landmarks too.")
         feeds["landmarks"] = landmarks.astype(np.float32)
     expected = [t.numpy() for t in wrapper(*(torch.from_numpy(v) for v in feeds.values()))]
-    got = open_model_file(onnx_path, prefer="cpu").run(["presenter", "mask"], feeds)
-    return float(max(np.abs(e - g).max() for e, g in zip(expected, got)))
+    return parity_error(onnx_path, feeds, ["presenter", "mask"], expected)
 
 
 def write_model_card(folder: Path, report: ExportReport, state: dict, stats: list[dict], notes: str = "",

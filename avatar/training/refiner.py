@@ -14,26 +14,23 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from avatar.config import RefinerTrainConfig
 from avatar.errors import UserError
-from avatar.inference.session import create_session
 from avatar.paths import atomic_path
 from avatar.presenter import REFINER_FILE, open_presenter, write_record
 from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
+from avatar.training.onnx_file import parity_error, write_onnx
 from avatar.training.runs import StopRequest, append_stats, truncate_stats
 
-OPSET = 17
 
 
 @dataclass(frozen=True)
@@ -203,22 +200,12 @@ def export_refiner(checkpoint: Path, presenter_folder: Path, tolerance: float = 
     index = np.arange(len(data["inputs"]) - int(data["holdout"]), len(data["inputs"]))[:16]
     face, mask, target = _tensors(data["inputs"], data["masks"], data["targets"], index)
     with atomic_path(folder / REFINER_FILE) as tmp:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(model, (face[:2], mask[:2]), str(tmp), input_names=["face", "mask"],
-                              output_names=["refined"], opset_version=OPSET, dynamo=False,
-                              dynamic_axes={"face": {0: "batch"}, "mask": {0: "batch"}, "refined": {0: "batch"}})
-        proto = onnx.load(str(tmp))
-        for key, value in {"avatar.refiner_config": json.dumps(config.to_dict()), "avatar.step": str(state["step"]),
-                           "avatar.layout": "NCHW float32 RGB in [0, 1]"}.items():
-            proto.metadata_props.add(key=key, value=value)
-        onnx.checker.check_model(proto)
-        onnx.save(proto, str(tmp))
-        session, _ = create_session(proto.SerializeToString(), REFINER_FILE, prefer="cpu")
-        got = session.run(["refined"], {"face": face.numpy(), "mask": mask.numpy()})[0]
+        write_onnx(model, (face[:2], mask[:2]), tmp, ["face", "mask"], ["refined"], ["face", "mask", "refined"],
+                   {"avatar.refiner_config": json.dumps(config.to_dict()), "avatar.step": str(state["step"]),
+                    "avatar.layout": "NCHW float32 RGB in [0, 1]"})
         with torch.no_grad():
             expected = model(face, mask).numpy()
-        worst = float(np.abs(got - expected).max())
+        worst = parity_error(tmp, {"face": face.numpy(), "mask": mask.numpy()}, ["refined"], [expected])
         if worst > tolerance:
             raise UserError(f"refiner export parity check failed: onnxruntime differs from torch by {worst:.4g} "
                             f"(tolerance {tolerance}); nothing was written.")

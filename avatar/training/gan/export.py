@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 from torch import nn
 
@@ -25,9 +23,9 @@ from avatar.errors import UserError
 from avatar.paths import atomic_path
 from avatar.training.checkpoint import list_checkpoints, load_checkpoint, save_atomic
 from avatar.training.gan.networks import GanConfig, Generator
+from avatar.training.onnx_file import parity_error, write_onnx
 
 GENERATOR = "generator.onnx"
-OPSET = 17
 
 
 @dataclass(frozen=True)
@@ -100,24 +98,13 @@ def export_generator(source: Path, path: Path, tolerance: float = 1e-3) -> Gener
     z = torch.from_numpy(np.random.default_rng(0).standard_normal((8, config.z_dim)).astype(np.float32))
     psi = torch.tensor([0.7])
     with atomic_path(path) as tmp:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(wrapper, (z[:2], psi), str(tmp), input_names=["z", "psi"], output_names=["image"],
-                              dynamic_axes={"z": {0: "batch"}, "image": {0: "batch"}}, opset_version=OPSET,
-                              dynamo=False)
-        proto = onnx.load(str(tmp))
-        for key, value in {"avatar.gan_config": json.dumps(config.to_dict()), "avatar.gan_step": str(state["step"]),
-                           "avatar.gan_kimg": str(state.get("init_kimg", 0.0) + state["kimg"]),
-                           "avatar.gan_data": str(state.get("data", {}).get("folder", ""))}.items():
-            proto.metadata_props.add(key=key, value=value)
-        onnx.save(proto, str(tmp))
-        from avatar.inference.session import open_model_file  # only to check parity: running it is
-        # avatar.inference.generator's job
-
-        got = open_model_file(tmp, prefer="cpu").run(["image"], {"z": z.numpy(), "psi": psi.numpy()})[0]
+        write_onnx(wrapper, (z[:2], psi), tmp, ["z", "psi"], ["image"], ["z", "image"],
+                   {"avatar.gan_config": json.dumps(config.to_dict()), "avatar.gan_step": str(state["step"]),
+                    "avatar.gan_kimg": str(state.get("init_kimg", 0.0) + state["kimg"]),
+                    "avatar.gan_data": str(state.get("data", {}).get("folder", ""))}, check=False)
         with torch.no_grad():
             want = wrapper(z, psi).numpy()
-        difference = float(np.abs(got - want).max())
+        difference = parity_error(tmp, {"z": z.numpy(), "psi": psi.numpy()}, ["image"], [want])
         if difference > tolerance:
             raise UserError(f"the exported generator differs from torch by {difference:.2e} (> {tolerance:g}); "
                             "nothing was written.")
