@@ -132,3 +132,31 @@ def test_serving_never_reaches_torch_or_the_offline_tools():
     serving = _reachable("avatar.ui") | _reachable("avatar.service")
     assert not {name for name in serving if name.startswith(("avatar.training", "avatar.offline", "avatar.cli"))}
     assert not {name for name in serving if "torch" in GRAPH[name][1]}
+
+
+def _layout_names(indent: int, after: str | None = None) -> set[str]:
+    """The names the README's layout block lists at `indent` spaces (under the line `after`)."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```")[1].splitlines()
+    if after is not None:
+        start = next(i for i, line in enumerate(block) if line.strip().startswith(after))
+        block = block[start + 1:]
+        block = block[:next((i for i, line in enumerate(block) if len(line) - len(line.lstrip()) < indent
+                             and line.strip()), len(block))]
+    names = set()
+    for line in block:
+        word = line.strip().split(" ")[0] if line.strip() else ""
+        if len(line) - len(line.lstrip()) == indent and (word.endswith(".py") or word.endswith("/")):
+            names.add(word.rstrip("/"))
+    return names
+
+
+def _tree_names(folder: Path) -> set[str]:
+    return {p.stem if p.suffix == ".py" else p.name for p in folder.iterdir()
+            if (p.suffix == ".py" and p.stem not in ("__init__", "__main__")) or (p.is_dir() and any(p.glob("*.py")))}
+
+
+def test_the_readme_layout_names_every_module_of_the_package_and_nothing_else():
+    assert {name.removesuffix(".py") for name in _layout_names(2)} == _tree_names(PACKAGE)
+    offline = {name.removesuffix(".py") for name in _layout_names(4, "offline/")}
+    assert offline == _tree_names(PACKAGE / "offline")
