@@ -11,6 +11,7 @@ from avatar.media import iter_frames, probe
 from avatar.provenance.credentials import TRAINED_ALGORITHMIC_MEDIA, read_credentials
 from avatar.service import STUDY_QUESTIONS, Avatar, ServeConfig
 from avatar.presenter import write_record
+from tests.streams import read_to_end
 
 
 @pytest.fixture(scope="module")
@@ -396,16 +397,7 @@ def test_a_new_answer_streams_while_it_renders_then_plays_from_the_cache_signed(
     live = avatar.play(LONG_ANSWER)
     assert isinstance(live, LiveAnswer) and avatar.play(LONG_ANSWER) is live  # everyone asking shares it
     assert avatar.live(live.id) is live and avatar.live("not-an-id") is None
-    streamed, read_while_rendering = b"", False
-    with live.following():
-        assert live.wait_playable(timeout=120)
-        while True:
-            done = live.done
-            data = live.read(len(streamed))
-            streamed += data
-            read_while_rendering |= bool(data) and not done
-            if done and not data:
-                break
+    streamed, read_while_rendering = read_to_end(live, timeout=120)
     assert live.error is None and read_while_rendering
     assert streamed.startswith(live.path.read_bytes()[:64]) and b"moof" in streamed
     answer = avatar.play(LONG_ANSWER)  # finished: the signed file from the cache

@@ -11,6 +11,7 @@ import pytest
 
 from avatar.media import probe
 from tests.cluster.conftest import LOGIN
+from tests.streams import read_to_end
 
 PHONE_REPLY = "You can call us free on 0800 123 4567, from 8 am to 8 pm, Monday to Saturday."
 
@@ -175,16 +176,7 @@ def test_an_answer_rendered_on_a_worker_streams_to_the_replica_while_it_renders(
     text = "Thank you for waiting. " * 20
     live = avatar.play(text.strip())
     assert isinstance(live, LiveAnswer)
-    streamed, early = b"", False
-    with live.following():
-        assert live.wait_playable(timeout=240)
-        while True:
-            done = live.done
-            data = live.read(len(streamed))
-            streamed += data
-            early |= bool(data) and not done
-            if done and not data:
-                break
+    streamed, early = read_to_end(live, timeout=240)
     assert live.error is None and early and b"moof" in streamed
     assert live.answer.video.is_file() and probe(live.answer.video).has_audio  # the signed file, via S3
     assert any(f"render-{live.key}" in finished_jobs(w) for w in cluster["workers"])
