@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from avatar.dataset import read_manifest
+from avatar.dataset import MANIFEST, read_manifest
 from avatar.driver import RecordedClip, RecordedClips
 from avatar.errors import UserError
 from avatar.paths import atomic_folder, atomic_write, cache_dir
@@ -125,7 +125,7 @@ class Adaptation:
 
     def check(self, consent: dict) -> float:
         """The recorded seconds to train on; UserError when adapting under `consent` cannot start."""
-        if not (self.base / PRESENTER_FACES / "manifest.jsonl").is_file():
+        if not (self.base / PRESENTER_FACES / MANIFEST).is_file():
             raise UserError(f"the presenter model `{self.base.name}` was shipped without its presenter faces "
                             f"({PRESENTER_FACES}/), so it cannot be adapted.")
         missing = [key for key in ("person", "source", "date", "scope", "basis") if not str(consent.get(key, "")).strip()]

