@@ -1,4 +1,5 @@
-"""Offline workflows, one module per command; none of them is imported by the serving path.
+"""Offline workflows, one module per command; none of them is imported by the serving path
+(adaptation runs `adapt` in child processes, by name).
 
     extract.py        `avatar extract`: aligned face crops, landmarks and a manifest from videos
     generate.py       `avatar gan generate`: synthetic sets (GAN faces kept by identity, selected by expression)
@@ -6,4 +7,5 @@
     swap_evaluate.py  `avatar swap evaluate`: a presenter's identity/mouth/flicker and realism report
     study/            `avatar study`: swap models that differ only in side B, measured alike
     recipe/           `avatar recipe`: the shipped presenter made from the package registries
+    adapt.py          adaptation's steps (extract, train, export), each run in a child process of the app
 """
