@@ -6,8 +6,9 @@ swap model's warm-start training: the recorded clips become side A, the presente
 shipped with the model (`presenter-faces/`) stay side B, and training starts from the model's
 own weights. Its three steps (extract, train, export: `avatar.offline.adapt`) each run in a
 child process at low priority on one thread, so the app keeps answering meanwhile, and it
-resumes from its last checkpoint if the app is restarted. The result is a new model folder
-under `$AVATAR_CACHE/models/<owner>/`, seen only by the person who asked; its model card says what it was adapted from and carries that
+resumes from its last checkpoint if the app is restarted. The result is a new model folder in
+`models` (the service then publishes it to media storage and lists it in the database, offered
+only to the person who asked); its model card says what it was adapted from and carries that
 person's consent record (`adaptation-consent.json`). A training run that did not finish is never
 exported. torch is never imported here.
 """

@@ -212,7 +212,8 @@ class Deployment:
             except ValueError:
                 from avatar.errors import UserError
 
-                raise UserError(f"{name} must be a {'whole ' if kind is int else ''}number, not {env[name]!r}.") from None
+                whole = "whole " if kind is int else ""
+                raise UserError(f"{name} must be a {whole}number, not {env[name]!r}.") from None
 
         return cls(root=cache_root(), db=env.get("AVATAR_DB"), storage=env.get("AVATAR_STORAGE"),
                    broker=env.get("AVATAR_BROKER"), job_seconds=number("AVATAR_JOB_SECONDS", 600),

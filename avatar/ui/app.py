@@ -955,8 +955,8 @@ def _public_api(app) -> set[str]:
 
 def launch_options(deploy: Deployment | None = None) -> dict:
     """Safe defaults for `demo.launch` under `deploy` (default: this machine's environment):
-    its host and port (local only unless it says otherwise), uploads capped (`deploy.max_upload`), source, model, key and data folders
-    blocked, and a login when there are accounts (`avatar.service.logins`)."""
+    its host and port (local only unless it says otherwise), uploads capped (`deploy.max_upload`),
+    source, model, key and data folders blocked, and a login when there are accounts (`avatar.service.logins`)."""
     from starlette.middleware import Middleware
 
     from avatar.service import logins, served_folders
