@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from avatar.config import Deployment  # noqa: E402
 from avatar.presenter import DEFAULT_MODEL  # noqa: E402
-from avatar.service import Avatar  # noqa: E402
+from avatar.service import Avatar, open_service  # noqa: E402
 from tests import servers  # noqa: E402
 
 
@@ -94,13 +94,14 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
         results = {}
 
-        local = Avatar(model=args.model, deploy=Deployment(root=tmp / "local"))
+        local = open_service(Deployment(root=tmp / "local", model=args.model))
         local.say("Warm up.")
         results["in-process"] = run(local, sentences("in-process", args.answers), args.sessions)
 
-        shared = Deployment(root=tmp / "replica", db=pg.url, storage=env["AVATAR_STORAGE"], broker=redis.url)
+        shared = Deployment(root=tmp / "replica", db=pg.url, storage=env["AVATAR_STORAGE"], broker=redis.url,
+                            s3_endpoint=s3.endpoint, model=args.model)
         workers.append(start_worker(env, tmp / "worker-0", tmp / "worker-0.log"))
-        replica = Avatar(model=args.model, deploy=shared)
+        replica = open_service(shared)
         replica.say("Warm up.")  # the worker's first job
         sequential = run(replica, sentences("one-at-a-time", max(3, args.answers // 2)), 1)
         results["1 worker"] = run(replica, sentences("1-worker", args.answers), args.sessions)

@@ -39,9 +39,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         os.environ["AVATAR_CACHE"] = cache
-        from avatar.service import Avatar
+        from avatar.service import open_service
 
-        avatar = Avatar()
+        avatar = open_service()
         entries = avatar.chatbot.entries
         alone = [timed_say(avatar, line) for line in LINES[:args.live]]
         started = time.perf_counter()

@@ -35,7 +35,7 @@ def main() -> None:
         subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", "-t", str(args.seconds), "-i", str(source), "-an",
                         "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(video)], check=True)
         from avatar.presenter_build import build_presenter, check_footage
-        from avatar.service import Avatar
+        from avatar.service import open_service
 
         stages: dict[str, float] = {}
         started = time.perf_counter()
@@ -44,7 +44,7 @@ def main() -> None:
         folder = build_presenter(video, "colleague", {"person": "A colleague", "date": "2026-12-06",
                                                       "scope": "benchmark", "basis": "benchmark"})
         stages["build_s"] = time.perf_counter() - started - stages["footage_check_s"]
-        avatar = Avatar()
+        avatar = open_service()
         t = time.perf_counter()
         answer = avatar.preview_presenter(folder.name, "Hello! I'm an AI presenter. Ask me anything about our shop.",
                                           Path(tmp) / "preview.mp4")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from avatar.config import Deployment, RenderConfig
 from avatar.presenter import DEFAULT_MODEL
-from avatar.service import Avatar
+from avatar.service import open_service
 
 MESSAGES = ["Hello", "What is AI?", "What was the first computer?",
             "What is a super computer?"]
@@ -32,7 +32,10 @@ def main() -> None:
     results = []
     for renderer in args.renderer or ["exemplar", "swap"]:
         with tempfile.TemporaryDirectory() as tmp:
-            avatar = Avatar(model=args.model, deploy=Deployment(root=Path(tmp)), render=RenderConfig(renderer=renderer))
+            # The English small-talk corpus answers these messages with replies of different lengths
+            # (the default demo FAQ would answer each with its one fallback line, cached after the first).
+            deploy = Deployment(root=Path(tmp), model=args.model, corpus="english")
+            avatar = open_service(deploy, render=RenderConfig(renderer=renderer))
             avatar.say("Warm up.")  # first-use costs (model session, library index) are not per reply
             for message in MESSAGES:
                 start = time.perf_counter()
