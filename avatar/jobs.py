@@ -65,6 +65,12 @@ def live_stream(job: str) -> str:
     return f"avatar:live:{job}"
 
 
+def live_watch(job: str) -> str:
+    """The Redis key that exists while a replica has someone watching a render job's live video
+    (kept alive by `RenderQueue.follow`; the worker stops the render when it is gone)."""
+    return f"avatar:live:watched-{job}"
+
+
 class RenderQueue:
     """The app's side: enqueue a render and wait for it."""
 
@@ -89,16 +95,22 @@ class RenderQueue:
         return self.run(RENDER_TASK, [text, owner, model, recorded_voice, framing, stream], progress,
                         job=render_job(key) if key else None)
 
-    def follow(self, key: str, out: Path, on_bytes: Callable[[], None], finished: threading.Event) -> None:
+    def follow(self, key: str, out: Path, on_bytes: Callable[[], None], finished: threading.Event,
+               watched: Callable[[], bool] = lambda: True, grace_s: float = 3.0) -> None:
         """Append the live video of the render job of answer `key` to `out` as its worker
         publishes it, calling `on_bytes` after each piece; returns at its end mark, or once
-        `finished` is set and nothing more comes (a job that found its answer rendered publishes nothing)."""
+        `finished` is set and nothing more comes (a job that found its answer rendered publishes nothing).
+        While `watched()` the job's watch key (`live_watch`) is kept alive; once nobody has
+        watched for `grace_s` it expires and the worker stops rendering."""
         import redis
 
         stream, last = live_stream(render_job(key)), "0-0"
+        watch = live_watch(render_job(key))
         with open(out, "ab") as f:
             while True:
                 try:
+                    if watched():  # every replica following the job refreshes it while it has a reader
+                        self._redis.set(watch, 1, px=max(1, round(grace_s * 1000)))
                     entries = self._redis.xread({stream: last}, block=200, count=64)
                 except redis.RedisError:
                     if finished.is_set():

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+ABANDONED = "nobody was watching any more"  # why a live answer has no video (its `error`)
+
+
 class AnswerAbandoned(Exception):
     """Everyone who was watching a live answer went away before it was finished."""
 

@@ -50,7 +50,7 @@ from avatar.driver import DriverLibrary, RecordedClip, RecordedClips
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
 from avatar.errors import UserError, quoted
-from avatar.live import AnswerAbandoned, LiveAnswer
+from avatar.live import ABANDONED, AnswerAbandoned, LiveAnswer
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
@@ -422,13 +422,14 @@ class Avatar:
 
     def say(self, text: str, owner: str | None = None, model: str | None = None, progress: Progress | None = None,
             recorded_voice: bool = True, framing: str | None = None, background: bool = False,
-            live: Path | None = None) -> Answer | None:
+            live: Path | None = None, on_frame: Callable[[int], None] | None = None) -> Answer | None:
         """Render the presenter saying `text`: with `owner`'s own recording of it, else a
         published one, else a synthesised driver; the recording's own voice unless
         `recorded_voice` is False or it has no sound; a recorded answer drawn in `framing`
         (see `render_config`; it changes nothing for the swap renderer). `background`: a
         pre-render, which gives way: None (nothing done) while a person's render runs or waits
-        here."""
+        here. `live`: also stream it there (see `render_clip`); on_frame(frames done) after every
+        frame of a render here, which may raise to stop it."""
         text = _bounded(text, self.config.max_reply, "there is nothing to say.",
                         "that answer is {n} characters long; the presenter says at most {limit}.")
         render = self.render_config(framing)
@@ -440,7 +441,13 @@ class Avatar:
             return cached
         if self.queue is not None:
             started = time.perf_counter()
-            done = self.queue.render(text, owner, model, recorded_voice, progress, framing, key)
+            try:
+                done = self.queue.render(text, owner, model, recorded_voice, progress, framing, key)
+            except UserError as error:
+                if str(error) != ABANDONED:
+                    raise
+                # It joined a browser's streamed job whose viewers all left: that job stopped; this is its own.
+                done = self.queue.render(text, owner, model, recorded_voice, progress, framing, key)
             answer = self._cached(done["key"])
             if answer is None:  # deleted meanwhile (its recording was replaced): render again
                 return self.say(text, owner, model, progress, recorded_voice, framing)
@@ -462,7 +469,7 @@ class Avatar:
                 return cached
             with tempfile.TemporaryDirectory(prefix="avatar-answer-", dir=scratch_dir()) as tmp:
                 answer = self._render(text, presenter, recorded, Path(tmp) / f"{key}.mp4", progress,
-                                      recorded_voice, render, live=live)
+                                      recorded_voice, render, live=live, on_frame=on_frame)
                 return self._keep(key, recorded, answer)
         finally:
             self._render_lock.release()
@@ -545,7 +552,7 @@ class Avatar:
 
         threading.Thread(target=job, name=f"job-{live.key}", daemon=True).start()
         try:
-            self.queue.follow(live.key, live.path, live.frame_written, finished)
+            self.queue.follow(live.key, live.path, live.frame_written, finished, live.watched, live.grace_s)
             finished.wait()
             if "error" in outcome:
                 raise outcome["error"]
@@ -577,7 +584,7 @@ class Avatar:
                                           lambda share, stage: None, True, render, live=live.path, on_frame=on_frame)
                     live.finish(self._keep(live.key, recorded, answer))
         except AnswerAbandoned:
-            live.finish(error="nobody was watching any more")
+            live.finish(error=ABANDONED)
         except UserError as error:
             live.finish(error=str(error))
         except Exception:

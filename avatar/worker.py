@@ -22,13 +22,16 @@ from celery import Celery, signals
 
 from avatar.config import Deployment
 from avatar.errors import UserError
-from avatar.jobs import ADAPT_QUEUE, ADAPT_TASK, EXPORT_TASK, QUEUE, RENDER_TASK, Progress, live_stream, make_celery
+from avatar.jobs import (ADAPT_QUEUE, ADAPT_TASK, EXPORT_TASK, QUEUE, RENDER_TASK, Progress, live_stream, live_watch,
+                         make_celery)
+from avatar.live import ABANDONED, AnswerAbandoned
 from avatar.paths import scratch_dir
 from avatar.service import Avatar, open_service
 
 ADAPT_SECONDS = 6 * 3600  # an adaptation job is killed after this long
 STREAM_CHUNK = 256 * 1024  # the most bytes of a live video in one Redis stream entry
 STREAM_KEEP_S = 600  # a live video's stream is kept this long after its last entry
+WATCH_EVERY = 12  # frames between two looks at whether anyone still watches a streamed render
 
 _deploy: Deployment | None = None  # the deployment this worker was started with (see `run_worker`)
 _worker_service: Avatar | None = None
@@ -89,14 +92,38 @@ def _render_task(task, text: str, owner: str | None, model: str | None, recorded
         if stream:
             with _published(task.request.id) as live:
                 answer = _service().say(text, owner=owner, model=model, progress=_progress(task),
-                                        recorded_voice=recorded_voice, framing=framing, live=live)
+                                        recorded_voice=recorded_voice, framing=framing, live=live,
+                                        on_frame=_stop_when_unwatched(task.request.id))
         else:
             answer = _service().say(text, owner=owner, model=model, progress=_progress(task),
                                     recorded_voice=recorded_voice, framing=framing)
     except UserError as error:  # the person's message, passed through as it is
         return {"error": str(error)}
+    except AnswerAbandoned:  # every replica's viewer left: the worker is free for the next answer
+        return {"error": ABANDONED}
     return {"key": answer.video.stem, "seconds": answer.seconds, "worker": task.request.hostname,
             "worker_seconds": time.perf_counter() - started}
+
+
+def _stop_when_unwatched(job: str):
+    """on_frame for a streamed render: every `WATCH_EVERY` frames, AnswerAbandoned when no
+    replica keeps the job's watch key alive any more (see `RenderQueue.follow`). A broker that
+    cannot be asked stops nothing."""
+    import redis
+
+    client = redis.Redis.from_url(_deploy.broker)
+
+    def on_frame(done: int) -> None:
+        if done % WATCH_EVERY:
+            return
+        try:
+            watched = client.exists(live_watch(job))
+        except redis.RedisError:
+            return
+        if not watched:
+            raise AnswerAbandoned(f"nobody is watching the render job {job} any more")
+
+    return on_frame
 
 
 @contextlib.contextmanager

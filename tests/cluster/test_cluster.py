@@ -180,3 +180,30 @@ def test_an_answer_rendered_on_a_worker_streams_to_the_replica_while_it_renders(
     assert live.error is None and early and b"moof" in streamed
     assert live.answer.video.is_file() and probe(live.answer.video).has_audio  # the signed file, via S3
     assert any(f"render-{live.key}" in finished_jobs(w) for w in cluster["workers"])
+
+
+def test_a_streamed_answer_nobody_watches_any_more_stops_on_its_worker(cluster, monkeypatch, tmp_path):
+    """The replica's viewer leaves after the first frame: the worker stops that render within a
+    dozen frames (its job ends as abandoned, long before the answer's length), and is free for
+    the next answer."""
+    from dataclasses import replace
+
+    from avatar.live import ABANDONED
+    from avatar.service import open_service
+
+    for name, value in cluster["env"].items():
+        if name.startswith(("AVATAR_", "AWS_")):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AVATAR_CACHE", str(tmp_path / "cache"))
+    avatar = open_service()
+    avatar.config = replace(avatar.config, live_grace_s=0.5)
+    text = "Please hold the line while I look that up for you. " * 27  # about 90 s of speech: 30 s or more to render
+    live = avatar.play(text.strip())
+    with live.following():
+        assert live.wait_playable(timeout=240)
+    assert live.wait_done(timeout=120)
+    assert live.answer is None and live.error == ABANDONED
+    logs = "".join(worker.log.read_text(errors="replace") for worker in cluster["workers"])
+    stopped = re.search(rf"Task avatar\.render\[render-{live.key}\] succeeded in ([0-9.]+)s: .*{ABANDONED}", logs)
+    assert stopped and float(stopped.group(1)) < 15, logs[-2000:]
+    assert probe(avatar.say("Thank you for holding.").video).has_audio  # the workers render the next answer
