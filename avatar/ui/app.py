@@ -14,7 +14,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from avatar.service import Deployment, LiveAnswer, UserError, export_path, read_preview
+from avatar.service import (Deployment, LiveAnswer, UserError, export_path, logins, open_service, read_preview,
+                            served_folders)
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +36,6 @@ VISITOR_STORAGE = ("avatar-visitor", "avatar-visitor-token-v1")
 def _service():
     """The process's one presenter service, for the deployment `build_demo` was given (made on
     first use: loading takes a few seconds)."""
-    from avatar.service import open_service
-
     return open_service(_APP.get("deploy"))
 
 
@@ -958,8 +957,6 @@ def launch_options(deploy: Deployment | None = None) -> dict:
     its host and port (local only unless it says otherwise), uploads capped (`deploy.max_upload`),
     source, model, key and data folders blocked, and a login when there are accounts (`avatar.service.logins`)."""
     from starlette.middleware import Middleware
-
-    from avatar.service import logins, served_folders
 
     deploy = deploy or Deployment.from_env()
     accounts = _APP["accounts"] = logins(deploy)
