@@ -33,6 +33,15 @@ def distributed() -> tuple[int, int, torch.device]:
     return rank, world, torch.device("cpu")
 
 
+def leave_process_group() -> None:
+    """Under torchrun: wait until every process has left its loop (rank 0 writes the last preview
+    and checkpoint), then close the group. A process that exits while its peer still holds the
+    connection makes gloo abort it (SIGABRT), failing a run that trained to the end."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 class StopRequest:
     """While entered, SIGTERM and Ctrl-C set a flag instead of killing the process, so a loop can
     finish its step, save a checkpoint and return. Calling it asks whether any process got one
@@ -120,6 +129,7 @@ def train_to_end(run: Path, consent: Path | None, train: Callable[[bool, Path | 
         resume = bool(list_checkpoints(run))
         init = None if resume else init
     last, total = train(resume, init)
+    leave_process_group()
     if last < total:
         raise TrainingStopped(run, last, total)
     return last

@@ -203,7 +203,12 @@ def test_a_streamed_answer_nobody_watches_any_more_stops_on_its_worker(cluster, 
         assert live.wait_playable(timeout=240)
     assert live.wait_done(timeout=120)
     assert live.answer is None and live.error == ABANDONED
-    logs = "".join(worker.log.read_text(errors="replace") for worker in cluster["workers"])
-    stopped = re.search(rf"Task avatar\.render\[render-{live.key}\] succeeded in ([0-9.]+)s: .*{ABANDONED}", logs)
+    # celery logs the job's end just after it stores the result the replica was waiting for
+    stopped, logs = None, ""
+    deadline = time.monotonic() + 30
+    while stopped is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        logs = "".join(worker.log.read_text(errors="replace") for worker in cluster["workers"])
+        stopped = re.search(rf"Task avatar\.render\[render-{live.key}\] succeeded in ([0-9.]+)s: .*{ABANDONED}", logs)
     assert stopped and float(stopped.group(1)) < 15, logs[-2000:]
     assert probe(avatar.say("Thank you for holding.").video).has_audio  # the workers render the next answer
