@@ -25,18 +25,12 @@ class TrackConfig:
 
     detector: str = "hog"  # "hog" (fast, CPU) or "cnn" (dlib MMOD, slower, finds harder faces)
     upsample: int = 0  # detector upsampling; 0 finds faces of about 80 px and larger, 1 from about 40 px
-    # Frames at most this wide (phone and webcam recordings) are searched with one step of
-    # upsampling, so their faces are found from about 40 px, as the renderer's rule promises;
-    # in wider frames that would cost 4x the detection time, and faces are found from about 80 px.
+    # A frame at most this wide (phone and webcam recordings) in which no face is found is searched
+    # again with one step of upsampling (`vision.find_faces`), so its faces are found from about
+    # 40 px, as the renderer's rule promises. Only again: an upsampled search costs 4x, and its
+    # boxes sit differently on faces the plain search finds (the landmarks then follow the mouth
+    # less well: recorded driver mouth r 0.80 against 0.89, docs/realism.md).
     small_frame: int = 480
-
-    def upsample_for(self, width: int) -> int:
-        """The detector upsampling used on frames `width` pixels wide."""
-        return max(self.upsample, 1 if width <= self.small_frame else 0)
-
-    def smallest_face(self, width: int) -> int:
-        """About the narrowest face (pixels) the detector finds in frames `width` pixels wide."""
-        return 40 if self.upsample_for(width) else 80
     detect_every: int = 5  # run the detector on every Nth frame, track landmarks in between
     max_gap_seconds: float = 0.3  # frames further apart than this are not tracked across
     # A tracked face whose aligned grey patch correlates less than this with the patch at the
@@ -49,6 +43,10 @@ class TrackConfig:
     # A face counts as ambiguous (frame dropped as "several faces") when a second face is at least
     # this share of the chosen face's area.
     ambiguous_area_ratio: float = 0.5
+
+    def smallest_face(self, width: int) -> int:
+        """About the narrowest face (pixels) found in frames `width` pixels wide (see `find_faces`)."""
+        return 40 if self.upsample or width <= self.small_frame else 80
 
 
 @dataclass(frozen=True)

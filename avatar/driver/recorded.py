@@ -35,7 +35,7 @@ from avatar.media.sound import speech_span
 from avatar.paths import file_sha256, scratch_dir
 from avatar.storage import LocalStorage, Storage
 from avatar.store import Store
-from avatar.vision import choose_face, detect_faces
+from avatar.vision import choose_face, find_faces
 
 _WORDS = re.compile(r"[^\W_]+")
 TRIM_MIN_S = 0.5  # quiet before and after the speech, together, worth trimming
@@ -76,7 +76,7 @@ def face_share(video: Path, frames: int, config: RenderConfig = RenderConfig(), 
     indices = sorted({int(i) for i in np.linspace(0, max(frames - 1, 0), samples).round()})
     found = 0
     for rgb in read_frames(video, indices).values():
-        faces = detect_faces(rgb, config.track.detector, config.track.upsample_for(rgb.shape[1]))
+        faces = find_faces(rgb, config.track)
         face, _ = choose_face(faces, rgb.shape[1], rgb.shape[0])
         if face is not None and face.box[2] - face.box[0] >= config.min_face:
             found += 1

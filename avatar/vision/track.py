@@ -17,7 +17,7 @@ import numpy as np
 
 from avatar.config import TrackConfig
 from avatar.vision.align import alignment_matrix, matrix_scale, transform_points, umeyama, warp_to_crop
-from avatar.vision.detect import choose_face, detect_faces, landmarks_68
+from avatar.vision.detect import Detection, choose_face, detect_faces, landmarks_68
 
 NO_FACE = "no face"
 SEVERAL_FACES = "several faces"
@@ -86,6 +86,16 @@ def _box_fit(landmarks: np.ndarray, box: tuple[float, float, float, float]) -> n
     return np.array([(centre[0] - (x0 + x1) / 2) / side, (centre[1] - (y0 + y1) / 2) / side, spread / side])
 
 
+def find_faces(rgb: np.ndarray, config: TrackConfig) -> list[Detection]:
+    """The faces in an RGB uint8 frame as the renderer looks for them, best-scoring first: the
+    detector at `config.upsample`, and once more with one step of upsampling when nothing was
+    found in a frame at most `config.small_frame` pixels wide (faces from about 40 px)."""
+    faces = detect_faces(rgb, config.detector, config.upsample)
+    if not faces and not config.upsample and rgb.shape[1] <= config.small_frame:
+        faces = detect_faces(rgb, config.detector, 1)
+    return faces
+
+
 class FaceTracker:
     """Stateful per-video tracker. Feed frames in order with `update`; `reset` between videos.
 
@@ -117,7 +127,7 @@ class FaceTracker:
             detected = False
             self._since_detection += 1
         else:
-            faces = detect_faces(rgb, self.config.detector, self.config.upsample_for(rgb.shape[1]))
+            faces = find_faces(rgb, self.config)
             chosen, ambiguous = choose_face(faces, rgb.shape[1], rgb.shape[0], self.config.ambiguous_area_ratio)
             if chosen is None or ambiguous:
                 self.reset()

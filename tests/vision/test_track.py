@@ -1,9 +1,10 @@
+import cv2
 import numpy as np
 import pytest
 
 from avatar.config import TrackConfig
 from avatar.media import iter_frames
-from avatar.vision import NO_FACE, FaceTracker, OneEuroFilter, detect_faces, landmarks_68
+from avatar.vision import NO_FACE, FaceTracker, OneEuroFilter, detect_faces, find_faces, landmarks_68
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +58,23 @@ def test_one_euro_filter_damps_noise_and_follows_motion():
     ramp = 200 * times  # 200 px/s
     followed = np.array([f(np.array([v]), t)[0] for v, t in zip(ramp, times)])
     assert np.abs(followed[50:] - ramp[50:]).max() < 20  # under 0.1 s of lag
+
+
+def test_a_face_of_45_px_in_a_phone_sized_frame_is_found_and_larger_faces_keep_the_plain_search(cap13_frames):
+    rgb = cap13_frames[0][0]
+    plain = detect_faces(rgb)
+    assert len(plain) == 1 and rgb.shape[1] <= TrackConfig().small_frame
+    # The face the plain search finds keeps its box: the upsampled search's boxes sit elsewhere,
+    # and the landmarks placed from them follow the mouth less well.
+    assert [f.box for f in find_faces(rgb, TrackConfig())] == [plain[0].box]
+
+    width = plain[0].box[2] - plain[0].box[0]
+    scale = 45 / width
+    small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    phone = np.zeros((144, 176, 3), np.uint8)
+    phone[:small.shape[0], :small.shape[1]] = small[:144, :176]
+    assert detect_faces(phone) == []  # too small for the plain search
+    found = find_faces(phone, TrackConfig())
+    assert len(found) == 1 and 35 <= found[0].box[2] - found[0].box[0] <= 60
+    assert find_faces(phone, TrackConfig(small_frame=0)) == []  # a wide frame is not searched again
+    assert TrackConfig().smallest_face(176) == 40 and TrackConfig().smallest_face(1280) == 80
