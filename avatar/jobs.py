@@ -105,12 +105,15 @@ class RenderQueue:
         import redis
 
         stream, last = live_stream(render_job(key)), "0-0"
-        watch = live_watch(render_job(key))
+        watch, refreshed = live_watch(render_job(key)), float("-inf")
         with open(out, "ab") as f:
             while True:
                 try:
-                    if watched():  # every replica following the job refreshes it while it has a reader
+                    # Every replica following the job refreshes the key while it has a reader, three
+                    # times within its life: often enough that it never lapses while watched.
+                    if time.monotonic() - refreshed >= grace_s / 3 and watched():
                         self._redis.set(watch, 1, px=max(1, round(grace_s * 1000)))
+                        refreshed = time.monotonic()
                     entries = self._redis.xread({stream: last}, block=200, count=64)
                 except redis.RedisError:
                     if finished.is_set():
