@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from avatar import __version__
-from avatar.config import (FRAMINGS, RENDERERS, ExemplarConfig, ExtractConfig, RefinerTrainConfig, RenderConfig,
-                           TrackConfig)
+from avatar.config import (FRAMINGS, RENDERERS, SELECTIONS, ExemplarConfig, ExtractConfig, GenerateConfig,
+                           RefinerTrainConfig, RenderConfig, TrackConfig)
 from avatar.errors import UserError
 from avatar.paths import scratch_dir
 from avatar.training.config import GanTrainConfig, TrainConfig
@@ -395,10 +395,12 @@ def gan_grids(source, out, seeds) -> None:
 @click.option("--n", "count", required=True, type=click.IntRange(min=1), help="Faces to keep.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="New dataset folder (crops, manifest.jsonl, candidates.jsonl, selection.json).")
-@click.option("--psi", default=0.7, show_default=True, type=click.FloatRange(0, 1.5), help="Truncation (1 = none).")
+@click.option("--psi", default=GenerateConfig.psi, show_default=True, type=click.FloatRange(0, 1.5),
+              help="Truncation (1 = none).")
 @click.option("--seeds", help="Seeds of the candidates, e.g. 0-2999 [default: 0 to 3N-1].")
-@click.option("--select", "how", default="varied", show_default=True, type=click.Choice(["varied", "monotone", "random"]))
-@click.option("--size", default=128, show_default=True, type=click.IntRange(64, 512), help="Side of the written crops.")
+@click.option("--select", "how", default=GenerateConfig.select, show_default=True, type=click.Choice(SELECTIONS))
+@click.option("--size", default=GenerateConfig.size, show_default=True, type=click.IntRange(64, 512),
+              help="Side of the written crops.")
 @click.option("--reference", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Real faces of the person (an `avatar extract` folder) [default: the GAN's training folder].")
 def gan_generate(source, count, out, psi, seeds, how, size, reference) -> None:
@@ -406,8 +408,9 @@ def gan_generate(source, count, out, psi, seeds, how, size, reference) -> None:
     from avatar.offline.generate import generate_from, parse_seeds
 
     with _progress("generate", "face") as on_progress:
-        summary = generate_from(source, out, count, how, psi, parse_seeds(seeds) if seeds else None, size, reference,
-                                on_progress=on_progress, on_message=lambda m: click.echo(m, err=True))
+        summary = generate_from(source, out, count, GenerateConfig(how, psi, size),
+                                parse_seeds(seeds) if seeds else None, reference, on_progress=on_progress,
+                                on_message=lambda m: click.echo(m, err=True))
     click.echo(f"{out}: {summary.selected} faces ({how}) from {summary.candidates} candidates: "
                + ", ".join(f"{v} {k}" for k, v in summary.counts.items()))
 

@@ -64,6 +64,18 @@ class ExtractConfig:
     limits: MediaLimits = field(default_factory=MediaLimits)
 
 
+SELECTIONS = ("varied", "monotone", "random")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """`avatar gan generate`: synthetic faces of the person kept from a trained generator."""
+
+    select: str = "varied"  # how the faces are picked among the candidates: one of SELECTIONS
+    psi: float = 0.7  # truncation of the latents towards the mean face (1 = none)
+    size: int = 128  # side of the written crops (pixels)
+
+
 RENDERERS = ("auto", "exemplar", "swap")
 FRAMINGS = ("own", "driver")
 

@@ -26,13 +26,14 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from avatar.config import SELECTIONS
 from avatar.dataset import MANIFEST, evenly, load_faces, resize_face
 from avatar.errors import UserError
 from avatar.metrics.identity import TOLERANCE, IdentityReference, face_embedding, reference_from_folder
 from avatar.metrics.inception import inception_features
 from avatar.metrics.realism import fid, kid
 from avatar.paths import atomic_write
-from avatar.offline.generate import MATCH, NO_MATCH, NOT_A_FACE, SELECTIONS, check_face, select
+from avatar.offline.generate import MATCH, NO_MATCH, NOT_A_FACE, check_face, select
 from avatar.vision.features import expression_vector
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}

@@ -20,6 +20,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from avatar.config import SELECTIONS, GenerateConfig
 from avatar.dataset import CROPS, MANIFEST, DatasetWriter
 from avatar.errors import UserError
 from avatar.metrics.identity import TOLERANCE, IdentityReference, face_embedding, reference_from_folder
@@ -27,7 +28,6 @@ from avatar.paths import atomic_write
 from avatar.vision import align_face, choose_face, detect_faces, landmarks_68, transform_points
 from avatar.vision.features import EXPRESSION_FEATURES, expression_vector
 
-SELECTIONS = ("varied", "monotone", "random")
 DETECT_SIDE = 256  # small GAN images are enlarged to this before detection (HOG finds faces from ~80 px)
 MATCH, NO_MATCH, NOT_A_FACE = "match", "no match", "not a face"
 
@@ -176,11 +176,11 @@ def select_real(source: Path, target: Path, n: int, how: str, seed: int = 0) -> 
     return write_subset(source, target, picks, {"selection": how, "expression_std": spread})
 
 
-def generate_from(source: Path, out: Path, n: int, how: str = "varied", psi: float = 0.7,
-                  seeds: list[int] | None = None, size: int = 128, reference: Path | None = None,
+def generate_from(source: Path, out: Path, n: int, config: GenerateConfig = GenerateConfig(),
+                  seeds: list[int] | None = None, reference: Path | None = None,
                   on_progress: Callable[[int, int], None] | None = None,
                   on_message: Callable[[str], None] = lambda message: None) -> GenerationSummary:
-    """`avatar gan generate`: n faces chosen by `how` from the candidates `seeds` (default 3n)
+    """`avatar gan generate`: n faces chosen by `config.select` from the candidates `seeds` (default 3n)
     of the generator at `source` (a run folder, checkpoint, or folder holding generator.onnx),
     identity-checked against `reference` (an extract folder of the person; default the GAN's
     training folder). Refused without the consent record the GAN was trained under, which is
@@ -205,8 +205,9 @@ def generate_from(source: Path, out: Path, n: int, how: str = "varied", psi: flo
                         "pass --reference DIR (an `avatar extract` folder of the person).")
     identity = reference_from_folder("person", reference_dir)
     provenance = {"source": f"gan:{model.path}", "generator_step": model.metadata.get("avatar.gan_step"),
-                  "generator_kimg": model.metadata.get("avatar.gan_kimg"), "psi": psi, "reference": str(reference_dir)}
-    summary = generate_dataset(lambda z: model.generate(z, psi), latents_for_seeds(seeds, model.z_dim), seeds, out, n,
-                               how, identity, size, provenance, on_progress=on_progress)
+                  "generator_kimg": model.metadata.get("avatar.gan_kimg"), "psi": config.psi,
+                  "reference": str(reference_dir)}
+    summary = generate_dataset(lambda z: model.generate(z, config.psi), latents_for_seeds(seeds, model.z_dim), seeds,
+                               out, n, config.select, identity, config.size, provenance, on_progress=on_progress)
     shutil.copyfile(consent, Path(out) / "consent.json")
     return summary

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from avatar.config import GenerateConfig
 from avatar.errors import UserError
 from avatar.offline.recipe import runner
 from avatar.offline.recipe.runner import Reporter, Step
@@ -187,8 +188,8 @@ def _synthetic(recipe: Recipe, report: Reporter) -> dict:
     if target.is_symlink():
         target.unlink()
     shutil.rmtree(target, ignore_errors=True)  # a stale or half-made set: generation starts over
-    summary = generate_from(recipe.out / "gan-model", target, amounts.synthetic, "varied",
-                            seeds=list(range(amounts.candidates)), size=FACE_SIZE, reference=recipe.data / "presenter",
+    summary = generate_from(recipe.out / "gan-model", target, amounts.synthetic, GenerateConfig(size=FACE_SIZE),
+                            seeds=list(range(amounts.candidates)), reference=recipe.data / "presenter",
                             on_progress=report.progress)
     return {"candidates": summary.candidates, "counts": summary.counts, "selected": summary.selected}
 

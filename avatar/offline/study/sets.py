@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from avatar.config import GenerateConfig
 from avatar.dataset import MANIFEST
 from avatar.errors import UserError
 
@@ -95,8 +96,8 @@ def make_b_sets(sets: Path, data: StudyData, on_stage: Callable[[str], None],
                                 f"`avatar gan generate --select {b.selection} --out {source}` first.")
             on_stage(f"generating the {b.selection} set")
             shutil.rmtree(source, ignore_errors=True)
-            generate_from(data.generator, source, b.size, b.selection, seeds=list(range(3 * b.size)),
-                          reference=data.presenter, on_progress=on_progress)
+            generate_from(data.generator, source, b.size, GenerateConfig(select=b.selection),
+                          seeds=list(range(3 * b.size)), reference=data.presenter, on_progress=on_progress)
         records = read_manifest(source)
         if len(records) < b.size:
             raise UserError(f"{source} holds {len(records)} faces, {b.name} needs {b.size}.")
