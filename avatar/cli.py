@@ -408,7 +408,7 @@ def gan_generate(source, count, out, psi, seeds, how, size, reference) -> None:
     from avatar.offline.generate import generate_from, parse_seeds
 
     with _progress("generate", "face") as on_progress:
-        summary = generate_from(source, out, count, GenerateConfig(how, psi, size),
+        summary = generate_from(source, out, count, GenerateConfig(select=how, psi=psi, size=size),
                                 parse_seeds(seeds) if seeds else None, reference, on_progress=on_progress,
                                 on_message=lambda m: click.echo(m, err=True))
     click.echo(f"{out}: {summary.selected} faces ({how}) from {summary.candidates} candidates: "
