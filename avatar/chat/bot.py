@@ -6,13 +6,18 @@ team's corpus (`avatar.chat.corpus`) is stored beside it as ChatterBot statement
 conversation (`corpus:<version>`), in one transaction. Serving reads one corpus's statements
 once into memory and answers from there: ChatterBot's own `get_response` spends its time in the
 SQL storage (p95 ~300 ms on the English corpus) and its Levenshtein comparison is fooled by
-wording, so questions are matched in memory with `avatar.chat.match` (bench/chat.py compares
-both on held-out paraphrases). Nothing a user types is ever written back; chat histories are
-the service's (kept in the shared database, `avatar.store`).
+wording, so questions are matched in memory by meaning with `avatar.chat.match` (bench/chat.py
+compares both on held-out paraphrases of several domains). Nothing a user types is ever written
+back; chat histories are the service's (kept in the shared database, `avatar.store`).
+
+A reply is one of three kinds. Sure of one answer: that answer. Close to some known questions
+but not sure which (the best is middling, or the next is nearly as good): a short line asking,
+with up to three of the nearest questions to pick from (the page shows them as buttons). Far
+from everything: the fallback line.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from avatar.chat.corpus import Corpus
@@ -28,9 +33,35 @@ TEAM_GREETING = "Ask me your questions."  # a team's corpus without its own gree
 TEAM_FALLBACK = "I'm sorry, I can't answer that yet. I'll pass your question to a colleague."
 FALLBACK = ("I'm not sure I understood that. I'm an AI that knows a small set of topics: try asking me about "
             "computers, artificial intelligence, science or history.")
+# Said when a message is near some known questions but not surely one of them (the page offers them).
+CLARIFY = "I'm not sure which of these you mean. Please pick one, or ask in other words."
 CORPUS = "chatterbot.corpus.english"
 ENGLISH = "english"  # the version name of the chatterbot-corpus English corpus, always available
-THRESHOLD = 0.1  # least confidence for an answer: tuned on bench/chat/demo-shop-dev.csv (bench/chat.py)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When a match is an answer, a question back, or the fallback (scores as `Matcher.scores`).
+
+    answer: least score of an answer; margin: least lead of the best over the next, unless the
+    best reaches `sure`; ask: least score of a question back (below it: the fallback);
+    spread: how far below the best a suggestion may score."""
+
+    answer: float
+    margin: float
+    sure: float
+    ask: float
+    spread: float = 0.1
+
+
+# Per matcher (`avatar.chat.match`), chosen on the dev sets only (bench/chat.py --tune over
+# bench/chat/*-dev.csv; the held-out sets never tuned anything).
+POLICIES = {"meaning": Policy(answer=0.36, margin=0.08, sure=0.70, ask=0.36),
+            "words": Policy(answer=0.32, margin=0.06, sure=0.60, ask=0.32),
+            "both": Policy(answer=0.34, margin=0.08, sure=0.60, ask=0.32)}
+MATCHERS = tuple(POLICIES)
+WORDS_WEIGHT = {"words": 1.0, "meaning": 0.0, "both": 0.5}  # the word view's share beside meaning
+MATCHER = "both"  # the app's: best on the dev sets (bench/chat.py)
 
 
 def default_db_url() -> str:
@@ -157,37 +188,54 @@ def conversation_of(version: str) -> str:
 
 @dataclass(frozen=True)
 class Reply:
-    """text: what the presenter says; confidence: how sure the match is (0..1); matched: the
-    known question answered, or None when the presenter said the fallback."""
+    """text: what the presenter says; confidence: the best match's score (1 for a known
+    phrasing); matched: the known question answered, None when the presenter asked back or said
+    the fallback; suggestions: when asking back, the nearest known questions, best first."""
 
     text: str
     confidence: float
     matched: str | None
+    suggestions: tuple[str, ...] = field(default=())
+
+    @property
+    def kind(self) -> str:
+        """"answer", "clarify" (asked back, with suggestions) or "fallback"."""
+        return "answer" if self.matched is not None else "clarify" if self.suggestions else "fallback"
 
 
 class Chatbot:
     """Read-only replies from one corpus of a trained database; safe to share between threads.
 
-    corpus: ENGLISH or a loaded corpus's version. threshold: least confidence for an answer
-    (see `avatar.chat.match`); below it the presenter says `fallback`. train_if_empty: train
-    the English corpus into `db_url` first when it has none (a shared database set up by its
-    first replica).
+    corpus: ENGLISH or a loaded corpus's version. matcher: "meaning" (sentence embeddings),
+    "words" (TF-IDF) or "both" (meaning with half as much words: the default, see MATCHER and
+    `avatar.chat.match`); policy: when a match is an
+    answer, a question back or `fallback` (default: the matcher's, `POLICIES`). train_if_empty:
+    train the English corpus into `db_url` first when it has none (a shared database set up by
+    its first replica).
     """
 
-    def __init__(self, db_url: str | None = None, threshold: float = THRESHOLD, train_if_empty: bool = False,
-                 corpus: str = ENGLISH, fallback: str | None = None):
+    def __init__(self, db_url: str | None = None, train_if_empty: bool = False, corpus: str = ENGLISH,
+                 fallback: str | None = None, matcher: str = MATCHER, policy: Policy | None = None):
+        from avatar.inference.sentence import VectorCache, sentence_encoder
+
+        if matcher not in POLICIES:
+            raise UserError(f"there is no matcher {matcher!r}; choose one of {', '.join(POLICIES)}.")
         self.db_url = db_url or default_db_url()
         path = _sqlite_path(self.db_url)
         if self.db_url == default_db_url() and path is not None and not path.exists():
             train_corpus(self.db_url)  # the shipped default builds itself (~2 s)
         elif train_if_empty:
             ensure_trained(self.db_url)
-        self.threshold, self.corpus, self.fallback = threshold, corpus, fallback or FALLBACK
+        self.corpus, self.fallback = corpus, fallback or FALLBACK
+        self.policy = policy or POLICIES[matcher]
         self.entries = self._load()
         if not self.entries:
             raise UserError(f"the chat database {self.db_url} has no corpus {corpus!r}: run "
                             f"`avatar chat train --db {self.db_url}`.")
-        self._matcher = Matcher(self.entries)
+        if matcher == "words":
+            self._matcher = Matcher(self.entries)
+        else:
+            self._matcher = Matcher(self.entries, sentence_encoder(), VectorCache(), WORDS_WEIGHT[matcher])
 
     def _load(self) -> list[tuple[tuple[str, ...], str]]:
         """(phrasings, answer) per distinct answer, in the order training stored them."""
@@ -213,11 +261,30 @@ class Chatbot:
         return [(tuple(questions), answer) for answer, questions in phrasings.items()]
 
     def reply(self, message: str) -> Reply:
-        """The presenter's answer to `message`."""
+        """The presenter's answer to `message`: an answer, a question back with suggestions, or
+        the fallback (see the module docstring)."""
         if not normalise(message):
             return Reply(self.fallback, 0.0, None)
-        index, confidence = self._matcher.best(message)
-        if confidence < self.threshold:
-            return Reply(self.fallback, round(confidence, 3), None)
-        questions, answer = self.entries[index]
-        return Reply(answer, round(confidence, 3), questions[0])
+        exact = self._matcher.exact(message)
+        if exact is not None:
+            questions, answer = self.entries[exact]
+            return Reply(answer, 1.0, questions[0])
+        return self.decide(self.ranked(message))
+
+    def ranked(self, message: str) -> list[tuple[int, float]]:
+        """The three best (entry, score) for `message`, best first (`Matcher.ranked`)."""
+        return self._matcher.ranked(message)
+
+    def decide(self, ranked: list[tuple[int, float]], policy: Policy | None = None) -> Reply:
+        """The reply for matches ranked best first ((entry, score), as `ranked` gives them),
+        by `policy` (default: the chatbot's)."""
+        policy = policy or self.policy
+        (best, score), runner_up = ranked[0], (ranked[1][1] if len(ranked) > 1 else -1.0)
+        confidence = round(max(score, 0.0), 3)
+        if score >= policy.answer and (score - runner_up >= policy.margin or score >= policy.sure):
+            questions, answer = self.entries[best]
+            return Reply(answer, confidence, questions[0])
+        if score < policy.ask:
+            return Reply(self.fallback, confidence, None)
+        near = [self.entries[i][0][0] for i, s in ranked if s >= max(policy.ask, score - policy.spread)]
+        return Reply(CLARIFY, confidence, None, tuple(near))

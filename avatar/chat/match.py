@@ -1,46 +1,39 @@
-"""Which known question a message asks, and how sure that is: TF-IDF similarity (scikit-learn)
-over words and character n-grams, in memory.
+"""Which known questions a message asks, ranked, with a score per answer: by meaning (sentence
+embeddings, `avatar.inference.sentence`) and, optionally, by words (TF-IDF, scikit-learn).
 
-ChatterBot's default comparison (Levenshtein ratio of whole strings) is fooled by wording:
-"When are you open?" is far from "What are your opening hours?" letter by letter, and "Who
-invented the telephone?" is close to "What is your phone number?". Two views of the text fix
-most of that (bench/chat.py measures both on held-out paraphrases):
+Meaning: the message's vector against every phrasing of a question and against its answer
+(people ask with the answer's words: "Do you take PayPal?"; a team writes few phrasings, and
+its answers say much of what customers mean). An entry scores the cosine similarity of its
+best phrasing plus `answer_weight` x its answer's, over (1 + answer_weight): about 0.15 for an
+unrelated question, 0.5-0.8 for a paraphrase. Nothing in here knows any domain's words: the
+model learned English from general text, and a team's own questions and answers are all it is
+given (bench/chat.py measures it on FAQs of other domains, held out from tuning).
 
-- ranking: cosine similarity of TF-IDF vectors of word 1-2 grams and character 2-5 grams
-  (within words, so "opening" meets "open"), over every phrasing of a question, plus a share
-  of the similarity to its answer (people ask with the answer's words: "Do you take PayPal?");
-- confidence: the same similarity with English stop words removed, for the question ranked
-  first. Shared frames ("what is the", "how do I") say nothing about the topic, so an
-  off-topic message scores low here even when its frame matches a known question.
+Words: cosine similarity of TF-IDF vectors of word 1-2 grams and character 2-5 grams (within
+words, so "opening" meets "open") of every phrasing and answer, in [0, 1]; on its own it is the
+lexical matcher bench/chat.py compares with, and `words_weight` mixes it into meaning.
 
-Both views also see concepts: words customers use for the same thing ("parcel", "package",
-"order") are grouped in `assets/chat/synonyms.txt`, and a text containing any of them gains a
-token for the group, so "Where's my parcel?" meets "Where is my order?" although they share
-no word but "my".
-
-Texts are lower-cased with punctuation dropped; scikit-learn is imported only here.
+Texts are lower-cased with punctuation dropped for the word view and for exact matches; the
+embedding model sees them as typed.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-from pathlib import Path
 
 import numpy as np
 
 _WORD = re.compile(r"[a-z0-9]+")
-# Kept although common: they change what is asked ("not arrived", "back in stock", "next day").
-_MEANINGFUL = {"not", "no", "never", "cannot", "back", "next", "call", "find", "get", "give", "put", "show",
-               "move", "over", "off", "out", "up", "down", "less", "more", "first", "last", "take"}
-
-
 # Contractions spelled out, with or without their apostrophe ("wheres" is how phones type it).
 _CONTRACTIONS = {"cant": "can not", "cannot": "can not", "wont": "will not", "shant": "shall not", "im": "i am",
                  "ive": "i have", "id": "i would", "ill": "i will", "youre": "you are", "theyre": "they are",
                  "whats": "what is", "wheres": "where is", "hows": "how is", "whos": "who is", "whens": "when is",
                  "thats": "that is", "theres": "there is", "heres": "here is", "its": "it is", "lets": "let us"}
+_NEGATED = ("dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "hasnt", "havent", "hadnt",
+            "couldnt", "shouldnt", "wouldnt", "mustnt", "neednt")
 _NOT = re.compile(r"(?<=[a-z])n'?t\b")  # "doesn't", "doesnt" -> "does not" (after the table: "cant")
+
+ANSWER_WEIGHT = 1.0  # chosen on the dev sets (bench/chat.py)
 
 
 def normalise(text: str) -> str:
@@ -50,145 +43,84 @@ def normalise(text: str) -> str:
     return " ".join(spelled)
 
 
-_NEGATED = ("dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "hasnt", "havent", "hadnt",
-            "couldnt", "shouldnt", "wouldnt", "mustnt", "neednt")
+class _Words:
+    """TF-IDF of word 1-2 grams and character 2-5 grams of normalised texts, side by side, rows
+    of unit length."""
 
-
-SYNONYMS = Path(__file__).resolve().parents[2] / "assets/chat/synonyms.txt"
-_LONGEST_PHRASE = 6  # words
-
-
-@functools.cache
-def _groups(path: Path = SYNONYMS) -> dict[tuple[str, ...], str]:
-    """{phrase as a word tuple: concept token} from a synonyms file ("concept: a, b c, ...")."""
-    groups = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        concept, _, members = line.partition(":")
-        for member in members.split(","):
-            words = tuple(normalise(member).split())
-            if words:
-                groups[words[:_LONGEST_PHRASE]] = "c_" + normalise(concept).replace(" ", "_")
-    return groups
-
-
-def _concept_spans(words: list[str]) -> list[tuple[int, int, str]]:
-    """(start, end, concept token) of the phrases found in normalised words, longest phrase
-    first, left to right; words inside a found phrase do not count again on their own
-    ("close my account" is not "close")."""
-    groups, found, i = _groups(), [], 0
-    while i < len(words):
-        for length in range(min(_LONGEST_PHRASE, len(words) - i), 0, -1):
-            concept = groups.get(tuple(words[i:i + length]))
-            if concept:
-                found.append((i, i + length, concept))
-                i += length
-                break
-        else:
-            i += 1
-    return found
-
-
-def concepts(words: list[str]) -> list[str]:
-    """The concept tokens of normalised words (see `_concept_spans`)."""
-    return [concept for _, _, concept in _concept_spans(words)]
-
-
-def _concept_text(text: str) -> str:
-    return " ".join(concepts(normalise(text).split()))
-
-
-def _is_content(word: str) -> bool:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return word not in ENGLISH_STOP_WORDS or word in _MEANINGFUL
-
-
-def _content(text: str) -> str:
-    return " ".join(w for w in normalise(text).split() if _is_content(w))
-
-
-class _View:
-    """TF-IDF blocks of a text, side by side, rows normalised to unit length: word 1-2 grams (or
-    1 grams) and character 2-5 grams of `prepare`d text, and its concepts x `concept_weight`."""
-
-    def __init__(self, prepare, texts: list[str], word_ngrams: tuple[int, int], concept_weight: float):
+    def __init__(self, texts: list[str]):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self.blocks = [
-            (TfidfVectorizer(preprocessor=prepare, ngram_range=word_ngrams, sublinear_tf=True), 1.0),
-            (TfidfVectorizer(preprocessor=prepare, analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True), 1.0)]
-        if any(concepts(normalise(t).split()) for t in texts):  # else an empty vocabulary
-            self.blocks.append((TfidfVectorizer(preprocessor=_concept_text, token_pattern=r"\S+", sublinear_tf=True),
-                                concept_weight))
-        for vectorizer, _ in self.blocks:
+        self.vectorizers = [
+            TfidfVectorizer(preprocessor=normalise, ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(preprocessor=normalise, analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)]
+        for vectorizer in self.vectorizers:
             vectorizer.fit(texts)
 
     def __call__(self, texts: list[str]):
         from scipy.sparse import hstack
         from sklearn.preprocessing import normalize
 
-        return normalize(hstack([weight * v.transform(texts) for v, weight in self.blocks]).tocsr())
+        return normalize(hstack([v.transform(texts) for v in self.vectorizers]).tocsr())
 
 
 class Matcher:
-    """Ranks the entries of a corpus for a message.
+    """Ranks the entries of a corpus for a message; thread-safe after construction.
 
-    entries: (phrasings of a question, answer) per entry. answer_weight: share of the answer's
-    similarity added to the best phrasing's (0..1). concept_weight: weight of the concept
-    tokens beside words and spelling. Thread-safe after construction.
-
-    Confidence is the topic similarity times the square of the share of the message's content
-    words that the corpus knows (used in it, or in a concept): "Who invented the telephone?"
-    shares "telephone" with "What is your phone number?", but "invented" is about something
-    else. (The square was chosen on the dev set, bench/chat.py.)
+    entries: (phrasings of a question, answer) per entry. encoder: a
+    `avatar.inference.sentence.SentenceEncoder` (None: words only); cache: a `VectorCache` for
+    the corpus's vectors (None: embed them now). words_weight: share of the word view added to
+    meaning (ignored without an encoder). answer_weight: share of the answer beside the best
+    phrasing.
     """
 
-    def __init__(self, entries: list[tuple[tuple[str, ...], str]], answer_weight: float = 0.5,
-                 concept_weight: float = 0.7):
+    def __init__(self, entries: list[tuple[tuple[str, ...], str]], encoder=None, cache=None,
+                 words_weight: float = 0.0, answer_weight: float = ANSWER_WEIGHT):
         if not entries:
             raise ValueError("a matcher needs at least one entry")
         phrasings = [q for questions, _ in entries for q in questions]
         answers = [answer for _, answer in entries]
+        self.size = len(entries)
         self._entry_of = np.array([i for i, (questions, _) in enumerate(entries) for _ in questions])
-        self._exact = {}
+        self._exact: dict[str, int] = {}
         for i, (questions, _) in enumerate(entries):
             for question in questions:
                 self._exact.setdefault(normalise(question), i)
-        self.answer_weight = answer_weight
-        self._rank = _View(normalise, phrasings + answers, (1, 2), concept_weight)
-        self._topic = _View(_content, phrasings + answers, (1, 1), concept_weight)
-        self._rank_q, self._rank_a = self._rank(phrasings), self._rank(answers)
-        self._topic_q, self._topic_a = self._topic(phrasings), self._topic(answers)
-        self._known = {w for text in phrasings + answers for w in _content(text).split()}
-        self.size = len(entries)
+        self.encoder, self.answer_weight = encoder, answer_weight
+        self.words_weight = words_weight if encoder is not None else 1.0
+        if encoder is not None:
+            vectors = cache.encode(encoder, phrasings + answers) if cache else encoder.encode(phrasings + answers)
+            self._meaning_q, self._meaning_a = vectors[:len(phrasings)], vectors[len(phrasings):]
+        if self.words_weight:
+            self._words = _Words(phrasings + answers)
+            self._words_q, self._words_a = self._words(phrasings), self._words(answers)
 
-    def known_share(self, message: str) -> float:
-        """Share (0..1) of the message's content words that the corpus uses or a concept covers;
-        1 when it has none."""
-        words = normalise(message).split()
-        covered = {k for start, end, _ in _concept_spans(words) for k in range(start, end)}
-        content = [k for k, w in enumerate(words) if _is_content(w)]
-        if not content:
-            return 1.0
-        return sum(k in covered or words[k] in self._known for k in content) / len(content)
+    def exact(self, message: str) -> int | None:
+        """The entry one of whose phrasings the message is (ignoring case and punctuation), else None."""
+        return self._exact.get(normalise(message))
 
-    def best(self, message: str) -> tuple[int, float]:
-        """(entry index, confidence 0..1) of the best match; confidence 1 for a known phrasing
-        (ignoring case and punctuation)."""
-        exact = self._exact.get(normalise(message))
-        if exact is not None:
-            return exact, 1.0
-        ranked = self._scores(message, self._rank, self._rank_q, self._rank_a)
-        best = int(ranked.argmax())
-        topic = self._scores(message, self._topic, self._topic_q, self._topic_a)
-        return best, float(np.clip(topic[best] * self.known_share(message) ** 2, 0.0, 1.0))
+    def scores(self, message: str) -> np.ndarray:
+        """Per entry (float64, (entries,)): meaning, plus words x words_weight, over (1 + words_weight);
+        words alone without an encoder."""
+        if self.encoder is None:
+            return self._combine(*self._word_sims(message))
+        meaning = self._combine(self._meaning_q @ (query := self.encoder.encode([message])[0]),
+                                self._meaning_a @ query)
+        if not self.words_weight:
+            return meaning
+        return (meaning + self.words_weight * self._combine(*self._word_sims(message))) / (1 + self.words_weight)
 
-    def _scores(self, message: str, view: _View, questions, answers) -> np.ndarray:
-        """Per entry: best phrasing's cosine similarity plus answer_weight x the answer's, / (1 + weight)."""
-        query = view([message]).T
-        by_phrasing = (questions @ query).toarray().ravel()
-        per_entry = np.zeros(self.size)
+    def ranked(self, message: str, count: int = 3) -> list[tuple[int, float]]:
+        """The `count` best (entry index, score), best first."""
+        scores = self.scores(message)
+        best = np.argsort(-scores, kind="stable")[:count]
+        return [(int(i), float(scores[i])) for i in best]
+
+    def _word_sims(self, message: str) -> tuple[np.ndarray, np.ndarray]:
+        query = self._words([message]).T
+        return (self._words_q @ query).toarray().ravel(), (self._words_a @ query).toarray().ravel()
+
+    def _combine(self, by_phrasing: np.ndarray, by_answer: np.ndarray) -> np.ndarray:
+        """Per entry: its best phrasing's similarity plus answer_weight x its answer's, / (1 + weight)."""
+        per_entry = np.full(self.size, -1.0)
         np.maximum.at(per_entry, self._entry_of, by_phrasing)
-        return (per_entry + self.answer_weight * (answers @ query).toarray().ravel()) / (1 + self.answer_weight)
+        return (per_entry + self.answer_weight * by_answer) / (1 + self.answer_weight)
