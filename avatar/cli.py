@@ -629,22 +629,32 @@ def chat_use(version) -> None:
     click.echo(f"now answering from {row['name']} ({row['version']})")
 
 
-@chat.command("unanswered")
+@chat.command("misses")
 @click.option("--version", help="Corpus version [default: the active one].")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (question,count,first_asked,last_asked).")
-def chat_unanswered(version, as_csv) -> None:
-    """The questions the presenter answered with the fallback, most asked first."""
-    corpora = _corpora()
-    rows = corpora.unanswered(version)
-    if as_csv:
-        from avatar.chat.corpora import unanswered_csv
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (kind,question,answer,count,first_asked,last_asked).")
+def chat_misses(version, as_csv) -> None:
+    """What the presenter missed, most asked first: questions given the fallback (unanswered),
+    questions it asked back about (unsure), answers visitors marked as not helpful (unhelpful)."""
+    from avatar.chat.corpora import misses_csv
 
-        click.echo(unanswered_csv(rows), nl=False)
+    rows = _corpora().misses(version)
+    if as_csv:
+        click.echo(misses_csv(rows), nl=False)
         return
     for row in rows:
-        click.echo(f"{row['count']:>5}  {row['question']}")
+        click.echo(f"{row['count']:>5}  {row['kind']:<10}  {row['question']}")
     if not rows:
-        click.echo("no unanswered questions")
+        click.echo("nothing missed yet")
+
+
+@chat.command("attach")
+@click.argument("question")
+@click.option("--to", "to", required=True, help="The first phrasing of the answer QUESTION asks for.")
+def chat_attach(question, to) -> None:
+    """Make QUESTION (say, one from `avatar chat misses`) a new phrasing of an answer of the
+    active corpus: a new version, answering from now on."""
+    row = _corpora().add_phrasing(question, to)
+    click.echo(f"now answering from {row['name']} ({row['version']}): {row['phrasings']} phrasings")
 
 
 @chat.command("ask")
@@ -652,13 +662,16 @@ def chat_unanswered(version, as_csv) -> None:
 @click.option("--db", help="SQLAlchemy URL of a database trained with the English corpus [default: the active "
               "corpus of this deployment].")
 def chat_ask(question, db) -> None:
-    """Print the presenter's answer to QUESTION."""
+    """Print the presenter's answer to QUESTION (and, when it asks back, the questions it offers)."""
     if db:
         from avatar.chat import Chatbot
 
-        click.echo(Chatbot(db).reply(question).text)
-        return
-    click.echo(_corpora().reply(question).text)
+        reply = Chatbot(db).reply(question)
+    else:
+        reply = _corpora().reply(question)
+    click.echo(reply.text)
+    for suggestion in reply.suggestions:
+        click.echo(f"  - {suggestion}")
 
 
 @main.command()

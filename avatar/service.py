@@ -43,7 +43,7 @@ from typing import Callable
 
 from avatar.accounts import SingleLogin, Users
 from avatar.adaptation import RUNNING, AdaptConfig, Adaptation, AdaptStatus
-from avatar.chat import ENGLISH, Chatbot
+from avatar.chat import ENGLISH, Chatbot, Reply
 from avatar.chat.corpora import Corpora
 from avatar.config import FRAMINGS, Deployment, MediaLimits, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips
@@ -331,13 +331,27 @@ class Avatar:
         return _bounded(message, self.config.max_message, "type a question first.",
                         "that message is {n} characters long; the presenter takes at most {limit}.")
 
-    def reply(self, message: str, session: str, corpus: str | None = None) -> str:
-        """The chatbot's reply text to `message` from `corpus` (default: the active one), kept in
-        `session`'s (bounded) history."""
+    def chat(self, message: str, session: str, corpus: str | None = None) -> Reply:
+        """The chatbot's reply to `message` from `corpus` (default: the active one): an answer,
+        a question back with suggestions, or the fallback; its text is kept in `session`'s
+        (bounded) history."""
         message = self.check_message(message)
-        text = self.corpora.reply(message, corpus).text
-        self.store.add_exchange(session, message, text, keep=self.config.history, sessions=self.config.sessions)
-        return text
+        reply = self.corpora.reply(message, corpus)
+        self.store.add_exchange(session, message, reply.text, keep=self.config.history,
+                                sessions=self.config.sessions)
+        return reply
+
+    def reply(self, message: str, session: str, corpus: str | None = None) -> str:
+        """The text of `chat`'s reply."""
+        return self.chat(message, session, corpus).text
+
+    def not_helpful(self, session: str, message: str, reply: str) -> None:
+        """A visitor marks `reply` to `message`, an exchange of their own chat (`session`), as
+        not helpful: listed for the operator, counted. UserError for an exchange this chat never had."""
+        exchange = (" ".join(str(message).split()), " ".join(str(reply).split()))
+        if exchange not in {(" ".join(m.split()), " ".join(r.split())) for m, r in self.history(session)}:
+            raise UserError("that answer is not in this chat any more; ask again, then mark it.")
+        self.corpora.not_helpful(*exchange)
 
     def greeting(self) -> str:
         """The chat's first line: that the presenter is an AI, then what to ask (from the active corpus)."""

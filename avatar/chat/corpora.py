@@ -1,5 +1,9 @@
 """The corpora a deployment answers from: the English corpus and a team's loaded versions, one
-of them active for every replica, and the questions the presenter could not answer.
+of them active for every replica, and the misses the operator should see: questions given the
+fallback, questions the presenter asked back about, answers visitors marked as not helpful. An
+operator attaches such a question to an existing answer as a new phrasing in one step, which
+makes a new version (`add_phrasing`); answers already rendered stay rendered (they are cached by
+their text).
 
 A loaded corpus is a version: its statements are ChatterBot's (conversation `corpus:<version>`
 in the chat database, stored in one transaction) and its description a row of the shared
@@ -24,7 +28,7 @@ from pathlib import Path
 
 from avatar.chat.bot import (AI_DISCLOSURE, ENGLISH, GREETING, TEAM_FALLBACK, TEAM_GREETING, Chatbot, Reply,
                              store_corpus)
-from avatar.chat.corpus import MAX_ANSWER, read_corpus
+from avatar.chat.corpus import MAX_ANSWER, MAX_QUESTION, Corpus, Pair, read_corpus
 from avatar.chat.match import normalise
 from avatar.errors import UserError, quoted
 
@@ -155,24 +159,71 @@ class Corpora:
         return Chatbot(self.chat_db, train_if_empty=self.chat_db is not None, corpus=version, fallback=fallback)
 
     def reply(self, message: str, version: str | None = None) -> Reply:
-        """The reply of `version` (default: the active corpus) to `message`; a fallback is noted
-        for the operator's list."""
+        """The reply of `version` (default: the active corpus) to `message`; a fallback or a
+        question back is noted for the operator's list."""
         chatbot = self.chatbot(version)
         reply = chatbot.reply(message)
-        if reply.matched is None and normalise(message):
-            key = hashlib.sha256(normalise(message).encode()).hexdigest()[:32]
-            self.store.note_unanswered(chatbot.corpus, key, " ".join(message.split()))
+        if reply.kind != "answer" and normalise(message):
+            kind = "unanswered" if reply.kind == "fallback" else "unsure"
+            self.store.note_miss(chatbot.corpus, kind, question_key(message), " ".join(message.split()),
+                                 " | ".join(reply.suggestions) or None)
         return reply
 
-    def unanswered(self, version: str | None = None) -> list[dict]:
-        """Questions `version` (default: the active corpus) answered with the fallback, most
-        asked first: question, count, first_asked, last_asked (Unix time)."""
-        return self.store.unanswered(version or self.active())
+    def not_helpful(self, question: str, answer: str, version: str | None = None) -> None:
+        """Note that a visitor found `answer` (the presenter's reply to `question`) not helpful."""
+        question = " ".join(str(question).split())[:MAX_QUESTION]
+        if not normalise(question):
+            raise UserError("there is no question to mark.")
+        self.store.note_miss(version or self.active(), "unhelpful", question_key(question), question,
+                             " ".join(str(answer).split())[:MAX_ANSWER])
 
-    def unanswered_text(self, rows: list[dict] | None = None) -> str:
-        """Unanswered questions (`rows` as `unanswered` gave them, default: the active
-        corpus's) as CSV text (see `unanswered_csv`)."""
-        return unanswered_csv(self.unanswered() if rows is None else rows)
+    def misses(self, version: str | None = None) -> list[dict]:
+        """What `version` (default: the active corpus) missed, most asked first: kind
+        ("unanswered", "unsure", "unhelpful"), question, answer (what was said, or the
+        suggestions), count, first_asked, last_asked (Unix time)."""
+        return self.store.misses(version or self.active())
+
+    def unanswered(self, version: str | None = None) -> list[dict]:
+        """Questions `version` (default: the active corpus) answered with the fallback, most asked first."""
+        return self.store.misses(version or self.active(), "unanswered")
+
+    def misses_text(self, rows: list[dict] | None = None) -> str:
+        """Misses (`rows` as `misses` gave them, default: the active corpus's) as CSV text (see `misses_csv`)."""
+        return misses_csv(self.misses() if rows is None else rows)
+
+    def add_phrasing(self, question: str, to: str, by: str | None = None) -> dict:
+        """Make `question` a new phrasing of the active corpus's entry whose first phrasing is
+        `to`, as a new version (same name, fallback and greeting) that becomes active; the
+        question leaves the list of misses. `by`: the operator's owner key. Returns its row."""
+        question = " ".join(str(question or "").split())
+        if not normalise(question):
+            raise UserError("choose a question to attach first.")
+        if len(question) > MAX_QUESTION:
+            raise UserError(f"that question is {len(question)} characters long; at most {MAX_QUESTION}.")
+        version = self.active()
+        entries = self.chatbot(version).entries
+        target = next((i for i, (questions, _) in enumerate(entries) if questions[0] == to), None)
+        if target is None:
+            raise UserError(f"the active corpus has no question {quoted(str(to))}; choose one of its answers.")
+        for i, (questions, _) in enumerate(entries):
+            if any(normalise(q) == normalise(question) for q in questions):
+                where = "this answer" if i == target else quoted(questions[0])
+                raise UserError(f"{quoted(question)} is already a phrasing of {where}.")
+        old = self.row(version)
+        pairs = tuple(Pair(questions + ((question,) if i == target else ()), answer, i + 1)
+                      for i, (questions, answer) in enumerate(entries))
+        files = list(old["files"] or [])
+        digest = hashlib.sha256(json.dumps([version, to, question]).encode()).hexdigest()
+        corpus = Corpus(old["name"], pairs, tuple(files), digest)
+        new = digest[:12]
+        if self.store.corpus(new) is None:
+            store_corpus(self.chat_db, corpus, new)
+            self._add_row({"version": new, "name": corpus.name, "files": json.dumps(files), "sha256": digest,
+                           "pairs": len(pairs), "phrasings": corpus.phrasings, "fallback": old["fallback"],
+                           "greeting": old["greeting"], "loaded_by": by, "created": time.time()})
+        self.store.carry_misses(version, new, question_key(question))
+        self.use(new)
+        return {**self.store.corpus(new), "active": True}
 
     def greeting(self) -> str:
         """The chat's first line: that the presenter is an AI (always), then the active corpus's
@@ -184,8 +235,13 @@ class Corpora:
         return f"{AI_DISCLOSURE} {row['greeting'] or TEAM_GREETING}"
 
 
-def unanswered_csv(rows: list[dict]) -> str:
-    """Unanswered questions as CSV text: question, count, first_asked, last_asked (UTC ISO 8601)."""
+def question_key(question: str) -> str:
+    """The key of a question in the list of misses: the same for the same words, whatever the case and punctuation."""
+    return hashlib.sha256(normalise(question).encode()).hexdigest()[:32]
+
+
+def misses_csv(rows: list[dict]) -> str:
+    """Misses as CSV text: kind, question, answer, count, first_asked, last_asked (UTC ISO 8601)."""
     import csv
     import io
     from datetime import datetime, timezone
@@ -193,12 +249,15 @@ def unanswered_csv(rows: list[dict]) -> str:
     def iso(t: float) -> str:
         return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
+    def cell(text: str | None) -> str:
+        # A spreadsheet would run a cell starting with these as a formula: quoted as text.
+        text = text or ""
+        return "'" + text if text and text[0] in "=+-@\t\r" else text
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["question", "count", "first_asked", "last_asked"])
+    writer.writerow(["kind", "question", "answer", "count", "first_asked", "last_asked"])
     for row in rows:
-        question = row["question"]
-        # A spreadsheet would run a cell starting with these as a formula: quoted as text.
-        writer.writerow(["'" + question if question[:1] in "=+-@\t\r" else question, row["count"],
+        writer.writerow([row["kind"], cell(row["question"]), cell(row.get("answer")), row["count"],
                          iso(row["first_asked"]), iso(row["last_asked"])])
     return out.getvalue()

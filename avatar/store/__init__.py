@@ -22,8 +22,10 @@ Tables (people are stored by `owner_key`, a hash of their login or session, neve
                  name, files, SHA-256, sizes, fallback line, who loaded it and when (the
                  statements themselves are ChatterBot's, in its `statement` table)
     settings     named values shared by every replica (the active corpus)
-    unanswered   questions the presenter answered with the fallback, per corpus: as first
-                 typed, how often, first and last time (the operator's list)
+    misses       what the operator should see, per corpus: questions given the fallback
+                 ("unanswered"), questions the presenter asked back about ("unsure"), answers a
+                 visitor marked as not helpful ("unhelpful"); as first typed, what was said,
+                 how often, first and last time
 
 Rows are plain dicts. SQLAlchemy is imported only here (and by `avatar.chat` to read the
 ChatterBot tables).
@@ -130,11 +132,14 @@ settings = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-unanswered = sa.Table(
-    "unanswered", metadata,
+MISS_KINDS = ("unanswered", "unsure", "unhelpful")
+misses = sa.Table(
+    "misses", metadata,
     sa.Column("corpus", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # one of MISS_KINDS
     sa.Column("key", sa.String(32), primary_key=True),  # hash of the normalised question
     sa.Column("question", sa.Text, nullable=False),  # as first typed
+    sa.Column("answer", sa.Text),  # what the presenter said (unhelpful), the suggestions (unsure)
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("first_asked", sa.Float, nullable=False),
     sa.Column("last_asked", sa.Float, nullable=False),
@@ -393,27 +398,40 @@ class Store:
             if c.execute(settings.update().where(settings.c.name == name).values(value=value)).rowcount == 0:
                 c.execute(settings.insert().values(name=name, value=value))
 
-    def note_unanswered(self, corpus: str, key: str, question: str, keep: int = 1000) -> None:
-        """Count one more asking of `question` (keyed by `key`) that got the fallback; at most
-        `keep` questions per corpus are kept (the least recently asked go first)."""
+    def note_miss(self, corpus: str, kind: str, key: str, question: str, answer: str | None = None,
+                  keep: int = 1000) -> None:
+        """Count one more `kind` miss (MISS_KINDS) of `question` (keyed by `key`) in `corpus`;
+        at most `keep` questions per corpus and kind are kept (the least recently asked go first)."""
+        if kind not in MISS_KINDS:
+            raise ValueError(f"unknown kind of miss {kind!r}")
         now = time.time()
         with self._tx() as c:
-            where = (unanswered.c.corpus == corpus, unanswered.c.key == key)
-            if c.execute(unanswered.update().where(*where).values(count=unanswered.c.count + 1,
-                                                                  last_asked=now)).rowcount == 0:
-                c.execute(unanswered.insert().values(corpus=corpus, key=key, question=question, count=1,
-                                                     first_asked=now, last_asked=now))
-                kept = (sa.select(unanswered.c.key).where(unanswered.c.corpus == corpus)
-                        .order_by(unanswered.c.last_asked.desc()).limit(keep))
-                c.execute(unanswered.delete().where(unanswered.c.corpus == corpus,
-                                                    unanswered.c.key.not_in(kept.scalar_subquery())))
+            where = (misses.c.corpus == corpus, misses.c.kind == kind, misses.c.key == key)
+            if c.execute(misses.update().where(*where).values(count=misses.c.count + 1, last_asked=now,
+                                                              answer=answer)).rowcount == 0:
+                c.execute(misses.insert().values(corpus=corpus, kind=kind, key=key, question=question, answer=answer,
+                                                 count=1, first_asked=now, last_asked=now))
+                kept = (sa.select(misses.c.key).where(misses.c.corpus == corpus, misses.c.kind == kind)
+                        .order_by(misses.c.last_asked.desc()).limit(keep))
+                c.execute(misses.delete().where(misses.c.corpus == corpus, misses.c.kind == kind,
+                                                misses.c.key.not_in(kept.scalar_subquery())))
 
-    def unanswered(self, corpus: str) -> list[dict]:
-        """`corpus`'s unanswered questions, most asked first."""
+    def misses(self, corpus: str, kind: str | None = None) -> list[dict]:
+        """`corpus`'s misses (of `kind`, default all), most asked first."""
+        where = [misses.c.corpus == corpus] + ([misses.c.kind == kind] if kind else [])
         with self._tx() as c:
-            rows = c.execute(sa.select(unanswered).where(unanswered.c.corpus == corpus)
-                             .order_by(unanswered.c.count.desc(), unanswered.c.last_asked.desc()))
+            rows = c.execute(sa.select(misses).where(*where)
+                             .order_by(misses.c.count.desc(), misses.c.last_asked.desc()))
             return [dict(r._mapping) for r in rows]
+
+    def carry_misses(self, old: str, new: str, except_key: str) -> None:
+        """Copy `old`'s misses to the corpus version `new` made from it, but the question `except_key`."""
+        with self._tx() as c:
+            rows = c.execute(sa.select(misses).where(misses.c.corpus == old, misses.c.key != except_key))
+            kept = [{**dict(r._mapping), "corpus": new} for r in rows]
+            c.execute(misses.delete().where(misses.c.corpus == new))
+            if kept:
+                c.execute(misses.insert(), kept)
 
     # -- visitors without a login -----------------------------------------------------------
 
