@@ -113,14 +113,42 @@ def _reply(message: str, history: list, model: str | None = None, framing: str |
     if it was still rendering)."""
     if not (message or "").strip():
         return history, "", gr.update()
-    reply = _call(_service().reply, message, _session(request))
+    reply = _call(_service().chat, message, _session(request))
     try:
-        _service().play(reply, owner=_owner(request), model=model, framing=framing)
+        _service().play(reply.text, owner=_owner(request), model=model, framing=framing)
     except Exception:  # `_play`, next, reports what is wrong with a clear message
         pass
-    history = history + [{"role": "user", "content": _as_text(message.strip())},
-                         {"role": "assistant", "content": _as_text(reply)}]
+    said = {"role": "assistant", "content": _as_text(reply.text)}
+    if reply.suggestions:  # asked back: the nearest known questions as buttons (a click asks it)
+        said["options"] = [{"value": q, "label": q} for q in reply.suggestions]
+    history = history + [{"role": "user", "content": _as_text(message.strip())}, said]
     return history, "", _stage(_idle(model, request))
+
+
+def _suggestion(selected: gr.SelectData) -> str:
+    """A suggested question the visitor clicked, to be asked as if typed."""
+    return str(selected.value or "")
+
+
+def _not_helpful(history: list, liked: gr.LikeData, request: gr.Request):
+    """A visitor marks an answer as not helpful (the thumbs-down under it): listed for the team."""
+    if liked.liked is not False:  # only the thumbs-down is offered; anything else means nothing here
+        return
+    index = liked.index[0] if isinstance(liked.index, (list, tuple)) else liked.index
+    if not isinstance(index, int) or not 0 < index < len(history) or history[index - 1].get("role") != "user":
+        gr.Info("Only an answer to a question can be marked as not helpful.")
+        return
+    question, answer = (html.unescape(_text_of(history[i])) for i in (index - 1, index))
+    _call(_service().not_helpful, _session(request), question, answer)
+    gr.Info("Thank you: the team will see that this answer did not help.")
+
+
+def _text_of(message: dict) -> str:
+    """The text of a chat message as the page holds it (a string, or a list of parts)."""
+    content = message.get("content", "")
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    return str(content)
 
 
 def _greeting() -> list[dict]:
@@ -420,8 +448,9 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
             video = gr.Video(visible=False)  # the API's answers: finished, signed MP4s
             _APP["stage"] = stage
         with gr.Column(scale=2):
-            chat = gr.Chatbot(value=_greeting, label="Chat", height=360,
-                              render_markdown=False)
+            # The thumbs-down under an answer marks it as not helpful (one click; the team sees it).
+            chat = gr.Chatbot(value=_greeting, label="Chat", height=360, render_markdown=False,
+                              feedback_options=("Dislike",), elem_id="chat")
             message = gr.Textbox(placeholder="Type your question", show_label=False, max_length=limit,
                                  elem_id="message")
             # Counted in the browser as the visitor types (nothing is cut without saying so); read
@@ -443,6 +472,10 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
         # The text reply is cheap: its own queue lane, so it never waits behind a render.
         trigger(_reply, [message, chat, model, framing], [chat, message, stage], api_name=False, concurrency_limit=8,
                 concurrency_id="chat").success(_play, [model, framing], [stage], api_name=False)
+    chat.option_select(_suggestion, None, [message], api_name=False, concurrency_limit=8, concurrency_id="chat").then(
+        _reply, [message, chat, model, framing], [chat, message, stage], api_name=False, concurrency_limit=8,
+        concurrency_id="chat").success(_play, [model, framing], [stage], api_name=False)
+    chat.like(_not_helpful, [chat], None, api_name=False, concurrency_limit=8, concurrency_id="chat")
     gr.Button(visible=False).click(_render, [model, framing], [video], api_name="render")
     export.click(_export, [model, framing], [download], api_name="export")
     demo.click(_demo, [model, framing], [video, download], api_name="demo").success(
@@ -522,10 +555,14 @@ def _record_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
 ANSWERS_HELP = ("Load your team's questions and answers: CSV or TSV rows of `question,answer` (more columns, or "
                 "`|` inside the question, give other phrasings of the same question) or chatterbot-corpus YAML. "
                 "Files are checked whole first: a mistake is reported with its file and line and nothing changes. "
-                "Each load is kept as a version; the presenter answers every visitor from the active one. Below "
-                "the confidence threshold the presenter says the fallback line and the question is listed here.")
+                "Each load is kept as a version; the presenter answers every visitor from the active one. "
+                "Questions are matched by meaning, so customers may ask in their own words. When no answer is "
+                "close the presenter says the fallback line; when two are close, or none is close enough, it "
+                "asks back and offers the nearest questions. Both, and answers visitors marked as not helpful, "
+                "are listed below: attach such a question to the right answer and it is answered from then on.")
 CORPUS_COLUMNS = ["version", "name", "answers", "phrasings", "loaded", "active"]
-UNANSWERED_COLUMNS = ["question", "times asked", "last asked (UTC)"]
+MISSES_COLUMNS = ["what happened", "question", "times", "last asked (UTC)", "what the presenter said"]
+MISS_WORDS = {"unanswered": "not answered", "unsure": "asked back", "unhelpful": "marked not helpful"}
 
 
 def _answers_tab() -> None:
@@ -547,12 +584,17 @@ def _answers_tab() -> None:
     with gr.Row():
         version = gr.Dropdown([], label="Version", interactive=True)
         use = gr.Button("Answer from this version")
-    gr.Markdown("### Unanswered questions")
-    unanswered = gr.Dataframe(headers=UNANSWERED_COLUMNS, label="Asked and given the fallback, most asked first",
-                              interactive=False, wrap=True)
+    gr.Markdown("### What the presenter missed")
+    unanswered = gr.Dataframe(headers=MISSES_COLUMNS, label="Not answered, asked back, or marked not helpful; "
+                              "most asked first", interactive=False, wrap=True, elem_id="misses")
     with gr.Row():
         refresh = gr.Button("Refresh")
         download = gr.DownloadButton("Download as CSV")
+    with gr.Row():
+        missed = gr.Dropdown([], label="A question customers asked", interactive=True, allow_custom_value=True,
+                             elem_id="missed-question")
+        answer_to = gr.Dropdown([], label="The answer it should get", interactive=True, elem_id="attach-to")
+        attach = gr.Button("Answer it with this from now on", elem_id="attach")
     gr.Markdown("### The demo dialogue")
     demo = gr.Textbox(label="Questions the \"Play the demo dialogue\" button asks, one per line (at most 10; "
                       "empty: the study's five questions)", lines=5, max_length=5500)
@@ -561,7 +603,8 @@ def _answers_tab() -> None:
         demo_status = gr.Markdown()
     save_demo.click(_set_demo, [demo], [demo_status, demo], api_name="set_demo")
     _APP["demo_questions"] = demo
-    shown = [coverage, table, version, unanswered, download]
+    shown = [coverage, table, version, unanswered, download, missed, answer_to]
+    attach.click(_attach, [missed, answer_to], [status, *shown], api_name="attach_phrasing")
     load.click(_load_corpus, [files, name, greeting, fallback, activate], [status, *shown], api_name="load_corpus")
     use.click(_use_corpus, [version], [status, *shown], api_name="use_corpus")
     refresh.click(_corpus_view, None, shown, api_name="corpora")
@@ -663,8 +706,8 @@ def _coverage_view(request: gr.Request):
 
 
 def _corpus_view(request: gr.Request):
-    """The coverage, the corpus versions, the version picker, the active corpus's unanswered
-    questions and their CSV."""
+    """The coverage, the corpus versions, the version picker, the active corpus's misses and
+    their CSV, and the choices for attaching a missed question to an answer."""
     from datetime import datetime, timezone
 
     _operator_only(request, "see the team's corpora")
@@ -677,11 +720,31 @@ def _corpus_view(request: gr.Request):
               "yes" if r["active"] else ""] for r in rows]
     choices = [(f"{r['name']} ({r['version']})", r["version"]) for r in rows]
     active = next(r["version"] for r in rows if r["active"])
-    questions = corpora.unanswered()
-    unanswered = [[q["question"], q["count"], when(q["last_asked"])] for q in questions]
+    misses = corpora.misses()
+    listed = [[MISS_WORDS[m["kind"]], m["question"], m["count"], when(m["last_asked"]), m["answer"] or ""]
+              for m in misses]
+    questions = list(dict.fromkeys(m["question"] for m in misses))
+    answers = [(f"{q[0]} ({_short(a)})", q[0]) for q, a in corpora.chatbot().entries]
     return (_coverage(request), gr.update(value=table), gr.update(choices=choices, value=active),
-            gr.update(value=unanswered),
-            gr.update(value=_unanswered_file(corpora.unanswered_text(questions) if questions else None)))
+            gr.update(value=listed),
+            gr.update(value=_misses_file(corpora.misses_text(misses) if misses else None)),
+            gr.update(choices=questions, value=questions[0] if questions else None),
+            gr.update(choices=answers, value=None))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "\u2026"
+
+
+def _attach(question: str | None, to: str | None, request: gr.Request):
+    """The operator makes a missed question a new phrasing of an answer (a new, active version)."""
+    _operator_only(request, "change the team's answers")
+    if not to:
+        raise _refusal("Choose the answer this question should get first.")
+    row = _call(_service().corpora.add_phrasing, question or "", to, by=_owner(request))
+    status = (f"From now on **{_short(question or '')}** is answered with the answer to **{to}** "
+              f"(new version {row['version']} of {row['name']}, {row['phrasings']} phrasings).")
+    return status, *_corpus_view(request)
 
 
 def _demo_questions(request: gr.Request) -> str:
@@ -698,11 +761,11 @@ def _set_demo(text: str, request: gr.Request):
             "\n".join(kept))
 
 
-def _unanswered_file(text: str | None) -> str | None:
-    """The unanswered questions' CSV text as a file to download (None when there are none)."""
+def _misses_file(text: str | None) -> str | None:
+    """The misses' CSV text as a file to download (None when there are none)."""
     if not text:
         return None
-    out = export_path("unanswered", "unanswered-questions.csv")
+    out = export_path("misses", "missed-questions.csv")
     out.write_text(text, encoding="utf-8")
     return str(out)
 

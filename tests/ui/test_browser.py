@@ -203,3 +203,49 @@ def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_pr
     visitor.get_by_text("not a real person").first.wait_for(timeout=60_000)
     visitor.get_by_label("Presenter", exact=True).click()
     visitor.get_by_role("option", name="frank-support").wait_for(timeout=30_000)
+
+
+def test_unsure_answers_offer_questions_and_a_not_helpful_mark_becomes_a_phrasing(login_server, browser):
+    """A visitor is asked back and clicks one of the offered questions; marks the question back
+    as not helpful; the operator sees it in Team answers and attaches it to the right answer,
+    which from then on is the answer."""
+    url, _ = login_server
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(url)
+    page.get_by_label("username").fill("alice")
+    page.get_by_label("password").fill("alice-secret")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    box = page.get_by_placeholder("Type your question")
+    box.fill("I'd like my money back")
+    box.press("Enter")
+    page.get_by_text("I'm not sure which of these you mean").first.wait_for(timeout=60_000)
+    offered = page.locator("#chat").get_by_role("button", name="I want a refund.")
+    offered.wait_for(timeout=30_000)
+    # The question back did not help this visitor: one click on the thumbs-down under it.
+    page.locator("#chat").get_by_role("button", name="Dislike").last.click()
+    page.get_by_text("the team will see that this answer did not help").first.wait_for(timeout=30_000)
+    offered.click()  # asks it, as if typed
+    refund = "once the item reaches us, we refund you within 5 working days"
+    page.get_by_text(refund).first.wait_for(timeout=60_000)
+
+    page.get_by_role("tab", name="Team answers").click()
+    page.get_by_role("button", name="Refresh").click()
+    misses = page.locator("#misses")
+    misses.get_by_text("marked not helpful").first.wait_for(timeout=30_000)
+    misses.get_by_text("asked back").first.wait_for(timeout=30_000)
+    page.locator("#missed-question input").click()
+    page.get_by_role("option", name="I'd like my money back").click()
+    page.locator("#attach-to input").click()
+    page.locator("#attach-to input").fill("I want a refund")
+    page.get_by_role("option", name="I want a refund. (").first.click()
+    page.locator("#attach").click()
+    page.get_by_text("is answered with the answer to").first.wait_for(timeout=60_000)
+
+    page.get_by_role("tab", name="Chat").click()
+    before = page.get_by_text(refund).count()
+    box.fill("I'd like my money back")
+    box.press("Enter")
+    page.wait_for_function(f"() => document.body.innerText.split({refund!r}).length - 1 > {before}",
+                           timeout=60_000)
+    page.close()

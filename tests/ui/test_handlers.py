@@ -138,7 +138,7 @@ def test_an_operator_loads_a_corpus_sees_its_versions_and_downloads_the_unanswer
     with pytest.raises(Exception, match="bad.csv line 2"):
         app._load_corpus([str(bad)], "", "", "", True, alice)
     demo = corpora.active()  # the shipped demo FAQ answers until a corpus is chosen
-    status, coverage, table, version, unanswered, download = app._load_corpus(
+    status, coverage, table, version, unanswered, download, missed, answer_to = app._load_corpus(
         [str(faq)], "Our shop", "Ask about the shop.", "", True, alice)
     assert "Ready to play at once: 0 of 2 answers" in coverage
     assert "Our shop" in status and "2 answers" in status and "now answers from it" in status
@@ -147,10 +147,18 @@ def test_an_operator_loads_a_corpus_sees_its_versions_and_downloads_the_unanswer
     assert corpora.reply("Is there parking?").text == "There is free parking behind the shop."
     for _ in range(2):
         corpora.reply("Do you sell bicycles?")
-    *_, unanswered, download = app._corpus_view(alice)
-    assert unanswered["value"] == [["Do you sell bicycles?", 2, unanswered["value"][0][2]]]
+    *_, unanswered, download, missed, answer_to = app._corpus_view(alice)
+    assert unanswered["value"] == [["not answered", "Do you sell bicycles?", 2, unanswered["value"][0][3], ""]]
     text = Path(download["value"]).read_text(encoding="utf-8")
-    assert text.splitlines()[0] == "question,count,first_asked,last_asked" and "Do you sell bicycles?,2," in text
+    assert text.splitlines()[0] == "kind,question,answer,count,first_asked,last_asked"
+    assert "unanswered,Do you sell bicycles?,,2," in text
+    assert missed["choices"] == ["Do you sell bicycles?"] and missed["value"] == "Do you sell bicycles?"
+    assert [value for _, value in answer_to["choices"]] == ["Do you open on Sundays?", "Can I park at the shop?"]
+    with pytest.raises(Exception, match="Only an operator"):
+        app._attach("Do you sell bicycles?", "Can I park at the shop?", bob)
+    status, *_, unanswered, download, missed, answer_to = app._attach("Is there room for my car?",
+                                                                      "Can I park at the shop?", alice)
+    assert "new version" in status and corpora.reply("Is there room for my car?").text.startswith("There is free")
     status, *_ = app._use_corpus(demo, alice)
     assert corpora.row(demo)["name"] in status and corpora.active() == demo
     with pytest.raises(Exception, match="Only an operator"):
