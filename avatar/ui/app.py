@@ -561,7 +561,7 @@ ANSWERS_HELP = ("Load your team's questions and answers: CSV or TSV rows of `que
                 "asks back and offers the nearest questions. Both, and answers visitors marked as not helpful, "
                 "are listed below: attach such a question to the right answer and it is answered from then on.")
 CORPUS_COLUMNS = ["version", "name", "answers", "phrasings", "loaded", "active"]
-MISSES_COLUMNS = ["what happened", "question", "times", "last asked (UTC)", "what the presenter said"]
+MISSES_COLUMNS = ["what happened", "question", "times asked", "last asked (UTC)", "what the presenter said"]
 MISS_WORDS = {"unanswered": "not answered", "unsure": "asked back", "unhelpful": "marked not helpful"}
 
 
