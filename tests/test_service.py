@@ -144,7 +144,7 @@ def test_an_identical_reply_plays_again_and_unknown_names_are_refused(avatar):
 
 def test_dialogue_export_uses_the_sessions_own_history(avatar, tmp_path):
     session = "s-export"
-    for question in ["What is your phone number?", "How can I email you?"]:
+    for question in ["What is your phone number?", "What is your email address?"]:
         avatar.reply(question, session)
     video, srt = avatar.export(session, tmp_path / "dialogue.mp4")
     answers = [avatar.say(reply) for _, reply in avatar.history(session)]

@@ -188,7 +188,7 @@ def test_a_refusal_reads_as_a_capitalised_sentence(monkeypatch):
     def refuse(message, session):
         raise UserError("that message is 600 characters long; the presenter takes at most 500.")
 
-    monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(reply=refuse))
+    monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(chat=refuse))
     with pytest.raises(Exception) as raised:
         app._reply("x" * 600, [], None, None, REQUEST)
     assert raised.value.message == "That message is 600 characters long; the presenter takes at most 500."
