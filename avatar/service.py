@@ -44,6 +44,7 @@ from typing import Callable
 from avatar.accounts import SingleLogin, Users
 from avatar.adaptation import RUNNING, AdaptConfig, Adaptation, AdaptStatus
 from avatar.chat import ENGLISH, Chatbot, Reply
+from avatar.chat.bot import CLARIFY
 from avatar.chat.corpora import Corpora
 from avatar.config import FRAMINGS, Deployment, MediaLimits, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips
@@ -639,11 +640,12 @@ class Avatar:
         state: "ready" (its video is rendered) or "waiting"."""
         return list(self._coverage_rows())
 
-    def _coverage_rows(self):
-        """`coverage`'s rows one by one (a pre-render stops at the first waiting one)."""
+    def _coverage_rows(self, texts: list[str] | None = None):
+        """`coverage`'s rows one by one (a pre-render stops at the first waiting one), of the
+        active corpus's answers or of `texts`."""
         presenter, _ = self.presenter(None)
         render = self.render_config(None)
-        for _, text in self.chatbot.entries:
+        for text in [answer for _, answer in self.chatbot.entries] if texts is None else texts:
             recorded = self.published().get(text)
             ready = self.store.answer(self._key(text, presenter, recorded, True, render), touch=False) is not None
             yield {"text": text, "recorded": recorded is not None, "state": "ready" if ready else "waiting"}
@@ -669,8 +671,10 @@ class Avatar:
 
     def prerender_next(self) -> str | None:
         """Render one waiting answer of `coverage` in the background (giving way to people);
-        returns its text, or None when none is waiting or a person's render came first."""
-        for row in self._coverage_rows():
+        returns its text, or None when none is waiting or a person's render came first. Then the
+        lines no answer holds but visitors hear often: the fallback and the question back."""
+        lines = list(self._coverage_rows()) + list(self._coverage_rows([self.chatbot.fallback, CLARIFY]))
+        for row in lines:
             if row["state"] == "waiting":
                 return row["text"] if self.say(row["text"], background=True) is not None else None
         return None

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from avatar.chat import ENGLISH, train_corpus
+from avatar.chat.bot import CLARIFY, TEAM_FALLBACK
 from avatar.config import Deployment
 from avatar.errors import UserError
 from avatar.media import iter_frames, probe
@@ -380,6 +381,8 @@ def test_a_loaded_corpus_is_prerendered_giving_way_to_people(avatar, franck_clip
     assert avatar.prerender_next() == "Yes we are."
     assert avatar.prerender_next() == "We deliver daily."
     assert avatar.prerender_next() == "Cards are welcome."  # drawn on the operator's recording
+    assert avatar.prerender_next() == TEAM_FALLBACK  # then what visitors hear when no answer fits
+    assert avatar.prerender_next() == CLARIFY  # and when two are close
     assert avatar.prerender_next() is None  # nothing waiting
     assert [row["state"] for row in avatar.coverage()] == ["ready"] * 3
     answer = avatar.respond("Are you open today?", session="s-pre")

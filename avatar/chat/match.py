@@ -103,8 +103,8 @@ class Matcher:
         words alone without an encoder."""
         if self.encoder is None:
             return self._combine(*self._word_sims(message))
-        meaning = self._combine(self._meaning_q @ (query := self.encoder.encode([message])[0]),
-                                self._meaning_a @ query)
+        query = self.encoder.encode([message])[0]
+        meaning = self._combine(self._meaning_q @ query, self._meaning_a @ query)
         if not self.words_weight:
             return meaning
         return (meaning + self.words_weight * self._combine(*self._word_sims(message))) / (1 + self.words_weight)

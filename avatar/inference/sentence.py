@@ -142,14 +142,15 @@ def _dequantised(model: bytes) -> bytes:
     def int8_weight(mul):
         """(cast, int8 constant, scale constant) when `mul` dequantises a constant, else None."""
         cast = producer.get(mul.input[0]) if mul.op_type == "Mul" else None
-        if cast is None or cast.op_type != "Cast" or cast.input[0] not in constants or mul.input[1] not in constants:
+        if cast is None or cast.op_type != "Cast" or cast.input[0] not in constants or mul.input[1] not in constants \
+                or constants[cast.input[0]].data_type not in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
             return None
         return cast, constants[cast.input[0]], constants[mul.input[1]]
 
     replaced, dropped, made = {}, set(), []
     for mul in graph.node:
         found = int8_weight(mul)
-        if found is None or len(users.get(cast_out := found[0].output[0], [])) != 1:
+        if found is None or len(users.get(found[0].output[0], [])) != 1:  # the Cast feeds only this Mul
             continue
         cast, table, scale = found
         readers = users.get(mul.output[0], [])
@@ -167,7 +168,6 @@ def _dequantised(model: bytes) -> bytes:
             weight = numpy_helper.to_array(table).astype(np.float32) * numpy_helper.to_array(scale)
             made.append(numpy_helper.from_array(weight.astype(np.float32), mul.output[0]))
         dropped |= {id(mul), id(cast)}
-        del cast_out
     if not dropped:
         return model
     nodes = [n for node in graph.node if id(node) not in dropped for n in replaced.get(id(node), [node])]

@@ -155,3 +155,29 @@ def test_a_refused_file_changes_nothing(corpora, tmp_path):
     with pytest.raises(UserError, match="line 2"):
         corpora.load([DEMO, bad])
     assert [r["version"] for r in corpora.list()] == [demo["version"], ENGLISH] and corpora.active() == demo["version"]
+
+
+def test_the_command_line_asks_back_lists_misses_and_attaches_a_phrasing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AVATAR_CACHE": str(tmp_path / "cache"), "AVATAR_DB": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+
+    def avatar(*args):
+        done = subprocess.run([sys.executable, "-m", "avatar", "chat", *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+    faq = tmp_path / "faq.csv"
+    faq.write_text("question,answer\n"
+                   "How long does a refund take?,Refunds reach your card within 5 working days.\n"
+                   "How do I get a refund?,Start a return from your account to get your money back.\n"
+                   "Where is your shop?,We are at 3 High Street.\n")
+    assert "3 answers" in avatar("train", "--corpus", faq)
+    asked = avatar("ask", "refund").splitlines()
+    assert asked[0] == CLARIFY and sorted(asked[1:]) == ["  - How do I get a refund?", "  - How long does a refund take?"]
+    assert "unsure" in avatar("misses") and "kind,question,answer," in avatar("misses", "--csv")
+    assert "4 phrasings" in avatar("attach", "refund", "--to", "How do I get a refund?")
+    assert avatar("ask", "Refund!").strip() == "Start a return from your account to get your money back."
+    assert avatar("misses").strip() == "nothing missed yet"

@@ -25,6 +25,15 @@ def browser():
 ANSWER = "document.querySelector('#presenter video.answer')"
 
 
+def _login(page, url: str) -> None:
+    """Open the app at `url` and log in as the operator alice (password alice-secret)."""
+    page.goto(url)
+    page.get_by_label("username").fill("alice")
+    page.get_by_label("password").fill("alice-secret")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_text("not a real person").first.wait_for(timeout=60_000)
+
+
 def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(server)
@@ -158,11 +167,7 @@ def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_pr
                    "We open from 10 am to 4 pm on Sundays.\nCan I park at the shop?,"
                    "There is free parking behind the shop for an hour.\n", encoding="utf-8")
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(operator_server)
-    page.get_by_label("username").fill("alice")
-    page.get_by_label("password").fill("alice-secret")
-    page.get_by_role("button", name="Login").click()
-    page.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    _login(page, operator_server)
     page.get_by_role("tab", name="Team answers").click()
     page.locator("input[type=file]").first.set_input_files(str(faq))
     page.get_by_text("our-faq.csv").first.wait_for(timeout=30_000)
@@ -196,11 +201,7 @@ def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_pr
     page.get_by_role("button", name="Publish for every visitor").last.click()
     page.get_by_text("every visitor can now choose frank-support").wait_for(timeout=30_000)
     visitor = browser.new_page()
-    visitor.goto(operator_server)
-    visitor.get_by_label("username").fill("alice")
-    visitor.get_by_label("password").fill("alice-secret")
-    visitor.get_by_role("button", name="Login").click()
-    visitor.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    _login(visitor, operator_server)
     visitor.get_by_label("Presenter", exact=True).click()
     visitor.get_by_role("option", name="frank-support").wait_for(timeout=30_000)
 
@@ -211,11 +212,7 @@ def test_unsure_answers_offer_questions_and_a_not_helpful_mark_becomes_a_phrasin
     which from then on is the answer."""
     url, _ = login_server
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(url)
-    page.get_by_label("username").fill("alice")
-    page.get_by_label("password").fill("alice-secret")
-    page.get_by_role("button", name="Login").click()
-    page.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    _login(page, url)
     box = page.get_by_placeholder("Type your question")
     box.fill("I'd like my money back")
     box.press("Enter")
