@@ -74,8 +74,7 @@ def ranked_set(bot: Chatbot, path: Path) -> dict:
     ms, ranked = [], []
     for message, _ in known + [(m, "") for m in off_topic]:
         started = time.perf_counter()
-        exact = bot._matcher.exact(message)
-        ranked.append([(exact, 1.0)] if exact is not None else bot.ranked(message))
+        ranked.append(bot.ranked(message))
         ms.append(1000 * (time.perf_counter() - started))
     return {"known": known, "off_topic": off_topic, "ranked": ranked, "ms": ms}
 

@@ -60,7 +60,7 @@ POLICIES = {"meaning": Policy(answer=0.36, margin=0.08, sure=0.70, ask=0.36),
             "words": Policy(answer=0.32, margin=0.06, sure=0.60, ask=0.32),
             "both": Policy(answer=0.34, margin=0.08, sure=0.60, ask=0.32)}
 MATCHERS = tuple(POLICIES)
-WORDS_WEIGHT = {"words": 1.0, "meaning": 0.0, "both": 0.5}  # the word view's share beside meaning
+WORDS_WEIGHT = {"meaning": 0.0, "both": 0.5}  # the word view's share beside meaning
 MATCHER = "both"  # the app's: best on the dev sets (bench/chat.py)
 
 
@@ -208,10 +208,9 @@ class Chatbot:
 
     corpus: ENGLISH or a loaded corpus's version. matcher: "meaning" (sentence embeddings),
     "words" (TF-IDF) or "both" (meaning with half as much words: the default, see MATCHER and
-    `avatar.chat.match`); policy: when a match is an
-    answer, a question back or `fallback` (default: the matcher's, `POLICIES`). train_if_empty:
-    train the English corpus into `db_url` first when it has none (a shared database set up by
-    its first replica).
+    `avatar.chat.match`); policy: when a match is an answer, a question back or `fallback`
+    (default: the matcher's, `POLICIES`). train_if_empty: train the English corpus into `db_url`
+    first when it has none (a shared database set up by its first replica).
     """
 
     def __init__(self, db_url: str | None = None, train_if_empty: bool = False, corpus: str = ENGLISH,
@@ -265,15 +264,13 @@ class Chatbot:
         the fallback (see the module docstring)."""
         if not normalise(message):
             return Reply(self.fallback, 0.0, None)
-        exact = self._matcher.exact(message)
-        if exact is not None:
-            questions, answer = self.entries[exact]
-            return Reply(answer, 1.0, questions[0])
         return self.decide(self.ranked(message))
 
     def ranked(self, message: str) -> list[tuple[int, float]]:
-        """The three best (entry, score) for `message`, best first (`Matcher.ranked`)."""
-        return self._matcher.ranked(message)
+        """The three best (entry, score) for `message`, best first (`Matcher.ranked`); a known
+        phrasing (ignoring case and punctuation) alone, with score 1."""
+        exact = self._matcher.exact(message)
+        return [(exact, 1.0)] if exact is not None else self._matcher.ranked(message)
 
     def decide(self, ranked: list[tuple[int, float]], policy: Policy | None = None) -> Reply:
         """The reply for matches ranked best first ((entry, score), as `ranked` gives them),
