@@ -45,21 +45,28 @@ class _Group(click.Group):
             sys.exit(1)
 
 
+PIPED_REFRESH_S = 10.0  # a bar written to a log (not a terminal) is redrawn at most this often
+
+
 @contextmanager
 def _progress(desc: str, unit: str):
     """Yields on_progress(done, total, postfix=None) driving a tqdm bar that appears with the
-    first call, so an input refused before any work prints only its error line."""
+    first call, so an input refused before any work prints only its error line. On a terminal
+    it is redrawn up to ten times a second; into a pipe or a log file every PIPED_REFRESH_S,
+    so a long build leaves tens of lines there, not thousands."""
     from tqdm import tqdm
 
     bar = None
+    terminal = sys.stderr.isatty()
 
     def on_progress(done: int, total: int, postfix: dict | None = None) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, initial=done - 1, unit=unit, desc=desc, dynamic_ncols=True)
-        bar.update(done - bar.n)
+            bar = tqdm(total=total, initial=max(done - 1, 0), unit=unit, desc=desc, dynamic_ncols=terminal,
+                       mininterval=0.1 if terminal else PIPED_REFRESH_S, file=sys.stderr)
         if postfix:
-            bar.set_postfix(postfix)
+            bar.set_postfix(postfix, refresh=False)  # shown at the bar's next redraw, not one of its own
+        bar.update(done - bar.n)
 
     try:
         yield on_progress

@@ -125,14 +125,14 @@ def build_presenter(video: Path, name: str, consent: dict, footage: FootageConfi
     """Build the draft presenter `name` from `video` of the person in `consent` (a consent
     record's fields: person, date, scope, basis; source defaults to the video's name). Checks
     the name, the consent and the footage before any work; the folder appears only when
-    complete. Returns the draft's folder."""
+    complete, and replaces a draft of the same name only then (an operator builds again after
+    a preview; a published presenter's name is refused). Returns the draft's folder."""
     from avatar.render.exemplar import build_presenter_library
 
     progress = on_progress or (lambda share, stage: None)
     name = check_name(name)
-    for kind in (DRAFTS, INSTALLED):
-        if (models_folder(kind) / name).exists():
-            raise UserError(f"there is already a presenter called {quoted(name)}; choose another name.")
+    if (models_folder(INSTALLED) / name).exists():
+        raise UserError(f"a presenter called {quoted(name)} is already published; choose another name.")
     record = parse_consent(json.dumps({"source": f"{Path(video).name}, uploaded "
                                                  f"{datetime.now(timezone.utc):%Y-%m-%d}", **consent}).encode(),
                            "the consent form")
@@ -145,13 +145,18 @@ def build_presenter(video: Path, name: str, consent: dict, footage: FootageConfi
         consent_file = building / CONSENT_FILE
         atomic_write(consent_file, json.dumps(record.to_dict(), indent=1) + "\n")
         atomic_write(building / CARD_FILE, model_card(name, record, found, Path(video).name))
-        progress(0.05, "indexing his frames")
+        progress(0.05, "indexing the person's frames")
         build_presenter_library(building, [Path(video)], consent_file, heldout=heldout, new=True,
                                 on_progress=lambda done, total: progress(0.05 + 0.9 * done / max(total, 1),
-                                                                         "indexing his frames"))
+                                                                         "indexing the person's frames"))
         open_presenter(building)  # sealed and intact
         folder = drafts / name
+        replaced = drafts / f".replaced-{name}"
+        shutil.rmtree(replaced, ignore_errors=True)
+        if folder.exists():  # the earlier draft goes only now that its successor is complete
+            folder.rename(replaced)
         building.rename(folder)
+        shutil.rmtree(replaced, ignore_errors=True)
         shutil.rmtree(cache_dir("library-work") / building.name, ignore_errors=True)  # tracked landmarks
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)

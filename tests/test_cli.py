@@ -126,3 +126,17 @@ def test_verify_of_a_damaged_manifest_is_one_clear_line(tiny_model, franck_clip,
     result = _avatar("verify", out)
     assert result.returncode in (1, 2) and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert result.returncode == 1 or "content credentials" in result.stderr
+
+
+def test_progress_into_a_log_is_a_few_lines_not_thousands(capsys):
+    """A long build piped into a log: the bar is redrawn every few seconds, its stage shown at
+    those redraws, not once per update (a 2-minute build printed thousands of lines before)."""
+    from avatar.cli import _progress
+
+    with _progress("build", "%") as on_progress:
+        for step in range(1, 3001):
+            on_progress(step * 100 // 3000, 100, {"stage": f"indexing the frames {step}"})
+    log = capsys.readouterr().err
+    redraws = log.count("\r") + log.count("\n")
+    assert "100/100" in log and "stage=indexing the frames 3000" in log  # it still ends complete
+    assert redraws < 10, log[:300]

@@ -71,15 +71,16 @@ def test_a_presenter_is_built_from_his_own_video_with_his_consent(built):
     assert presenter.library is not None and presenter.consent["person"] == "Ann Example"
     assert presenter.consent["source"].startswith("ann.mp4, uploaded ")
     assert "signed consent form #7" in presenter.card() and "no face-swap network" in presenter.card()
-    assert "indexing his frames" in stages and stages[-1] == "done"
+    assert "indexing the person's frames" in stages and stages[-1] == "done"
     assert not any(p.name.startswith(".building") for p in folder.parent.iterdir())
 
 
-def test_a_name_taken_or_badly_formed_is_refused_before_any_work(built, cut, monkeypatch):
-    _, cache, _ = built
+def test_a_draft_built_again_replaces_it_and_a_bad_name_is_refused_before_any_work(built, cut, monkeypatch):
+    folder, cache, _ = built
     monkeypatch.setenv("AVATAR_CACHE", str(cache))
-    with pytest.raises(UserError, match="already a presenter called 'ann-example'"):
-        build_presenter(cut("ann.mp4", 8), "ann-example", CONSENT, QUICK)
+    again = build_presenter(cut("ann.mp4", 8), "ann-example", {**CONSENT, "scope": "Internal training videos"}, QUICK)
+    assert again == folder and open_presenter(folder).consent["scope"] == "Internal training videos"
+    assert [p.name for p in folder.parent.iterdir()] == ["ann-example"]  # no leftovers of either build
     with pytest.raises(UserError, match="lower-case letters"):
         build_presenter(cut("ann.mp4", 8), "Ann Example", CONSENT, QUICK)
     with pytest.raises(UserError, match="lacks basis"):
@@ -105,6 +106,8 @@ def test_a_draft_is_previewed_then_published_for_every_visitor(built, monkeypatc
     assert any(line.split()[0] == "ann-example" and line.endswith("(draft)") for line in listing.splitlines())
     publish_presenter("ann-example")
     assert "ann-example" in avatar.models() and drafts() == []
+    with pytest.raises(UserError, match="'ann-example' is already published"):
+        build_presenter(folder, "ann-example", CONSENT, QUICK)
     assert {name: draft for name, _, draft in presenters()}["ann-example"] is False
     answer = avatar.say("Thank you for calling.", model="ann-example")
     assert probe(answer.video).has_audio and avatar.about("ann-example")["renderer"] == "exemplar"

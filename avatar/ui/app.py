@@ -87,7 +87,7 @@ def _sentence(message: str) -> str:
 
 
 # What each stage of a render is called on the page.
-STAGE_WORDS = {"speech": "Making the voice", "driver": "Planning his movements", "swap": "Drawing the presenter",
+STAGE_WORDS = {"speech": "Making the voice", "driver": "Planning the movements", "swap": "Drawing the presenter",
                "joining": "Joining the answers", "done": "Done"}
 
 
@@ -335,6 +335,8 @@ def build_demo(deploy: Deployment | None = None) -> gr.Blocks:
                            concurrency_id="info")
         answers_tab.select(_demo_questions, None, [_APP["demo_questions"]], api_name=False, concurrency_limit=4,
                            concurrency_id="info")
+        presenter_tab.select(_drafts_view, None, [_APP["drafts"]], api_name=False, concurrency_limit=4,
+                             concurrency_id="info")
         with gr.Accordion("About this presenter", open=False):
             about = gr.Markdown(_about(names[0], None))
         model.change(_about, [model], [about], api_name=False, concurrency_limit=4, concurrency_id="info")
@@ -647,6 +649,14 @@ def _presenter_tab() -> None:
     build.click(_build_presenter, [source, name, person, given, scope, basis, agree], [status, preview, draft],
                 api_name="build_presenter")
     publish.click(_publish_presenter, [draft], [status, draft], api_name="publish_presenter")
+    _APP["drafts"] = draft
+
+
+def _drafts_view(request: gr.Request):
+    """The draft presenters kept on this machine (the tab opened: after a reload too), newest first."""
+    _operator_only(request, "see the draft presenters")
+    drafts = _service().draft_presenters()
+    return gr.Dropdown(choices=drafts, value=drafts[0] if drafts else None)
 
 
 def _build_presenter(video: str | None, name: str, person: str, given: str, scope: str, basis: str, agree: bool,

@@ -198,6 +198,11 @@ def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_pr
     page.get_by_label("I confirm this person agreed").check()
     page.get_by_role("button", name="Build the presenter").click()
     page.get_by_text("Built frank-support from their own frames").wait_for(timeout=300_000)
+    page.reload()  # the draft is kept: listed again once the tab is opened
+    page.get_by_text("not a real person").first.wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Team presenter").click()
+    page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === 'frank-support')",
+                           timeout=30_000)
     page.get_by_role("button", name="Publish for every visitor").last.click()
     page.get_by_text("every visitor can now choose frank-support").wait_for(timeout=30_000)
     visitor = browser.new_page()
