@@ -22,7 +22,7 @@ import numpy as np
 
 from avatar.errors import UserError, quoted
 from avatar.paths import atomic_write, cache_dir, writable_dir
-from avatar.presenter import CARD_FILE, CONSENT_FILE, available_models, open_presenter
+from avatar.presenter import CARD_FILE, CONSENT_FILE, LIBRARY, available_models, open_presenter
 from avatar.provenance.consent import ConsentRecord, parse_consent
 
 DRAFTS, INSTALLED = "drafts", "installed"  # folders of <cache>/models
@@ -213,3 +213,127 @@ def publish_presenter(name: str) -> Path:
         raise UserError(f"a presenter called {quoted(name)} is already published.")
     draft.rename(target)
     return target
+
+
+# -- what to record, and what the footage has ----------------------------------------------
+
+RECORDING_GUIDE = """**What to record (about 90 seconds).** Sit facing the camera in even light, your face
+filling about a third of the picture, nobody else in view. Read the script below aloud at your
+normal pace, looking into the lens; do what the *[brackets]* say.
+
+1. *[Look into the camera, mouth closed, and listen calmly for ten seconds.]*
+2. Hello, and welcome. My name is ___, and I am here to help you today.
+3. Maybe you bought a blue bag, a big box of paper, or a bottle of milk from me.
+4. *[Smile.]* Please be patient with me: we will sort it out together.
+5. Who knew? Two new blue shoes, a cool loose roof, and a few good books.
+6. *[Nod slowly twice.]* You see, we keep each street clean and green, even in the evening.
+7. Father said the car park is far, far away: half an hour by car.
+8. *[Laugh briefly, as at a friendly joke.]* Thank you very much. Oh, and one more thing:
+9. the shop opens at nine and closes at half past five, from Monday through Thursday.
+10. Vivid fish, thin things, sharp shells: show me which ones you choose.
+11. *[Turn your head a little left, then right, then back to the camera.]*
+12. Goodbye for now, and have a lovely day.
+13. *[Listen calmly again, mouth closed, for ten seconds.]*
+
+The script has every mouth shape an answer needs: lips closed (p, b, m), rounded (o, u, w), wide
+(ee), open (aa), and teeth on lip (f, v), plus a smile, a laugh, nods and two calm stretches for
+the presenter's listening loop. After a build, the report below the drafts says which of them
+the footage holds."""
+
+# Each shape: (what it is, whether an answer needs it, what the presenter does without it).
+SHAPES = {
+    "closed": ("lips closed (p, b, m)", True, "the lips never quite close on p, b and m"),
+    "open": ("mouth open (aa)", True, "open vowels are drawn from the widest mouth recorded, stretched by the "
+             "warp, so they look mumbled"),
+    "rounded": ("lips rounded (o, u, w)", True, "o, u and w are drawn by narrowing the nearest mouth recorded, "
+                "without real lip rounding"),
+    "wide": ("lips spread (ee)", False, "ee is drawn by widening the nearest mouth recorded"),
+    "smile": ("a smile", False, "a smile asked for by a recorded answer becomes at most a slight one"),
+    "laugh": ("a laugh", False, "the presenter cannot laugh"),
+    "blink": ("blinks", False, "the eyes do not blink"),
+    "nod": ("nods (head up and down)", False, "the head moves up and down only as little as in the footage"),
+    "camera": ("eyes to the camera", True, "the presenter looks past the viewer"),
+    "listening": ("a calm listening stretch (2 s or more)", True, "the listening loop between answers is short "
+                  "and may show the presenter about to speak"),
+}
+ENOUGH_S = 0.5  # seconds of a shape for it to count as covered (fewer frames: "few")
+LISTENING_S = 2.0
+
+
+def footage_coverage(library) -> list[dict]:
+    """Which shapes and expressions a presenter's library (`PresenterLibrary`) holds: per shape
+    of SHAPES (in that order) its name, what it is, essential, seconds of footage and state
+    ("ok", "few" or "missing"), and what the presenter does instead when not "ok".
+
+    Measured on his valid frames, against his own face where faces differ: mouth opening is
+    the inner-lip gap over the eye distance (closed < 0.03, open >= 0.25); rounded and spread
+    lips are at least 15 % narrower or 8 % wider than his median mouth; a smile is that wide with
+    the corners raised by 2.5 % of the eye span over his neutral face, a laugh a smile with an
+    open mouth; a blink an eye opening under 0.7 of his median; a nod the head tilted up or down
+    by at least 0.05 eye distances from his usual pitch; eyes to the camera a head turned less
+    than 0.1 eye distances; the listening stretch his longest run of consecutive frames with the
+    mouth closed."""
+    frames = library.frames
+    valid = frames.valid
+    fps = float(frames.meta.get("fps") or 25.0)
+    features = frames.features[valid]
+    opening, width, roundness, yaw, pitch, eyes = (features[:, i] for i in (0, 1, 2, 4, 5, 6))
+    canon, neutral = library.canon[valid], library.neutral
+    span = float(np.linalg.norm(neutral[45] - neutral[36]))
+    lift = (neutral[[48, 54], 1].mean() - canon[:, [48, 54], 1].mean(1)) / span  # + = corners raised
+    smile = (width >= 1.08) & (lift >= 0.025)
+    found = {"closed": opening < 0.03, "open": opening >= 0.25, "rounded": (roundness >= 0.15) & (opening >= 0.03),
+             "wide": (width >= 1.08) & (opening < 0.15) & ~smile, "smile": smile, "laugh": smile & (opening >= 0.2),
+             "blink": eyes < 0.7 * np.median(eyes), "camera": np.abs(yaw) < 0.1,
+             "nod": np.abs(pitch - np.median(pitch)) >= 0.05}
+    seconds = {name: float(mask.sum()) / fps for name, mask in found.items()}
+    seconds["listening"] = _longest_run(frames.valid & (frames.features[:, 0] < 0.05), frames.continues) / fps
+    rows = []
+    for name, (what, essential, instead) in SHAPES.items():
+        need = LISTENING_S if name == "listening" else ENOUGH_S
+        state = "ok" if seconds[name] >= need else "few" if seconds[name] > 0 else "missing"
+        rows.append({"shape": name, "what": what, "essential": essential, "seconds": round(seconds[name], 1),
+                     "state": state, "instead": None if state == "ok" else instead})
+    return rows
+
+
+def _longest_run(mask: np.ndarray, continues: np.ndarray) -> int:
+    """Frames in the longest run of consecutive True in `mask` within one shot (`continues[i]`:
+    frame i follows frame i-1)."""
+    best = run = 0
+    for i, on in enumerate(mask):
+        run = run + 1 if on and i and continues[i] and mask[i - 1] else int(on)
+        best = max(best, run)
+    return best
+
+
+def draft_coverage(name: str) -> list[dict]:
+    """`footage_coverage` of the draft presenter `name`."""
+    from avatar.render import PresenterLibrary
+
+    folder = models_folder(DRAFTS) / check_name(name)
+    if not folder.is_dir():
+        raise UserError(f"there is no draft presenter called {quoted(name)}.")
+    return footage_coverage(PresenterLibrary.load(folder / LIBRARY))
+
+
+def missing_essentials(rows: list[dict]) -> list[str]:
+    """What an answer needs that the footage lacks (rows of `footage_coverage`)."""
+    return [row["what"] for row in rows if row["essential"] and row["state"] != "ok"]
+
+
+def coverage_markdown(rows: list[dict]) -> str:
+    """The coverage report as Markdown: a warning first when essentials are missing, then a table."""
+    lines = []
+    lacking = missing_essentials(rows)
+    if lacking:
+        lines.append(f"**This footage lacks what answers need: {', '.join(lacking)}.** Record again with the script "
+                     "above before publishing, or publish knowing what the presenter will do instead (below).")
+    else:
+        lines.append("**The footage has every shape an answer needs.**")
+    lines += ["", "| in the footage | seconds | | without it |", "|---|---|---|---|"]
+    words = {"ok": "yes", "few": "too little", "missing": "missing"}
+    for row in rows:
+        lines.append(f"| {row['what']}{' (essential)' if row['essential'] else ''} | {row['seconds']} | "
+                     f"{words[row['state']]} | {row['instead'] or ''} |")
+    return "\n".join(lines)

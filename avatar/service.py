@@ -58,8 +58,10 @@ from avatar.media.clip import DriverClip
 from avatar.paths import cache_dir, private_dirs, scratch_dir, sweep_scratch, writable_dir
 from avatar.presenter import (DEFAULT_MODEL, MODEL_FILE, RECORD_FILE, Presenter, available_models, model_folder,
                               open_presenter)
-from avatar.presenter_build import (DRAFTS, INSTALLED, FootageConfig, build_presenter, check_name, drafts,
-                                    models_folder, publish_presenter)
+from avatar.presenter_build import (DRAFTS, INSTALLED, FootageConfig, build_presenter, check_name, draft_coverage,
+                                    drafts, models_folder, publish_presenter)
+# The recording guide and the coverage report's words, for the UI (which imports only this module).
+from avatar.presenter_build import RECORDING_GUIDE, coverage_markdown, missing_essentials  # noqa: F401
 from avatar.provenance.credentials import sign_video
 from avatar.render import PresenterLibrary, load_drawing, render_clip, spoken_clip
 from avatar.render.exemplar.idle import render_idle
@@ -274,6 +276,11 @@ class Avatar:
     def publish_presenter(self, name: str) -> Path:
         """Offer the draft presenter `name` to every visitor (an operator's action)."""
         return publish_presenter(name)
+
+    def draft_coverage(self, name: str) -> list[dict]:
+        """Which mouth shapes and expressions the draft presenter `name`'s footage holds, and what
+        it will do instead of those it lacks (`avatar.presenter_build.footage_coverage`)."""
+        return draft_coverage(name)
 
     def presenter(self, name: str | None, owner: str | None = None) -> tuple[Presenter, SwapModel | None]:
         """The checked presenter called `name` (None: the default) and its loaded swap model

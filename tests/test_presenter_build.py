@@ -4,7 +4,9 @@ built as a draft drawn from his own frames, previewed, then published for every 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from avatar.errors import UserError
@@ -104,6 +106,11 @@ def test_a_draft_is_previewed_then_published_for_every_visitor(built, monkeypatc
     listing = subprocess.run([sys.executable, "-m", "avatar", "presenter", "list"], capture_output=True, text=True,
                              env={**os.environ, "AVATAR_CACHE": str(cache)}, check=True).stdout
     assert any(line.split()[0] == "ann-example" and line.endswith("(draft)") for line in listing.splitlines())
+    report = subprocess.run([sys.executable, "-m", "avatar", "presenter", "coverage", "ann-example"],
+                            capture_output=True, text=True, env={**os.environ, "AVATAR_CACHE": str(cache)},
+                            check=True).stdout.splitlines()
+    assert report[0].startswith("the footage") and any(line.split()[:3] == ["lips", "closed", "(p,"]
+                                                       for line in report)
     publish_presenter("ann-example")
     assert "ann-example" in avatar.models() and drafts() == []
     with pytest.raises(UserError, match="'ann-example' is already published"):
@@ -111,3 +118,29 @@ def test_a_draft_is_previewed_then_published_for_every_visitor(built, monkeypatc
     assert {name: draft for name, _, draft in presenters()}["ann-example"] is False
     answer = avatar.say("Thank you for calling.", model="ann-example")
     assert probe(answer.video).has_audio and avatar.about("ann-example")["renderer"] == "exemplar"
+
+
+def test_the_coverage_report_says_what_the_footage_has_and_what_it_lacks():
+    """The shipped man's footage has every shape an answer needs, but hardly a smile (he never
+    grins in it); the same footage with the mouth never opening wide lacks open vowels, which
+    the report says first, with what the presenter does instead."""
+    from types import SimpleNamespace
+
+    from avatar.presenter_build import coverage_markdown, footage_coverage, missing_essentials
+    from avatar.render import PresenterLibrary
+
+    library = PresenterLibrary.load(Path(__file__).resolve().parents[1] / "models/presenter-default/library")
+    rows = {row["shape"]: row for row in footage_coverage(library)}
+    assert missing_essentials(list(rows.values())) == []
+    assert rows["open"]["state"] == rows["closed"]["state"] == rows["listening"]["state"] == "ok"
+    assert rows["smile"]["state"] != "ok" and rows["smile"]["instead"]
+    closed_mouth = library.frames.features.copy()
+    closed_mouth[:, 0] = np.minimum(closed_mouth[:, 0], 0.1)  # never wider than a murmur
+    mumbler = SimpleNamespace(frames=SimpleNamespace(valid=library.frames.valid, features=closed_mouth,
+                                                     meta=library.frames.meta, continues=library.frames.continues),
+                              canon=library.canon, neutral=library.neutral)
+    rows = footage_coverage(mumbler)
+    assert missing_essentials(rows) == ["mouth open (aa)"]
+    report = coverage_markdown(rows)
+    assert report.startswith("**This footage lacks what answers need: mouth open (aa).**")
+    assert "| mouth open (aa) (essential) | 0.0 | missing | open vowels are drawn" in report

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from avatar.service import (Deployment, LiveAnswer, UserError, export_path, logins, open_service, read_preview,
-                            served_folders)
+from avatar.service import (RECORDING_GUIDE, Deployment, LiveAnswer, UserError, coverage_markdown, export_path, logins,
+                            missing_essentials, open_service, read_preview, served_folders)
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -627,6 +627,8 @@ PREVIEW_LINE = "Hello! I'm an AI presenter. Ask me anything about our shop."
 
 def _presenter_tab() -> None:
     gr.Markdown(PRESENTER_HELP)
+    with gr.Accordion("What to record: a 90-second script", open=False, elem_id="recording-guide"):
+        gr.Markdown(RECORDING_GUIDE)
     # include_audio: without it Gradio strips the sound with a system ffmpeg it may not find; the sound is unused.
     source = gr.Video(label="Their video (1-5 minutes)", sources=["upload"], include_audio=True,
                       elem_id="presenter-source")
@@ -646,10 +648,20 @@ def _presenter_tab() -> None:
     with gr.Row():
         draft = gr.Dropdown([], label="Draft presenters", interactive=True)
         publish = gr.Button("Publish for every visitor")
+    report = gr.Markdown(elem_id="coverage-report")  # what the chosen draft's footage holds
     build.click(_build_presenter, [source, name, person, given, scope, basis, agree], [status, preview, draft],
                 api_name="build_presenter")
+    draft.change(_draft_report, [draft], [report], api_name=False, concurrency_limit=4, concurrency_id="info")
     publish.click(_publish_presenter, [draft], [status, draft], api_name="publish_presenter")
     _APP["drafts"] = draft
+
+
+def _draft_report(name: str | None, request: gr.Request) -> str:
+    """What the chosen draft's footage holds, and what the presenter does without what it lacks."""
+    _operator_only(request, "see the draft presenters")
+    if not name:
+        return ""
+    return f"#### What {name}'s footage holds\n\n" + coverage_markdown(_call(_service().draft_coverage, name))
 
 
 def _drafts_view(request: gr.Request):
@@ -682,9 +694,11 @@ def _publish_presenter(name: str | None, request: gr.Request):
     _operator_only(request, "publish a presenter")
     if not name:
         raise _refusal("Pick a draft presenter first.")
+    lacking = missing_essentials(_call(_service().draft_coverage, name))
     folder = _call(_service().publish_presenter, name)
-    return (f"Published: every visitor can now choose **{folder.name}** (reload the page to see it in the list).",
-            gr.Dropdown(choices=_service().draft_presenters(), value=None))
+    warning = f" Its footage lacks {', '.join(lacking)}: see what it does instead above." if lacking else ""
+    return (f"Published: every visitor can now choose **{folder.name}** (reload the page to see it in the list)."
+            + warning, gr.Dropdown(choices=_service().draft_presenters(), value=None))
 
 
 def _operator_only(request: gr.Request | None, what: str) -> None:

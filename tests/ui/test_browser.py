@@ -188,6 +188,8 @@ def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_pr
     page.get_by_text("Do you sell bicycles?", exact=True).locator("visible=true").first.wait_for(timeout=30_000)
 
     page.get_by_role("tab", name="Team presenter").click()
+    page.get_by_text("What to record: a 90-second script").click()  # the guide, before any upload
+    page.get_by_text("Two new blue shoes").wait_for(timeout=10_000)
     page.locator("#presenter-source input[type=file]").set_input_files(str(colleague_video))
     page.locator("#presenter-source video").first.wait_for(timeout=60_000)
     page.get_by_label("Presenter name (lower case, e.g. anna-support)").fill("frank-support")
@@ -198,6 +200,8 @@ def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_pr
     page.get_by_label("I confirm this person agreed").check()
     page.get_by_role("button", name="Build the presenter").click()
     page.get_by_text("Built frank-support from their own frames").wait_for(timeout=300_000)
+    page.locator("#coverage-report").get_by_text("What frank-support's footage holds").wait_for(timeout=30_000)
+    assert page.locator("#coverage-report").get_by_text("lips closed (p, b, m)").count() == 1
     page.reload()  # the draft is kept: listed again once the tab is opened
     page.get_by_text("not a real person").first.wait_for(timeout=60_000)
     page.get_by_role("tab", name="Team presenter").click()
