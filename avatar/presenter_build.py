@@ -34,7 +34,15 @@ class FootageConfig:
     """What a presenter's source video must be: min/max_seconds long; in `samples` evenly
     spaced frames, one face in at least `min_face_share` of them (another face counts when it is
     at least half the subject's width), its median width at least `min_face` pixels and the face's
-    median brightness (mean luma, 0-255) at least `min_brightness`."""
+    median brightness (mean luma, 0-255) at least `min_brightness`.
+
+    The presenter's library keeps a working resolution, since answers are drawn at its size:
+    footage is scaled down (never up) so that its shorter side is at most `working_side` pixels
+    and the face at most `face_max` wide, but never so far that the face is narrower than
+    `face_min`. The face's size sets the cost of drawing every frame (the warp is computed at
+    each of its pixels), the frame's size that of decoding and encoding: a 720p or 1080p phone
+    recording, landscape or portrait, then draws faster than real time on 2 CPU cores, with the
+    face still wider than the 128-px crops the renderer works on (README "Phone footage")."""
 
     min_seconds: float = 60.0
     max_seconds: float = 300.0
@@ -42,6 +50,9 @@ class FootageConfig:
     min_face_share: float = 0.8
     min_face: int = 80
     min_brightness: float = 50.0
+    working_side: int = 480
+    face_max: int = 200
+    face_min: int = 110
 
 
 @dataclass(frozen=True)
@@ -144,11 +155,13 @@ def build_presenter(video: Path, name: str, consent: dict, footage: FootageConfi
     try:
         consent_file = building / CONSENT_FILE
         atomic_write(consent_file, json.dumps(record.to_dict(), indent=1) + "\n")
-        atomic_write(building / CARD_FILE, model_card(name, record, found, Path(video).name))
+        working = working_side(video, found, footage)
+        atomic_write(building / CARD_FILE, model_card(name, record, found, Path(video).name, working))
         progress(0.05, "indexing the person's frames")
         build_presenter_library(building, [Path(video)], consent_file, heldout=heldout, new=True,
                                 on_progress=lambda done, total: progress(0.05 + 0.9 * done / max(total, 1),
-                                                                         "indexing the person's frames"))
+                                                                         "indexing the person's frames"),
+                                short_side=working)
         open_presenter(building)  # sealed and intact
         folder = drafts / name
         replaced = drafts / f".replaced-{name}"
@@ -165,7 +178,19 @@ def build_presenter(video: Path, name: str, consent: dict, footage: FootageConfi
     return folder
 
 
-def model_card(name: str, consent: ConsentRecord, footage: Footage, source: str) -> str:
+def working_side(video: Path, found: Footage, config: FootageConfig) -> int | None:
+    """The shorter side, in pixels, the library of `video` keeps (None: as recorded); see `FootageConfig`."""
+    from avatar.media import probe
+
+    info = probe(video)
+    short, face = min(info.width, info.height), max(found.face_width, 1.0)
+    factor = max(min(config.working_side / short, config.face_max / face), config.face_min / face)
+    return None if factor >= 1 else int(round(short * factor / 2) * 2)
+
+
+def model_card(name: str, consent: ConsentRecord, footage: Footage, source: str, working: int | None = None) -> str:
+    kept = (f"Kept at {working} px on its shorter side (scaled down for answers drawn in real time)." if working
+            else "Kept at its recorded size.")
     return f"""# Presenter {name}
 
 ## Who this is
@@ -181,6 +206,7 @@ AI-generated and carries signed content credentials naming this presenter and th
 ## Footage check
 {footage.samples} frames checked: one face in {footage.one_face}, several in {footage.several_faces};
 face about {footage.face_width:.0f} px wide, brightness {footage.brightness:.0f} of 255.
+{kept}
 
 ## Refiner
 Not trained yet (`avatar library refiner --model ... --run ...` trains one on this library).

@@ -144,3 +144,17 @@ def test_the_coverage_report_says_what_the_footage_has_and_what_it_lacks():
     report = coverage_markdown(rows)
     assert report.startswith("**This footage lacks what answers need: mouth open (aa).**")
     assert "| mouth open (aa) (essential) | 0.0 | missing | open vowels are drawn" in report
+
+
+@pytest.mark.parametrize("size, face, expected", [
+    ("1280x720", 462, 312),  # a phone's close-up: the face, not the frame, sets the size (at most 200 px wide)
+    ("720x1280", 300, 480),  # portrait: the width is the short side, at most 480
+    ("1920x1080", 150, 792),  # a small face in 1080p stays at least 110 px wide
+    ("400x300", 95, None),  # a webcam's frame is drawn as recorded
+])
+def test_the_library_keeps_a_working_resolution_chosen_for_real_time(make_video, size, face, expected):
+    from avatar.presenter_build import Footage, working_side
+
+    video = make_video(f"phone-{size}.mp4", seconds=1, size=size)
+    found = Footage(duration=90.0, samples=24, one_face=24, several_faces=0, face_width=face, brightness=120.0)
+    assert working_side(video, found, FootageConfig()) == expected

@@ -119,7 +119,8 @@ def _track(video: Path, frames: int, track: TrackConfig, on_frame: Callable[[], 
 
 def build_library(videos: Path | list[Path], out: Path, heldout: float = 0.0, track: TrackConfig = TrackConfig(),
                   crf: int = 26, limits: MediaLimits = MediaLimits(), work: Path | None = None,
-                  on_progress: Callable[[int, int], None] | None = None) -> DriverLibrary:
+                  on_progress: Callable[[int, int], None] | None = None,
+                  short_side: int | None = None) -> DriverLibrary:
     """Index every frame of `videos` (one or several of one person, same frame size and rate)
     into the library folder `out` (replaced atomically), leaving each video's last `heldout`
     share out (kept for evaluation, never drawn from).
@@ -127,6 +128,8 @@ def build_library(videos: Path | list[Path], out: Path, heldout: float = 0.0, tr
     Every input is probed before any work. Each video's tracked landmarks are kept in `work`
     (default: a folder beside `out`), so an interrupted build resumes after the last finished
     video. crf: H.264 quality of frames.mp4 (a presenter's own pixels deserve about 16).
+    short_side: the library's working resolution, larger videos scaled down so their shorter
+    side is this many pixels (faces are found and tracked at that size too).
     """
     videos = [Path(v) for v in ([videos] if isinstance(videos, (str, Path)) else videos)]
     if not videos:
@@ -138,7 +141,7 @@ def build_library(videos: Path | list[Path], out: Path, heldout: float = 0.0, tr
     out = Path(out)
     work = Path(work) if work else out.parent / f".{out.name}-work"
     work.mkdir(parents=True, exist_ok=True)
-    normals = [normalize(video, work, limits, with_audio=False) for video in videos]
+    normals = [normalize(video, work, limits, with_audio=False, short_side=short_side) for video in videos]
     shapes = {(n.info.width, n.info.height, round(n.info.fps, 3)) for n in normals}
     if len(shapes) > 1:
         raise UserError("the videos of one library must share their frame size and rate; got "

@@ -31,7 +31,7 @@ class NormalizedVideo:
     info: VideoInfo
 
 
-def _is_normal(info: VideoInfo, fps: float | None) -> bool:
+def _is_normal(info: VideoInfo, fps: float | None, short_side: int | None = None) -> bool:
     # Any codec PyAV decoded in `probe` is fine; what matters downstream is timing and geometry.
     # A file declaring no duration (a raw .h264 elementary stream) has no real timestamps, so it
     # is rewrapped too.
@@ -42,13 +42,23 @@ def _is_normal(info: VideoInfo, fps: float | None) -> bool:
         and info.width % 2 == 0
         and info.height % 2 == 0
         and (fps is None or abs(info.fps - fps) < 1e-3 * fps)
+        and (short_side is None or min(info.width, info.height) <= short_side)
     )
 
 
-def _stem(path: Path, fps: float | None) -> str:
-    """Deterministic output name: same source file (path, size, mtime) and fps -> same name."""
+def _scale_filter(short_side: int | None) -> str:
+    """ffmpeg's scale filter: even sides, and the shorter side at most `short_side` (aspect kept;
+    applied after the rotation, so a portrait phone video keeps its width as the short side)."""
+    if short_side is None:
+        return "scale=trunc(iw/2)*2:trunc(ih/2)*2"
+    factor = f"min(1,{int(short_side)}/min(iw,ih))"  # quoted below: its commas are not the chain's
+    return f"scale='trunc(iw*{factor}/2)*2':'trunc(ih*{factor}/2)*2'"
+
+
+def _stem(path: Path, fps: float | None, short_side: int | None = None) -> str:
+    """Deterministic output name: same source file (path, size, mtime), fps and size -> same name."""
     stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{fps}"
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{fps}" + (f"|{short_side}" if short_side else "")
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return f"{path.stem}-{digest}"
 
@@ -98,6 +108,7 @@ def normalize(
     limits: MediaLimits = MediaLimits(),
     fps: float | None = None,
     with_audio: bool = True,
+    short_side: int | None = None,
 ) -> NormalizedVideo:
     """Probe `path` and, unless it is already normal, transcode it once into `work_dir`.
 
@@ -107,18 +118,19 @@ def normalize(
     mean rate, snapped to the nearest common rate such as 30 when within 3 %), rounds odd sizes
     down to even and encodes libx264 veryfast CRF 17 yuv420p without audio. The source's first
     audio stream, if any, is written as a 16-bit PCM WAV keeping its sample rate and channels
-    (skipped with `with_audio=False`: face extraction has no use for an hour of WAV).
+    (skipped with `with_audio=False`: face extraction has no use for an hour of WAV). With
+    `short_side`, a larger video is scaled down so its shorter side is that many pixels.
     Raises `MediaError` for unusable input or an output shorter than the input.
     """
     path = Path(path)
     source = probe(path, limits)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    stem = _stem(path, fps)
+    stem = _stem(path, fps, short_side)
     # Tolerance for length checks: the fps filter may add or drop a frame at either end.
     slack = max(2.0 / (fps or source.fps or 25.0), 0.02 * source.duration)
 
-    if _is_normal(source, fps):
+    if _is_normal(source, fps, short_side):
         video, info = path, source
     else:
         video = work_dir / f"{stem}.mp4"
@@ -128,7 +140,7 @@ def normalize(
                 [
                     # 0:V:0 = first video stream that is not cover art (as probe chose)
                     "-i", str(path), "-map", "0:V:0", "-an", "-sn", "-dn",
-                    "-vf", f"fps={rate},scale=trunc(iw/2)*2:trunc(ih/2)*2",
+                    "-vf", f"fps={rate},{_scale_filter(short_side)}",
                     "-c:v", "libx264", "-preset", "veryfast", "-crf", "17", "-pix_fmt", "yuv420p",
                     "-movflags", "+faststart",
                 ],

@@ -154,3 +154,16 @@ def test_run_ffmpeg_failure_is_one_clear_line(tmp_path):
 def test_audio_can_be_left_out(make_video, tmp_path):
     result = normalize(make_video("talk.mp4", seconds=2, audio=True), tmp_path, with_audio=False)
     assert result.audio is None and not list(tmp_path.glob("*.wav"))
+
+
+@pytest.mark.parametrize("size, short_side, expected", [
+    ("1280x720", 480, (852, 480)),  # 720p landscape: the height becomes 480, the aspect kept (even sides)
+    ("720x1280", 480, (480, 852)),  # portrait: the width is the short side
+    ("400x300", 480, (400, 300)),  # already small enough: left as it is
+])
+def test_a_working_resolution_scales_large_video_down(make_video, tmp_path, size, short_side, expected):
+    source = make_video(f"{size}.mp4", seconds=1, size=size)
+    result = normalize(source, tmp_path, short_side=short_side)
+    assert (result.info.width, result.info.height) == expected
+    assert (result.video == source) == (size == "400x300")  # nothing transcoded when nothing changes
+    assert normalize(source, tmp_path).info.width == int(size.split("x")[0])  # another size, another file

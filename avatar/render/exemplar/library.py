@@ -58,19 +58,20 @@ def _load(folder: str, _version: int) -> PresenterLibrary:
 
 def build_presenter_library(folder: Path, videos: list[Path], consent: Path, heldout: float = 0.2, crf: int = 16,
                             on_progress: Callable[[int, int], None] | None = None,
-                            new: bool = False) -> PresenterLibrary:
+                            new: bool = False, short_side: int | None = None) -> PresenterLibrary:
     """Build the presenter model `folder`'s library from his own `videos` (each video's last
     `heldout` share stays out, for evaluation), keep the `consent` record in it, and seal it
     into the presenter's integrity record. The consent record and the presenter (unless `new`:
     a folder being made, with nothing sealed yet to protect) are checked before any work; an
-    interrupted build resumes from its last finished video."""
+    interrupted build resumes from its last finished video. short_side: the library's working
+    resolution (see `avatar.driver.library.build_library`)."""
     folder = Path(folder)
     record = load_consent(consent)
     if not new:
         open_presenter(folder)  # intact now: resealing must never bless a changed file
     library = folder / LIBRARY
     build_library(videos, library, heldout=heldout, crf=crf, work=cache_dir("library-work") / folder.name,
-                  on_progress=on_progress)
+                  on_progress=on_progress, short_side=short_side)
     atomic_write(library / CONSENT_FILE, json.dumps(record.to_dict(), indent=1) + "\n")
     write_record(folder)
     return PresenterLibrary.load(library)
