@@ -381,9 +381,11 @@ def test_a_loaded_corpus_is_prerendered_giving_way_to_people(avatar, franck_clip
     assert avatar.prerender_next() == "Yes we are."
     assert avatar.prerender_next() == "We deliver daily."
     assert avatar.prerender_next() == "Cards are welcome."  # drawn on the operator's recording
-    assert avatar.prerender_next() == TEAM_FALLBACK  # then what visitors hear when no answer fits
-    assert avatar.prerender_next() == CLARIFY  # and when two are close
-    assert avatar.prerender_next() is None  # nothing waiting
+    rest = []  # then what visitors hear when no answer fits, and when two are close (unless rendered before)
+    while (text := avatar.prerender_next()) is not None:
+        rest.append(text)
+    assert rest in ([TEAM_FALLBACK, CLARIFY], [CLARIFY], [TEAM_FALLBACK], [])
+    assert avatar.say(TEAM_FALLBACK).cached and avatar.say(CLARIFY).cached  # both ready now
     assert [row["state"] for row in avatar.coverage()] == ["ready"] * 3
     answer = avatar.respond("Are you open today?", session="s-pre")
     assert answer.cached and answer.text == "Yes we are."  # plays at once
