@@ -248,6 +248,10 @@ STAGE_CSS = """
 .presenter-stage { position: relative; width: 100%; aspect-ratio: 4 / 3; max-height: 360px; background: #111;
                    border-radius: 8px; overflow: hidden; }
 .presenter-stage video { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; }
+/* An answer fades in over the listening loop beneath it, and out again, in 0.2 s: no hard cut
+   between his listening frame and the answer's first (or last) one. */
+.presenter-stage video.answer { opacity: 0; transition: opacity 0.2s linear; }
+.presenter-stage video.answer.shown { opacity: 1; }
 .presenter-stage .replay { position: absolute; left: 8px; top: 8px; padding: 4px 10px; border-radius: 6px;
                            background: rgba(0,0,0,.6); color: #fff; border: 1px solid #fff8; cursor: pointer; }
 """
@@ -291,10 +295,18 @@ function show() {
   const video = stage.querySelector('video.answer'), replay = stage.querySelector('.replay');
   if (reading) { reading.abort(); reading = null; }
   replay.hidden = true;
+  video.classList.remove('shown');
   video.hidden = true;  // shown once it plays: until then (and after it) he listens
   if (!stage.dataset.answer) { video.removeAttribute('src'); video.load(); return; }
-  video.onplaying = () => { video.hidden = false; };
-  video.onended = () => { video.hidden = true; replay.hidden = false; };
+  video.onplaying = () => {
+    video.hidden = false;
+    requestAnimationFrame(() => video.classList.add('shown'));  // fades in over the listening loop
+  };
+  video.onended = () => {
+    video.classList.remove('shown');  // fades out to the listening loop, then leaves the stage
+    setTimeout(() => { if (video.ended) video.hidden = true; }, 250);
+    replay.hidden = false;
+  };
   replay.onclick = () => { replay.hidden = true; video.currentTime = 0; video.play(); };
   const streamable = window.ManagedMediaSource || window.MediaSource;
   if (stage.dataset.live === 'true' && streamable) stream(video, stage.dataset.answer);

@@ -44,6 +44,9 @@ def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     page.get_by_text("Your order confirmation email has a tracking link").first.wait_for(timeout=60_000)
     page.wait_for_function(f"() => {{ const v = {ANSWER}; return v && v.readyState >= 2 && v.currentTime > 0.2; }}",
                            timeout=120_000)
+    # It fades in over the listening loop in 0.2 s (no hard cut from his listening frame).
+    page.wait_for_function(f"() => getComputedStyle({ANSWER}).opacity === '1'", timeout=5_000)
+    assert page.evaluate(f"() => getComputedStyle({ANSWER}).transitionDuration") == "0.2s"
     # A new answer streams while it renders: fed to the player through Media Source Extensions.
     assert page.evaluate(f"() => {ANSWER}.currentSrc").startswith("blob:")
     # Drawn by the exemplar renderer in his own scene: his own video's frame, not the driver's.
@@ -56,6 +59,8 @@ def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     assert (tmp_path / "app.png").stat().st_size > 20_000
     page.wait_for_function(f"() => {ANSWER}.ended", timeout=60_000)
     assert page.evaluate(f"() => {ANSWER}.duration") > 3  # the whole answer arrived
+    page.wait_for_function(f"() => {ANSWER}.hidden && getComputedStyle({ANSWER}).opacity === '0'",
+                           timeout=5_000)  # faded back to him listening
     # Once played, it can be played again; and asked again, the same answer plays again from the start.
     replay = page.get_by_role("button", name="Play the answer again")
     replay.click()
@@ -92,7 +97,9 @@ def test_on_a_phone_the_presenter_listens_then_answers_in_view_of_the_message_bo
     assert in_view("#presenter") and in_view("textarea")  # typing the next question while he answers
     page.wait_for_function(f"() => {count}.startsWith('0 / 500')", timeout=5_000)  # sent: the box is empty again
     page.wait_for_function(f"() => {ANSWER}.ended", timeout=120_000)
-    assert page.evaluate(f"() => {ANSWER}.hidden && !document.querySelector('#presenter video.idle').hidden")
+    # Then, once it has faded out, he listens again.
+    page.wait_for_function(f"() => {ANSWER}.hidden && !document.querySelector('#presenter video.idle').hidden",
+                           timeout=5_000)
     context.close()
 
 
