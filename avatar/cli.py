@@ -818,13 +818,13 @@ def presenter_group() -> None:
 def presenter_build(video, name, person, given, scope, basis, publish) -> None:
     """Build presenter NAME from VIDEO (1-5 minutes of one person talking to the camera); the
     footage is checked first and refused with the reason when unsuitable."""
-    from avatar.presenter_build import build_presenter, draft_coverage, publish_presenter
+    from avatar.presenter_build import build_presenter, coverage_text, draft_coverage, publish_presenter
 
     with _progress("build", "%") as on_progress:
         folder = build_presenter(video, name, {"person": person, "date": given, "scope": scope, "basis": basis},
                                  on_progress=lambda share, stage: on_progress(round(100 * share), 100,
                                                                               {"stage": stage}))
-    click.echo(_coverage_text(draft_coverage(name)))
+    click.echo(coverage_text(draft_coverage(name)))
     if publish:
         folder = publish_presenter(name)
     state = "published for every visitor" if publish else f"draft; publish with `avatar presenter publish {name}`"
@@ -836,23 +836,9 @@ def presenter_build(video, name, person, given, scope, basis, publish) -> None:
 def presenter_coverage(name) -> None:
     """What draft presenter NAME's footage holds (mouth shapes, expressions, a listening
     stretch) and what the presenter does without what it lacks."""
-    from avatar.presenter_build import draft_coverage
+    from avatar.presenter_build import coverage_text, draft_coverage
 
-    click.echo(_coverage_text(draft_coverage(name)))
-
-
-def _coverage_text(rows: list[dict]) -> str:
-    """The coverage report as lines of plain text, what answers need but the footage lacks first."""
-    from avatar.presenter_build import missing_essentials
-
-    lacking = missing_essentials(rows)
-    lines = [f"the footage lacks what answers need: {', '.join(lacking)}" if lacking
-             else "the footage has every shape an answer needs"]
-    for row in rows:
-        state = {"ok": "yes", "few": "too little", "missing": "missing"}[row["state"]]
-        lines.append(f"  {row['what']:<40} {row['seconds']:>6.1f} s  {state}"
-                     + (f": {row['instead']}" if row["instead"] else ""))
-    return "\n".join(lines)
+    click.echo(coverage_text(draft_coverage(name)))
 
 
 @presenter_group.command("publish")

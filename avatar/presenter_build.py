@@ -58,7 +58,8 @@ class FootageConfig:
 @dataclass(frozen=True)
 class Footage:
     """What the check found: duration (s), frames with one face, with several, median face
-    width (px) and brightness (0-255) over the frames with a face."""
+    width (px) and brightness (0-255) over the frames with a face, and the frame's size (px,
+    upright)."""
 
     duration: float
     samples: int
@@ -66,6 +67,8 @@ class Footage:
     several_faces: int
     face_width: float
     brightness: float
+    width: int
+    height: int
 
 
 def check_footage(video: Path, config: FootageConfig = FootageConfig()) -> Footage:
@@ -98,7 +101,7 @@ def check_footage(video: Path, config: FootageConfig = FootageConfig()) -> Foota
         widths.append(width)
         brightness.append(float((rgb[top:bottom, left:right] @ np.array([0.299, 0.587, 0.114])).mean()))
     found = Footage(info.duration, len(indices), one, several, float(np.median(widths)) if widths else 0.0,
-                    float(np.median(brightness)) if brightness else 0.0)
+                    float(np.median(brightness)) if brightness else 0.0, info.width, info.height)
     need = config.min_face_share * found.samples
     if found.one_face + found.several_faces < need / 2:
         raise UserError(f"no face was found in {found.samples - found.one_face - found.several_faces} of "
@@ -155,7 +158,7 @@ def build_presenter(video: Path, name: str, consent: dict, footage: FootageConfi
     try:
         consent_file = building / CONSENT_FILE
         atomic_write(consent_file, json.dumps(record.to_dict(), indent=1) + "\n")
-        working = working_side(video, found, footage)
+        working = working_side(found, footage)
         atomic_write(building / CARD_FILE, model_card(name, record, found, Path(video).name, working))
         progress(0.05, "indexing the person's frames")
         build_presenter_library(building, [Path(video)], consent_file, heldout=heldout, new=True,
@@ -178,12 +181,10 @@ def build_presenter(video: Path, name: str, consent: dict, footage: FootageConfi
     return folder
 
 
-def working_side(video: Path, found: Footage, config: FootageConfig) -> int | None:
-    """The shorter side, in pixels, the library of `video` keeps (None: as recorded); see `FootageConfig`."""
-    from avatar.media import probe
-
-    info = probe(video)
-    short, face = min(info.width, info.height), max(found.face_width, 1.0)
+def working_side(found: Footage, config: FootageConfig) -> int | None:
+    """The shorter side, in pixels, the library of footage that `check_footage` found keeps
+    (None: as recorded); see `FootageConfig`."""
+    short, face = min(found.width, found.height), max(found.face_width, 1.0)
     factor = max(min(config.working_side / short, config.face_max / face), config.face_min / face)
     return None if factor >= 1 else int(round(short * factor / 2) * 2)
 
@@ -348,18 +349,30 @@ def missing_essentials(rows: list[dict]) -> list[str]:
     return [row["what"] for row in rows if row["essential"] and row["state"] != "ok"]
 
 
-def coverage_markdown(rows: list[dict]) -> str:
-    """The coverage report as Markdown: a warning first when essentials are missing, then a table."""
-    lines = []
+STATE_WORDS = {"ok": "yes", "few": "too little", "missing": "missing"}
+
+
+def coverage_summary(rows: list[dict]) -> str:
+    """One sentence: what answers need that the footage lacks, or that it lacks nothing."""
     lacking = missing_essentials(rows)
-    if lacking:
-        lines.append(f"**This footage lacks what answers need: {', '.join(lacking)}.** Record again with the script "
-                     "above before publishing, or publish knowing what the presenter will do instead (below).")
-    else:
-        lines.append("**The footage has every shape an answer needs.**")
-    lines += ["", "| in the footage | seconds | | without it |", "|---|---|---|---|"]
-    words = {"ok": "yes", "few": "too little", "missing": "missing"}
-    for row in rows:
-        lines.append(f"| {row['what']}{' (essential)' if row['essential'] else ''} | {row['seconds']} | "
-                     f"{words[row['state']]} | {row['instead'] or ''} |")
+    return (f"This footage lacks what answers need: {', '.join(lacking)}." if lacking
+            else "The footage has every shape an answer needs.")
+
+
+def coverage_markdown(rows: list[dict]) -> str:
+    """The coverage report as Markdown (the app): the summary first, then a table."""
+    advice = (" Record again with the script above before publishing, or publish knowing what the presenter will "
+              "do instead (below).") if missing_essentials(rows) else ""
+    lines = [f"**{coverage_summary(rows)}**{advice}", "", "| in the footage | seconds | | without it |",
+             "|---|---|---|---|"]
+    lines += [f"| {row['what']}{' (essential)' if row['essential'] else ''} | {row['seconds']} | "
+              f"{STATE_WORDS[row['state']]} | {row['instead'] or ''} |" for row in rows]
+    return "\n".join(lines)
+
+
+def coverage_text(rows: list[dict]) -> str:
+    """The coverage report as plain lines (the command line): the summary first, a line per shape."""
+    lines = [coverage_summary(rows)]
+    lines += [f"  {row['what']:<40} {row['seconds']:>6.1f} s  {STATE_WORDS[row['state']]}"
+              + (f": {row['instead']}" if row["instead"] else "") for row in rows]
     return "\n".join(lines)

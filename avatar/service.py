@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -680,8 +681,7 @@ class Avatar:
         """Render one waiting answer of `coverage` in the background (giving way to people);
         returns its text, or None when none is waiting or a person's render came first. Then the
         lines no answer holds but visitors hear often: the fallback and the question back."""
-        lines = list(self._coverage_rows()) + list(self._coverage_rows([self.chatbot.fallback, CLARIFY]))
-        for row in lines:
+        for row in itertools.chain(self._coverage_rows(), self._coverage_rows([self.chatbot.fallback, CLARIFY])):
             if row["state"] == "waiting":
                 return row["text"] if self.say(row["text"], background=True) is not None else None
         return None
