@@ -111,6 +111,7 @@ class ExemplarConfig:
     feather: float = 0.25
     neutral_quantile: float = 0.05
     expression_gain: float = 1.0
+    ease_seconds: float = 0.2  # an answer in his own scene eases in from his listening frame, and out to it
     refine: bool = True  # repair the drawn face with the presenter's refiner, when he has one
 
     def framing(self, kind: str) -> str:

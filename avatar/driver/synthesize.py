@@ -28,7 +28,7 @@ import numpy as np
 
 from avatar.driver.library import MOUTH, DriverLibrary
 from avatar.media.clip import DriverClip
-from avatar.speech import Speech, mouth_track
+from avatar.speech import Speech, mouth_track, speech_openings
 from avatar.vision import eye_centres, transform_points, umeyama
 
 STABLE = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]  # nose and eye corners: move with the head
@@ -44,7 +44,6 @@ class DriverConfig:
     skip_cost: float = 0.3  # the mouth source's frame after next (its motion briefly sped up)
     hold_cost: float = 0.5  # the same mouth again
     jump_cost: float = 1.0  # a mouth from elsewhere in the library
-    open_quantile: float = 0.95  # the library's opening at this quantile matches the widest viseme
     calm_share: float = 0.1  # head motion comes from the calmest tenth of possible stretches
     feather: float = 0.12  # mask softness, as a share of the eye distance
 
@@ -140,12 +139,90 @@ def choose_base(library: DriverLibrary, frames: int, seed: int, config: DriverCo
     return np.arange(start, start + frames)
 
 
+def listening_stretch(library: DriverLibrary, frames: int) -> np.ndarray:
+    """(frames,) consecutive library frame indices, all valid and from one shot, in which the
+    mouth is most closed and the head moves least (each measured against its own spread over
+    the library, the worse moment of the stretch counting: a stretch with one word in it loses).
+    With no shot that long, the most closed-mouthed frame held. The presenter's listening loop
+    is this stretch, and every answer in his own scene starts and ends on its first frame."""
+    n = len(library)
+    if n < 2:
+        raise ValueError("the library has too few frames for a listening loop")
+    frames = min(frames, n)
+    usable = library.valid
+    joined = library.valid[1:] & library.valid[:-1] & library.continues[1:]  # frame i+1 follows frame i in one shot
+    gap = library.features[:, 0]
+    jumps = landmark_jumps(library.landmarks.astype(np.float64))
+    mouth_scale = gap[usable].std() + 1e-6
+    motion_scale = jumps[joined].std() + 1e-6 if joined.any() else 1.0
+    best, best_score = None, np.inf
+    for start in range(0, n - frames + 1, 4):
+        window = slice(start, start + frames)
+        if not usable[window].all() or not joined[start:start + frames - 1].all():
+            continue
+        score = (np.percentile(gap[window], 90) / mouth_scale
+                 + np.percentile(jumps[start:start + frames - 1], 90) / motion_scale)
+        if score < best_score:
+            best, best_score = start, score
+    if best is None:  # no shot is that long: the most closed-mouthed frame, held
+        return np.full(frames, int(np.argmin(np.where(usable, gap, np.inf))))
+    return np.arange(best, best + frames)
+
+
+def round_trip(library: DriverLibrary, frames: int, start: int) -> np.ndarray:
+    """(frames,) library indices of head motion that leaves frame `start` and comes back to it
+    on the last frame: forwards through the consecutive valid frames after it (within its shot)
+    and back, as many times as the run's length needs, at about one frame per frame. An answer
+    drawn on it starts and ends exactly where the listening loop (which begins at `start`) is."""
+    run = 1
+    while (start + run < len(library) and run <= frames // 2 and library.valid[start + run]
+           and library.continues[start + run]):
+        run += 1
+    if frames < 3 or run < 2:
+        return np.full(frames, start)
+    trips = int(np.ceil((frames - 1) / (2 * (run - 1))))
+    half = (frames - 1) / (2 * trips)  # frames from `start` to the turning point, per trip
+    phase = np.arange(frames) / half  # 0..2 per trip: out, then back
+    distance = 1 - np.abs(1 - np.mod(phase, 2))
+    return start + np.round(distance * min(np.floor(half), run - 1)).astype(int)
+
+
+def talking_frames(library: DriverLibrary, seconds: float = 2.0) -> np.ndarray:
+    """Indices of the library's valid frames recorded while the person talks: those in the
+    livelier half of its `seconds`-long windows (by the spread of the mouth's opening, p90 - p10).
+    How wide a speaker's mouth opens is read from these: footage with long stretches of listening
+    (or of a held pose) otherwise makes every answer mumble."""
+    valid = np.flatnonzero(library.valid)
+    opening = library.features[valid, 0].astype(np.float64)
+    window = max(2, int(round(seconds * library.fps)))
+    if len(valid) < 2 * window:
+        return valid
+    starts = np.arange(0, len(valid) - window + 1, window // 2)
+    spread = np.array([np.percentile(opening[s:s + window], 90) - np.percentile(opening[s:s + window], 10)
+                       for s in starts])
+    lively = starts[spread >= np.median(spread)]
+    keep = np.zeros(len(valid), bool)
+    for s in lively:
+        keep[s:s + window] = True
+    return valid[keep]
+
+
+def his_openings(targets: np.ndarray, library: DriverLibrary) -> np.ndarray:
+    """(n,) opening targets (the viseme table's units, see `speech.visemes`) as this person's own
+    openings: the target at percentile k of ordinary speech's (`speech_openings`) becomes his
+    opening at percentile k while talking (`talking_frames`). Closures stay his closed lips, an
+    open vowel his own open vowel, whatever his mouth's size and habits."""
+    ordinary, first = np.unique(speech_openings(), return_index=True)
+    his = np.percentile(library.features[talking_frames(library), 0].astype(np.float64), np.arange(101))
+    return np.interp(targets, ordinary, his[first])
+
+
 def choose_mouths(targets: np.ndarray, library: DriverLibrary, config: DriverConfig = DriverConfig()) -> np.ndarray:
     """(n,) library frame indices whose mouths follow (n, 3) mouth targets (see `speech.visemes`)."""
     valid = np.flatnonzero(library.valid)
     mouth = library.features[:, MOUTH].astype(np.float64)
-    scale = np.quantile(mouth[valid, 0], config.open_quantile) / 0.38  # the speaker's opening range
-    goal = targets.astype(np.float64) * [scale, 1.0, 1.0]
+    goal = targets.astype(np.float64)
+    goal[:, 0] = his_openings(goal[:, 0], library)
     weights = np.asarray(config.weights) / (mouth[valid].std(0) + 1e-6) ** 2
     # Target cost of every library frame for every output frame: (n, N), invalid frames barred.
     cost = (((goal[:, None, :] - mouth[None]) ** 2) * weights).sum(2)
@@ -195,12 +272,15 @@ def coherent_path(cost: np.ndarray, continues: np.ndarray, candidates: int, hold
     return np.array(path[::-1])
 
 
-def synthesize_driver(speech: Speech, library: DriverLibrary, config: DriverConfig = DriverConfig()) -> SynthesisedDriver:
-    """A driver clip exactly as long as `speech` (to the frame) at the library's frame rate."""
+def synthesize_driver(speech: Speech, library: DriverLibrary, config: DriverConfig = DriverConfig(),
+                      start: int | None = None) -> SynthesisedDriver:
+    """A driver clip exactly as long as `speech` (to the frame) at the library's frame rate. The
+    head moves as in a calm stretch of the library chosen by the text, or, given `start`, leaves
+    library frame `start` and returns to it (`round_trip`)."""
     frames = max(1, int(round(speech.duration * library.fps)))
     targets = mouth_track(speech.phonemes, frames / library.fps, library.fps)
     seed = int.from_bytes(hashlib.sha256(speech.text.encode()).digest()[:4], "big")
-    base = choose_base(library, frames, seed, config)
+    base = choose_base(library, frames, seed, config) if start is None else round_trip(library, frames, start)
     mouths = choose_mouths(targets, library, config)
     landmarks = library.landmarks[base].copy()
     for i, (b, m) in enumerate(zip(base, mouths)):

@@ -6,8 +6,9 @@ one value per video frame.
 - `mouth_spread`: p90 - p10 of the opening over a stretch: how far the mouth travels between its
   usual closed and open positions (robust to a stray landmark frame).
 - `talking_spread`: a person's own spread while talking, from real footage with no sound track:
-  the median spread of the answer-length windows in the more active half of the footage (a
-  window of listening, or of a held pose, moves little and ranks low).
+  the median spread of the liveliest quarter of its answer-length windows (a window of
+  listening, or of a held pose, moves little and ranks low; footage of a conversation holds
+  long stretches of listening, so the quarter, not the half, stands for his speech).
 - `sound_envelope` / `lagged_r`: the loudness of the sound per video frame, and the best Pearson
   r between the mouth and it within a few frames of lag (lips lead the sound they shape).
 """
@@ -26,14 +27,14 @@ def mouth_spread(openings: np.ndarray) -> float:
 
 
 def talking_spread(openings: np.ndarray, window: int) -> float:
-    """The median `mouth_spread` of the `window`-frame windows (half-overlapping) in the more
-    active half of (N,) openings of real footage in frame order; the whole footage's spread when
-    it is shorter than two windows."""
+    """The median `mouth_spread` of the liveliest quarter of the `window`-frame windows
+    (half-overlapping) of (N,) openings of real footage in frame order; the whole footage's
+    spread when it is shorter than two windows."""
     values = np.asarray(openings, np.float64)
     if window < 2 or len(values) < 2 * window:
         return mouth_spread(values)
     spreads = np.sort([mouth_spread(values[s:s + window]) for s in range(0, len(values) - window + 1, window // 2)])
-    return float(np.median(spreads[len(spreads) // 2:]))
+    return float(np.median(spreads[3 * len(spreads) // 4:]))
 
 
 def sound_envelope(audio: np.ndarray, sample_rate: int, fps: float, frames: int) -> np.ndarray:

@@ -18,7 +18,7 @@ its faces found again, as a viewer's would be. Columns (`person_table`):
 - jumps: frame-to-frame changes of the face beyond his own real 99th percentile, per 10 s;
 - bleed: frames whose lower face shows the background's colour (`metrics.realism.background_bleed`);
 - ghosting: frames whose brows and eyes repeat their own edges a few pixels away more than his
-  real faces ever do (`metrics.realism.edge_echo` beyond the reference's maximum);
+  real faces ever do (`metrics.realism.edge_echo` beyond its maximum over his held-out faces);
 - start / end: how far an answer's first and last frames are from the listening loop's nearest
   frame (mean grey-level difference), against his own video's 99th percentile from one frame to
   the next.
@@ -187,8 +187,8 @@ def person_realism(person: PersonSets, work: Path, sentences: tuple[str, ...] = 
     talking = talking_spread(own, int(np.median(lengths)))
     real_changes = frame_changes(reference.crops, reference.landmarks, reference.frames)
     real_p99 = float(np.percentile(real_changes, 99))
-    real_echo = np.array([edge_echo(c, p) for c, p in zip(reference.crops, reference.landmarks)])
-    echo_limit = float(real_echo.max())
+    real_echo = [edge_echo(c, p) for faces in (reference, floor_all) for c, p in zip(faces.crops, faces.landmarks)]
+    echo_limit = float(np.max(real_echo))
     step_p99 = _real_step_p99(presenter.folder / LIBRARY / "frames.mp4")
     reference_features = inner_features(reference.crops, reference.landmarks)
 

@@ -9,10 +9,19 @@ mouth corners' distance relative to the speaker's own resting width (1 = at rest
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
-from avatar.speech.synth import Phoneme
+from avatar.speech.synth import Phoneme, synthesize
+
+# Everyday English of our own (no domain's words), whose mouth-shape targets stand for how often
+# ordinary speech asks for each opening: `speech_openings`.
+REFERENCE_PASSAGE = (
+    "Good morning, and thank you for calling. I can see that your parcel left the warehouse on Tuesday, "
+    "so it should reach you within two or three days. If it does not arrive by Friday, please write to us, "
+    "and we will send another one at once. Is there anything else I can do for you today? "
+    "Many people ask about the weather in the mountains, but honestly it changes every hour.")
 
 # class: (opening, width, roundness), and its dominance: how strongly it claims the mouth
 # against its neighbours (lips must really close for p/b/m, while t/d/k barely show).
@@ -84,3 +93,13 @@ def mouth_track(phonemes: Sequence[Phoneme], duration: float, fps: float, spread
             frame = min(frames - 1, int((p.start + p.end) / 2 * fps))
             track[frame] = VISEMES["closed"][0]
     return track
+
+
+@lru_cache(maxsize=1)
+def speech_openings() -> np.ndarray:
+    """(101,) float64 percentiles 0..100 of the opening target (`mouth_track`, 25 fps) over
+    REFERENCE_PASSAGE as the default voice speaks it: how the openings of ordinary speech are
+    spread, to be matched to one person's own while talking (`driver.synthesize.choose_mouths`)."""
+    speech = synthesize(REFERENCE_PASSAGE)
+    track = mouth_track(speech.phonemes, speech.duration, 25.0)[:, 0]
+    return np.percentile(track.astype(np.float64), np.arange(101))

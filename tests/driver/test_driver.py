@@ -110,3 +110,38 @@ def test_say_with_a_model_renders_the_presenter_from_the_clips_landmarks(tiny_mo
     frames = int(result.stdout.split(": ")[1].split(" frames")[0])
     info = probe(out)
     assert info.frames == frames and info.has_audio
+
+
+def test_answers_open_the_mouth_as_wide_as_the_person_does_while_talking(library):
+    from avatar.driver.synthesize import his_openings, talking_frames
+    from avatar.metrics.articulation import mouth_spread, talking_spread
+
+    lively = talking_frames(library)
+    assert 0.4 * library.valid.sum() <= len(lively) < library.valid.sum()
+    his = library.features[lively, 0]
+    # Closed lips stay his closed lips, an open vowel becomes his own open vowel.
+    closed, wide = his_openings(np.array([0.0, 0.38]), library)
+    assert closed <= np.percentile(his, 2) and np.percentile(his, 90) <= wide <= his.max()
+    # Over a few sentences the chosen mouths move most of as much as his do while he talks.
+    talking = talking_spread(library.features[library.valid, 0], 125)
+    spreads = [mouth_spread(library.features[synthesize_driver(synthesize(text), library).mouth, 0])
+               for text in SENTENCES]
+    assert np.median(spreads) >= 0.75 * talking, (spreads, talking)
+
+
+def test_the_head_leaves_the_listening_frame_and_comes_back_to_it(library):
+    from avatar.driver.synthesize import listening_stretch, round_trip
+
+    stretch = listening_stretch(library, 72)
+    assert np.all(np.diff(stretch) == 1) and library.valid[stretch].all() and library.continues[stretch[1:]].all()
+    assert np.median(library.features[stretch, 0]) <= np.median(library.features[library.valid, 0])
+    start = int(stretch[0])
+    for frames in (1, 2, 5, 60, 300, 2000):  # longer than the shot: out and back several times
+        path = round_trip(library, frames, start)
+        assert len(path) == frames and path[0] == start and path[-1] == start
+        assert np.abs(np.diff(path)).max(initial=0) <= 1  # his real motion, at its own pace
+        assert library.valid[path].all() and (path >= start).all()
+        shot_end = start + 1 + np.argmin(library.continues[start + 1:]) if not library.continues[start + 1:].all() else len(library)
+        assert path.max() < shot_end
+    clip = synthesize_driver(synthesize("Let me check that for you."), library, start=start)
+    assert clip.base[0] == clip.base[-1] == start

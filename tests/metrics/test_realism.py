@@ -164,3 +164,16 @@ def test_inner_face_features_are_computed_once_per_set(face_sets, monkeypatch):
     monkeypatch.setattr(inception, "inception_features", lambda images: 1 / 0)  # a second computation fails
     again = inception.inner_features(faces.crops[:4], faces.landmarks[:4])
     assert first.shape == (4, 2048) and again is first
+
+
+def test_a_face_blended_with_a_shifted_copy_of_itself_echoes(face_sets):
+    from avatar.metrics.realism import edge_echo
+
+    faces = face_sets["cap13"]
+    real = [edge_echo(c, p) for c, p in zip(faces.crops, faces.landmarks)]
+    for shift in (3, 5, 8):  # doubled brows and lids, as a misaligned cross-fade draws them
+        doubled = [edge_echo(((c.astype(np.float32) + np.roll(c, shift, axis=0)) / 2).astype(np.uint8), p)
+                   for c, p in zip(faces.crops, faces.landmarks)]
+        assert min(doubled) > max(real)
+    # A real face shifted whole is no ghost.
+    assert edge_echo(np.roll(faces.crops[0], 4, axis=0), faces.landmarks[0] + [0, 4]) < max(real) + 0.02

@@ -207,3 +207,46 @@ def test_frames_without_a_face_take_the_nearest_found_expression():
     assert filled[:, 0, 0].tolist() == [1, 1, 1, 4, 4, 4] and found.tolist() == [0, 1, 0, 0, 1, 0]
     with pytest.raises(ValueError):
         fill_gaps([None, None])
+
+
+def test_an_answer_starts_and_ends_on_the_listening_loops_frame(shipped, tmp_path):
+    from avatar.metrics.realism import frame_difference
+    from avatar.render import spoken_clip
+    from avatar.render.exemplar.idle import render_idle
+
+    presenter, library = shipped
+    config = RenderConfig()
+    drawing = load_drawing(presenter, config)
+    loop = [f.rgb for f in iter_frames(render_idle(library, presenter, tmp_path / "idle.mp4"))]
+    clip = spoken_clip("Our shop opens at nine and closes at six.", drawing, config, None, tmp_path)
+    out = tmp_path / "answer.mp4"
+    render_clip(clip, out, drawing, presenter, "test", config)
+    frames = [f.rgb for f in iter_frames(out)]
+    # The answer's first and last frames are the loop's first one, the two encodings aside: less
+    # apart than his own video's calm first 200 frames at their 99th percentile (an answer used
+    # to open 10-14 grey levels away).
+    his = library.frames.frames(list(range(200)))
+    p99 = np.percentile([frame_difference(his[i], his[i + 1]) for i in range(199)], 99)
+    for end in (frames[0], frames[-1]):
+        assert frame_difference(end, loop[0]) < p99
+    # In between he talks: the lower face is re-drawn.
+    assert frame_difference(frames[len(frames) // 2], loop[0]) > 2 * frame_difference(frames[0], loop[0])
+
+
+def test_a_cross_fade_between_misaligned_faces_does_not_double_them(shipped):
+    from avatar.metrics.realism import edge_echo
+    from avatar.render.exemplar.warp import morph
+    from avatar.vision import align_face, transform_points
+
+    _, library = shipped
+    index = int(np.flatnonzero(library.frames.valid)[100])
+    frame = library.frames.frames([index])[index]
+    points = library.frames.landmarks[index].astype(np.float64)
+    crop, matrix = align_face(frame, points, 128)
+    landmarks = transform_points(points, matrix)
+    moved = np.roll(crop, 5, axis=0)  # the same face, its landmarks 5 px off
+    plain = ((crop.astype(np.float32) + moved) / 2).astype(np.uint8)
+    morphed = morph(crop, moved, 0.5)
+    assert edge_echo(plain, landmarks) > edge_echo(crop, landmarks) + 0.05
+    assert edge_echo(morphed, landmarks + [0, 2.5]) < edge_echo(crop, landmarks) + 0.03
+    assert np.array_equal(morph(crop, moved, 0.0), crop) and np.array_equal(morph(crop, moved, 1.0), moved)

@@ -11,9 +11,11 @@ out) is the source of every pixel of his face. For a driver clip:
 3. warp: the chosen frame's face moves piecewise-affinely from its own landmarks to the target
    landmarks (one dense map through a fixed triangulation, applied with cv2.remap; a ring around
    the face moves rigidly, so nothing tears);
-4. compose, in one of two framings: "own" (his own scene: a calm continuous stretch of his video
-   with only the face re-drawn, so room, hair and body are his) or "driver" (into the driver's
-   frame, colour-matched and feathered as the swap composites).
+4. compose, in one of two framings: "own" (his own scene: his video with only the face
+   re-drawn, so room, hair and body are his; the head leaves the listening loop's first frame
+   and comes back to it, and the drawn face eases in and out over 0.2 s, so an answer starts and
+   ends on the frame the loop shows) or "driver" (into the driver's frame, colour-matched and
+   feathered as the swap composites).
 
 Where the path jumps between non-consecutive library frames, the old run is continued and
 cross-faded into the new one over a few frames, so the face does not pop.

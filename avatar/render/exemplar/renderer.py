@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Iterator
@@ -79,10 +78,7 @@ class ExemplarRenderer:
         if framing == "own" and cut is not None and Path(cut[0]).resolve() == self.library.frames.folder.resolve():
             steps = plan_from_cut(self.library, cut, driver, self.config)
         else:
-            # Which calm stretch of his video is the scene: fixed by the driver itself, so the same
-            # recording always renders the same, and different ones do not all share one stretch.
-            seed = int.from_bytes(hashlib.sha256(np.round(driver).astype(np.int32).tobytes()).digest()[:4], "big")
-            steps = plan(self.library, driver, framing, self.config, seed)
+            steps = plan(self.library, driver, framing, self.config)
         lib = self.library.frames
         # His frames are decoded a second of output at a time, just before they are drawn: an
         # answer that plays while it renders starts sooner and never waits for one long decode.
@@ -118,8 +114,9 @@ class ExemplarRenderer:
         lib = self.library.frames
         source, old = int(steps.source[t]), int(steps.blend[t])
         fading = (pixels[old], lib.landmarks[old].astype(np.float64), steps.alpha[t]) if old >= 0 else None
+        shown = 1.0 if steps.shown is None else float(steps.shown[t])
         out, mask = compose(background, base_points, pixels[source], lib.landmarks[source].astype(np.float64),
-                            steps.target[t], self.config, None if own else colour, fading, steps.lower_face)
+                            steps.target[t], self.config, None if own else colour, fading, steps.lower_face, shown)
         self.report.seconds["warp"] += time.perf_counter() - started
         if self.refiner is None:
             return out

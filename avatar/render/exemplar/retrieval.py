@@ -12,8 +12,9 @@ import numpy as np
 
 from avatar.config import FRAMINGS, ExemplarConfig
 from avatar.driver.library import face_features
-from avatar.driver.synthesize import choose_base, coherent_path
+from avatar.driver.synthesize import coherent_path, round_trip
 from avatar.render.exemplar.features import EXPRESSIVE, NOSE, POSE, canonical, canonical_matrix, descriptors, neutral_face
+from avatar.render.exemplar.idle import listening_start
 from avatar.render.exemplar.library import PresenterLibrary
 from avatar.vision import transform_points
 
@@ -24,7 +25,8 @@ class Plan:
     (the driver's frame); source: the library frame whose face is drawn; blend: a second source
     faded in (-1: none) with weight `alpha` (of the blend); target: (T, 68, 2) output-frame
     landmarks the face is warped to; lower_face: only the mouth and jaw are drawn (eyes and
-    brows stay the base's own)."""
+    brows stay the base's own); shown: (T,) how much of the drawn face covers the base's own,
+    0..1 (None: all of it), 0 on an answer's first and last frames in his own scene."""
 
     base: np.ndarray
     source: np.ndarray
@@ -32,6 +34,7 @@ class Plan:
     alpha: np.ndarray
     target: np.ndarray
     lower_face: bool = False
+    shown: np.ndarray | None = None
 
 
 def fill_gaps(landmarks: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -48,9 +51,9 @@ def fill_gaps(landmarks: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarra
     return np.stack([landmarks[i] for i in nearest]).astype(np.float64), found
 
 
-def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: ExemplarConfig,
-         seed: int = 0) -> Plan:
-    """The plan for a driver clip's (T, 68, 2) frame landmarks (gaps already filled)."""
+def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: ExemplarConfig) -> Plan:
+    """The plan for a driver clip's (T, 68, 2) frame landmarks (gaps already filled). In his own
+    scene his head leaves the listening loop's frame and comes back to it (`round_trip`)."""
     if framing not in FRAMINGS:
         raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
     lib = library.frames
@@ -58,7 +61,7 @@ def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: Ex
     offset = canon_driver - neutral_face(canon_driver, config.neutral_quantile)
     wanted = library.neutral[None] + offset * config.expression_gain
     if framing == "own":
-        base = choose_base(lib, len(driver), seed)
+        base = round_trip(lib, len(driver), listening_start(library))
         canon_base = library.canon[base]
         # His own head (pose, outline, nose) from the base; the expression from the driver, moved
         # with where the base's nose sits relative to his neutral.
@@ -86,7 +89,10 @@ def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: Ex
     target = np.stack([transform_points(c, cv2.invertAffineTransform(canonical_matrix(p)))
                        for c, p in zip(target_canon, frame_points)])
     blend, alpha = crossfades(source, lib.continues & lib.valid, config.crossfade)
-    return Plan(base, source, blend, alpha, target)
+    if framing != "own":
+        return Plan(base, source, blend, alpha, target)
+    target, shown = ease_ends(target, lib.landmarks[base].astype(np.float64), round(config.ease_seconds * lib.fps))
+    return Plan(base, source, blend, alpha, target, shown=shown)
 
 
 def plan_from_cut(library: PresenterLibrary, cut: tuple[Path, np.ndarray, np.ndarray], landmarks: np.ndarray,
@@ -95,8 +101,25 @@ def plan_from_cut(library: PresenterLibrary, cut: tuple[Path, np.ndarray, np.nda
     own head stretch as the base, his own mouths as chosen for the speech, only the lower face
     re-drawn; nothing to map or retrieve again."""
     _, base, mouth = cut
-    blend, alpha = crossfades(mouth, library.frames.continues & library.frames.valid, config.crossfade)
-    return Plan(np.asarray(base), np.asarray(mouth), blend, alpha, np.asarray(landmarks, np.float64), lower_face=True)
+    lib = library.frames
+    blend, alpha = crossfades(mouth, lib.continues & lib.valid, config.crossfade)
+    target, shown = ease_ends(np.asarray(landmarks, np.float64), lib.landmarks[np.asarray(base)].astype(np.float64),
+                              round(config.ease_seconds * lib.fps))
+    return Plan(np.asarray(base), np.asarray(mouth), blend, alpha, target, lower_face=True, shown=shown)
+
+
+def ease_ends(target: np.ndarray, own: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """An answer in his own scene eased in from, and out to, his own frames: over its first and
+    last `frames` frames the (T, 68, 2) target landmarks move from the base frames' `own`
+    (T, 68, 2) to the drawn face's, and the drawn face's weight (returned, (T,) 0..1) rises
+    from 0 to 1 (and falls back at the end). The first and last frames are then his own frames
+    exactly (where the listening loop is), and the face fades in already lined up with his own,
+    so nothing doubles while it does."""
+    count = len(target)
+    steps = np.arange(count)
+    shown = np.clip(np.minimum(steps, count - 1 - steps) / max(frames, 1), 0.0, 1.0)
+    eased = own + shown[:, None, None] * (target - own)
+    return eased, shown
 
 
 def crossfades(source: np.ndarray, continues: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from avatar.render.colour import ColourMatcher
 from avatar.render.exemplar.features import LOWER_FACE
 from avatar.vision import TEMPLATE_68, eye_centres, face_outline, umeyama
 
+BROW_LIFT = 0.2  # the drawn face reaches this share of the brow-to-chin distance above the brows
 RING = (1.35, 1.8)  # control rings around the face outline (scale about its centre): rigid motion there
 
 
@@ -87,20 +88,25 @@ def face_box(points: list[np.ndarray], width: int, height: int, margin: float = 
 
 def face_mask(points: list[np.ndarray], box: tuple[int, int, int, int], inset: float, feather: float,
               region: list[int] | None = None) -> np.ndarray:
-    """(h, w) float32 in [0, 1]: the union of the faces' hulls (jaw and brows, forehead left to
-    the base; or of the landmarks in `region`) in `box`, shrunk by `inset` pixels (dlib puts the
-    jaw on or beyond the cheek's edge, where the source frame shows its wall) and feathered by
-    `feather` pixels."""
+    """(h, w) float32 in [0, 1]: the union of the faces' hulls in `box`, feathered by `feather`
+    pixels. A face's hull is its jaw shrunk towards the face's centre by `inset` pixels (dlib puts
+    the jaw on or beyond the cheek's edge, where the source frame shows its wall) and its brows
+    lifted by BROW_LIFT of the brow-to-chin distance, so the feathered edge crosses the forehead's
+    skin, never a brow (brows half his own and half drawn showed twice). With `region`: the hull
+    of those landmarks, all shrunk by `inset`."""
     x0, y0, x1, y1 = box
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for p in points:
-        outline = face_outline(p, forehead=0.1) if region is None else p[region]
-        hull = cv2.convexHull(outline.astype(np.float32))[:, 0].astype(np.float64)
+        outline = face_outline(p, forehead=BROW_LIFT) if region is None else p[region]
+        centre = outline.mean(0)
         # Shrunk towards its centre by `inset` pixels (a convex hull's erosion, without the cost
-        # of eroding with a large kernel).
-        centre = hull.mean(0)
-        distance = np.linalg.norm(hull - centre, axis=1, keepdims=True)
-        hull = centre + (hull - centre) * np.maximum(distance - inset, 0) / np.maximum(distance, 1e-6)
+        # of eroding with a large kernel): the jaw only, or all of a region.
+        shrink = slice(0, 17) if region is None else slice(None)
+        part = outline[shrink]
+        distance = np.linalg.norm(part - centre, axis=1, keepdims=True)
+        outline = outline.copy()
+        outline[shrink] = centre + (part - centre) * np.maximum(distance - inset, 0) / np.maximum(distance, 1e-6)
+        hull = cv2.convexHull(outline.astype(np.float32))[:, 0].astype(np.float64)
         cv2.fillConvexPoly(mask, np.round((hull - (x0, y0)) * 16).astype(np.int32), 255, shift=4)
     return cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(feather / 2, 0.5))
 
@@ -116,16 +122,44 @@ def skin_region(points: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarra
     return mask.astype(np.float32)
 
 
+def morph(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    """Two (h, w, 3) uint8 images of the same face, nearly lined up, blended with `weight` of
+    `b`, each first moved part of the way to the other by dense optical flow (a to b by `weight`,
+    b to a by the rest), so that features meet instead of showing twice: landmarks put on two
+    different frames differ by a pixel or two, and a plain cross-fade doubled brows and lids."""
+    if weight <= 0:
+        return a
+    if weight >= 1:
+        return b
+    grey = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in (b, a)]
+    flow = _optical_flow().calc(grey[0], grey[1], None)  # b(x) ~ a(x + flow(x))
+    ys, xs = np.mgrid[: a.shape[0], : a.shape[1]].astype(np.float32)
+    to_b, to_a = np.float32(weight), np.float32(1 - weight)
+    a_moved = cv2.remap(a, xs + to_b * flow[..., 0], ys + to_b * flow[..., 1], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
+    b_moved = cv2.remap(b, xs - to_a * flow[..., 0], ys - to_a * flow[..., 1], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
+    return cv2.addWeighted(a_moved, float(to_a), b_moved, float(to_b), 0)
+
+
+@lru_cache(maxsize=1)
+def _optical_flow():
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+
 def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray, source_points: np.ndarray,
             target: np.ndarray, config: ExemplarConfig, colour: ColourMatcher | None = None,
             fading: tuple[np.ndarray, np.ndarray, float] | None = None,
-            lower_face: bool = False) -> tuple[np.ndarray, np.ndarray]:
+            lower_face: bool = False, shown: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """`source`'s face (landmarks `source_points`) warped to the `target` landmarks and blended
     into `background` (whose own face has `base_points`). colour None: the background is his
     own frame (same man and room: only the mean exposure is matched, and the mask covers both
     faces); else the driver's frame, whose skin the face is colour-matched to, and the mask is
-    the target face. fading: (image, landmarks, weight) of a second source cross-faded in.
+    the target face. fading: (image, landmarks, weight) of a second source cross-faded in
+    (`morph`: no doubled features).
     lower_face: only the jaw and mouth are drawn (below the nose; eyes stay the background's).
+    shown: the drawn face's weight over the background's own, 0..1 (0: the background as it is),
+    the two morphed (`morph`).
     Returns the frame (H, W, 3) uint8 RGB and the blend mask (H, W) float32 in [0, 1]."""
     height, width = background.shape[:2]
     box = face_box([target, base_points], width, height)
@@ -133,7 +167,7 @@ def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray,
     if fading is not None:
         old, old_points, weight = fading
         faded, _ = warp_face(old, old_points, target, box)
-        patch = cv2.addWeighted(faded, weight, patch, 1 - weight, 0)
+        patch = morph(faded, patch, 1 - weight)
     x0, y0, x1, y1 = box
     region = background[y0:y1, x0:x1]
     eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(target))))
@@ -143,6 +177,8 @@ def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray,
     elif skin.any():  # the same man and room; only exposure drifts between moments of his video
         shift = region[skin > 0].astype(np.float32).mean(0) - patch[skin > 0].astype(np.float32).mean(0)
         patch = np.clip(patch.astype(np.float32) + shift, 0, 255).astype(np.uint8)
+    if shown < 1:  # easing in from (or out to) his own face beneath
+        patch = morph(region, patch, shown)
     own = colour is None
     inset = config.inset_own if own else config.inset_driver
     alpha = face_mask([target, base_points] if own else [target], box, inset * eye_distance,
