@@ -60,6 +60,28 @@ def adapted_models(folder: Path) -> list[Path]:
     return sorted((p.parent for p in found), key=lambda p: p.stat().st_mtime, reverse=True)
 
 
+def display_name(folder: Path) -> str:
+    """How a presenter is shown to people: the person's name from his consent record when it is
+    a name (a presenter built from a colleague's footage: what the operator typed, e.g. "Anna
+    Berg"), else his folder's name (the shipped ones describe their source at length). Read
+    without checking the folder's integrity (every page load lists the presenters)."""
+    try:
+        person = json.loads((Path(folder) / CONSENT_FILE).read_text(encoding="utf-8")).get("person", "")
+    except (OSError, ValueError, AttributeError):
+        person = ""
+    person = " ".join(str(person).split())
+    return person if 0 < len(person) <= 40 else Path(folder).name
+
+
+def picker_choices(folders: dict[str, Path]) -> list[tuple[str, str]]:
+    """(label, name) for a picker of presenters (name -> folder, in order): each one's
+    `display_name`, with the folder's name added where two would read alike."""
+    labels = {name: display_name(folder) for name, folder in folders.items()}
+    repeated = {label for label in labels.values() if list(labels.values()).count(label) > 1}
+    return [(f"{label} ({name})" if label in repeated and label != name else label, name)
+            for name, label in labels.items()]
+
+
 def available_models(first: Path | None = None, folders: list[Path] = ()) -> dict[str, Path]:
     """Presenter models by name: `first` (default: the shipped default), the other shipped ones,
     then those in each of `folders` (e.g. installed for everyone, adapted for one person;

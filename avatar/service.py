@@ -57,8 +57,8 @@ from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
 from avatar.paths import cache_dir, private_dirs, scratch_dir, sweep_scratch, writable_dir
-from avatar.presenter import (DEFAULT_MODEL, MODEL_FILE, RECORD_FILE, Presenter, available_models, model_folder,
-                              open_presenter)
+from avatar.presenter import (DEFAULT_MODEL, MODEL_FILE, RECORD_FILE, Presenter, available_models, display_name,
+                              model_folder, open_presenter, picker_choices)
 from avatar.presenter_build import (DRAFTS, INSTALLED, FootageConfig, build_presenter, check_name, draft_coverage,
                                     drafts, models_folder, publish_presenter)
 # The recording guide and the coverage report's words, for the UI (which imports only this module).
@@ -260,8 +260,20 @@ class Avatar:
         `avatar.presenter_build`); refused, with the reason, when the footage is unsuitable."""
         return build_presenter(video, name, consent, footage, progress)
 
+    def model_choices(self, owner: str | None = None) -> list[tuple[str, str]]:
+        """(label, name) of `models(owner)` for a picker: people's names, not folder names."""
+        return picker_choices(self.models(owner))
+
     def draft_presenters(self) -> list[str]:
         return drafts()
+
+    def draft_choices(self) -> list[tuple[str, str]]:
+        """(label, name) of the draft presenters, newest first: the person's name and the draft's."""
+        choices = []
+        for name in drafts():
+            label = display_name(models_folder(DRAFTS) / name)
+            choices.append((name if label == name else f"{label} ({name})", name))
+        return choices
 
     def preview_presenter(self, name: str, text: str, out: Path, progress: Progress | None = None) -> Answer:
         """The draft presenter `name` saying `text` into `out` (not cached: a draft may be rebuilt)."""

@@ -5,9 +5,10 @@
 
 People mode (`avatar/offline/presenter_evaluate.py`): one row set per person, each judged on
 footage of him that his presenter never drew from. franck: a presenter built from the first
-120 s of franck.mp4 through `avatar presenter build`'s own code (in a fresh cache), held out from
-150 s (150-175 s: the reference, 175-200 s: the floor clips), driven by the shipped man (cap13
-frames 0-399). The shipped man: the shipped presenter (his library holds cap12 frames 0-1069 and
+120 s of franck.mp4 through `avatar presenter build`'s own code (in a fresh cache); the
+reference is 150-200 s, the floor clips come from 120-150 s, which he is not drawn from either
+(between his footage and the reference, as the shipped man's other video is); driven by the
+shipped man (cap13 frames 0-399). The shipped man: the shipped presenter (his library holds cap12 frames 0-1069 and
 cap13 0-611), reference cap13 from 612, floor cap12 from 1070, driven by franck (frames
 4000-4399). `--phone WxH` adds the phone-footage row (bench/presenter_build.py at that size, in
 a process of its own; '' skips it).
@@ -94,8 +95,8 @@ def people(clips: Path, keep: Path | None, phone: str) -> None:
         build_s = time.perf_counter() - began
         fps = 24
         persons = [
-            PersonSets("franck (built from 0-120 s)", built, (Segment(franck, 150 * fps, 25 * fps),),
-                       (Segment(franck, 175 * fps, 25 * fps),), Segment(cap13, 0, 400)),
+            PersonSets("franck (built from 0-120 s)", built, (Segment(franck, 150 * fps, 50 * fps),),
+                       (Segment(franck, 120 * fps, 30 * fps),), Segment(cap13, 0, 400)),
             PersonSets("shipped man", Path(__file__).resolve().parents[1] / "models/presenter-default",
                        (Segment(cap13, 612, 153),), (Segment(cap12, 1070, 267),), Segment(franck, 4000, 400)),
         ]

@@ -97,6 +97,7 @@ def test_a_draft_is_previewed_then_published_for_every_visitor(built, monkeypatc
     monkeypatch.setenv("AVATAR_CACHE", str(cache))
     avatar = Avatar(deploy=Deployment(root=cache))
     assert "ann-example" in avatar.draft_presenters() and "ann-example" not in avatar.models()
+    assert ("Ann Example (ann-example)", "ann-example") in avatar.draft_choices()
     preview = avatar.preview_presenter("ann-example", "Hello, I am your new presenter.", tmp_path / "preview.mp4")
     info = probe(preview.video)
     assert info.has_audio and info.duration == pytest.approx(preview.duration, abs=0.1)
@@ -113,6 +114,10 @@ def test_a_draft_is_previewed_then_published_for_every_visitor(built, monkeypatc
                                                        for line in report)
     publish_presenter("ann-example")
     assert "ann-example" in avatar.models() and drafts() == []
+    # Visitors pick people by name; the shipped presenter, whose record describes its source at
+    # length, by its folder's name.
+    choices = dict(avatar.model_choices())
+    assert choices["Ann Example"] == "ann-example" and choices["presenter-default"] == "presenter-default"
     with pytest.raises(UserError, match="'ann-example' is already published"):
         build_presenter(folder, "ann-example", CONSENT, QUICK)
     assert {name: draft for name, _, draft in presenters()}["ann-example"] is False

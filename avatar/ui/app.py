@@ -327,8 +327,8 @@ def build_demo(deploy: Deployment | None = None) -> gr.Blocks:
         names = list(_service().models())
         # allow_custom_value: a program may name its own adapted presenter; the service refuses
         # every name it does not offer to that person.
-        model = gr.Dropdown(names, value=names[0], label="Presenter", visible=len(names) > 1, interactive=True,
-                            allow_custom_value=True)
+        model = gr.Dropdown(_service().model_choices(), value=names[0], label="Presenter", visible=len(names) > 1,
+                            interactive=True, allow_custom_value=True)
         framing = gr.Radio(FRAMING_CHOICES, value=_service().render_settings.exemplar.recorded, label=FRAMING_LABEL,
                            visible=_framing_visible(names[0], None)["visible"], interactive=True)
         _APP["upload_boxes"] = []  # the components whose files are people's uploads (see `_uploaded`)
@@ -402,8 +402,8 @@ def _recorded_lines(request: gr.Request):
 
 def _model_choices(request: gr.Request):
     """The picker for this person: shipped, installed and their own adapted presenters."""
-    names = list(_service().models(_owner(request)))
-    return gr.Dropdown(names, visible=len(names) > 1)
+    choices = _service().model_choices(_owner(request))
+    return gr.Dropdown(choices, visible=len(choices) > 1)
 
 
 # Recorded answers of a presenter drawn from his own frames can show him in his room or put his
@@ -679,8 +679,8 @@ def _draft_report(name: str | None, request: gr.Request) -> str:
 def _drafts_view(request: gr.Request):
     """The draft presenters kept on this machine (the tab opened: after a reload too), newest first."""
     _operator_only(request, "see the draft presenters")
-    drafts = _service().draft_presenters()
-    return gr.Dropdown(choices=drafts, value=drafts[0] if drafts else None)
+    drafts = _service().draft_choices()
+    return gr.Dropdown(choices=drafts, value=drafts[0][1] if drafts else None)
 
 
 def _build_presenter(video: str | None, name: str, person: str, given: str, scope: str, basis: str, agree: bool,
@@ -697,9 +697,8 @@ def _build_presenter(video: str | None, name: str, person: str, given: str, scop
     Path(video).unlink(missing_ok=True)  # his frames are in the presenter now (a refused upload is kept, to retry)
     answer = _call(_service().preview_presenter, folder.name, PREVIEW_LINE, export_path("preview", "preview.mp4"),
                    progress=_progress(progress))
-    drafts = _service().draft_presenters()
     return (f"Built **{folder.name}** from their own frames (a draft). Watch the preview; publish it below to offer "
-            "it to every visitor.", str(answer.video), gr.Dropdown(choices=drafts, value=folder.name))
+            "it to every visitor.", str(answer.video), gr.Dropdown(choices=_service().draft_choices(), value=folder.name))
 
 
 def _publish_presenter(name: str | None, request: gr.Request):
@@ -710,7 +709,7 @@ def _publish_presenter(name: str | None, request: gr.Request):
     folder = _call(_service().publish_presenter, name)
     warning = f" Its footage lacks {', '.join(lacking)}: see what it does instead above." if lacking else ""
     return (f"Published: every visitor can now choose **{folder.name}** (reload the page to see it in the list)."
-            + warning, gr.Dropdown(choices=_service().draft_presenters(), value=None))
+            + warning, gr.Dropdown(choices=_service().draft_choices(), value=None))
 
 
 def _operator_only(request: gr.Request | None, what: str) -> None:
@@ -854,7 +853,7 @@ def _adaptation_status(model: str | None, request: gr.Request):
     # The preview's pixels, not its path: the training folder is private (blocked from file routes).
     preview = (gr.update(value=read_preview(status.preview), visible=True) if status.preview
                else gr.update(visible=False))
-    picker = gr.Dropdown(list(_service().models(owner))) if status.state == "done" else gr.Dropdown()
+    picker = gr.Dropdown(_service().model_choices(owner)) if status.state == "done" else gr.Dropdown()
     return text, preview, gr.Timer(active=status.running), picker
 
 

@@ -212,14 +212,15 @@ def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_pr
     page.reload()  # the draft is kept: listed again once the tab is opened
     page.get_by_text("not a real person").first.wait_for(timeout=60_000)
     page.get_by_role("tab", name="Team presenter").click()
-    page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === 'frank-support')",
-                           timeout=30_000)
+    # Listed by the person's name, with the draft's own.
+    page.wait_for_function("() => [...document.querySelectorAll('input')].some(i => i.value === "
+                           "'Frank Example (frank-support)')", timeout=30_000)
     page.get_by_role("button", name="Publish for every visitor").last.click()
     page.get_by_text("every visitor can now choose frank-support").wait_for(timeout=30_000)
     visitor = browser.new_page()
     _login(visitor, operator_server)
     visitor.get_by_label("Presenter", exact=True).click()
-    visitor.get_by_role("option", name="frank-support").wait_for(timeout=30_000)
+    visitor.get_by_role("option", name="Frank Example", exact=True).wait_for(timeout=30_000)  # not the folder's name
 
 
 def test_unsure_answers_offer_questions_and_a_not_helpful_mark_becomes_a_phrasing(login_server, browser):
