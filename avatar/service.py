@@ -148,6 +148,9 @@ def owner_key(owner: str) -> str:
     return hashlib.sha256(owner.encode()).hexdigest()[:24]
 
 
+IDLE_VERSION = 2  # of the listening loop's choice of frames (see `idle`)
+
+
 def open_service(deploy: Deployment | None = None, render: RenderConfig = RenderConfig()) -> Avatar:
     """The presenter service of `deploy` (default: this machine's, `Deployment.from_env()`): its
     presenter, shared state, broker, recording limit and adaptation steps; `render`: how it renders."""
@@ -334,7 +337,10 @@ class Avatar:
         `render.exemplar.idle`), made once per presenter and kept with the answers; None for a
         presenter drawn by the swap, which has no frames of his own to loop."""
         presenter, _ = self.presenter(name, owner)
-        out = writable_dir(cache_dir("answers"), "cache folder") / f"idle-{presenter.fingerprint[:24]}.mp4"
+        # Answers start and end on the loop's first frame: a loop kept from before the listening
+        # stretch was chosen as now would not match them (IDLE_VERSION changes with that choice).
+        out = (writable_dir(cache_dir("answers"), "cache folder")
+               / f"idle-{IDLE_VERSION}-{presenter.fingerprint[:24]}.mp4")
         if out.is_file():  # asked with every message: made once, then only looked up
             return out
         drawing = load_drawing(presenter, self.render_settings)

@@ -24,7 +24,6 @@ from avatar.paths import temp_beside, writable_dir
 from avatar.presenter import Presenter
 from avatar.provenance.credentials import COMPOSITE_SYNTHETIC, local_identity, sign_video
 from avatar.render.exemplar import PresenterLibrary
-from avatar.render.exemplar.idle import listening_start
 from avatar.render.label import add_label
 from avatar.render.renderers import Drawing, renderer_for, speech_library
 from avatar.render.report import RenderReport
@@ -50,7 +49,7 @@ def spoken_clip(text: str, drawing: Drawing | None, config: RenderConfig, librar
     # In his own scene the head leaves the listening loop's first frame and returns to it, so the
     # answer starts and ends where the loop is.
     own = isinstance(drawing, PresenterLibrary) and source is drawing.frames
-    clip = synthesize_driver(speech, source, start=listening_start(drawing) if own else None).clip(audio)
+    clip = synthesize_driver(speech, source, start=int(drawing.listening[0]) if own else None).clip(audio)
     seconds["driver"] += time.perf_counter() - started
     return clip
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from avatar.driver.synthesize import listening_stretch
 from avatar.media.encode import VideoWriter
 from avatar.paths import temp_beside
 from avatar.presenter import Presenter
@@ -17,24 +16,13 @@ from avatar.render.exemplar.library import PresenterLibrary
 from avatar.render.label import add_label
 
 
-LISTENING_SECONDS = 3.0  # the listening stretch; the loop plays it forwards, then backwards
-
-
-def listening_start(library: PresenterLibrary) -> int:
-    """The library frame the listening loop begins on: where answers in his own scene start and end."""
-    return int(listening_stretch(library.frames, _loop_frames(library))[0])
-
-
-def _loop_frames(library: PresenterLibrary) -> int:
-    return max(2, round(LISTENING_SECONDS * library.frames.fps))
-
-
 def render_idle(library: PresenterLibrary, presenter: Presenter, out: Path) -> Path:
-    """Write the listening loop (about 2 x LISTENING_SECONDS, forwards then backwards, no sound)
-    to `out`: H.264 MP4, every frame labelled "AI-generated", signed naming `presenter`."""
+    """Write the listening loop (his listening stretch, `PresenterLibrary.listening`, forwards
+    then backwards, no sound) to `out`: H.264 MP4, every frame labelled "AI-generated", signed
+    naming `presenter`."""
     identity = local_identity()
     fps = library.frames.fps
-    stretch = listening_stretch(library.frames, _loop_frames(library))
+    stretch = library.listening
     pixels = library.frames.frames(sorted(set(stretch.tolist())))
     order = np.concatenate([stretch, stretch[-2:0:-1]])  # back and forth: the loop's seam is invisible
     width, height = library.size

@@ -15,6 +15,7 @@ import numpy as np
 
 from avatar.config import ExemplarConfig
 from avatar.driver.library import DriverLibrary, build_library
+from avatar.driver.synthesize import listening_stretch
 from avatar.inference.refiner import RefinerModel
 from avatar.paths import atomic_write, cache_dir
 from avatar.presenter import CONSENT_FILE, LIBRARY, open_presenter, write_record
@@ -22,6 +23,9 @@ from avatar.provenance.consent import load_consent
 from avatar.render.exemplar.features import POSE, canonical, descriptors, neutral_face
 from avatar.render.exemplar.warp import compose
 from avatar.vision import align_face
+
+
+LISTENING_SECONDS = 3.0  # his listening stretch; the loop plays it forwards, then backwards
 
 
 @dataclass
@@ -34,6 +38,9 @@ class PresenterLibrary:
     features: dict[str, np.ndarray]
     spread: dict[str, float]
     neutral: np.ndarray  # (68, 2)
+    # (F,) library frames of his listening loop (LISTENING_SECONDS, `listening_stretch`): every
+    # answer in his own scene starts and ends on its first frame.
+    listening: np.ndarray
     refiner: RefinerModel | None = None  # set by `render.load_drawing` when the presenter has one
 
     @classmethod
@@ -53,7 +60,8 @@ def _load(folder: str, _version: int) -> PresenterLibrary:
     canon[frames.valid] = canonical(frames.landmarks[frames.valid])
     features = descriptors(canon, frames.features[:, POSE])
     spread = {name: float(value[frames.valid].std(0).mean()) + 1e-6 for name, value in features.items()}
-    return PresenterLibrary(frames, canon, features, spread, neutral_face(canon[frames.valid]))
+    listening = listening_stretch(frames, max(2, round(LISTENING_SECONDS * frames.fps)))
+    return PresenterLibrary(frames, canon, features, spread, neutral_face(canon[frames.valid]), listening)
 
 
 def build_presenter_library(folder: Path, videos: list[Path], consent: Path, heldout: float = 0.2, crf: int = 16,

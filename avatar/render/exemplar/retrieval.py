@@ -14,7 +14,6 @@ from avatar.config import FRAMINGS, ExemplarConfig
 from avatar.driver.library import face_features
 from avatar.driver.synthesize import coherent_path, round_trip
 from avatar.render.exemplar.features import EXPRESSIVE, NOSE, POSE, canonical, canonical_matrix, descriptors, neutral_face
-from avatar.render.exemplar.idle import listening_start
 from avatar.render.exemplar.library import PresenterLibrary
 from avatar.vision import transform_points
 
@@ -61,7 +60,7 @@ def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: Ex
     offset = canon_driver - neutral_face(canon_driver, config.neutral_quantile)
     wanted = library.neutral[None] + offset * config.expression_gain
     if framing == "own":
-        base = round_trip(lib, len(driver), listening_start(library))
+        base = round_trip(lib, len(driver), int(library.listening[0]))
         canon_base = library.canon[base]
         # His own head (pose, outline, nose) from the base; the expression from the driver, moved
         # with where the base's nose sits relative to his neutral.
