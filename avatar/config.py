@@ -88,7 +88,8 @@ class ExemplarConfig:
     drivers: "own" (his own scene: his video with only the face re-drawn) or "driver" (his face
     composited into the driver's frame, as the swap does). A jump to a
     non-consecutive library frame costs `jump_cost`, the same frame again `hold_cost`, the frame
-    after next `skip_cost`; a jump is cross-faded over `crossfade` frames. inset_own, inset_driver,
+    after next `skip_cost`; a jump is cross-faded over `crossfade` frames (`mouth_crossfade` for
+    the mouths of a synthesised answer). inset_own, inset_driver,
     feather: how far the mask is shrunk inside the face outline in each framing, and its
     softness, as shares of the eye distance (measured: docs/realism.md).
     neutral_quantile: the driver's neutral face is taken from its least-open mouths (this share of
@@ -106,6 +107,9 @@ class ExemplarConfig:
     skip_cost: float = 0.3
     jump_cost: float = 8.0
     crossfade: int = 4
+    # A synthesised answer's mouths change with every sound: a fade as long as a sound blurred
+    # them half shut (answers opened 0.155 against 0.174 at 1 frame; 0 frames doubled the jumps).
+    mouth_crossfade: int = 1
     inset_own: float = 0.35  # his source frames' dlib jaw reaches onto the wall: keep clear of it
     inset_driver: float = 0.1  # inside the driver's frame his face must cover the driver's
     feather: float = 0.25

@@ -11,7 +11,9 @@ its faces found again, as a viewer's would be. Columns (`person_table`):
 - inner KID against the reference, and its ratio to the floor's;
 - articulation: the answers' median mouth spread (p90 - p10 of the inner-lip gap over the eye
   distance) over his own spread while talking (`metrics.articulation.talking_spread` of his
-  library's frames and the held-out footage), and the spread itself;
+  library's frames and the held-out footage), and the spread itself; these openings, and the
+  mouth and sound r of answers, come from landmarks placed in every frame on its own (tracking
+  smooths them over time, which damps a mouth that changes quickly);
 - mouth r: against the speech's mouth targets (answers) or the driver's mouth (recorded);
   sound r: the answers' mouths against their own sound's loudness (best lag within 4 frames;
   real speakers: 0.38-0.44, target >= 0.35); eye r: against the driver's eyes;
@@ -87,18 +89,24 @@ def _window(faces: FaceSet, start: int, frames: int, name: str) -> FaceSet:
     return FaceSet(name, faces.crops[keep], faces.landmarks[keep], faces.frame_landmarks[keep], faces.frames[keep])
 
 
-def _openings(faces: FaceSet, frames: int) -> np.ndarray:
-    """(frames,) mouth opening per video frame, NaN where no face was found."""
-    out = np.full(frames, np.nan)
-    for f, p in zip(faces.frames, faces.landmarks):
-        if 0 <= f < frames:
-            out[f] = mouth_opening(p)
-    return out
+def _openings(video: Path, start: int = 0, frames: int | None = None) -> np.ndarray:
+    """(F,) mouth opening of each frame of `video` (from `start`, at most `frames`), NaN where no
+    face was found: the face searched for and its landmarks placed in every frame on its own.
+    Tracking smooths landmarks over time (a one-euro filter), which damps a mouth that changes
+    quickly: answers measured through it moved half as much as their own mouth shapes."""
+    from avatar.config import TrackConfig
+    from avatar.media import iter_frames
+    from avatar.vision import choose_face, find_faces, landmarks_68
+
+    out = []
+    for frame in iter_frames(video, start=start, max_frames=frames):
+        face, _ = choose_face(find_faces(frame.rgb, TrackConfig()), frame.rgb.shape[1], frame.rgb.shape[0])
+        out.append(np.nan if face is None else mouth_opening(landmarks_68(frame.rgb, face.box)))
+    return np.array(out)
 
 
-def _spread(faces: FaceSet) -> float:
-    """`mouth_spread` of a set's faces."""
-    return mouth_spread(np.array([mouth_opening(p) for p in faces.landmarks]))
+def _found(openings: np.ndarray) -> np.ndarray:
+    return openings[~np.isnan(openings)]
 
 
 def _pair_r(driver: FaceSet, rendered: FaceSet, measure: Callable[[np.ndarray], float]) -> float | None:
@@ -170,20 +178,21 @@ def person_realism(person: PersonSets, work: Path, sentences: tuple[str, ...] = 
 
     # Floor: real clips as long as the answers, evenly spread over the floor footage.
     floor_all = _join("floor", held_floor)
-    floor_clips = []
+    floor_clips, windows = [], []
     for k, length in enumerate(lengths):
         starts = [(i, int(f)) for i, fs in enumerate(held_floor) for f in np.unique(fs.frames)
                   if f + length <= fs.frames.max() + 1] or [(0, 0)]
         i, start = starts[int(round(k * (len(starts) - 1) / max(len(lengths) - 1, 1)))]
         floor_clips.append(_window(held_floor[i], start, length, FLOOR))
+        windows.append((i, start, length))
     floor = _join(FLOOR, floor_clips)
 
     on_stage("measuring")
-    # His own talking: his library's frames (tracked when it was built) and the held-out ones,
-    # each in frame order (a held-out tail alone may hold no talking at all).
-    library = drawing.frames
-    held_openings = [_openings(s, int(s.frames.max()) + 1) for s in [*_split(reference), *held_floor]]
-    own = np.concatenate([library.features[library.valid, 0], *(o[~np.isnan(o)] for o in held_openings)])
+    # His own talking: his library's frames and the held-out ones, each in frame order (a
+    # held-out tail alone may hold no talking at all).
+    floor_openings = [_openings(s.video, s.start, s.frames) for s in person.floor]
+    own = np.concatenate([_found(_openings(drawing.frames.video)), *(_found(o) for o in floor_openings),
+                          *(_found(_openings(s.video, s.start, s.frames)) for s in person.reference)])
     talking = talking_spread(own, int(np.median(lengths)))
     real_changes = frame_changes(reference.crops, reference.landmarks, reference.frames)
     real_p99 = float(np.percentile(real_changes, 99))
@@ -200,17 +209,18 @@ def person_realism(person: PersonSets, work: Path, sentences: tuple[str, ...] = 
                 "jumps_per_10s": round(jumps_per_10s(changes, real_p99, rate), 2) if len(changes) else None,
                 "ghost_frames": round(float(np.mean(echo > echo_limit)), 4)}
 
-    rows = {FLOOR: {**row(floor, fps), "spread": round(float(np.median([_spread(c) for c in floor_clips if len(c)])), 4)}}
+    floor_spreads = [mouth_spread(_found(floor_openings[i][start:start + length])) for i, start, length in windows]
+    rows = {FLOOR: {**row(floor, fps), "spread": round(float(np.median(floor_spreads)), 4)}}
 
     synthesised = _join(SYNTHESISED, answer_faces)
     spreads, target_pairs, sound_rs, starts, ends, bleed = [], [], [], [], [], []
     for text, video, faces, length in zip(sentences, answers, answer_faces, lengths):
-        opening = _openings(faces, length)
-        spreads.append(mouth_spread(opening[~np.isnan(opening)]))
+        opening = _openings(video)[:length]
+        spreads.append(mouth_spread(_found(opening)))
         speech = synthesize(text, service.voice)
         targets = mouth_track(speech.phonemes, length / fps, fps)[:, 0]
-        target_pairs += [(targets[f], opening[f]) for f in range(length) if not np.isnan(opening[f])]
-        sound_rs.append(lagged_r(opening, sound_envelope(speech.audio, speech.sample_rate, fps, length))[0])
+        target_pairs += [(targets[f], opening[f]) for f in range(len(opening)) if not np.isnan(opening[f])]
+        sound_rs.append(lagged_r(opening, sound_envelope(speech.audio, speech.sample_rate, fps, len(opening)))[0])
         if loop:
             start, end = _ends(video, loop)
             starts.append(start)
@@ -238,13 +248,6 @@ def person_realism(person: PersonSets, work: Path, sentences: tuple[str, ...] = 
             "floor_faces_all": len(floor_all), "talking_spread": round(talking, 4),
             "real_step_p99": round(step_p99, 2), "real_jump_p99": round(real_p99, 2),
             "echo_limit": round(echo_limit, 3), "rows": rows}
-
-
-def _split(faces: FaceSet) -> list[FaceSet]:
-    """A joined set back into its parts (see `_join`), frames numbered from each part's start."""
-    part = faces.frames // 10**6
-    return [FaceSet(faces.name, faces.crops[part == k], faces.landmarks[part == k], faces.frame_landmarks[part == k],
-                    faces.frames[part == k] - k * 10**6) for k in np.unique(part)]
 
 
 def person_table(results: list[dict]) -> str:

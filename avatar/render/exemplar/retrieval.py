@@ -101,7 +101,7 @@ def plan_from_cut(library: PresenterLibrary, cut: tuple[Path, np.ndarray, np.nda
     re-drawn; nothing to map or retrieve again."""
     _, base, mouth = cut
     lib = library.frames
-    blend, alpha = crossfades(mouth, lib.continues & lib.valid, config.crossfade)
+    blend, alpha = crossfades(mouth, lib.continues & lib.valid, config.mouth_crossfade)
     target, shown = ease_ends(np.asarray(landmarks, np.float64), lib.landmarks[np.asarray(base)].astype(np.float64),
                               round(config.ease_seconds * lib.fps))
     return Plan(np.asarray(base), np.asarray(mouth), blend, alpha, target, lower_face=True, shown=shown)
