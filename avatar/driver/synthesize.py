@@ -120,9 +120,13 @@ def landmark_jumps(landmarks: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(landmarks, axis=0)).mean((1, 2)) / np.maximum(distance[1:], 1e-6)
 
 
-def choose_base(library: DriverLibrary, frames: int, seed: int, config: DriverConfig = DriverConfig()) -> np.ndarray:
+def choose_base(library: DriverLibrary, frames: int, seed: int, config: DriverConfig = DriverConfig(),
+                near: int | None = None) -> np.ndarray:
     """(frames,) library indices of a continuous, calm head-motion stretch (played forwards and
-    backwards when the reply is longer than the library)."""
+    backwards when the reply is longer than the library), chosen by `seed` among the calmest.
+    Given `near`: from the recording that holds that frame (when long enough), among the calm
+    stretches whose first and last frames are nearest it (the quarter of them): an answer eases
+    in from that frame and back to it."""
     n = len(library)
     if frames >= n:
         cycle = np.concatenate([np.arange(n), np.arange(n - 2, 0, -1)])
@@ -131,10 +135,20 @@ def choose_base(library: DriverLibrary, frames: int, seed: int, config: DriverCo
     # A cut (an invalid frame, or another video) is barred by a huge but finite jump: percentiles of inf warn.
     jumps[~(library.valid[1:] & library.valid[:-1] & library.continues[1:])] = 1e9
     starts = np.arange(0, n - frames + 1, max(1, min(12, frames)))
+    if near is not None:
+        shot = np.cumsum(~library.continues)
+        inside = starts[(shot[starts] == shot[near]) & (shot[starts + frames - 1] == shot[near])]
+        starts = inside if len(inside) else starts
     # The roughest moment of each stretch (its 99th percentile jump) ranks it.
     rough = np.array([np.percentile(jumps[s:s + frames - 1], 99) if frames > 1 else jumps[min(s, n - 2)]
                       for s in starts])
     calm = starts[np.argsort(rough)[: max(1, int(len(starts) * config.calm_share))]]
+    if near is not None:  # the stretches whose ends are nearest that frame: the eases move least
+        home = library.landmarks[near].astype(np.float64)
+        scale = float(np.ptp(home[:, 0])) or 1.0
+        away = [(np.abs(library.landmarks[s] - home).mean() + np.abs(library.landmarks[s + frames - 1] - home).mean())
+                / scale for s in calm]
+        calm = calm[np.argsort(away)[: max(1, len(calm) // 4)]]
     start = int(calm[seed % len(calm)])
     return np.arange(start, start + frames)
 
@@ -144,7 +158,7 @@ def listening_stretch(library: DriverLibrary, frames: int) -> np.ndarray:
     mouth is most closed and the head moves least (each measured against its own spread over
     the library, the worse moment of the stretch counting: a stretch with one word in it loses).
     With no shot that long, the most closed-mouthed frame held. The presenter's listening loop
-    is this stretch, and every answer in his own scene starts and ends on its first frame."""
+    is this stretch, and every answer in his own scene eases in from its first frame and back."""
     n = len(library)
     if n < 2:
         raise ValueError("the library has too few frames for a listening loop")
@@ -167,24 +181,6 @@ def listening_stretch(library: DriverLibrary, frames: int) -> np.ndarray:
     if best is None:  # no shot is that long: the most closed-mouthed frame, held
         return np.full(frames, int(np.argmin(np.where(usable, gap, np.inf))))
     return np.arange(best, best + frames)
-
-
-def round_trip(library: DriverLibrary, frames: int, start: int) -> np.ndarray:
-    """(frames,) library indices of head motion that leaves frame `start` and comes back to it
-    on the last frame: forwards through the consecutive valid frames after it (within its shot)
-    and back, as many times as the run's length needs, at about one frame per frame. An answer
-    drawn on it starts and ends exactly where the listening loop (which begins at `start`) is."""
-    run = 1
-    while (start + run < len(library) and run <= frames // 2 and library.valid[start + run]
-           and library.continues[start + run]):
-        run += 1
-    if frames < 3 or run < 2:
-        return np.full(frames, start)
-    trips = int(np.ceil((frames - 1) / (2 * (run - 1))))
-    half = (frames - 1) / (2 * trips)  # frames from `start` to the turning point, per trip
-    phase = np.arange(frames) / half  # 0..2 per trip: out, then back
-    distance = 1 - np.abs(1 - np.mod(phase, 2))
-    return start + np.round(distance * min(np.floor(half), run - 1)).astype(int)
 
 
 def talking_frames(library: DriverLibrary, seconds: float = 2.0) -> np.ndarray:
@@ -275,12 +271,12 @@ def coherent_path(cost: np.ndarray, continues: np.ndarray, candidates: int, hold
 def synthesize_driver(speech: Speech, library: DriverLibrary, config: DriverConfig = DriverConfig(),
                       start: int | None = None) -> SynthesisedDriver:
     """A driver clip exactly as long as `speech` (to the frame) at the library's frame rate. The
-    head moves as in a calm stretch of the library chosen by the text, or, given `start`, leaves
-    library frame `start` and returns to it (`round_trip`)."""
+    head moves as in a calm stretch of the library chosen by the text (from the recording that
+    holds library frame `start`, when given: see `choose_base`)."""
     frames = max(1, int(round(speech.duration * library.fps)))
     targets = mouth_track(speech.phonemes, frames / library.fps, library.fps)
     seed = int.from_bytes(hashlib.sha256(speech.text.encode()).digest()[:4], "big")
-    base = choose_base(library, frames, seed, config) if start is None else round_trip(library, frames, start)
+    base = choose_base(library, frames, seed, config, near=start)
     mouths = choose_mouths(targets, library, config)
     landmarks = library.landmarks[base].copy()
     for i, (b, m) in enumerate(zip(base, mouths)):

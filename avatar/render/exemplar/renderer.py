@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Iterator
@@ -16,7 +17,7 @@ from avatar.media.clip import DriverClip
 from avatar.render.colour import ColourMatcher
 from avatar.render.exemplar.library import PresenterLibrary
 from avatar.render.exemplar.retrieval import Plan, fill_gaps, plan, plan_from_cut
-from avatar.render.exemplar.warp import compose
+from avatar.render.exemplar.warp import compose, morph
 from avatar.render.report import FACE_TOO_SMALL, RenderReport
 from avatar.vision import FaceTracker, align_face, paste_back
 
@@ -78,7 +79,10 @@ class ExemplarRenderer:
         if framing == "own" and cut is not None and Path(cut[0]).resolve() == self.library.frames.folder.resolve():
             steps = plan_from_cut(self.library, cut, driver, self.config)
         else:
-            steps = plan(self.library, driver, framing, self.config)
+            # Which calm stretch of his video is the scene: fixed by the driver itself, so the same
+            # recording always renders the same, and different ones do not all share one stretch.
+            seed = int.from_bytes(hashlib.sha256(np.round(driver).astype(np.int32).tobytes()).digest()[:4], "big")
+            steps = plan(self.library, driver, framing, self.config, seed)
         lib = self.library.frames
         # His frames are decoded a second of output at a time, just before they are drawn: an
         # answer that plays while it renders starts sooner and never waits for one long decode.
@@ -99,11 +103,22 @@ class ExemplarRenderer:
                 colour.reset()
                 yield frame, None
                 continue
-            background = pixels[int(steps.base[t])] if own else frame.rgb
-            base_points = lib.landmarks[steps.base[t]].astype(np.float64) if own else driver[t]
+            if own:
+                background, base_points = self.scene(steps, t, pixels)
+            else:
+                background, base_points = frame.rgb, driver[t]
             out = self.draw(background, base_points, steps, t, pixels, colour, own)
             self.report.swapped += 1
             yield frame, out
+
+    def scene(self, steps: Plan, t: int, pixels: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Frame t's scene in his own framing and its face's (68, 2) landmarks: the base frame,
+        morphed from his listening loop's frame while an answer eases in or out."""
+        lib = self.library.frames
+        base = int(steps.base[t])
+        if steps.shown is None or steps.shown[t] >= 1:
+            return pixels[base], lib.landmarks[base].astype(np.float64)
+        return morph(pixels[steps.home], pixels[base], float(steps.shown[t])), steps.base_points[t]
 
     def draw(self, background: np.ndarray, base_points: np.ndarray, steps: Plan, t: int,
              pixels: dict[int, np.ndarray], colour: ColourMatcher, own: bool) -> np.ndarray:
@@ -132,4 +147,5 @@ def _frames_used(steps: Plan, times: slice) -> list[int]:
     """The library frames (sources, blends and bases) drawn at `times` of a plan, sorted."""
     used = set(steps.source[times].tolist()) | set(steps.base[times][steps.base[times] >= 0].tolist())
     blend = steps.blend[times]
-    return sorted(used | set(blend[blend >= 0].tolist()))
+    home = {steps.home} if steps.home >= 0 else set()
+    return sorted(used | set(blend[blend >= 0].tolist()) | home)

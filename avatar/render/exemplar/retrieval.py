@@ -4,7 +4,7 @@ jumps, or a synthesised clip's own choice of his frames taken as it is."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -12,7 +12,7 @@ import numpy as np
 
 from avatar.config import FRAMINGS, ExemplarConfig
 from avatar.driver.library import face_features
-from avatar.driver.synthesize import coherent_path, round_trip
+from avatar.driver.synthesize import choose_base, coherent_path
 from avatar.render.exemplar.features import EXPRESSIVE, NOSE, POSE, canonical, canonical_matrix, descriptors, neutral_face
 from avatar.render.exemplar.library import PresenterLibrary
 from avatar.vision import transform_points
@@ -24,8 +24,11 @@ class Plan:
     (the driver's frame); source: the library frame whose face is drawn; blend: a second source
     faded in (-1: none) with weight `alpha` (of the blend); target: (T, 68, 2) output-frame
     landmarks the face is warped to; lower_face: only the mouth and jaw are drawn (eyes and
-    brows stay the base's own); shown: (T,) how much of the drawn face covers the base's own,
-    0..1 (None: all of it), 0 on an answer's first and last frames in his own scene."""
+    brows stay the base's own). In his own scene an answer eases in from his listening loop's
+    first frame (`home`, a library index) and back to it at the end (`ease_ends`): shown (T,)
+    0..1 is how far each frame has come from it (the scene morphed from `home` to the base, and
+    the drawn face over it), base_points (T, 68, 2) the scene's landmarks so eased; None and -1
+    elsewhere (the whole drawn face, on the base as it is)."""
 
     base: np.ndarray
     source: np.ndarray
@@ -34,6 +37,8 @@ class Plan:
     target: np.ndarray
     lower_face: bool = False
     shown: np.ndarray | None = None
+    base_points: np.ndarray | None = None
+    home: int = -1
 
 
 def fill_gaps(landmarks: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -50,9 +55,11 @@ def fill_gaps(landmarks: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarra
     return np.stack([landmarks[i] for i in nearest]).astype(np.float64), found
 
 
-def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: ExemplarConfig) -> Plan:
+def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: ExemplarConfig,
+         seed: int = 0) -> Plan:
     """The plan for a driver clip's (T, 68, 2) frame landmarks (gaps already filled). In his own
-    scene his head leaves the listening loop's frame and comes back to it (`round_trip`)."""
+    scene the head moves as in a calm stretch of the recording his listening loop is from
+    (`seed` picks which), eased in from the loop's first frame and back (`ease_ends`)."""
     if framing not in FRAMINGS:
         raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
     lib = library.frames
@@ -60,7 +67,7 @@ def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: Ex
     offset = canon_driver - neutral_face(canon_driver, config.neutral_quantile)
     wanted = library.neutral[None] + offset * config.expression_gain
     if framing == "own":
-        base = round_trip(lib, len(driver), int(library.listening[0]))
+        base = choose_base(lib, len(driver), seed, near=int(library.listening[0]))
         canon_base = library.canon[base]
         # His own head (pose, outline, nose) from the base; the expression from the driver, moved
         # with where the base's nose sits relative to his neutral.
@@ -90,8 +97,7 @@ def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: Ex
     blend, alpha = crossfades(source, lib.continues & lib.valid, config.crossfade)
     if framing != "own":
         return Plan(base, source, blend, alpha, target)
-    target, shown = ease_ends(target, lib.landmarks[base].astype(np.float64), round(config.ease_seconds * lib.fps))
-    return Plan(base, source, blend, alpha, target, shown=shown)
+    return ease_ends(Plan(base, source, blend, alpha, target), library, config)
 
 
 def plan_from_cut(library: PresenterLibrary, cut: tuple[Path, np.ndarray, np.ndarray], landmarks: np.ndarray,
@@ -102,23 +108,26 @@ def plan_from_cut(library: PresenterLibrary, cut: tuple[Path, np.ndarray, np.nda
     _, base, mouth = cut
     lib = library.frames
     blend, alpha = crossfades(mouth, lib.continues & lib.valid, config.mouth_crossfade)
-    target, shown = ease_ends(np.asarray(landmarks, np.float64), lib.landmarks[np.asarray(base)].astype(np.float64),
-                              round(config.ease_seconds * lib.fps))
-    return Plan(np.asarray(base), np.asarray(mouth), blend, alpha, target, lower_face=True, shown=shown)
+    steps = Plan(np.asarray(base), np.asarray(mouth), blend, alpha, np.asarray(landmarks, np.float64), lower_face=True)
+    return ease_ends(steps, library, config)
 
 
-def ease_ends(target: np.ndarray, own: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """An answer in his own scene eased in from, and out to, his own frames: over its first and
-    last `frames` frames the (T, 68, 2) target landmarks move from the base frames' `own`
-    (T, 68, 2) to the drawn face's, and the drawn face's weight (returned, (T,) 0..1) rises
-    from 0 to 1 (and falls back at the end). The first and last frames are then his own frames
-    exactly (where the listening loop is), and the face fades in already lined up with his own,
-    so nothing doubles while it does."""
-    count = len(target)
-    steps = np.arange(count)
-    shown = np.clip(np.minimum(steps, count - 1 - steps) / max(frames, 1), 0.0, 1.0)
-    eased = own + shown[:, None, None] * (target - own)
-    return eased, shown
+def ease_ends(steps: Plan, library: PresenterLibrary, config: ExemplarConfig) -> Plan:
+    """`steps` in his own scene, eased in from his listening loop's first frame and back to it
+    over `config.ease_seconds` at each end: there the scene is morphed from that frame to the
+    base (its landmarks moved alike) and the drawn face, its target moved from the scene's own
+    landmarks to its own, fades in over it. The first and last frames are then the loop's frame
+    exactly, and nothing is blended that does not line up (`warp.morph`)."""
+    lib = library.frames
+    home = int(library.listening[0])
+    count = len(steps.base)
+    frames = max(round(config.ease_seconds * lib.fps), 1)
+    shown = np.clip(np.minimum(np.arange(count), count - 1 - np.arange(count)) / frames, 0.0, 1.0)
+    weight = shown[:, None, None]
+    home_points = lib.landmarks[home].astype(np.float64)
+    scene = home_points + weight * (lib.landmarks[steps.base].astype(np.float64) - home_points)
+    target = scene + weight * (steps.target - scene)
+    return replace(steps, target=target, shown=shown, base_points=scene, home=home)
 
 
 def crossfades(source: np.ndarray, continues: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
