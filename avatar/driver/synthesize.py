@@ -263,14 +263,14 @@ def coherent_path(cost: np.ndarray, continues: np.ndarray, candidates: int, hold
 
 
 def synthesize_driver(speech: Speech, library: DriverLibrary, config: DriverConfig = DriverConfig(),
-                      start: int | None = None) -> SynthesisedDriver:
+                      near: int | None = None) -> SynthesisedDriver:
     """A driver clip exactly as long as `speech` (to the frame) at the library's frame rate. The
     head moves as in a calm stretch of the library chosen by the text (from the recording that
-    holds library frame `start`, when given: see `choose_base`)."""
+    holds library frame `near`, when given: see `choose_base`)."""
     frames = max(1, int(round(speech.duration * library.fps)))
     targets = mouth_track(speech.phonemes, frames / library.fps, library.fps)
     seed = int.from_bytes(hashlib.sha256(speech.text.encode()).digest()[:4], "big")
-    base = choose_base(library, frames, seed, config, near=start)
+    base = choose_base(library, frames, seed, config, near=near)
     mouths = choose_mouths(targets, library, config)
     landmarks = library.landmarks[base].copy()
     for i, (b, m) in enumerate(zip(base, mouths)):

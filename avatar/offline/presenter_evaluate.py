@@ -40,7 +40,7 @@ from avatar.metrics.articulation import lagged_r, mouth_spread, sound_envelope, 
 from avatar.metrics.expression import pearson
 from avatar.metrics.inception import inner_features
 from avatar.metrics.realism import edge_echo, frame_changes, frame_difference, jumps_per_10s, kid
-from avatar.offline.swap_evaluate import ANSWER_SENTENCES, BLEED_FRAME, bleed_shares, cut_clip, reextract
+from avatar.offline.swap_evaluate import ANSWER_SENTENCES, BLEED_FRAME, bleed_shares, cut_clip, pair_r, reextract
 from avatar.vision import eye_opening, mouth_opening
 
 SIZE = 128  # aligned crops the faces are compared at
@@ -107,12 +107,6 @@ def _openings(video: Path, start: int = 0, frames: int | None = None) -> np.ndar
 
 def _found(openings: np.ndarray) -> np.ndarray:
     return openings[~np.isnan(openings)]
-
-
-def _pair_r(driver: FaceSet, rendered: FaceSet, measure: Callable[[np.ndarray], float]) -> float | None:
-    by_frame = dict(zip(driver.frames.tolist(), (measure(p) for p in driver.landmarks)))
-    pairs = [(by_frame[f], measure(p)) for f, p in zip(rendered.frames.tolist(), rendered.landmarks) if f in by_frame]
-    return round(pearson(*zip(*pairs)), 3) if len(pairs) > 2 else None
 
 
 def _ends(video: Path, loop: list[np.ndarray]) -> tuple[float, float]:
@@ -235,8 +229,8 @@ def person_realism(person: PersonSets, work: Path, sentences: tuple[str, ...] = 
                          "end_jump": round(max(ends), 2) if ends else None}
     recorded_rate = probe(recorded_video).fps
     rows[RECORDED] = {**row(recorded, recorded_rate),
-                      "mouth_r": _pair_r(driver, recorded, mouth_opening),
-                      "eye_r": _pair_r(driver, recorded, eye_opening),
+                      "mouth_r": pair_r(driver, recorded, mouth_opening),
+                      "eye_r": pair_r(driver, recorded, eye_opening),
                       "bleed_frames": round(float(np.mean(np.array(bleed_shares(recorded_video, recorded))
                                                           > BLEED_FRAME)), 4)}
     if loop:

@@ -267,7 +267,7 @@ def _identity(faces: FaceSet, reference: IdentityReference, count: int = 100) ->
                                 for i in picks])), 4)
 
 
-def _pair_r(driver: FaceSet, rendered: FaceSet, measure: Callable[[np.ndarray], float]) -> float | None:
+def pair_r(driver: FaceSet, rendered: FaceSet, measure: Callable[[np.ndarray], float]) -> float | None:
     """Pearson r of `measure` (of a face's landmarks) between driver and rendered faces of the
     same frames."""
     by_frame = dict(zip(driver.frames.tolist(), (measure(p) for p in driver.landmarks)))
@@ -366,7 +366,7 @@ def realism(model_path: Path, heldout: Path, same_person: Path, other_person: Pa
     for name, (video, faces, driver, fps) in rendered_sets.items():
         rows[name].update(bleed_frames=round(float(np.mean(np.array(bleed_shares(video, faces)) > BLEED_FRAME)), 4),
                           identity=_identity(faces, identity), **_temporal(faces, fps, real_changes),
-                          mouth_r=_pair_r(driver, faces, mouth_opening), eye_r_vs_driver=_pair_r(driver, faces, eye_opening))
+                          mouth_r=pair_r(driver, faces, mouth_opening), eye_r_vs_driver=pair_r(driver, faces, eye_opening))
     result = {"model": str(model_path), "renderer": "swap" if drawing is swap else "exemplar", "reference": f"{heldout} frames {heldout_start}+ ({len(reference)} faces)",
               "size": size, "rows": rows}
     if scenes is not None and probe(answers[0]).width == probe(scenes[0]).width:

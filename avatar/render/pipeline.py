@@ -49,7 +49,7 @@ def spoken_clip(text: str, drawing: Drawing | None, config: RenderConfig, librar
     # In his own scene the head leaves the listening loop's first frame and returns to it, so the
     # answer starts and ends where the loop is.
     own = isinstance(drawing, PresenterLibrary) and source is drawing.frames
-    clip = synthesize_driver(speech, source, start=int(drawing.listening[0]) if own else None).clip(audio)
+    clip = synthesize_driver(speech, source, near=int(drawing.listening[0]) if own else None).clip(audio)
     seconds["driver"] += time.perf_counter() - started
     return clip
 

@@ -144,5 +144,5 @@ def test_the_head_moves_in_the_recording_the_listening_loop_is_from(library):
         for seed in range(5):
             base = choose_base(two, 120, seed, near=near)
             assert np.all(np.diff(base) == 1) and (shot[base] == shot[near]).all()
-    clip = synthesize_driver(synthesize("Let me check that for you."), two, start=len(two) - 10)
+    clip = synthesize_driver(synthesize("Let me check that for you."), two, near=len(two) - 10)
     assert (shot[clip.base] == shot[-1]).all()
