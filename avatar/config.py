@@ -89,7 +89,7 @@ class ExemplarConfig:
     composited into the driver's frame, as the swap does). A jump to a
     non-consecutive library frame costs `jump_cost`, the same frame again `hold_cost`, the frame
     after next `skip_cost`; a jump is cross-faded over `crossfade` frames (`mouth_crossfade` for
-    the mouths of a synthesised answer). inset_own, inset_driver,
+    the mouths of a synthesised answer). inset_own, inset_chin (own framing, the chin), inset_driver,
     feather: how far the mask is shrunk inside the face outline in each framing, and its
     softness, as shares of the eye distance (measured: docs/realism.md).
     neutral_quantile: the driver's neutral face is taken from its least-open mouths (this share of
@@ -111,6 +111,7 @@ class ExemplarConfig:
     # them half shut (answers opened 0.155 against 0.174 at 1 frame; 0 frames doubled the jumps).
     mouth_crossfade: int = 1
     inset_own: float = 0.35  # his source frames' dlib jaw reaches onto the wall: keep clear of it
+    inset_chin: float = 0.1  # below his chin lies his neck, not the wall: a deeper inset faded the lower lip
     inset_driver: float = 0.1  # inside the driver's frame his face must cover the driver's
     feather: float = 0.25
     neutral_quantile: float = 0.05

@@ -33,6 +33,11 @@ from avatar.vision import eye_centres, transform_points, umeyama
 
 STABLE = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]  # nose and eye corners: move with the head
 LOWER = list(range(3, 14)) + list(range(48, 68))  # jaw below the cheeks, and the lips
+# How far each lower-face point moves with the lower lip when a mouth is moved toward its
+# target: the lower lip fully, the chin most, the jaw's sides less (it hinges below the ears).
+DROP = {55: 1.0, 56: 1.0, 57: 1.0, 58: 1.0, 59: 1.0, 65: 1.0, 66: 1.0, 67: 1.0,
+        7: 0.8, 8: 0.8, 9: 0.8, 6: 0.6, 10: 0.6, 5: 0.4, 11: 0.4, 4: 0.2, 12: 0.2}
+INNER_UPPER, INNER_LOWER = [61, 62, 63], [67, 66, 65]  # facing inner-lip points
 REGION = list(range(3, 14)) + list(range(31, 36))  # lower-face outline the mouth is pasted in
 FACE = list(range(0, 17)) + [27]  # the whole jaw up to the nose bridge: a frame's own face below the eyes
 
@@ -46,6 +51,9 @@ class DriverConfig:
     jump_cost: float = 1.0  # a mouth from elsewhere in the library
     calm_share: float = 0.1  # head motion comes from the calmest tenth of possible stretches
     feather: float = 0.12  # mask softness, as a share of the eye distance
+    # A chosen mouth short of its target is opened further by the warp, up to this share of its
+    # own gap (a closed mouth stretched open shows smeared lip, not a mouth); one past it closes.
+    reach: float = 0.5
 
 
 @dataclass
@@ -207,18 +215,39 @@ def his_openings(targets: np.ndarray, library: DriverLibrary) -> np.ndarray:
     return np.interp(targets, ordinary, his[first])
 
 
-def choose_mouths(targets: np.ndarray, library: DriverLibrary, config: DriverConfig = DriverConfig()) -> np.ndarray:
-    """(n,) library frame indices whose mouths follow (n, 3) mouth targets (see `speech.visemes`)."""
+def choose_mouths(goal: np.ndarray, library: DriverLibrary, config: DriverConfig = DriverConfig()) -> np.ndarray:
+    """(n,) library frame indices whose mouths follow (n, 3) mouth targets in his own units
+    (opening from `his_openings`, width, roundness; see `speech.visemes`)."""
     valid = np.flatnonzero(library.valid)
     mouth = library.features[:, MOUTH].astype(np.float64)
-    goal = targets.astype(np.float64)
-    goal[:, 0] = his_openings(goal[:, 0], library)
     weights = np.asarray(config.weights) / (mouth[valid].std(0) + 1e-6) ** 2
     # Target cost of every library frame for every output frame: (n, N), invalid frames barred.
     cost = (((goal[:, None, :] - mouth[None]) ** 2) * weights).sum(2)
     cost[:, ~library.valid] = np.inf
     return coherent_path(cost, library.continues, config.candidates, config.hold_cost, config.skip_cost,
                          config.jump_cost)
+
+
+def reach_openings(landmarks: np.ndarray, goal: np.ndarray, reach: float) -> np.ndarray:
+    """(n, 68, 2) landmarks with each mouth moved toward its `goal` (n,) opening (inner-lip gap
+    over the eye distance, as `vision.mouth_opening`, here along the face's vertical): the lower lip, chin and jaw (`DROP`) slid along the
+    face's own downward axis, opening to at most (1 + reach) x the mouth's own gap, closing
+    fully. The warp then moves the drawn mouth with them: the nearest real mouth, brought to the
+    shape the sound needs when the footage has none quite like it."""
+    moved = np.asarray(landmarks, np.float64).copy()
+    ids = np.array(list(DROP))
+    share = np.array(list(DROP.values()))[:, None]
+    for points, wanted in zip(moved, goal):
+        left, right = eye_centres(points)
+        across = right - left
+        eye_distance = max(float(np.linalg.norm(across)), 1e-6)
+        down = np.array([-across[1], across[0]]) / eye_distance
+        # The lips' gap along that axis: a near-closed mouth's inner lip points sit side by side
+        # or cross, where the distance between them no longer says how open it is.
+        gap = max(float(((points[INNER_LOWER] - points[INNER_UPPER]) @ down).mean()) / eye_distance, 0.0)
+        change = float(np.clip(wanted, 0.0, gap * (1 + reach))) - gap
+        points[ids] += share * change * eye_distance * down
+    return moved
 
 
 def coherent_path(cost: np.ndarray, continues: np.ndarray, candidates: int, hold_cost: float, skip_cost: float,
@@ -271,9 +300,12 @@ def synthesize_driver(speech: Speech, library: DriverLibrary, config: DriverConf
     targets = mouth_track(speech.phonemes, frames / library.fps, library.fps)
     seed = int.from_bytes(hashlib.sha256(speech.text.encode()).digest()[:4], "big")
     base = choose_base(library, frames, seed, config, near=near)
-    mouths = choose_mouths(targets, library, config)
-    landmarks = library.landmarks[base].copy()
+    goal = targets.astype(np.float64)
+    goal[:, 0] = his_openings(goal[:, 0], library)
+    mouths = choose_mouths(goal, library, config)
+    landmarks = library.landmarks[base].astype(np.float64)
     for i, (b, m) in enumerate(zip(base, mouths)):
         matrix = umeyama(library.landmarks[m][STABLE], library.landmarks[b][STABLE])
         landmarks[i, LOWER] = transform_points(library.landmarks[m][LOWER], matrix)
+    landmarks = reach_openings(landmarks, goal[:, 0], config.reach)
     return SynthesisedDriver(library, base, mouths, landmarks.astype(np.float32), targets, library.fps, config)

