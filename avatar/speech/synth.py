@@ -1,4 +1,6 @@
-"""Speech synthesis with espeak-ng through pyttsx3's espeak bindings (owns them).
+"""Speech synthesis: `synthesize` speaks with the configured voice (`avatar.speech.voices`:
+a Piper neural voice, see `avatar.speech.piper`, or espeak-ng) after reading the text as a
+person would (`avatar.speech.normalize`). This module owns espeak-ng, through pyttsx3's bindings.
 
 espeak-ng reports, while it synthesises, the sample at which each phoneme starts; we keep those
 events, so the timings are exact for the audio they come with (no forced alignment). espeak-ng
@@ -24,9 +26,11 @@ _engine = {}  # sample_rate and the live callback, set on first use
 
 @dataclass(frozen=True)
 class SpeechConfig:
-    voice: str = "en-us"  # an espeak-ng voice name (`espeak-ng --voices`)
-    rate: int = 165  # words per minute
-    pitch: int = 50  # 0-100
+    voice: str = "espeak"  # a voice's name (`avatar voices list`)
+    espeak_voice: str = "en-us"  # the espeak-ng voice the "espeak" voice speaks with (`espeak-ng --voices`)
+    rate: int = 165  # words per minute (espeak-ng)
+    pitch: int = 50  # 0-100 (espeak-ng)
+    read_aloud: bool = True  # phone numbers, prices, times, dates... as a person reads them (`normalize`)
     max_sentence_chars: int = 400  # longer text is split into sentences (and long sentences at commas)
     silence: float = 0.4  # seconds of silence for empty text
 
@@ -86,8 +90,8 @@ def _synthesize_one(text: str, config: SpeechConfig) -> tuple[np.ndarray, list[t
 
     _engine["callback"] = callback  # keep it alive while the C side may call it
     espeak.SetSynthCallback(callback)
-    if espeak.SetVoiceByName(config.voice.encode()) != espeak.EE_OK:
-        raise ValueError(f"espeak-ng has no voice {config.voice!r}")
+    if espeak.SetVoiceByName(config.espeak_voice.encode()) != espeak.EE_OK:
+        raise ValueError(f"espeak-ng has no voice {config.espeak_voice!r}")
     espeak.SetParameter(espeak.RATE, int(config.rate), 0)
     espeak.SetParameter(espeak.PITCH, int(config.pitch), 0)
     espeak.Synth(text, flags=espeak.CHARS_AUTO)
@@ -111,7 +115,32 @@ def split_text(text: str, max_chars: int) -> list[str]:
 
 
 def synthesize(text: str, config: SpeechConfig = SpeechConfig()) -> Speech:
-    """Speak `text` (any Unicode; empty gives `config.silence` of silence)."""
+    """Speak `text` (any Unicode; empty gives `config.silence` of silence) with the voice
+    `config.voice`; the Speech keeps the text as written."""
+    from avatar.speech.voices import find_voice
+
+    voice = find_voice(config.voice)
+    words = spoken_words(text or "", config)
+    if voice.engine == "piper":
+        from avatar.speech.piper import speak
+
+        speech = speak(words, voice.model, voice.config)
+    else:
+        speech = _espeak_speech(words, config)
+    return Speech(speech.audio, speech.sample_rate, speech.phonemes, text or "")
+
+
+def spoken_words(text: str, config: SpeechConfig = SpeechConfig()) -> str:
+    """The words `config.voice` will say for `text` (`avatar voices read`)."""
+    if not config.read_aloud:
+        return text
+    from avatar.speech.normalize import ReadingConfig, spoken_text
+    from avatar.speech.voices import find_voice
+
+    return spoken_text(text, ReadingConfig(month_first=find_voice(config.voice).month_first))
+
+
+def _espeak_speech(text: str, config: SpeechConfig) -> Speech:
     pieces = split_text(text or "", config.max_sentence_chars)
     with _lock:
         rate = _espeak() and _engine["rate"]

@@ -39,24 +39,26 @@ VISEMES = {
 
 
 def viseme_of(symbol: str) -> str:
-    """Viseme class of an espeak-ng phoneme mnemonic (stress marks and variants ignored)."""
-    s = symbol.lstrip("',%=")
+    """Viseme class of a phoneme: an espeak-ng mnemonic ("oU", "tS") or IPA as Piper voices give
+    it ("oʊ", "tʃ"; stress marks and variants ignored). The two alphabets agree on the letters
+    they share (p b m f v w u o a e i j), so one table reads both."""
+    s = symbol.lstrip("',%=ˈˌ")
     if not s or s.startswith("_"):
         return "rest"
-    if s in ("tS", "dZ") or s[0] in "SZ":
+    if s in ("tS", "dZ") or s[0] in "SZʃʒ" or s in ("tʃ", "dʒ"):
         return "pucker"
     head = s[0]
     if head in "pbm":
         return "closed"
     if head in "fv":
         return "lip_teeth"
-    if head in "wuUoO0":
+    if head in "wuUoO0ʊɔɒʍ":
         return "round"
-    if head in "aAV":
+    if head in "aAVæɑʌɐ":
         return "open"
-    if head in "iIj":
+    if head in "iIjɪ":
         return "spread"
-    if head in "eE@3":
+    if head in "eE@3ɛəɜɚɝ":
         return "mid"
     return "narrow"
 

@@ -51,7 +51,7 @@ def test_faster_rate_is_shorter_and_an_unknown_voice_is_refused():
     text = "The quick brown fox jumps over the lazy dog."
     assert synthesize(text, SpeechConfig(rate=250)).duration < 0.8 * synthesize(text, SpeechConfig(rate=150)).duration
     with pytest.raises(ValueError, match="no voice"):
-        synthesize(text, SpeechConfig(voice="klingon-xx"))
+        synthesize(text, SpeechConfig(espeak_voice="klingon-xx"))
 
 
 def test_concurrent_synthesis_does_not_hang_or_mix_up():

@@ -1,0 +1,119 @@
+"""Neural speech with Piper voices (owns `piper`, which runs them on onnxruntime).
+
+Piper reports, for every phoneme it speaks, how many audio samples it lasted (its alignment
+output), and those counts add up to the audio: the timings are exact, no forced alignment is
+needed. Its phonemes are IPA from espeak-ng's phonemiser; stress and length marks come back as
+entries of their own and are merged into their neighbours here (a stress mark into the sound
+after it, a length mark or a word gap into the one before), sentence starts, ends and
+punctuation become pauses ("_"). A loaded voice is kept per file and used under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from avatar.errors import UserError
+from avatar.speech.synth import Phoneme, Speech
+
+BEFORE = {"ˈ", "ˌ"}  # stress marks: part of the sound that follows
+AFTER = {"ː", "ˑ", "ʲ", "ʰ", "̃", " ", "‿", "-"}  # length, modifiers, word gaps: part of the sound before
+PAUSES = {"^", "$", "_", ",", ".", "!", "?", ";", ":", "…", "—", "–"}
+_locks: dict[Path, threading.Lock] = {}
+
+
+def check_voice_files(model: Path, config: Path) -> dict:
+    """The voice's config (its JSON) when `model` and `config` look like a Piper voice; raises
+    UserError in one line otherwise (missing, not JSON, no phoneme table, not an ONNX file)."""
+    model, config = Path(model), Path(config)
+    for path in (model, config):
+        if not path.is_file():
+            raise UserError(f"The voice file {path} does not exist.")
+    try:
+        settings = json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{config.name} is not a Piper voice config (not JSON: {error.msg if hasattr(error, 'msg') else error}).") from None
+    if not isinstance(settings, dict) or "phoneme_id_map" not in settings or "audio" not in settings:
+        raise UserError(f"{config.name} is not a Piper voice config (it has no phoneme_id_map or audio section).")
+    with model.open("rb") as handle:
+        head = handle.read(64)
+    # An ONNX file is a protobuf ModelProto: it opens with field 1 (ir_version, a varint), tag 0x08.
+    if len(head) < 16 or head[0] != 0x08:
+        raise UserError(f"{model.name} is not an ONNX model (damaged or another kind of file).")
+    return settings
+
+
+@lru_cache(maxsize=4)
+def load_voice(model: Path, config: Path):
+    """The Piper voice in `model` (.onnx) with its `config` (.onnx.json), loaded once per process
+    (CPU; alignments on). Raises UserError in one line for a damaged or foreign file."""
+    from piper import PiperVoice
+
+    check_voice_files(model, config)
+    try:
+        voice = PiperVoice.load(model, config, include_alignments=True)
+    except Exception as error:  # onnxruntime and piper raise many kinds for a bad file
+        raise UserError(f"The voice {Path(model).name} could not be loaded: {str(error).splitlines()[0][:200]}") from None
+    _locks.setdefault(Path(model), threading.Lock())
+    return voice
+
+
+def merge_alignments(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(phoneme, samples) pairs as Piper gives them, with stress and length marks, modifiers and
+    word gaps merged into the sounds they belong to, and pauses as "_"; the samples' sum is kept."""
+    merged: list[list] = []
+    carry = 0  # samples of stress marks waiting for the sound they stress
+    for symbol, samples in pairs:
+        if symbol in PAUSES:
+            symbol = "_"
+        if symbol in BEFORE:
+            carry += samples
+            continue
+        if symbol in AFTER and merged:
+            merged[-1][1] += samples
+            continue
+        if symbol in AFTER:  # nothing before it: a short pause
+            symbol = "_"
+        if symbol == "_" and merged and merged[-1][0] == "_":
+            merged[-1][1] += samples + carry
+        else:
+            merged.append([symbol, samples + carry])
+        carry = 0
+    if carry:
+        if merged:
+            merged[-1][1] += carry
+        else:
+            merged.append(["_", carry])
+    return [(symbol, int(samples)) for symbol, samples in merged]
+
+
+def speak(text: str, model: Path, config: Path, length_scale: float | None = None) -> Speech:
+    """`text` spoken by the Piper voice in `model` / `config`: audio and IPA phonemes timed from
+    the voice's own alignments (see the module docstring). Empty text gives 0.4 s of silence."""
+    from piper import SynthesisConfig
+
+    voice = load_voice(Path(model), Path(config))
+    rate = int(voice.config.sample_rate)
+    if not text.strip():
+        samples = int(round(0.4 * rate))
+        return Speech(np.zeros(samples, np.int16), rate, (Phoneme("_", 0.0, 0.4),), text)
+    settings = SynthesisConfig(length_scale=length_scale) if length_scale else None
+    audio, pairs = [], []
+    with _locks[Path(model)]:
+        for chunk in voice.synthesize(text, settings, include_alignments=True):
+            audio.append(chunk.audio_int16_array)
+            alignments = chunk.phoneme_alignments or []
+            counted = sum(int(a.num_samples) for a in alignments)
+            pairs += [(a.phoneme, int(a.num_samples)) for a in alignments]
+            if counted != len(chunk.audio_int16_array):  # never seen; keep the timings covering the audio
+                pairs.append(("_", max(len(chunk.audio_int16_array) - counted, 0)))
+    phonemes, start = [], 0
+    for symbol, samples in merge_alignments(pairs):
+        if samples > 0:
+            phonemes.append(Phoneme(symbol, start / rate, (start + samples) / rate))
+        start += samples
+    return Speech(np.concatenate(audio).astype(np.int16), rate, tuple(phonemes), text)
