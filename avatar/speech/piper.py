@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from avatar.errors import UserError
-from avatar.speech.synth import Phoneme, Speech
+from avatar.speech.types import Phoneme, Speech
 
 BEFORE = {"ˈ", "ˌ"}  # stress marks: part of the sound that follows
 AFTER = {"ː", "ˑ", "ʲ", "ʰ", "̃", " ", "‿", "-"}  # length, modifiers, word gaps: part of the sound before
@@ -91,16 +91,15 @@ def merge_alignments(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return [(symbol, int(samples)) for symbol, samples in merged]
 
 
-def speak(text: str, model: Path, config: Path, length_scale: float | None = None) -> Speech:
+def speak(text: str, model: Path, config: Path, length_scale: float | None = None, silence: float = 0.4) -> Speech:
     """`text` spoken by the Piper voice in `model` / `config`: audio and IPA phonemes timed from
-    the voice's own alignments (see the module docstring). Empty text gives 0.4 s of silence."""
+    the voice's own alignments (see the module docstring). Empty text gives `silence` seconds of silence."""
     from piper import SynthesisConfig
 
     voice = load_voice(Path(model), Path(config))
     rate = int(voice.config.sample_rate)
     if not text.strip():
-        samples = int(round(0.4 * rate))
-        return Speech(np.zeros(samples, np.int16), rate, (Phoneme("_", 0.0, 0.4),), text)
+        return Speech(np.zeros(round(silence * rate), np.int16), rate, (Phoneme("_", 0.0, silence),), text)
     settings = SynthesisConfig(length_scale=length_scale) if length_scale else None
     audio, pairs = [], []
     with _locks[Path(model)]:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from avatar.speech.types import Phoneme, Speech
+
 _PHONEME_EVENT = 7  # espeakEVENT_PHONEME in speak_lib.h (pyttsx3 does not name it)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _lock = threading.Lock()
@@ -26,36 +28,13 @@ _engine = {}  # sample_rate and the live callback, set on first use
 
 @dataclass(frozen=True)
 class SpeechConfig:
-    voice: str = "espeak"  # a voice's name (`avatar voices list`)
+    voice: str = "joe"  # a voice's name (`avatar voices list`): the shipped neural voice
     espeak_voice: str = "en-us"  # the espeak-ng voice the "espeak" voice speaks with (`espeak-ng --voices`)
     rate: int = 165  # words per minute (espeak-ng)
     pitch: int = 50  # 0-100 (espeak-ng)
     read_aloud: bool = True  # phone numbers, prices, times, dates... as a person reads them (`normalize`)
     max_sentence_chars: int = 400  # longer text is split into sentences (and long sentences at commas)
     silence: float = 0.4  # seconds of silence for empty text
-
-
-@dataclass(frozen=True)
-class Phoneme:
-    """An espeak-ng phoneme mnemonic (e.g. "oU", "m", "_" for a pause) and its time span (s)."""
-
-    symbol: str
-    start: float
-    end: float
-
-
-@dataclass(frozen=True)
-class Speech:
-    """audio: (N,) int16 mono PCM at sample_rate; phonemes in time order, covering the audio."""
-
-    audio: np.ndarray
-    sample_rate: int
-    phonemes: tuple[Phoneme, ...]
-    text: str
-
-    @property
-    def duration(self) -> float:
-        return len(self.audio) / self.sample_rate
 
 
 def _espeak():
@@ -124,7 +103,7 @@ def synthesize(text: str, config: SpeechConfig = SpeechConfig()) -> Speech:
     if voice.engine == "piper":
         from avatar.speech.piper import speak
 
-        speech = speak(words, voice.model, voice.config)
+        speech = speak(words, voice.model, voice.config, silence=config.silence)
     else:
         speech = _espeak_speech(words, config)
     return Speech(speech.audio, speech.sample_rate, speech.phonemes, text or "")

@@ -122,3 +122,13 @@ def describe(voice: Voice) -> dict:
     facts["model"] = str(voice.model) if voice.model else None
     facts["config"] = str(voice.config) if voice.config else None
     return facts
+
+
+def disclosure(name: str | None) -> dict:
+    """What a video's credentials and About say of the voice that spoke it: a synthetic voice by
+    name (its source and licence), or None for a person's own recorded voice."""
+    if name is None:
+        return {"name": "the person's own recorded voice", "synthetic": False}
+    voice = find_voice(name)
+    return {"name": voice.name, "synthetic": True, "engine": voice.engine, "source": voice.source,
+            "licence": voice.licence}

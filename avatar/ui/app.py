@@ -435,12 +435,14 @@ def _about(name: str, request: gr.Request):
         f"**Whose face this is:** {consent.get('person', 'not recorded')}.",
         f"**Consent and permitted use:** {consent.get('basis', 'no consent record')}. "
         f"May be used for: {consent.get('scope', 'not stated')}.",
-        f"**It is AI-generated:** the face is drawn {facts['drawing']}, the voice is synthesised, and the "
+        f"**It is AI-generated:** the face is drawn {facts['drawing']}, the voice is synthetic (the voice "
+        f"\"{facts['voice']['name']}\": {facts['voice']['source']}), and the "
         "answers come from a chatbot. Every video carries a visible *AI-generated* label and a signed record of "
         "how it was made.",
     ]
     details = ["Every video is signed with content credentials (C2PA): check one with `avatar verify VIDEO.mp4` or "
-               "any C2PA reader. The voice is espeak-ng's; the answers are matched from the team's questions and "
+               f"any C2PA reader, which also names the voice. Voice licence: {facts['voice']['licence']}. The answers "
+               "are matched from the team's questions and "
                "answers (a ChatterBot corpus).",
                f"Renderer: {facts['renderer']}; runtime: onnxruntime's `{facts['provider']}`; presenter files' "
                f"SHA-256 `{facts['sha256'][:16]}...` (checked at every load).", _demote(facts["card"] or "(no model card)"),
