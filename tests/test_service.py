@@ -48,6 +48,9 @@ def test_respond_renders_a_labelled_answer_as_long_as_its_speech(avatar):
     credentials = read_credentials(answer.video)
     assert credentials.state == "Trusted" and credentials.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
     assert credentials.presenter["model"] == "tiny"
+    # The voice that spoke is named and said to be synthetic, in the video and in About.
+    assert credentials.voice["name"] == "joe" and credentials.voice["synthetic"] is True
+    assert "lessac" in credentials.voice["licence"] and avatar.about(None)["voice"]["name"] == "joe"
     again = avatar.respond("what is your phone number", session="s1")
     assert again.cached and again.video == answer.video
 
