@@ -68,7 +68,7 @@ from avatar.render import PresenterLibrary, load_drawing, render_clip, spoken_cl
 from avatar.render.exemplar.idle import render_idle
 from avatar.render.dialogue import Turn, export_dialogue
 from avatar.speech import SpeechConfig, synthesize, write_wav
-from avatar.speech.voices import disclosure
+from avatar.speech.voices import all_voices, disclosure, find_voice
 from avatar.storage import LocalStorage, open_storage
 from avatar.store import Store
 
@@ -150,6 +150,7 @@ def owner_key(owner: str) -> str:
 
 
 IDLE_VERSION = 2  # of the listening loop's choice of frames (see `idle`)
+VOICE_SETTING = "voice:"  # + a presenter's name: the voice an operator chose for him (`choose_voice`)
 
 
 def open_service(deploy: Deployment | None = None, render: RenderConfig = RenderConfig()) -> Avatar:
@@ -299,6 +300,31 @@ class Avatar:
         it will do instead of those it lacks (`avatar.presenter_build.footage_coverage`)."""
         return draft_coverage(name)
 
+    def voice_for(self, presenter: Presenter) -> SpeechConfig:
+        """The voice `presenter`'s answers are spoken in: the one an operator chose for him (kept
+        in the deployment's settings, so every worker agrees), else the deployment's own."""
+        return replace(self.voice, voice=self.presenter_voice(presenter.name))
+
+    def choose_voice(self, name: str, voice: str, owner: str | None = None) -> str:
+        """Speak presenter `name`'s answers (a published one or a draft) in `voice` from now on
+        (an operator's action). Answers already rendered in another voice stay cached under it."""
+        if name not in self.models(owner) and name not in drafts():
+            raise UserError(f"there is no presenter model called {quoted(name)}.")
+        find_voice(voice)
+        self.store.set_setting(VOICE_SETTING + name, voice)
+        return voice
+
+    def presenter_voice(self, name: str) -> str:
+        """The voice presenter `name` (published or draft) speaks with."""
+        chosen = self.store.setting(VOICE_SETTING + name)
+        return chosen if chosen and chosen in all_voices() else self.voice.voice
+
+    def voice_choices(self) -> list[tuple[str, str]]:
+        """(label, name) of every voice for a picker, the deployment's default first."""
+        voices = sorted(all_voices().values(), key=lambda v: v.name != self.voice.voice)
+        return [(f"{v.name}: {'neural' if v.engine == 'piper' else 'formant'} voice, {v.language or 'language not stated'}"
+                 + (" (default)" if v.name == self.voice.voice else ""), v.name) for v in voices]
+
     def presenter(self, name: str | None, owner: str | None = None) -> tuple[Presenter, SwapModel | None]:
         """The checked presenter called `name` (None: the default) and its loaded swap model
         (None for a presenter drawn from his own frames alone); only names offered by
@@ -332,7 +358,7 @@ class Avatar:
         return {"name": presenter.name, "consent": presenter.consent, "card": presenter.card(),
                 "provider": model.providers[0] if model else "CPUExecutionProvider (his frames, warped)",
                 "sha256": presenter.fingerprint, "drawing": drawing,
-                "renderer": "exemplar" if exemplar else "swap", "voice": disclosure(self.voice.voice)}
+                "renderer": "exemplar" if exemplar else "swap", "voice": disclosure(self.voice_for(presenter).voice)}
 
     def idle(self, name: str | None = None, owner: str | None = None) -> Path | None:
         """The presenter listening between answers: a short loop of his own frames (see
@@ -755,6 +781,7 @@ class Avatar:
         on_frame(frames done) after every frame, which may raise to stop it)."""
         seconds = Counter()
         drawing = load_drawing(presenter, render)
+        voice = self.voice_for(presenter)
         with tempfile.TemporaryDirectory(prefix="avatar-", dir=scratch_dir()) as tmp:
             started = time.perf_counter()
             if recorded is not None:
@@ -763,12 +790,12 @@ class Avatar:
                 clip = DriverClip.from_video(normalize(recorded.video, Path(tmp)), audio=audio, kind="recorded")
                 clip = replace(clip, voice=disclosure(None) if audio is not None else None)
                 if audio is None:  # the synthesised voice over the recorded face, which is fitted to it
-                    speech = synthesize(text, self.voice)
+                    speech = synthesize(text, voice)
                     clip = replace(clip.retimed(speech.duration), audio=write_wav(speech, Path(tmp) / "speech.wav"),
-                                   voice=disclosure(self.voice.voice))
+                                   voice=disclosure(voice.voice))
                 seconds["driver"] += time.perf_counter() - started
             else:
-                clip = spoken_clip(text, drawing, render, self.library, Path(tmp), self.voice, seconds,
+                clip = spoken_clip(text, drawing, render, self.library, Path(tmp), voice, seconds,
                                    on_stage=lambda stage: progress({"speech": 0.05, "driver": 0.15}[stage], stage))
             progress(0.25, "swap")
             def on_progress(done: int, total: int) -> None:
@@ -797,7 +824,7 @@ class Avatar:
     def _key(self, text: str, presenter: Presenter, recorded: RecordedClip | None, recorded_voice: bool,
              render: RenderConfig) -> str:
         # Everything the answer's signed manifest states about the presenter (name, hashes, consent).
-        parts = [text, presenter.fingerprint, presenter.manifest_facts(), asdict(self.voice), asdict(render),
+        parts = [text, presenter.fingerprint, presenter.manifest_facts(), asdict(self.voice_for(presenter)), asdict(render),
                  [recorded.sha256, recorded.created] if recorded else None,
                  recorded_voice and recorded is not None]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]

@@ -90,6 +90,25 @@ def test_a_recording_whose_face_cannot_be_swapped_is_refused_at_upload(avatar, s
     assert avatar.clips("dave").all() == []
 
 
+def test_an_operator_chooses_a_presenters_voice_and_his_answers_follow_it(avatar):
+    assert avatar.presenter_voice("tiny") == "joe" and avatar.voice_choices()[0] == (
+        "joe: neural voice, en_US (default)", "joe")
+    first = avatar.say("Thank you for waiting.")
+    avatar.choose_voice("tiny", "espeak")
+    try:
+        again = avatar.say("Thank you for waiting.")
+        assert not again.cached and again.video != first.video  # another voice: another answer
+        assert read_credentials(again.video).voice["name"] == "espeak"
+        assert avatar.about(None)["voice"]["name"] == "espeak"
+        with pytest.raises(UserError, match="no voice 'nobody'"):
+            avatar.choose_voice("tiny", "nobody")
+        with pytest.raises(UserError, match="no presenter model"):
+            avatar.choose_voice("someone-else", "espeak")
+    finally:
+        avatar.choose_voice("tiny", "joe")
+    assert avatar.say("Thank you for waiting.").cached  # back to joe: his answer was kept
+
+
 def test_a_presenter_drawn_by_the_swap_has_no_listening_loop(avatar):
     assert avatar.idle() is None
 

@@ -349,6 +349,8 @@ def build_demo(deploy: Deployment | None = None) -> gr.Blocks:
                            concurrency_id="info")
         presenter_tab.select(_drafts_view, None, [_APP["drafts"]], api_name=False, concurrency_limit=4,
                              concurrency_id="info")
+        presenter_tab.select(_voices_view, None, _APP["voices"], api_name=False, concurrency_limit=4,
+                             concurrency_id="info")
         with gr.Accordion("About this presenter", open=False):
             about = gr.Markdown(_about(names[0], None))
         model.change(_about, [model], [about], api_name=False, concurrency_limit=4, concurrency_id="info")
@@ -668,6 +670,16 @@ def _presenter_tab() -> None:
     draft.change(_draft_report, [draft], [report], api_name=False, concurrency_limit=4, concurrency_id="info")
     publish.click(_publish_presenter, [draft], [status, draft], api_name="publish_presenter")
     _APP["drafts"] = draft
+    gr.Markdown("### Voice\n\nWhich synthetic voice a presenter's answers are spoken in (answers already made "
+                "in another voice are kept for that voice). About and every video's credentials name it.")
+    with gr.Row():
+        voiced = gr.Dropdown([], label="Presenter (published or draft)", interactive=True, elem_id="voice-presenter")
+        voice = gr.Dropdown([], label="Speaks with", interactive=True, elem_id="voice-choice")
+        use_voice = gr.Button("Use this voice", elem_id="use-voice")
+    voice_status = gr.Markdown(elem_id="voice-status")
+    voiced.change(_presenter_voice, [voiced], [voice], api_name=False, concurrency_limit=4, concurrency_id="info")
+    use_voice.click(_choose_voice, [voiced, voice], [voice_status], api_name="choose_voice")
+    _APP["voices"] = [voiced, voice]
 
 
 def _draft_report(name: str | None, request: gr.Request) -> str:
@@ -676,6 +688,29 @@ def _draft_report(name: str | None, request: gr.Request) -> str:
     if not name:
         return ""
     return f"#### What {name}'s footage holds\n\n" + coverage_markdown(_call(_service().draft_coverage, name))
+
+
+def _voices_view(request: gr.Request):
+    """Every presenter (published, then drafts) and every voice, for the operator's voice picker."""
+    _operator_only(request, "choose a presenter's voice")
+    presenters = _service().model_choices(_owner(request)) + _service().draft_choices()
+    first = presenters[0][1] if presenters else None
+    return (gr.Dropdown(choices=presenters, value=first),
+            gr.Dropdown(choices=_service().voice_choices(), value=_call(_service().presenter_voice, first)
+                        if first else None))
+
+
+def _presenter_voice(name: str | None, request: gr.Request):
+    _operator_only(request, "choose a presenter's voice")
+    return gr.Dropdown(value=_call(_service().presenter_voice, name) if name else None)
+
+
+def _choose_voice(name: str | None, voice: str | None, request: gr.Request) -> str:
+    _operator_only(request, "choose a presenter's voice")
+    if not name or not voice:
+        raise _refusal("Pick a presenter and a voice first.")
+    _call(_service().choose_voice, name, voice, _owner(request))
+    return f"**{name}** now speaks with the voice **{voice}**."
 
 
 def _drafts_view(request: gr.Request):

@@ -94,13 +94,16 @@ def test_adaptation_progress_shows_the_preview_pixels_not_a_private_path(tmp_pat
 def test_about_leads_with_who_the_face_is_and_keeps_the_card_in_a_fold(monkeypatch):
     facts = {"name": "p", "provider": "CPUExecutionProvider", "sha256": "ab" * 32, "card": "# Card\n\n## Interface",
              "consent": {"person": "Jo Example", "basis": "a signed form", "scope": "demos"}, "renderer": "swap",
-             "drawing": "by a face-swap model over a driver (a different real person, whose hair shows)"}
+             "drawing": "by a face-swap model over a driver (a different real person, whose hair shows)",
+             "voice": {"name": "joe", "synthetic": True, "source": "Piper voice en_US-joe-medium",
+                       "licence": "Dataset CC0; fine-tuned from lessac"}}
     monkeypatch.setattr(app, "_service", lambda: SimpleNamespace(about=lambda name, owner: facts))
     text = app._about("p", REQUEST)
     lead, fold = text.split("<details>", 1)
     assert "Jo Example" in lead and "a signed form" in lead and "AI-generated" in lead
     assert "face-swap model" in lead and "hair" in lead  # honest: says how the face is made
     assert "Interface" in fold and "Interface" not in lead and "Renderer: swap" in fold
+    assert 'the voice is synthetic (the voice "joe"' in lead and "lessac" in fold  # the voice, named
 
 
 def test_a_shared_media_folder_serves_answers_and_never_recordings(tmp_path, monkeypatch):
@@ -178,6 +181,8 @@ def test_only_an_operator_builds_or_publishes_a_presenter_and_only_with_consent(
             app._build_presenter(*args, True, request)
         with pytest.raises(Exception, match="Only an operator"):
             app._publish_presenter("ann", request)
+        with pytest.raises(Exception, match="Only an operator"):
+            app._choose_voice("ann", "espeak", request)
     with pytest.raises(Exception, match="Confirm that the person agreed"):
         app._build_presenter(*args, False, SimpleNamespace(session_hash="s", username="alice"))
 
