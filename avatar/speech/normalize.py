@@ -36,7 +36,7 @@ ABBREVIATIONS = {
     "e.g.": "for example", "i.e.": "that is", "etc.": "et cetera", "approx.": "approximately",
     "Mr.": "Mister", "Mrs.": "Missus", "Ms.": "Miz", "Dr.": "Doctor", "vs.": "versus", "Ltd.": "Limited",
     "Inc.": "Incorporated", "Co.": "Company", "Dept.": "Department", "Tel.": "Telephone", "tel.": "telephone",
-    "FAQ": "F A Q", "FAQs": "F A Qs", "ID": "I D", "PIN": "pin", "ASAP": "as soon as possible",
+    "ID": "I-D", "PIN": "pin", "ASAP": "as soon as possible",
     "24/7": "twenty-four seven", "N/A": "not applicable", "&": "and",
 }
 SPOKEN_SYMBOLS = {"@": "at", ".": "dot", "/": "slash", "-": "dash", "_": "underscore", ":": "colon",
@@ -98,8 +98,17 @@ def digits(text: str) -> str:
 
 
 def spell(text: str) -> str:
-    """Letters and digits one by one: "AB12" -> "A B one two"."""
-    return " ".join(ONES[int(c)] if c.isdigit() else c.upper() for c in text if c.isalnum())
+    """Letters and digits one by one: "AB12" -> "A-B one two" (letters joined by hyphens: a
+    spaced "A" is read as the article, "A-B" as two letter names)."""
+    words = []
+    for c in (c for c in text if c.isalnum()):
+        if c.isdigit():
+            words.append(ONES[int(c)])
+        elif words and words[-1][-1].isupper():
+            words[-1] += "-" + c.upper()
+        else:
+            words.append(c.upper())
+    return " ".join(words)
 
 
 def _number(text: str) -> str:
@@ -122,7 +131,7 @@ def _money(symbol: str, amount: str) -> str:
 
 
 def _clock(hour: int, minute: int, half: str | None) -> str:
-    """A time of day: "9", "0", "am" -> "nine A M"; 17:30 -> "seventeen thirty"."""
+    """A time of day: "9", "0", "am" -> "nine AM"; 17:30 -> "seventeen thirty"."""
     if minute == 0:
         words = cardinal(hour) + ("" if half else " hundred" if hour > 12 else " o'clock")
     elif minute < 10:
@@ -130,7 +139,7 @@ def _clock(hour: int, minute: int, half: str | None) -> str:
     else:
         words = f"{cardinal(hour)} {cardinal(minute)}"
     if half:
-        words += " A M" if half.lower().startswith("a") else " P M"
+        words += " AM" if half.lower().startswith("a") else " PM"  # as letters by every voice (a spaced "A" is the article)
     return words
 
 
@@ -143,18 +152,20 @@ def _date(day: int, month: int, year_text: str | None) -> str:
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _URL = re.compile(r"\b(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|co|uk|de|fr|eu|info|"
                   r"shop|store|app|dev|example)(?:\.[a-z]{2})?(?:/[\w./-]*)?", re.IGNORECASE)
-_PHONE = re.compile(r"(?<![\w.])(\+?\(?\d{2,5}\)?(?:[ .-]\d{2,5}){1,4})(?!\w|[.,]\d)")
+_PHONE = re.compile(r"(?<![\w.])(\+?\(?\d{1,5}\)?(?:[ .-]\d{2,5}){1,4})(?!\w|[.,]\d)")
 _MONEY_BEFORE = re.compile(r"([£$€¥])\s?(\d[\d,]*(?:\.\d{1,2})?)(?!\d)")
 _MONEY_AFTER = re.compile(r"(\d[\d,]*(?:\.\d{1,2})?)\s?(GBP|USD|EUR|JPY|CHF)\b")
-_TIME = re.compile(r"\b([01]?\d|2[0-3])(?::([0-5]\d))?\s?([ap])\.?\s?m\b\.?|\b([01]?\d|2[0-3]):([0-5]\d)\b", re.IGNORECASE)
+_TIME = re.compile(r"\b([01]?\d|2[0-3])(?::([0-5]\d))?\s?([ap])\.?\s?m\b|\b([01]?\d|2[0-3]):([0-5]\d)\b", re.IGNORECASE)
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _SLASH_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\b")
 _NAMED_DATE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(" + "|".join(MONTHS) + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept"
                          r"|Oct|Nov|Dec)\.?(?:,?\s+(\d{4}))?\b", re.IGNORECASE)
 _MONTH_DAY = re.compile(r"\b(" + "|".join(MONTHS) + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?\s+(\d{1,2})"
                         r"(?:st|nd|rd|th)?(?:,?\s+(\d{4}))?\b", re.IGNORECASE)
+# An order (ticket, ...) number: capitals and digits with at least one digit ("order confirmation"
+# and "Account settings" are words, not numbers).
 _ORDER = re.compile(r"\b(order|ref(?:erence)?|ticket|case|invoice|account|tracking)(\s+(?:number|no\.?|#)\s*|\s*#\s*|\s+)"
-                    r"([A-Z0-9][A-Z0-9-]{3,})\b", re.IGNORECASE)
+                    r"(?-i:(?=[A-Z0-9-]*\d)([A-Z0-9][A-Z0-9-]{3,}))\b", re.IGNORECASE)
 _DAY_RANGE = re.compile(r"\b(Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\s?[-–]\s?(Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\b",
                         re.IGNORECASE)
 _PERCENT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?%")

@@ -13,7 +13,7 @@ from avatar.media import probe
 from tests.cluster.conftest import LOGIN
 from tests.streams import read_to_end
 
-PHONE_REPLY = "You can call us free on 0800 123 4567, from 8 am to 8 pm, Monday to Saturday."
+PHONE_REPLY = "You can call us free on 1-800-555-0199, from 8 am to 8 pm, Monday to Saturday."
 
 
 def client(replica):

@@ -10,6 +10,8 @@ CASES = [
     ("Ring +44 20 7946 0958 today", "Ring plus four four, two zero, seven nine four six, zero nine five eight today"),
     ("(555) 123-4567", "five five five, one two three, four five six seven"),
     ("555.123.4567", "five five five, one two three, four five six seven"),
+    ("call 1-800-555-0199, or", "call one, eight zero zero, five five five, zero one nine nine, or"),
+    ("1 2 3 4", "one two three four"),  # spaced digits: too few for a phone number
     # prices with their currency
     ("It costs £3.95", "It costs three pounds and ninety-five pence"),
     ("only $10", "only ten dollars"),
@@ -18,9 +20,9 @@ CASES = [
     ("$1,299.99", "one thousand two hundred ninety-nine dollars and ninety-nine cents"),
     ("a fee of 5 EUR", "a fee of five euros"),
     # times
-    ("We open at 9 am", "We open at nine A M"),
-    ("until 5:30pm", "until five thirty P M"),
-    ("from 9am-5pm", "from nine A M to five P M"),
+    ("We open at 9 am", "We open at nine AM"),
+    ("until 5:30pm", "until five thirty PM"),
+    ("from 9am-5pm", "from nine AM to five PM"),
     ("at 17:30", "at seventeen thirty"),
     ("at 09:05", "at nine oh five"),
     # dates
@@ -29,8 +31,11 @@ CASES = [
     ("on 7 December 2026", "on the seventh of December, twenty twenty-six"),
     ("on March 3rd, 2027", "on March third, twenty twenty-seven"),
     # order and reference numbers: one by one
-    ("Your order #AB12345 has shipped", "Your order number A B one two three four five has shipped"),
+    ("Your order #AB12345 has shipped", "Your order number A-B one two three four five has shipped"),
     ("ticket number 48213", "ticket number four eight two one three"),
+    ("Your order confirmation email", "Your order confirmation email"),  # words, not a number
+    ("open Account settings", "open Account settings"),
+    ("from 11 am to 4 pm. We close", "from eleven AM to four PM. We close"),  # the sentence still ends
     # e-mail and web addresses
     ("Write to help@shop.example", "Write to help at shop dot example"),
     ("see www.bikes.example/returns", "see w w w dot bikes dot example slash returns"),

@@ -36,7 +36,8 @@ def test_the_neural_voice_speaks_offline_with_timings_that_cover_its_audio():
         return np.sqrt(np.mean(part ** 2)) if len(part) else 0.0
     vowels = [p for p in speech.phonemes if viseme_of(p.symbol) in ("open", "mid", "round", "spread")]
     assert np.median([loudness(v) for v in vowels]) > 5 * loudness(speech.phonemes[0])
-    # "nine A M": the numbers were read aloud before speaking, and the text is kept as written.
+    # "9 am" was read aloud as "nine AM", the letters' names (not "nine a m"); the text is kept as written.
+    assert "naɪneɪɛm" in "".join(p.symbol for p in speech.phonemes)
     assert speech.text.endswith("half past five.")
 
 
@@ -66,7 +67,7 @@ def test_voices_list_read_and_the_default(own_cache):
     read = runner.invoke(main, ["voices", "read", "Call 0800 123 4567 or pay £3.95 by 9 am"])
     assert read.exit_code == 0
     assert read.output.strip() == ("Call zero eight zero zero, one two three, four five six seven or pay three "
-                                   "pounds and ninety-five pence by nine A M")
+                                   "pounds and ninety-five pence by nine AM")
 
 
 def test_a_team_voice_is_added_spoken_and_removed(own_cache):
