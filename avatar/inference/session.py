@@ -25,7 +25,8 @@ def read_model_file(path: Path) -> onnx.ModelProto:
     if not path.is_file():
         raise UserError(f"model file {path} was not found.")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        # Always as binary protobuf: onnx picks a text format by the file's extension otherwise.
+        model = onnx.load(str(path), format="protobuf", load_external_data=False)
     except (DecodeError, ValueError, OSError) as error:
         raise UserError(f"{path.name} is not a readable ONNX model (truncated or corrupt: {error}).") from None
     for tensor in model.graph.initializer:

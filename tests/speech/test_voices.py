@@ -41,6 +41,12 @@ def test_the_neural_voice_speaks_offline_with_timings_that_cover_its_audio():
     assert speech.text.endswith("half past five.")
 
 
+def test_the_same_text_always_takes_the_same_time_sound_for_sound():
+    text = "Thank you for calling. Your parcel left our warehouse on Tuesday."
+    first, again = synthesize(text, JOE), synthesize(text, JOE)
+    assert first.duration == again.duration and first.phonemes == again.phonemes
+
+
 def test_ipa_phonemes_give_the_mouth_shapes_of_their_sounds():
     assert [viseme_of(s) for s in ("p", "m", "f", "ʊ", "ɔ", "æ", "ʌ", "ɪ", "ə", "ʃ", "tʃ", "ɹ", "ˈa")] == [
         "closed", "closed", "lip_teeth", "round", "round", "open", "open", "spread", "mid", "pucker", "pucker",

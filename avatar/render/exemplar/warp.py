@@ -51,9 +51,8 @@ def warp_face(image: np.ndarray, source: np.ndarray, target: np.ndarray,
     into the output box (x0, y0, x1, y1) of the output frame. Piecewise-affine inside the outer
     ring (a fixed triangulation, so the map is continuous: no seams), the rigid fit of the steady
     points outside it. The map is computed at every pixel: a coarser map interpolated between
-    nodes smeared the thin triangles at the mouth's corners. image: (H, W, C) uint8, any C (a
-    mask may ride along as a fourth channel). Returns the (y1-y0, x1-x0, C) uint8 patch and its
-    float32 (y1-y0, x1-x0) source x map (for tests and diagnostics)."""
+    nodes smeared the thin triangles at the mouth's corners. Returns the (y1-y0, x1-x0, 3) uint8
+    patch and its float32 (y1-y0, x1-x0) source x map (for tests and diagnostics)."""
     x0, y0, x1, y1 = box
     src, dst = control_points(source), control_points(target)
     tris = triangles()
@@ -152,29 +151,14 @@ def _optical_flow():
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
 
-def with_face_hull(image: np.ndarray, points: np.ndarray, config: ExemplarConfig) -> np.ndarray:
-    """(H, W, 4) uint8: the RGB `image` with the hull of its own face (`face_mask` with the own
-    framing's insets, 0-255) as a fourth channel."""
-    height, width = image.shape[:2]
-    box = face_box([points], width, height)
-    eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(points))))
-    x0, y0, x1, y1 = box
-    hull = np.zeros((height, width, 1), np.uint8)
-    hull[y0:y1, x0:x1, 0] = np.round(255 * face_mask([points], box, config.inset_own * eye_distance,
-                                                      config.feather * eye_distance / 2,
-                                                      chin_inset=config.inset_chin * eye_distance))
-    return np.concatenate([image, hull], axis=2)
-
-
 def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray, source_points: np.ndarray,
             target: np.ndarray, config: ExemplarConfig, colour: ColourMatcher | None = None,
             fading: tuple[np.ndarray, np.ndarray, float] | None = None,
             lower_face: bool = False, shown: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """`source`'s face (landmarks `source_points`) warped to the `target` landmarks and blended
-    into `background` (whose own face has `base_points`). colour None: the background is his
-    own frame (same man and room: only the mean exposure is matched, and the mask covers both
-    faces); else the driver's frame, whose skin the face is colour-matched to, and the mask is
-    the target face. fading: (image, landmarks, weight) of a second source cross-faded in
+    into `background` (whose own face has `base_points`) inside the target face's outline.
+    colour None: the background is his own frame (same man and room: only the mean exposure is
+    matched); else the driver's frame, whose skin the face is colour-matched to. fading: (image, landmarks, weight) of a second source cross-faded in
     (`morph`: no doubled features).
     lower_face: only the jaw and mouth are drawn (below the nose; eyes stay the background's).
     shown: the drawn face's weight over the background's own, 0..1 (0: the background as it is),
@@ -182,22 +166,11 @@ def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray,
     Returns the frame (H, W, 3) uint8 RGB and the blend mask (H, W) float32 in [0, 1]."""
     height, width = background.shape[:2]
     box = face_box([target, base_points], width, height)
-    own = colour is None
-    if own:
-        # Where the mask reaches past the drawn face (his base face is wider than the target on
-        # one side), the source frame shows its own wall: each source carries its face's hull
-        # along as a fourth channel, and the mask keeps only what lies inside it.
-        source = with_face_hull(source, source_points, config)
     patch, _ = warp_face(source, source_points, target, box)
     if fading is not None:
         old, old_points, weight = fading
-        faded, _ = warp_face(with_face_hull(old, old_points, config) if own else old, old_points, target, box)
-        hull = faded[..., 3:] * weight + patch[..., 3:] * (1 - weight) if own else None
-        patch = morph(faded[..., :3], patch[..., :3], 1 - weight)
-        if own:
-            patch = np.concatenate([patch, np.round(hull).astype(np.uint8)], axis=2)
-    inside = patch[..., 3].astype(np.float32) / 255 if own else None
-    patch = patch[..., :3]
+        faded, _ = warp_face(old, old_points, target, box)
+        patch = morph(faded, patch, 1 - weight)
     x0, y0, x1, y1 = box
     region = background[y0:y1, x0:x1]
     eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(target))))
@@ -209,12 +182,13 @@ def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray,
         patch = np.clip(patch.astype(np.float32) + shift, 0, 255).astype(np.uint8)
     if shown < 1:  # easing in from (or out to) his own face beneath
         patch = morph(region, patch, shown)
+    own = colour is None
+    # The drawn face covers the target's own outline only, also in his own scene: where his base
+    # face reaches further (turned a little more), the source frame shows its wall there, which
+    # pasted over his cheek showed as a blue patch; his base frame's own cheek is right instead.
     inset = config.inset_own if own else config.inset_driver
-    alpha = face_mask([target, base_points] if own else [target], box, inset * eye_distance,
-                      config.feather * eye_distance, LOWER_FACE if lower_face else None,
-                      config.inset_chin * eye_distance if own else None)
-    if inside is not None:
-        alpha = alpha * inside
+    alpha = face_mask([target], box, inset * eye_distance, config.feather * eye_distance,
+                      LOWER_FACE if lower_face else None, config.inset_chin * eye_distance if own else None)
     out = background.copy()
     blended = region.astype(np.float32) + alpha[..., None] * (patch.astype(np.float32) - region.astype(np.float32))
     out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
