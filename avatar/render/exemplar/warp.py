@@ -46,13 +46,14 @@ def triangles() -> np.ndarray:
 
 
 def warp_face(image: np.ndarray, source: np.ndarray, target: np.ndarray,
-              box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+              box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """`image`'s face (landmarks `source`) moved so its landmarks land on `target`, rendered
     into the output box (x0, y0, x1, y1) of the output frame. Piecewise-affine inside the outer
     ring (a fixed triangulation, so the map is continuous: no seams), the rigid fit of the steady
     points outside it. The map is computed at every pixel: a coarser map interpolated between
     nodes smeared the thin triangles at the mouth's corners. Returns the (y1-y0, x1-x0, 3) uint8
-    patch and its float32 (y1-y0, x1-x0) source x map (for tests and diagnostics)."""
+    patch and its float32 (y1-y0, x1-x0) source x and y maps (other planes of the source frame
+    are moved alike with `cv2.remap`)."""
     x0, y0, x1, y1 = box
     src, dst = control_points(source), control_points(target)
     tris = triangles()
@@ -73,7 +74,7 @@ def warp_face(image: np.ndarray, source: np.ndarray, target: np.ndarray,
     map_x = chosen[..., 0, 0] * xs + chosen[..., 0, 1] * ys + chosen[..., 0, 2]
     map_y = chosen[..., 1, 0] * xs + chosen[..., 1, 1] * ys + chosen[..., 1, 2]
     patch = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return patch, map_x
+    return patch, (map_x, map_y)
 
 
 def face_box(points: list[np.ndarray], width: int, height: int, margin: float = 0.25) -> tuple[int, int, int, int]:
@@ -151,14 +152,31 @@ def _optical_flow():
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
 
+def source_face(points: np.ndarray, maps: tuple[np.ndarray, np.ndarray], size: tuple[int, int],
+                config: ExemplarConfig) -> np.ndarray:
+    """(h, w) float32 in [0, 1]: where a warped patch (`warp_face`'s maps) shows its source
+    frame's own face: that frame's ((height, width) `size`) face hull with the own framing's
+    insets (landmarks `points`); beyond the frame's edge, as the warp repeats the edge's pixels,
+    the edge's (a hard cut there showed as a line across a chin the frame cuts off). Only the
+    source's face box is drawn and moved: outside it lies no face."""
+    map_x, map_y = maps
+    x0, y0, x1, y1 = face_box([points], size[1], size[0])
+    eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(points))))
+    hull = face_mask([points], (x0, y0, x1, y1), config.inset_own * eye_distance, config.feather * eye_distance / 2,
+                     chin_inset=config.inset_chin * eye_distance)
+    return cv2.remap(hull, map_x - np.float32(x0), map_y - np.float32(y0), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
 def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray, source_points: np.ndarray,
             target: np.ndarray, config: ExemplarConfig, colour: ColourMatcher | None = None,
             fading: tuple[np.ndarray, np.ndarray, float] | None = None,
             lower_face: bool = False, shown: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """`source`'s face (landmarks `source_points`) warped to the `target` landmarks and blended
-    into `background` (whose own face has `base_points`) inside the target face's outline.
-    colour None: the background is his own frame (same man and room: only the mean exposure is
-    matched); else the driver's frame, whose skin the face is colour-matched to. fading: (image, landmarks, weight) of a second source cross-faded in
+    into `background` (whose own face has `base_points`). colour None: the background is his
+    own frame (same man and room: only the mean exposure is matched, and the mask covers both
+    faces, kept to what the source shows of its own face); else the driver's frame, whose skin
+    the face is colour-matched to, and the mask is the target face. fading: (image, landmarks, weight) of a second source cross-faded in
     (`morph`: no doubled features).
     lower_face: only the jaw and mouth are drawn (below the nose; eyes stay the background's).
     shown: the drawn face's weight over the background's own, 0..1 (0: the background as it is),
@@ -166,11 +184,18 @@ def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray,
     Returns the frame (H, W, 3) uint8 RGB and the blend mask (H, W) float32 in [0, 1]."""
     height, width = background.shape[:2]
     box = face_box([target, base_points], width, height)
-    patch, _ = warp_face(source, source_points, target, box)
+    own = colour is None
+    patch, maps = warp_face(source, source_points, target, box)
+    # In his own scene the mask covers his base face too; where that reaches past the drawn face
+    # (his head turned a little more), only what the source shows of its own face is drawn: its
+    # wall there, pasted over his cheek, showed as a blue patch.
+    inside = source_face(source_points, maps, source.shape[:2], config) if own else None
     if fading is not None:
         old, old_points, weight = fading
-        faded, _ = warp_face(old, old_points, target, box)
+        faded, old_maps = warp_face(old, old_points, target, box)
         patch = morph(faded, patch, 1 - weight)
+        if own:
+            inside = weight * source_face(old_points, old_maps, old.shape[:2], config) + (1 - weight) * inside
     x0, y0, x1, y1 = box
     region = background[y0:y1, x0:x1]
     eye_distance = float(np.linalg.norm(np.subtract(*eye_centres(target))))
@@ -182,13 +207,12 @@ def compose(background: np.ndarray, base_points: np.ndarray, source: np.ndarray,
         patch = np.clip(patch.astype(np.float32) + shift, 0, 255).astype(np.uint8)
     if shown < 1:  # easing in from (or out to) his own face beneath
         patch = morph(region, patch, shown)
-    own = colour is None
-    # The drawn face covers the target's own outline only, also in his own scene: where his base
-    # face reaches further (turned a little more), the source frame shows its wall there, which
-    # pasted over his cheek showed as a blue patch; his base frame's own cheek is right instead.
     inset = config.inset_own if own else config.inset_driver
-    alpha = face_mask([target], box, inset * eye_distance, config.feather * eye_distance,
-                      LOWER_FACE if lower_face else None, config.inset_chin * eye_distance if own else None)
+    alpha = face_mask([target, base_points] if own else [target], box, inset * eye_distance,
+                      config.feather * eye_distance, LOWER_FACE if lower_face else None,
+                      config.inset_chin * eye_distance if own else None)
+    if inside is not None:
+        alpha = alpha * inside
     out = background.copy()
     blended = region.astype(np.float32) + alpha[..., None] * (patch.astype(np.float32) - region.astype(np.float32))
     out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
