@@ -67,7 +67,7 @@ from avatar.provenance.credentials import sign_video
 from avatar.render import PresenterLibrary, load_drawing, render_clip, spoken_clip
 from avatar.render.exemplar.idle import render_idle
 from avatar.render.dialogue import Turn, export_dialogue
-from avatar.speech import SpeechConfig, synthesize, write_wav
+from avatar.speech import SpeechConfig, speech_openings, synthesize, write_wav
 from avatar.speech.voices import all_voices, disclosure, find_voice
 from avatar.storage import LocalStorage, open_storage
 from avatar.store import Store
@@ -703,6 +703,18 @@ class Avatar:
             recorded = self.published().get(text)
             ready = self.store.answer(self._key(text, presenter, recorded, True, render), touch=False) is not None
             yield {"text": text, "recorded": recorded is not None, "state": "ready" if ready else "waiting"}
+
+    def warm_voice(self) -> None:
+        """Load the default voice and its reference speech (`speech_openings`) in the background:
+        a neural voice takes ~1.4 s to load and the reference ~1 s to speak, which the first
+        answer would otherwise wait for (measured: bench/first_frame.py)."""
+        def warm() -> None:
+            try:
+                synthesize("Hello.", self.voice)
+                speech_openings()
+            except Exception:  # the first answer then reports what is wrong
+                log.exception("warming up the voice failed")
+        threading.Thread(target=warm, name="warm-voice", daemon=True).start()
 
     def start_prerendering(self) -> None:
         """Pre-render the active corpus's answers in a background thread from now on (again

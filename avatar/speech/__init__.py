@@ -1,4 +1,5 @@
-"""The presenter's voice: espeak-ng speech with phoneme timings, and the mouth shapes they imply."""
+"""The presenter's voice: speech with phoneme timings (a Piper neural voice by default, or espeak-ng;
+`voices` lists them, `normalize` reads numbers and addresses aloud), and the mouth shapes they imply."""
 
 from avatar.speech.synth import Phoneme, Speech, SpeechConfig, synthesize, write_wav
 from avatar.speech.visemes import VISEMES, mouth_track, speech_openings, viseme_of

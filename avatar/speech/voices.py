@@ -10,6 +10,7 @@ licence. Shipped: "joe" (Piper en_US joe, medium, from the PyPI package `joe-us-
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from dataclasses import asdict, dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from avatar.errors import UserError
 from avatar.paths import atomic_folder, atomic_write, cache_dir
 
+log = logging.getLogger(__name__)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 VOICE_FILE = "voice.json"
 
@@ -67,7 +69,11 @@ def team_voices() -> dict[str, Voice]:
         record = folder / VOICE_FILE
         if not record.is_file():
             continue
-        facts = json.loads(record.read_text(encoding="utf-8"))
+        try:
+            facts = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            log.warning("The voice %s is left out: its %s cannot be read.", folder.name, VOICE_FILE)
+            continue
         voices[folder.name] = Voice(folder.name, "piper", facts.get("language", ""), facts.get("licence", ""),
                                     facts.get("source", ""), folder / "model.onnx", folder / "model.onnx.json")
     return voices
@@ -99,7 +105,8 @@ def add_voice(name: str, model: Path, config: Path, licence: str, source: str) -
         raise UserError("Say under which licence the voice may be used and where it comes from (--licence, --source).")
     settings = check_voice_files(Path(model), Path(config))
     load_voice(Path(model), Path(config))  # onnxruntime opens it: a damaged file is refused here
-    language = str((settings.get("language") or {}).get("code", "")) if isinstance(settings.get("language"), dict) else ""
+    language = settings.get("language")
+    language = str(language.get("code", "")) if isinstance(language, dict) else ""
     target = cache_dir("voices") / name
     with atomic_folder(target) as folder:
         shutil.copyfile(model, folder / "model.onnx")

@@ -367,6 +367,7 @@ def build_demo(deploy: Deployment | None = None) -> gr.Blocks:
     _APP["demo"] = demo
     _service().chatbot  # the chat database and matcher ready before the first visitor, not on the first question
     _idle(None, None)  # and the presenter's listening loop
+    _service().warm_voice()  # and the voice (its first sentence would wait for it to load)
     if _service().deploy.prerender:
         _service().start_prerendering()
     return demo
