@@ -250,3 +250,33 @@ def test_a_cross_fade_between_misaligned_faces_does_not_double_them(shipped):
     assert edge_echo(plain, landmarks) > edge_echo(crop, landmarks) + 0.05
     assert edge_echo(morphed, landmarks + [0, 2.5]) < edge_echo(crop, landmarks) + 0.03
     assert np.array_equal(morph(crop, moved, 0.0), crop) and np.array_equal(morph(crop, moved, 1.0), moved)
+
+
+def test_where_his_base_face_reaches_past_the_drawn_one_no_wall_of_the_source_is_drawn():
+    from avatar.render.exemplar.warp import compose
+
+    height = width = 256
+    skin, wall = (200, 150, 120), (30, 60, 230)
+    points = TEMPLATE_68 * 160 + 48
+    source = np.zeros((height, width, 3), np.uint8)
+    source[:] = wall  # his source frame: his face on a blue wall
+    source[hull_mask(points, height, width) > 0.5] = skin
+    background = np.full((height, width, 3), skin, np.uint8)  # his base frame: a wider face, all skin
+    base = points.copy()
+    base[:17, 0] = points[:17, 0] + (points[:17, 0] - points[:17, 0].mean()) * 0.25  # jaw 25 % wider
+    out, _ = compose(background, base, source, points, points, ExemplarConfig())
+    blue = (out[..., 2].astype(int) - out[..., 0].astype(int)) > 20
+    assert not blue.any()  # the wall beside his drawn cheek is never pasted over his base's cheek
+
+
+def test_a_mouth_short_of_its_target_is_opened_toward_it_and_one_past_it_closed():
+    from avatar.driver.synthesize import reach_openings
+    from avatar.vision import mouth_opening
+
+    face = TEMPLATE_68 * 200 + 28
+    face[[65, 66, 67], 1] += 6  # a mouth a little open
+    gap = mouth_opening(face)
+    opened, closed = reach_openings(np.stack([face, face]), np.array([10 * gap, 0.0]), reach=0.5)
+    assert mouth_opening(opened) == pytest.approx(1.5 * gap, rel=0.05)  # no further than 1.5x its own gap
+    assert mouth_opening(closed) < 0.2 * gap
+    assert opened[8, 1] > face[8, 1] and np.array_equal(opened[48:55], face[48:55])  # chin down, upper lip still
