@@ -38,12 +38,13 @@ def read_model_file(path: Path) -> onnx.ModelProto:
 
 
 def create_session(model: bytes | str, name: str, prefer: str = "auto", threads: int | None = None,
-                   low_memory: bool = False) -> tuple[ort.InferenceSession, list[str]]:
+                   low_memory: bool = False, spin: bool = True) -> tuple[ort.InferenceSession, list[str]]:
     """An onnxruntime session for a serialised model (or the path of a file of our own making)
     on the best provider present, and the providers it really uses (a GPU that was wanted but
     failed to load is logged as a warning). low_memory: no memory arena (a model run on inputs of many sizes, kept by a long-lived
-    process, would otherwise hold its largest run's memory). UserError when onnxruntime cannot
-    load the model."""
+    process, would otherwise hold its largest run's memory). spin False: its threads sleep
+    between ops instead of spinning (a model run beside other work on few cores: spinning threads
+    starve the others and themselves). UserError when onnxruntime cannot load the model."""
     options = ort.SessionOptions()
     if low_memory:
         options.enable_cpu_mem_arena = False
@@ -53,6 +54,8 @@ def create_session(model: bytes | str, name: str, prefer: str = "auto", threads:
     # One op at a time, each using every core: best for a small conv net on a small machine.
     options.intra_op_num_threads = threads or os.cpu_count() or 1
     options.inter_op_num_threads = 1
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     requested = choose_providers(prefer, cache_dir=str(cache_dir("tensorrt")))
     try:
         session = ort.InferenceSession(model, options, providers=requested)

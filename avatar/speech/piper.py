@@ -48,7 +48,8 @@ def load_voice(model: Path, config: Path):
     """The Piper voice in `model` (.onnx) with its `config` (.onnx.json), loaded once per process:
     the ONNX file read and checked as every model is (`inference.session.read_model_file`), its
     phoneme lengths made an output (Piper's alignment patch), run by our own session (GPU when
-    present; no memory arena, so a long sentence's memory is given back). Raises UserError in one
+    present; no memory arena, so a long sentence's memory is given back; threads that sleep
+    rather than spin between ops). Raises UserError in one
     line for a damaged or foreign file."""
     from piper import PiperVoice
     from piper.config import PiperConfig
@@ -63,7 +64,8 @@ def load_voice(model: Path, config: Path):
     except ValueError as error:  # not a Piper voice (no phoneme lengths), or already patched
         if "already" not in str(error):
             raise UserError(f"{Path(model).name} is not a Piper voice: {error}") from None
-    session, _ = create_session(graph.SerializeToString(), Path(model).name, low_memory=True)
+    # The voice speaks while answers render on the same cores: its threads must not spin.
+    session, _ = create_session(graph.SerializeToString(), Path(model).name, low_memory=True, spin=False)
     try:
         voice = PiperVoice(session=session, config=PiperConfig.from_dict(settings))
     except (KeyError, TypeError, ValueError) as error:
