@@ -49,8 +49,7 @@ def load_voice(model: Path, config: Path):
     the ONNX file read and checked as every model is (`inference.session.read_model_file`), its
     phoneme lengths made an output (Piper's alignment patch), run by our own session (GPU when
     present; no memory arena, so a long sentence's memory is given back; threads that sleep
-    rather than spin between ops). Raises UserError in one
-    line for a damaged or foreign file."""
+    rather than spin between ops). Raises UserError in one line for a damaged or foreign file."""
     from piper import PiperVoice
     from piper.config import PiperConfig
     from piper.patch_voice_with_alignment import add_alignment_output

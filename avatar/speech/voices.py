@@ -121,6 +121,9 @@ def remove_voice(name: str) -> None:
     if voice.shipped:
         raise UserError(f"{name!r} comes with the product and cannot be removed.")
     shutil.rmtree(cache_dir("voices") / name)
+    from avatar.speech.piper import load_voice
+
+    load_voice.cache_clear()  # a voice added again under this name must not speak as the old one
 
 
 def describe(voice: Voice) -> dict:
