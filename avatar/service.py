@@ -698,10 +698,10 @@ class Avatar:
         """`coverage`'s rows one by one (a pre-render stops at the first waiting one), of the
         active corpus's answers or of `texts`."""
         presenter, _ = self.presenter(None)
-        render = self.render_config(None)
+        render, voice = self.render_config(None), self.voice_for(presenter)  # once, not per answer
         for text in [answer for _, answer in self.chatbot.entries] if texts is None else texts:
             recorded = self.published().get(text)
-            ready = self.store.answer(self._key(text, presenter, recorded, True, render), touch=False) is not None
+            ready = self.store.answer(self._key(text, presenter, recorded, True, render, voice), touch=False) is not None
             yield {"text": text, "recorded": recorded is not None, "state": "ready" if ready else "waiting"}
 
     def warm_voice(self) -> None:
@@ -834,9 +834,11 @@ class Avatar:
         return Answer(row["text"], video, row["duration"], row["driver"], True, {})
 
     def _key(self, text: str, presenter: Presenter, recorded: RecordedClip | None, recorded_voice: bool,
-             render: RenderConfig) -> str:
-        # Everything the answer's signed manifest states about the presenter (name, hashes, consent).
-        parts = [text, presenter.fingerprint, presenter.manifest_facts(), asdict(self.voice_for(presenter)), asdict(render),
+             render: RenderConfig, voice: SpeechConfig | None = None) -> str:
+        # Everything the answer's signed manifest states about the presenter (name, hashes, consent);
+        # voice: `voice_for(presenter)`, when the caller has it already.
+        voice = voice or self.voice_for(presenter)
+        parts = [text, presenter.fingerprint, presenter.manifest_facts(), asdict(voice), asdict(render),
                  [recorded.sha256, recorded.created] if recorded else None,
                  recorded_voice and recorded is not None]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]

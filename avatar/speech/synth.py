@@ -99,7 +99,7 @@ def synthesize(text: str, config: SpeechConfig = SpeechConfig()) -> Speech:
     from avatar.speech.voices import find_voice
 
     voice = find_voice(config.voice)
-    words = spoken_words(text or "", config)
+    words = spoken_words(text or "", config, voice.month_first)
     if voice.engine == "piper":
         from avatar.speech.piper import speak
 
@@ -109,14 +109,17 @@ def synthesize(text: str, config: SpeechConfig = SpeechConfig()) -> Speech:
     return Speech(speech.audio, speech.sample_rate, speech.phonemes, text or "")
 
 
-def spoken_words(text: str, config: SpeechConfig = SpeechConfig()) -> str:
-    """The words `config.voice` will say for `text` (`avatar voices read`)."""
+def spoken_words(text: str, config: SpeechConfig = SpeechConfig(), month_first: bool | None = None) -> str:
+    """The words `config.voice` will say for `text` (`avatar voices read`); month_first: how it
+    reads 3/4/2026 (default: as its language does)."""
     if not config.read_aloud:
         return text
     from avatar.speech.normalize import ReadingConfig, spoken_text
     from avatar.speech.voices import find_voice
 
-    return spoken_text(text, ReadingConfig(month_first=find_voice(config.voice).month_first))
+    if month_first is None:
+        month_first = find_voice(config.voice).month_first
+    return spoken_text(text, ReadingConfig(month_first=month_first))
 
 
 def _espeak_speech(text: str, config: SpeechConfig) -> Speech:
