@@ -152,10 +152,11 @@ def _date(day: int, month: int, year_text: str | None) -> str:
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _URL = re.compile(r"\b(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|io|co|uk|de|fr|eu|info|"
                   r"shop|store|app|dev|example)(?:\.[a-z]{2})?(?:/[\w./-]*)?", re.IGNORECASE)
-_PHONE = re.compile(r"(?<![\w.])(\+?\(?\d{1,5}\)?(?:[ .-]\d{2,5}){1,4})(?!\w|[.,]\d)")
-_MONEY_BEFORE = re.compile(r"([£$€¥])\s?(\d[\d,]*(?:\.\d{1,2})?)(?!\d)")
-_MONEY_AFTER = re.compile(r"(\d[\d,]*(?:\.\d{1,2})?)\s?(GBP|USD|EUR|JPY|CHF)\b")
-_TIME = re.compile(r"\b([01]?\d|2[0-3])(?::([0-5]\d))?\s?([ap])\.?\s?m\b|\b([01]?\d|2[0-3]):([0-5]\d)\b", re.IGNORECASE)
+_PHONE = re.compile(r"(?<![\w.])(\+?\(?\d{1,5}\)?(?:[ .-]\d{2,6}){1,4})(?!\w|[.,]\d)")
+_AMOUNT = r"(?:\d{1,3}(?:,\d{3})+|\d+)"  # 1,299 or 1299: a comma after a number is punctuation
+_MONEY_BEFORE = re.compile(r"([£$€¥])\s?(" + _AMOUNT + r"(?:\.\d{1,2})?)(?!\d)")
+_MONEY_AFTER = re.compile(r"(" + _AMOUNT + r"(?:\.\d{1,2})?)\s?(GBP|USD|EUR|JPY|CHF)\b")
+_TIME = re.compile(r"\b([01]?\d|2[0-3])(?:[:.]([0-5]\d))?\s?([ap])\.?\s?m\b|\b([01]?\d|2[0-3]):([0-5]\d)\b", re.IGNORECASE)
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _SLASH_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\b")
 _NAMED_DATE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(" + "|".join(MONTHS) + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept"
@@ -168,11 +169,15 @@ _ORDER = re.compile(r"\b(order|ref(?:erence)?|ticket|case|invoice|account|tracki
                     r"(?-i:(?=[A-Z0-9-]*\d)([A-Z0-9][A-Z0-9-]{3,}))\b", re.IGNORECASE)
 _DAY_RANGE = re.compile(r"\b(Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\s?[-–]\s?(Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)\b",
                         re.IGNORECASE)
-_PERCENT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?%")
+_PERCENT = re.compile(r"(" + _AMOUNT + r"(?:\.\d+)?)\s?%")
+_MONTH_YEAR = re.compile(r"\b(" + "|".join(MONTHS) + r")\s+(\d{4})\b")  # December 2021
+# A number dialled or texted ("call 150", "text COST to 85075"): its digits, not a quantity.
+_DIALLED = re.compile(r"\b((?:call|dial|ring|phone)(?:\s+us)?(?:\s+free)?(?:\s+on)?|text(?:ing)?\s+\w+\s+to)\s+(\d{3,6})\b",
+                      re.IGNORECASE)
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
 _RANGE = re.compile(r"(?<=\d)\s?[-–]\s?(?=\d)")
 _TIME_RANGE = re.compile(r"(?:(?<=[ap]m)|(?<=:\d\d))\s?[-–]\s?(?=\d)", re.IGNORECASE)  # 9am-5pm, 9:00-17:30
-_NUMBER = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
+_NUMBER = re.compile(r"\b" + _AMOUNT + r"(?:\.\d+)?(?!\d)")
 
 
 def _address(match: re.Match) -> str:
@@ -232,14 +237,17 @@ def spoken_text(text: str, config: ReadingConfig = ReadingConfig()) -> str:
     out = _NAMED_DATE.sub(lambda m: f"the {ordinal(int(m.group(1)))} of {MONTHS[MONTH_NAMES[m.group(2).lower()[:3]] - 1]}"
                           + (f", {year(int(m.group(3)))}" if m.group(3) else ""), out)
     out = _MONTH_DAY.sub(lambda m: _date(int(m.group(2)), MONTH_NAMES[m.group(1).lower()[:3]], m.group(3)), out)
+    out = _MONTH_YEAR.sub(lambda m: f"{m.group(1)} {year(int(m.group(2)))}", out)
     out = _TIME_RANGE.sub(" to ", out)
     out = _TIME.sub(_time, out)
     out = _PHONE.sub(_phone, out)
+    out = _DIALLED.sub(lambda m: f"{m.group(1)} {digits(m.group(2))}", out)
     out = _DAY_RANGE.sub(lambda m: f"{DAYS[m.group(1).lower()]} to {DAYS[m.group(2).lower()]}", out)
     out = _PERCENT.sub(lambda m: _number(m.group(1)) + " percent", out)
     out = _ORDINAL.sub(lambda m: ordinal(int(m.group(1))), out)
     out = _RANGE.sub(" to ", out)
     for short, long in ABBREVIATIONS.items():
         out = re.sub(r"(?<![\w.])" + re.escape(short) + r"(?![\w])", long, out)
+    out = re.sub(r"(?<=\d)(?=[A-Za-z])(?!s\b)", " ", out)  # 2.0m, 5GB: the unit a word of its own ("4s" stays)
     out = _NUMBER.sub(lambda m: _number(m.group(0)), out)
     return re.sub(r"\s+", " ", out).strip()

@@ -11,7 +11,10 @@ CASES = [
     ("(555) 123-4567", "five five five, one two three, four five six seven"),
     ("555.123.4567", "five five five, one two three, four five six seven"),
     ("call 1-800-555-0199, or", "call one, eight zero zero, five five five, zero one nine nine, or"),
-    ("1 2 3 4", "one two three four"),  # spaced digits: too few for a phone number
+    ("1 2 3 4", "one two three four"),
+    ("call us on 01632 960417, or", "call us on zero one six three two, nine six zero four one seven, or"),
+    ("or call 150 from another phone", "or call one five zero from another phone"),
+    ("texting COST to 85075.", "texting COST to eight five zero seven five."),  # spaced digits: too few for a phone number
     # prices with their currency
     ("It costs £3.95", "It costs three pounds and ninety-five pence"),
     ("only $10", "only ten dollars"),
@@ -19,17 +22,20 @@ CASES = [
     ("£1", "one pound"),
     ("$1,299.99", "one thousand two hundred ninety-nine dollars and ninety-nine cents"),
     ("a fee of 5 EUR", "a fee of five euros"),
+    ("is £35, our Standard is £70", "is thirty-five pounds, our Standard is seventy pounds"),
     # times
     ("We open at 9 am", "We open at nine AM"),
     ("until 5:30pm", "until five thirty PM"),
     ("from 9am-5pm", "from nine AM to five PM"),
     ("at 17:30", "at seventeen thirty"),
     ("at 09:05", "at nine oh five"),
+    ("until 10.30pm daily", "until ten thirty PM daily"),
     # dates
     ("on 2026-12-07", "on December seventh, twenty twenty-six"),
     ("by 12/25/2026", "by December twenty-fifth, twenty twenty-six"),
     ("on 7 December 2026", "on the seventh of December, twenty twenty-six"),
     ("on March 3rd, 2027", "on March third, twenty twenty-seven"),
+    ("since December 2021", "since December twenty twenty-one"),
     # order and reference numbers: one by one
     ("Your order #AB12345 has shipped", "Your order number A-B one two three four five has shipped"),
     ("ticket number 48213", "ticket number four eight two one three"),
@@ -46,6 +52,7 @@ CASES = [
     ("the 21st time", "the twenty-first time"),
     ("within 3 to 5 days", "within three to five days"),
     ("3.5 kg", "three point five kg"),
+    ("limit is 2.0m", "limit is two point zero m"),
     ("Terms & conditions", "Terms and conditions"),
     ("We are open 24/7", "We are open twenty-four seven"),
     # plain words stay as they are
