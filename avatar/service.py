@@ -64,10 +64,11 @@ from avatar.presenter_build import (DRAFTS, INSTALLED, FootageConfig, build_pres
 # The recording guide and the coverage report's words, for the UI (which imports only this module).
 from avatar.presenter_build import RECORDING_GUIDE, coverage_markdown, missing_essentials  # noqa: F401
 from avatar.provenance.credentials import sign_video
+from avatar.driver.spoken import SpokenDriver
 from avatar.render import PresenterLibrary, load_drawing, render_clip, spoken_clip
 from avatar.render.exemplar.idle import render_idle
 from avatar.render.dialogue import Turn, export_dialogue
-from avatar.speech import SpeechConfig, speech_openings, synthesize, write_wav
+from avatar.speech import SpeechConfig, pace, speech_openings, synthesize, write_wav
 from avatar.speech.voices import all_voices, disclosure, find_voice
 from avatar.storage import LocalStorage, open_storage
 from avatar.store import Store
@@ -310,7 +311,8 @@ class Avatar:
         (an operator's action). Answers already rendered in another voice stay cached under it."""
         if name not in self.models(owner) and name not in drafts():
             raise UserError(f"there is no presenter model called {quoted(name)}.")
-        find_voice(voice)
+        threading.Thread(target=pace, args=(replace(self.voice, voice=find_voice(voice).name),),
+                         name="warm-voice", daemon=True).start()  # its first answer need not speak the passage
         self.store.set_setting(VOICE_SETTING + name, voice)
         return voice
 
@@ -705,12 +707,13 @@ class Avatar:
             yield {"text": text, "recorded": recorded is not None, "state": "ready" if ready else "waiting"}
 
     def warm_voice(self) -> None:
-        """Load the default voice and its reference speech (`speech_openings`) in the background:
-        a neural voice takes ~1.4 s to load and the reference ~1 s to speak, which the first
-        answer would otherwise wait for (measured: bench/first_frame.py)."""
+        """Load the default presenter's voice and speak its reference passage (`pace`, and the
+        default voice's `speech_openings`) in the background: a neural voice takes ~1.4 s to
+        load and the passage ~2 s to speak, which the first answer would otherwise wait for
+        (measured: bench/first_frame.py)."""
         def warm() -> None:
             try:
-                synthesize("Hello.", self.voice)
+                pace(self.voice_for(self.presenter(None)[0]))
                 speech_openings()
             except Exception:  # the first answer then reports what is wrong
                 log.exception("warming up the voice failed")
@@ -807,8 +810,8 @@ class Avatar:
                                    voice=disclosure(voice.voice))
                 seconds["driver"] += time.perf_counter() - started
             else:
-                clip = spoken_clip(text, drawing, render, self.library, Path(tmp), voice, seconds,
-                                   on_stage=lambda stage: progress({"speech": 0.05, "driver": 0.15}[stage], stage))
+                progress(0.05, "speech")  # spoken sentence by sentence while it renders
+                clip = spoken_clip(text, drawing, render, self.library, Path(tmp), voice)
             progress(0.25, "swap")
             def on_progress(done: int, total: int) -> None:
                 if on_frame is not None:
@@ -819,6 +822,8 @@ class Avatar:
                                  on_progress=on_progress, live=live)
             progress(1.0, "done")
         seconds.update(report.seconds)
+        if isinstance(clip, SpokenDriver):  # its speech and planning, alongside the render
+            seconds.update(clip.seconds)
         return Answer(text, out, report.duration, clip.kind, False, dict(seconds))
 
     def _cached(self, key: str) -> Answer | None:

@@ -19,7 +19,7 @@ jumps no larger.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -71,6 +71,14 @@ class SynthesisedDriver:
 
     def __len__(self) -> int:
         return len(self.base)
+
+    @classmethod
+    def joined(cls, library: DriverLibrary, parts: list[DriverPart], config: DriverConfig) -> SynthesisedDriver:
+        """The driver whose frames are `parts`' (planned by one `SpeechPlanner`), in order."""
+        return cls(library, np.concatenate([p.base for p in parts]).astype(int),
+                   np.concatenate([p.mouth for p in parts]).astype(int),
+                   np.concatenate([p.landmarks for p in parts]), np.concatenate([p.targets for p in parts]),
+                   library.fps, config)
 
     def iter_rgb(self) -> Iterator[np.ndarray]:
         """The clip's frames, (H, W, 3) uint8 RGB, in order."""
@@ -215,9 +223,11 @@ def his_openings(targets: np.ndarray, library: DriverLibrary) -> np.ndarray:
     return np.interp(targets, ordinary, his[first])
 
 
-def choose_mouths(goal: np.ndarray, library: DriverLibrary, config: DriverConfig = DriverConfig()) -> np.ndarray:
+def choose_mouths(goal: np.ndarray, library: DriverLibrary, config: DriverConfig = DriverConfig(),
+                  after: int | None = None) -> np.ndarray:
     """(n,) library frame indices whose mouths follow (n, 3) mouth targets in his own units
-    (opening from `his_openings`, width, roundness; see `speech.visemes`)."""
+    (opening from `his_openings`, width, roundness; see `speech.visemes`); after: the mouth
+    frame before them (a part following another)."""
     valid = np.flatnonzero(library.valid)
     mouth = library.features[:, MOUTH].astype(np.float64)
     weights = np.asarray(config.weights) / (mouth[valid].std(0) + 1e-6) ** 2
@@ -225,7 +235,7 @@ def choose_mouths(goal: np.ndarray, library: DriverLibrary, config: DriverConfig
     cost = (((goal[:, None, :] - mouth[None]) ** 2) * weights).sum(2)
     cost[:, ~library.valid] = np.inf
     return coherent_path(cost, library.continues, config.candidates, config.hold_cost, config.skip_cost,
-                         config.jump_cost)
+                         config.jump_cost, after)
 
 
 def reach_openings(landmarks: np.ndarray, goal: np.ndarray, reach: float) -> np.ndarray:
@@ -251,13 +261,17 @@ def reach_openings(landmarks: np.ndarray, goal: np.ndarray, reach: float) -> np.
 
 
 def coherent_path(cost: np.ndarray, continues: np.ndarray, candidates: int, hold_cost: float, skip_cost: float,
-                  jump_cost: float) -> np.ndarray:
+                  jump_cost: float, after: int | None = None) -> np.ndarray:
     """(n,) library indices minimising the summed `cost` (n, N) float (inf = never) plus
     transition costs: none for the library's next frame (when it `continues` (N,) bool the one
     before), `skip_cost` for the one after next, `hold_cost` for the same frame again, `jump_cost`
     for anything else. Dynamic programming over the best `candidates` frames per step (and the
-    continuations of the paths kept), with a beam of 2 x candidates: O(n x candidates^2)."""
+    continuations of the paths kept), with a beam of 2 x candidates: O(n x candidates^2).
+    after: the library frame just before the path (a path planned in parts goes on from where
+    the last part ended), its transition to the first step counted."""
     n, size = cost.shape
+    if n == 0:
+        return np.zeros(0, int)
     k = min(candidates, int(np.isfinite(cost[0]).sum()) or 1)
     best = np.argpartition(cost, k - 1, axis=1)[:, :k]
     last = size - 1
@@ -265,10 +279,12 @@ def coherent_path(cost: np.ndarray, continues: np.ndarray, candidates: int, hold
     follows = np.append(continues[1:], False)  # follows[i]: frame i + 1 continues frame i
     follows_twice = follows & np.append(follows[1:], False)
 
-    states = best[0]
-    totals = cost[0, states]
+    if after is None:
+        states, totals, first = best[0], cost[0, best[0]], 1
+    else:
+        states, totals, first = np.array([int(after)]), np.zeros(1), 0
     back = []
-    for t in range(1, n):
+    for t in range(first, n):
         options = np.unique(np.concatenate([best[t], np.minimum(states + 1, last), np.minimum(states + 2, last),
                                             states]))
         options = options[allowed[t, options]]
@@ -288,24 +304,98 @@ def coherent_path(cost: np.ndarray, continues: np.ndarray, candidates: int, hold
     path = [int(states[totals.argmin()])]
     for previous, chosen in reversed(back):
         path.append(int(previous[np.searchsorted(chosen, path[-1])]))
-    return np.array(path[::-1])
+    path = path[::-1]
+    return np.array(path if after is None else path[1:])
+
+
+@dataclass(frozen=True)
+class DriverPart:
+    """The next frames of a synthesised driver planned part by part (`SpeechPlanner`): per frame
+    the library frame giving the head (`base`) and the mouth (`mouth`), (n,) int; landmarks
+    (n, 68, 2) float32 of the result; targets (n, 3) float32, the speech's mouth shapes."""
+
+    base: np.ndarray
+    mouth: np.ndarray
+    landmarks: np.ndarray
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+
+class SpeechPlanner:
+    """Plans a synthesised driver as its speech comes, a sentence at a time: `add(speech)` gives
+    the frames the speech so far covers. The head moves as in a calm stretch of the library chosen
+    by the text (from the recording that holds library frame `near`, when given: see
+    `choose_base`) for `expected` seconds, carried on (forwards, and back where the shot ends)
+    when the speech runs longer; each part's mouths follow on from the last part's."""
+
+    def __init__(self, library: DriverLibrary, text: str, expected: float, config: DriverConfig = DriverConfig(),
+                 near: int | None = None):
+        self.library, self.config = library, config
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+        self.base = choose_base(library, max(1, int(round(expected * library.fps))), seed, config, near=near)
+        self.phonemes: list = []  # every part's phonemes, timed from the start of the speech
+        self.seconds = 0.0  # speech planned so far
+        self.frames = 0  # frames planned so far
+        self.last_mouth: int | None = None
+
+    def add(self, speech: Speech) -> DriverPart:
+        """The frames (from the last part's end) whose middle falls in the speech so far, once
+        `speech` (the next sentence) is added."""
+        self.phonemes += [replace(p, start=p.start + self.seconds, end=p.end + self.seconds) for p in speech.phonemes]
+        self.seconds += speech.duration
+        return self._plan(int(round(self.seconds * self.library.fps)))
+
+    def finish(self) -> DriverPart:
+        """The frames left once the speech has ended (a driver has at least one)."""
+        return self._plan(max(1, int(round(self.seconds * self.library.fps))))
+
+    def _plan(self, frames: int) -> DriverPart:
+        library, config, start = self.library, self.config, self.frames
+        frames = max(frames, start)
+        if frames > len(self.base):
+            self.base = carry_on(self.base, library, frames)
+        targets = mouth_track(self.phonemes, frames / library.fps, library.fps)[start:frames]
+        base = self.base[start:frames]
+        goal = targets.astype(np.float64)
+        goal[:, 0] = his_openings(goal[:, 0], library)
+        mouths = choose_mouths(goal, library, config, after=self.last_mouth)
+        landmarks = library.landmarks[base].astype(np.float64)
+        for i, (b, m) in enumerate(zip(base, mouths)):
+            matrix = umeyama(library.landmarks[m][STABLE], library.landmarks[b][STABLE])
+            landmarks[i, LOWER] = transform_points(library.landmarks[m][LOWER], matrix)
+        landmarks = reach_openings(landmarks, goal[:, 0], config.reach)
+        self.frames = frames
+        if len(mouths):
+            self.last_mouth = int(mouths[-1])
+        return DriverPart(np.asarray(base), mouths, landmarks.reshape(-1, 68, 2).astype(np.float32), targets)
+
+
+def carry_on(base: np.ndarray, library: DriverLibrary, frames: int) -> np.ndarray:
+    """(frames,) `base` (library indices of a head-motion stretch) carried on past its end: on
+    through the recording while its frames follow one another and are usable, then back the way
+    it came (a head that turns back), and so on."""
+    path = [int(i) for i in base]
+    step = -1 if len(path) > 1 and path[-1] < path[-2] else 1
+    last = len(library) - 1
+
+    def goes_on(i: int, step: int) -> bool:
+        after = i + step
+        if not 0 <= after <= last or not library.valid[after]:
+            return False
+        return bool(library.continues[max(i, after)])
+
+    while len(path) < frames:
+        if not goes_on(path[-1], step):
+            step = -step
+        path.append(path[-1] + step if goes_on(path[-1], step) else path[-1])
+    return np.array(path)
 
 
 def synthesize_driver(speech: Speech, library: DriverLibrary, config: DriverConfig = DriverConfig(),
                       near: int | None = None) -> SynthesisedDriver:
-    """A driver clip exactly as long as `speech` (to the frame) at the library's frame rate. The
-    head moves as in a calm stretch of the library chosen by the text (from the recording that
-    holds library frame `near`, when given: see `choose_base`)."""
-    frames = max(1, int(round(speech.duration * library.fps)))
-    targets = mouth_track(speech.phonemes, frames / library.fps, library.fps)
-    seed = int.from_bytes(hashlib.sha256(speech.text.encode()).digest()[:4], "big")
-    base = choose_base(library, frames, seed, config, near=near)
-    goal = targets.astype(np.float64)
-    goal[:, 0] = his_openings(goal[:, 0], library)
-    mouths = choose_mouths(goal, library, config)
-    landmarks = library.landmarks[base].astype(np.float64)
-    for i, (b, m) in enumerate(zip(base, mouths)):
-        matrix = umeyama(library.landmarks[m][STABLE], library.landmarks[b][STABLE])
-        landmarks[i, LOWER] = transform_points(library.landmarks[m][LOWER], matrix)
-    landmarks = reach_openings(landmarks, goal[:, 0], config.reach)
-    return SynthesisedDriver(library, base, mouths, landmarks.astype(np.float32), targets, library.fps, config)
+    """A driver clip exactly as long as `speech` (to the frame) at the library's frame rate,
+    planned at once (`SpeechPlanner` with the whole speech as one part)."""
+    planner = SpeechPlanner(library, speech.text, speech.duration, config, near)
+    return SynthesisedDriver.joined(library, [planner.add(speech), planner.finish()], config)

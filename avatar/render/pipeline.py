@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -17,7 +16,8 @@ import cv2
 import numpy as np
 
 from avatar.config import RenderConfig
-from avatar.driver import DriverLibrary, synthesize_driver
+from avatar.driver import DriverLibrary
+from avatar.driver.spoken import SpokenDriver
 from avatar.errors import UserError
 from avatar.media.clip import DriverClip
 from avatar.media.encode import VideoWriter
@@ -28,36 +28,23 @@ from avatar.render.exemplar import PresenterLibrary
 from avatar.render.label import add_label
 from avatar.render.renderers import Drawing, renderer_for, speech_library
 from avatar.render.report import RenderReport
-from avatar.speech import SpeechConfig, synthesize, write_wav
-from avatar.speech.voices import disclosure
+from avatar.speech import SpeechConfig
 
 
 def spoken_clip(text: str, drawing: Drawing | None, config: RenderConfig, library: DriverLibrary, work: Path,
-                voice: SpeechConfig = SpeechConfig(), seconds: Counter | None = None,
-                on_stage: Callable[[str], None] = lambda stage: None) -> DriverClip:
-    """`text` spoken (by `voice`) as a synthesised driver clip with its sound (a WAV written into
-    `work`), cut from the presenter's own frames when the exemplar renderer draws him in his own
-    scene, else from the driver `library` (see `speech_library`). The time each stage took is
-    added to `seconds` ("speech", "driver"); on_stage("speech" | "driver") as each begins."""
-    seconds = seconds if seconds is not None else Counter()
-    on_stage("speech")
-    started = time.perf_counter()
-    speech = synthesize(text, voice)
-    audio = write_wav(speech, Path(work) / "speech.wav")
-    seconds["speech"] += time.perf_counter() - started
-    on_stage("driver")
-    started = time.perf_counter()
+                voice: SpeechConfig = SpeechConfig()) -> SpokenDriver:
+    """`text` spoken (by `voice`) as a synthesised driver, made sentence by sentence while it is
+    rendered (`SpokenDriver`: pass it to `render_clip`), cut from the presenter's own frames when
+    the exemplar renderer draws him in his own scene, else from the driver `library` (see
+    `speech_library`); its sound is kept in `work`."""
     source = speech_library(drawing, config, library)
     # In his own scene the head leaves the listening loop's first frame and returns to it, so the
     # answer starts and ends where the loop is.
     own = isinstance(drawing, PresenterLibrary) and source is drawing.frames
-    clip = synthesize_driver(speech, source, near=int(drawing.listening[0]) if own else None).clip(audio)
-    clip = replace(clip, voice=disclosure(voice.voice))
-    seconds["driver"] += time.perf_counter() - started
-    return clip
+    return SpokenDriver(text, voice, source, work, near=int(drawing.listening[0]) if own else None)
 
 
-def render_clip(clip: DriverClip, out: Path, model: Drawing | None, presenter: Presenter | None,
+def render_clip(clip: DriverClip | SpokenDriver, out: Path, model: Drawing | None, presenter: Presenter | None,
                 title: str, config: RenderConfig = RenderConfig(), side_by_side: bool = False,
                 on_progress: Callable[[int, int], None] | None = None, live: Path | None = None) -> RenderReport:
     """The one way a video is made: draw the presenter into every frame of `clip` (`model`: the
@@ -72,21 +59,44 @@ def render_clip(clip: DriverClip, out: Path, model: Drawing | None, presenter: P
     and a UserError says why. side_by_side puts driver | presenter in one frame (the driver
     scaled to the presenter's height). live: the video also grows at this path as fragmented MP4
     while it renders (unsigned; see `VideoWriter`), for a browser to play before it is finished.
-    on_progress(done, total) is called after every frame; an exception it raises stops the
-    render (nothing is written to `out`).
+    on_progress(done, total) is called after every frame (total: the frames planned so far, for
+    a clip still being spoken); an exception it raises stops the render (nothing is written to `out`).
+
+    A `SpokenDriver` is drawn as its sentences come when the renderer can (the exemplar renderer in
+    his own scene), its sound streamed with it; else it is rendered once it is whole. It is closed
+    when the render ends.
     """
+    try:
+        return _render_clip(clip, out, model, presenter, title, config, side_by_side, on_progress, live)
+    finally:
+        if isinstance(clip, SpokenDriver):
+            clip.close()
+
+
+def _render_clip(clip: DriverClip | SpokenDriver, out: Path, model: Drawing | None, presenter: Presenter | None,
+                 title: str, config: RenderConfig, side_by_side: bool,
+                 on_progress: Callable[[int, int], None] | None, live: Path | None) -> RenderReport:
     report = RenderReport()
     identity = local_identity()  # first: a video that could not be signed is never made
     renderer = renderer_for(model, config) if model is not None else None
+    spoken = clip if isinstance(clip, SpokenDriver) else None
+    drawn = renderer.render_spoken(spoken) if spoken is not None and renderer and not side_by_side else None
+    if spoken is not None and drawn is None:
+        clip = spoken.whole()
     width, height = renderer.frame_size(clip) if renderer else (clip.width, clip.height)
     beside = round(clip.width * height / clip.height / 2) * 2 if side_by_side and renderer else 0
-    frames = _timed(renderer.render(clip, with_driver=side_by_side) if renderer else
-                    ((f, f.rgb) for f in clip.frames()), report.seconds, "driver")
+    if drawn is not None:
+        frames = _timed(((None, rendered) for rendered in drawn), report.seconds, "driver")
+        sound = {"sound": spoken.sound(), "sound_rate": spoken.sample_rate}
+    else:
+        frames = _timed(renderer.render(clip, with_driver=side_by_side) if renderer else
+                        ((f, f.rgb) for f in clip.frames()), report.seconds, "driver")
+        sound = {"audio": clip.audio}
     last, waiting = None, 0  # the last frame written; undrawn frames before the first drawn one
     # Encoded beside `out` and signed onto it: an unsigned video never reaches `out`.
     unsigned = temp_beside(writable_dir(Path(out).parent, "output folder") / Path(out).name, "unsigned")
     try:
-        with VideoWriter(unsigned, width + beside, height, clip.fps, audio=clip.audio, live=live) as writer:
+        with VideoWriter(unsigned, width + beside, height, clip.fps, live=live, **sound) as writer:
             for frame, rendered in frames:
                 report.frames += 1
                 started = time.perf_counter()
@@ -105,6 +115,8 @@ def render_clip(clip: DriverClip, out: Path, model: Drawing | None, presenter: P
                         writer.write(last)
                     waiting = 0
                 report.seconds["encode"] += time.perf_counter() - started
+                if spoken is not None and report.frames == 1:
+                    spoken.first_frame_drawn()
                 if on_progress:
                     on_progress(report.frames, clip.frame_count)
             if renderer is not None:

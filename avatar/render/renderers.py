@@ -14,6 +14,7 @@ import numpy as np
 
 from avatar.config import RENDERERS, RenderConfig
 from avatar.driver.library import DriverLibrary
+from avatar.driver.spoken import SpokenDriver
 from avatar.errors import UserError
 from avatar.inference import SwapModel, load_swap_model
 from avatar.inference.refiner import load_refiner
@@ -44,6 +45,11 @@ class PresenterRenderer(Protocol):
         """(driver frame, drawn (H, W, 3) uint8 RGB frame, or None where the face cannot be
         drawn) for every frame of `clip`, in order; the driver frame is None unless
         `with_driver` (a renderer that does not need it may skip decoding it)."""
+
+    def render_spoken(self, clip: SpokenDriver) -> Iterator[np.ndarray] | None:
+        """The drawn frames of a synthesised driver still being spoken, drawn as its parts come
+        (sooner than the whole: an answer starts playing after its first sentence), or None when
+        this renderer needs the whole clip (`clip.whole()`)."""
 
 
 def renderer_for(drawing: Drawing, config: RenderConfig = RenderConfig()) -> PresenterRenderer:

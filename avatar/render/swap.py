@@ -37,6 +37,10 @@ class SwapRenderer:
         """(driver frame, swapped frame or None) for every frame of `clip` (see `process`)."""
         return self.process(clip.frames(), clip.landmarks)
 
+    def render_spoken(self, clip) -> None:
+        """None: the swap tracks and draws whole clips (see `PresenterRenderer`)."""
+        return None
+
     def __init__(self, model: SwapModel, config: RenderConfig = RenderConfig()):
         self.model, self.config = model, config
         self.tracker = FaceTracker(config.track)

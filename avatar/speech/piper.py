@@ -15,6 +15,7 @@ import json
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -102,37 +103,57 @@ def merge_alignments(pairs: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return [(symbol, int(samples)) for symbol, samples in merged]
 
 
-def speak(text: str, model: Path, config: Path, length_scale: float | None = None, silence: float = 0.4) -> Speech:
-    """`text` spoken by the Piper voice in `model` / `config`: audio and IPA phonemes timed from
-    the voice's own alignments (see the module docstring). Empty text gives `silence` seconds of silence."""
+def speak_sentences(text: str, model: Path, config: Path, length_scale: float | None = None,
+                    silence: float = 0.4) -> Iterator[Speech]:
+    """`text` spoken by the Piper voice in `model` / `config`, one Speech per sentence as each is
+    synthesised (an answer can start playing after its first): audio and IPA phonemes timed from
+    the voice's own alignments, from the sentence's start (see the module docstring; a sentence's
+    text is left empty: `types.join_speech` joins them under the text they say). The voice
+    is held for one sentence at a time, so another answer's sentences can come in between.
+    Empty text gives `silence` seconds of silence."""
     from piper import SynthesisConfig
 
     voice = load_voice(Path(model), Path(config))
     rate = int(voice.config.sample_rate)
     if not text.strip():
-        return Speech(np.zeros(round(silence * rate), np.int16), rate, (Phoneme("_", 0.0, silence),), text)
+        yield Speech(np.zeros(round(silence * rate), np.int16), rate, (Phoneme("_", 0.0, silence),), text)
+        return
     # No noise on the phonemes' lengths: the same text then always takes the same time, sound for
     # sound (Piper draws them at random otherwise, and an answer re-made elsewhere would not
     # match its mouths' plan, or its cached twin); the voice's own noise on the sound stays.
     settings = SynthesisConfig(length_scale=length_scale, noise_w_scale=0.0)
-    audio, pairs = [], []
-    with _locks[Path(model)]:
-        for chunk in voice.synthesize(text, settings, include_alignments=True):
-            audio.append(chunk.audio_int16_array)
-            alignments = chunk.phoneme_alignments
-            if not alignments:  # the timings are what the mouth follows: never guess them
-                raise UserError(f"The voice {Path(model).name} gave no phoneme timings.")
-            counted = sum(int(a.num_samples) for a in alignments)
-            pairs += [(a.phoneme, int(a.num_samples)) for a in alignments]
-            if counted != len(chunk.audio_int16_array):  # never seen; keep the timings covering the audio
-                pairs.append(("_", max(len(chunk.audio_int16_array) - counted, 0)))
+    sentences = voice.synthesize(text, settings, include_alignments=True)
+    spoken = False
+    try:
+        while True:
+            with _locks[Path(model)]:
+                chunk = next(sentences, None)
+            if chunk is None:
+                break
+            spoken = True
+            yield _sentence(chunk, rate, Path(model).name)
+        if not spoken:  # nothing in it to say (punctuation only)
+            yield Speech(np.zeros(round(silence * rate), np.int16), rate, (Phoneme("_", 0.0, silence),), "")
+    finally:
+        sentences.close()
+        _give_back_memory()
+
+
+def _sentence(chunk, rate: int, name: str) -> Speech:
+    """One of Piper's audio chunks (a sentence) as Speech, its phonemes timed from its start."""
+    audio, alignments = chunk.audio_int16_array, chunk.phoneme_alignments
+    if not alignments:  # the timings are what the mouth follows: never guess them
+        raise UserError(f"The voice {name} gave no phoneme timings.")
+    pairs = [(a.phoneme, int(a.num_samples)) for a in alignments]
+    counted = sum(samples for _, samples in pairs)
+    if counted != len(audio):  # never seen; keep the timings covering the audio
+        pairs.append(("_", max(len(audio) - counted, 0)))
     phonemes, start = [], 0
     for symbol, samples in merge_alignments(pairs):
         if samples > 0:
             phonemes.append(Phoneme(symbol, start / rate, (start + samples) / rate))
         start += samples
-    _give_back_memory()
-    return Speech(np.concatenate(audio).astype(np.int16), rate, tuple(phonemes), text)
+    return Speech(np.asarray(audio, np.int16), rate, tuple(phonemes), "")
 
 
 @lru_cache(maxsize=1)

@@ -15,10 +15,11 @@ import threading
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from avatar.speech.types import Phoneme, Speech
+from avatar.speech.types import Phoneme, Speech, join_speech
 
 _PHONEME_EVENT = 7  # espeakEVENT_PHONEME in speak_lib.h (pyttsx3 does not name it)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -96,17 +97,22 @@ def split_text(text: str, max_chars: int) -> list[str]:
 def synthesize(text: str, config: SpeechConfig = SpeechConfig()) -> Speech:
     """Speak `text` (any Unicode; empty gives `config.silence` of silence) with the voice
     `config.voice`; the Speech keeps the text as written."""
+    return join_speech(list(speak_sentences(text, config)), text or "")
+
+
+def speak_sentences(text: str, config: SpeechConfig = SpeechConfig()) -> Iterator[Speech]:
+    """`synthesize`, one sentence at a time as each is spoken (each timed from its own start,
+    its text empty; `join_speech` of them all is `synthesize(text)`)."""
     from avatar.speech.voices import find_voice
 
     voice = find_voice(config.voice)
     words = spoken_words(text or "", config, voice.month_first)
     if voice.engine == "piper":
-        from avatar.speech.piper import speak
+        from avatar.speech.piper import speak_sentences as piper_sentences
 
-        speech = speak(words, voice.model, voice.config, silence=config.silence)
+        yield from piper_sentences(words, voice.model, voice.config, silence=config.silence)
     else:
-        speech = _espeak_speech(words, config)
-    return Speech(speech.audio, speech.sample_rate, speech.phonemes, text or "")
+        yield from _espeak_sentences(words, config)
 
 
 def spoken_words(text: str, config: SpeechConfig = SpeechConfig(), month_first: bool | None = None) -> str:
@@ -122,30 +128,30 @@ def spoken_words(text: str, config: SpeechConfig = SpeechConfig(), month_first: 
     return spoken_text(text, ReadingConfig(month_first=month_first))
 
 
-def _espeak_speech(text: str, config: SpeechConfig) -> Speech:
+def _espeak_sentences(text: str, config: SpeechConfig) -> Iterator[Speech]:
+    """espeak-ng's speech of `text`, a piece (`split_text`) at a time; the time before a piece's
+    first phoneme is a pause."""
     pieces = split_text(text or "", config.max_sentence_chars)
-    with _lock:
-        rate = _espeak() and _engine["rate"]
-        if not pieces:
-            silence = np.zeros(round(config.silence * rate), np.int16)
-            return Speech(silence, rate, (Phoneme("_", 0.0, config.silence),), text or "")
-        audio_parts, starts = [], []
-        offset = 0
-        for piece in pieces:
-            audio, events = _synthesize_one(piece, config)
-            starts += [(symbol, offset + sample) for symbol, sample in events]
-            audio_parts.append(audio)
-            offset += len(audio)
-    audio = np.concatenate(audio_parts)
-    total = len(audio)
-    phonemes = []
-    for i, (symbol, start) in enumerate(starts):
-        end = starts[i + 1][1] if i + 1 < len(starts) else total
-        if end > start:
-            phonemes.append(Phoneme(symbol, start / rate, end / rate))
-    if phonemes and phonemes[0].start > 0:  # lead-in before the first phoneme is silence
-        phonemes.insert(0, Phoneme("_", 0.0, phonemes[0].start))
-    return Speech(audio, rate, tuple(phonemes), text)
+    if not pieces:
+        with _lock:
+            rate = _espeak() and _engine["rate"]
+        silence = np.zeros(round(config.silence * rate), np.int16)
+        yield Speech(silence, rate, (Phoneme("_", 0.0, config.silence),), "")
+        return
+    for piece in pieces:
+        with _lock:
+            audio, starts = _synthesize_one(piece, config)
+            rate = _engine["rate"]
+        phonemes = []
+        for i, (symbol, start) in enumerate(starts):
+            end = starts[i + 1][1] if i + 1 < len(starts) else len(audio)
+            if end > start:
+                phonemes.append(Phoneme(symbol, start / rate, end / rate))
+        if not phonemes:  # nothing sayable in it (punctuation only): its sound is a pause
+            phonemes = [Phoneme("_", 0.0, len(audio) / rate)]
+        elif phonemes[0].start > 0:
+            phonemes.insert(0, Phoneme("_", 0.0, phonemes[0].start))
+        yield Speech(audio, rate, tuple(phonemes), "")
 
 
 def write_wav(speech: Speech, path: Path) -> Path:

@@ -146,3 +146,50 @@ def test_the_head_moves_in_the_recording_the_listening_loop_is_from(library):
             assert np.all(np.diff(base) == 1) and (shot[base] == shot[near]).all()
     clip = synthesize_driver(synthesize("Let me check that for you."), two, near=len(two) - 10)
     assert (shot[clip.base] == shot[-1]).all()
+
+
+def test_a_driver_planned_sentence_by_sentence_covers_its_speech_and_flows_on(library):
+    from avatar.driver.synthesize import SpeechPlanner
+    from avatar.speech import speak_sentences
+
+    text = "Thank you for calling. Your parcel left our warehouse on Tuesday. Is there anything else?"
+    pieces = list(speak_sentences(text))
+    total = sum(piece.duration for piece in pieces)
+    # The head's stretch is chosen for less speech than comes: it carries on through his recording.
+    planner = SpeechPlanner(library, text, expected=total / 3)
+    parts = [planner.add(piece) for piece in pieces] + [planner.finish()]
+    assert sum(len(part) for part in parts) == int(round(total * library.fps))
+    assert all(len(part) > 0 for part in parts[:3])
+    base = np.concatenate([part.base for part in parts])
+    assert library.valid[base].all() and np.abs(np.diff(base)).max() <= 1  # one continuous head motion
+    mouth = np.concatenate([part.mouth for part in parts])
+    # Planned whole, the same speech gives a clip as long, and its mouths follow the speech as well.
+    whole = synthesize_driver(synthesize(text), library)
+    opening = lambda m: library.features[m, 0]  # noqa: E731
+    target = np.concatenate([part.targets for part in parts])[:, 0]
+    assert len(whole) == len(base)
+    assert pearson(opening(mouth), target) > pearson(opening(whole.mouth), whole.targets[:, 0]) - 0.1
+
+
+def test_a_head_stretch_carries_on_forwards_then_back_where_the_shot_ends(library):
+    from avatar.driver.synthesize import carry_on
+
+    end = len(library) - 1
+    while not (library.valid[end - 20:end + 1].all() and library.continues[end - 19:end + 1].all()):
+        end -= 1
+    base = np.arange(end - 20, end - 10)
+    longer = carry_on(base, library, 40)
+    assert len(longer) == 40 and longer[:10].tolist() == base.tolist()
+    steps = np.diff(longer)
+    assert set(steps.tolist()) <= {-1, 0, 1} and (steps[:20] == 1).all() and (steps[-5:] == -1).all()
+    assert library.valid[longer].all()
+
+
+def test_a_mouth_path_planned_in_parts_goes_on_from_where_the_last_part_ended():
+    from avatar.driver.synthesize import coherent_path
+
+    cost = np.ones((6, 100))  # every frame as good: only the moves cost
+    continues = np.ones(100, bool)
+    path = coherent_path(cost, continues, 10, 0.5, 0.3, 1.0, after=41)
+    assert path.tolist() == [42, 43, 44, 45, 46, 47]
+    assert len(coherent_path(cost[:0], continues, 10, 0.5, 0.3, 1.0, after=41)) == 0

@@ -84,3 +84,50 @@ def test_a_live_video_without_sound_is_finished_too(tmp_path):
         for _ in range(30):
             writer.write(np.zeros((48, 64, 3), np.uint8))
     assert probe(out).frames == 30 and not probe(out).has_audio
+
+
+def test_a_live_video_takes_its_sound_as_it_is_made(tmp_path):
+    """The sound of an answer still being spoken: chunks arrive while frames are written; the live
+    video plays before the last chunk exists, and the finished one has all of it."""
+    import threading
+    import time
+
+    rate = 22050
+    second_chunk = threading.Event()
+
+    def sound():
+        tone = (8000 * np.sin(np.arange(rate) * 2 * np.pi * 440 / rate)).astype(np.int16)
+        yield tone  # the first second
+        second_chunk.wait(10)
+        yield tone  # the second, once the test has seen the video playable
+
+    out, live = tmp_path / "clip.mp4", tmp_path / "clip.live.mp4"
+    with VideoWriter(out, 64, 48, 25, live=live, sound=sound(), sound_rate=rate) as writer:
+        for _ in range(20):
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+        deadline = time.monotonic() + 10
+        while b"moof" not in _boxes(live.read_bytes()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert b"moof" in _boxes(live.read_bytes())  # playable before the rest of the sound was made
+        second_chunk.set()
+        for _ in range(30):
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+    info = probe(out)
+    assert info.frames == 50 and info.audio_codec == "aac" and info.duration == pytest.approx(2.0, abs=0.05)
+    assert probe(live).has_audio
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.live.mp4", "clip.mp4"]  # no sound file left
+
+
+def test_sound_that_fails_while_it_is_made_fails_the_video(tmp_path):
+    def sound():
+        yield np.zeros(22050, np.int16)
+        raise RuntimeError("the voice failed")
+
+    out = tmp_path / "clip.mp4"
+    with pytest.raises(RuntimeError, match="voice failed"):
+        with VideoWriter(out, 64, 48, 25, sound=sound(), sound_rate=22050) as writer:
+            for _ in range(10):
+                writer.write(np.zeros((48, 64, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="sample rate"):
+        VideoWriter(out, 64, 48, 25, sound=iter([]))

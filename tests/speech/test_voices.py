@@ -2,6 +2,7 @@
 mouth shapes read from its IPA, team voices added and removed, bad voice files refused."""
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -113,3 +114,25 @@ def test_an_unknown_or_damaged_voice_is_refused_in_one_line(own_cache):
     result = CliRunner().invoke(main, ["voices", "add", "bad", str(damaged), "--licence", "CC0", "--source", "x"])
     assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1
     assert "bad" not in all_voices()
+
+
+@pytest.mark.parametrize("voice", ["joe", "espeak"])
+def test_an_answer_is_spoken_a_sentence_at_a_time_and_joins_into_the_whole(voice):
+    from avatar.speech import speak_sentences
+    from avatar.speech.types import join_speech
+
+    config = SpeechConfig(voice=voice)
+    text = "Thank you for calling. Your parcel left on Tuesday! Is there anything else?"
+    pieces = list(speak_sentences(text, config))
+    assert len(pieces) == 3
+    for piece in pieces:  # each sentence's timings cover its own sound
+        assert piece.phonemes[0].start == 0 and piece.phonemes[-1].end == pytest.approx(piece.duration)
+    whole, joined = synthesize(text, config), join_speech(pieces, text)
+    assert joined.duration == pytest.approx(whole.duration, abs=0.01) and joined.text == whole.text == text
+    assert [p.symbol for p in joined.phonemes] == [p.symbol for p in whole.phonemes]
+    assert joined.phonemes[-1].end == pytest.approx(joined.duration)
+    # A pause ending one sentence and the one starting the next are one pause.
+    symbols = [p.symbol for p in joined.phonemes]
+    assert all(not (a == b == "_") for a, b in zip(symbols, symbols[1:]))
+    with pytest.raises(ValueError, match="Hz"):
+        join_speech([pieces[0], replace(pieces[1], sample_rate=16000)], text)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import cv2
 import numpy as np
 
 from avatar.config import ExemplarConfig, TrackConfig
+from avatar.driver.synthesize import DriverPart
 from avatar.inference.refiner import RefinerModel
 from avatar.media import Frame
 from avatar.media.clip import DriverClip
@@ -20,6 +21,9 @@ from avatar.render.exemplar.retrieval import Plan, fill_gaps, plan, plan_from_cu
 from avatar.render.exemplar.warp import compose, morph
 from avatar.render.report import FACE_TOO_SMALL, RenderReport
 from avatar.vision import FaceTracker, align_face, paste_back
+
+if TYPE_CHECKING:
+    from avatar.driver.spoken import SpokenDriver
 
 DECODE_WINDOW = 25  # output frames whose library frames are decoded together, just before they are drawn
 
@@ -76,40 +80,65 @@ class ExemplarRenderer:
         started = time.perf_counter()
         framing = self.config.framing(clip.kind)
         cut = clip.cut_from
-        if framing == "own" and cut is not None and Path(cut[0]).resolve() == self.library.frames.folder.resolve():
+        if framing == "own" and cut is not None and self._own_library(cut[0]):
             steps = plan_from_cut(self.library, cut, driver, self.config)
         else:
             # Which calm stretch of his video is the scene: fixed by the driver itself, so the same
             # recording always renders the same, and different ones do not all share one stretch.
             seed = int.from_bytes(hashlib.sha256(np.round(driver).astype(np.int32).tobytes()).digest()[:4], "big")
             steps = plan(self.library, driver, framing, self.config, seed)
-        lib = self.library.frames
-        # His frames are decoded a second of output at a time, just before they are drawn: an
-        # answer that plays while it renders starts sooner and never waits for one long decode.
-        pixels: dict[int, np.ndarray] = {}
         self.report.seconds["retrieve"] += time.perf_counter() - started
-        colour = ColourMatcher("rct", 0.8)
         own = framing == "own"
         frames = clip.frames() if with_driver or not own else iter([None] * len(found))
+        drawing = _Drawing(self, own)
         for t, frame in enumerate(frames):
             if t >= len(found):
                 break
-            if t % DECODE_WINDOW == 0:
-                started = time.perf_counter()
-                pixels.update(lib.frames([i for i in _frames_used(steps, slice(t, t + DECODE_WINDOW))
-                                          if i not in pixels]))
-                self.report.seconds["retrieve"] += time.perf_counter() - started
             if not own and not have[t]:
-                colour.reset()
+                drawing.colour.reset()
                 yield frame, None
                 continue
-            if own:
-                background, base_points = self.scene(steps, t, pixels)
-            else:
-                background, base_points = frame.rgb, driver[t]
-            out = self.draw(background, base_points, steps, t, pixels, colour, own)
+            out = drawing.frame(steps, t, len(found), None if own else frame.rgb, driver[t])
             self.report.swapped += 1
             yield frame, out
+
+    def render_spoken(self, clip: SpokenDriver) -> Iterator[np.ndarray] | None:
+        """The frames of a synthesised driver cut from his own library, drawn in his own scene as
+        its parts come (each part's frames once planned, the last `ease_seconds` held back until
+        the clip is known to end there or to go on); None when he is not drawn so (the caller then
+        renders the whole clip)."""
+        if self.config.framing(clip.kind) != "own" or not self._own_library(clip.library.folder):
+            return None
+        return self._draw_parts(clip.parts())
+
+    def _draw_parts(self, parts: Iterable[DriverPart]) -> Iterator[np.ndarray]:
+        folder, drawing = self.library.frames.folder, _Drawing(self, True)
+        base, mouth, landmarks = [], [], []
+        held = max(round(self.config.ease_seconds * self.library.frames.fps), 1)
+        done, steps = 0, None
+        for ended, part in _then_end(parts):
+            if part is not None:
+                base.append(part.base)
+                mouth.append(part.mouth)
+                landmarks.append(part.landmarks)
+            count = sum(len(b) for b in base)
+            ready = count if ended else count - held
+            if ready <= done:
+                continue
+            started = time.perf_counter()
+            cut = (folder, np.concatenate(base), np.concatenate(mouth))
+            steps = plan_from_cut(self.library, cut, np.concatenate(landmarks).astype(np.float64), self.config,
+                                  ease_out=ended)
+            self.report.seconds["retrieve"] += time.perf_counter() - started
+            for t in range(done, ready):
+                out = drawing.frame(steps, t, ready)
+                self.report.frames += 1
+                self.report.swapped += 1
+                yield out
+            done = ready
+
+    def _own_library(self, folder: Path) -> bool:
+        return Path(folder).resolve() == self.library.frames.folder.resolve()
 
     def scene(self, steps: Plan, t: int, pixels: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Frame t's scene in his own framing and its face's (68, 2) landmarks: the base frame,
@@ -141,6 +170,38 @@ class ExemplarRenderer:
         refined = self.refiner.run(crop[None], crop_mask[None])[0]
         self.report.seconds["refine"] += time.perf_counter() - started
         return paste_back(out, refined, matrix, crop_mask)
+
+
+class _Drawing:
+    """One video's frame-by-frame drawing: his frames decoded a second of output at a time, just
+    before they are drawn (an answer that plays while it renders starts sooner and never waits
+    for one long decode), the colour matcher's state carried from frame to frame."""
+
+    def __init__(self, renderer: ExemplarRenderer, own: bool):
+        self.renderer, self.own = renderer, own
+        self.pixels: dict[int, np.ndarray] = {}
+        self.colour = ColourMatcher("rct", 0.8)
+
+    def frame(self, steps: Plan, t: int, planned: int, background: np.ndarray | None = None,
+              points: np.ndarray | None = None) -> np.ndarray:
+        """Output frame t of `steps` (of which the first `planned` frames are final): in his own
+        scene, or over `background` (the driver's frame) at its face's `points`."""
+        renderer = self.renderer
+        if any(i not in self.pixels for i in _frames_used(steps, slice(t, t + 1))):
+            started = time.perf_counter()
+            wanted = _frames_used(steps, slice(t, min(t + DECODE_WINDOW, planned)))
+            self.pixels.update(renderer.library.frames.frames([i for i in wanted if i not in self.pixels]))
+            renderer.report.seconds["retrieve"] += time.perf_counter() - started
+        if self.own:
+            background, points = renderer.scene(steps, t, self.pixels)
+        return renderer.draw(background, points, steps, t, self.pixels, self.colour, self.own)
+
+
+def _then_end(parts: Iterable[DriverPart]) -> Iterator[tuple[bool, DriverPart | None]]:
+    """(False, part) for each part as it comes, then (True, None) once they have ended."""
+    for part in parts:
+        yield False, part
+    yield True, None
 
 
 def _frames_used(steps: Plan, times: slice) -> list[int]:

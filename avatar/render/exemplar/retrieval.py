@@ -101,28 +101,31 @@ def plan(library: PresenterLibrary, driver: np.ndarray, framing: str, config: Ex
 
 
 def plan_from_cut(library: PresenterLibrary, cut: tuple[Path, np.ndarray, np.ndarray], landmarks: np.ndarray,
-                  config: ExemplarConfig) -> Plan:
+                  config: ExemplarConfig, ease_out: bool = True) -> Plan:
     """The plan for a synthesised clip cut from his own library (`DriverClip.cut_from`): his
     own head stretch as the base, his own mouths as chosen for the speech, only the lower face
-    re-drawn; nothing to map or retrieve again."""
+    re-drawn; nothing to map or retrieve again. ease_out False: the clip goes on after these
+    frames (it is still being planned), so it is eased in only."""
     _, base, mouth = cut
     lib = library.frames
     blend, alpha = crossfades(mouth, lib.continues & lib.valid, config.mouth_crossfade)
     steps = Plan(np.asarray(base), np.asarray(mouth), blend, alpha, np.asarray(landmarks, np.float64), lower_face=True)
-    return ease_ends(steps, library, config)
+    return ease_ends(steps, library, config, ease_out)
 
 
-def ease_ends(steps: Plan, library: PresenterLibrary, config: ExemplarConfig) -> Plan:
+def ease_ends(steps: Plan, library: PresenterLibrary, config: ExemplarConfig, ease_out: bool = True) -> Plan:
     """`steps` in his own scene, eased in from his listening loop's first frame and back to it
     over `config.ease_seconds` at each end: there the scene is morphed from that frame to the
     base (its landmarks moved alike) and the drawn face, its target moved from the scene's own
     landmarks to its own, fades in over it. The first and last frames are then the loop's frame
-    exactly, and nothing is blended that does not line up (`warp.morph`)."""
+    exactly, and nothing is blended that does not line up (`warp.morph`). ease_out False: the
+    end is not eased (more frames follow)."""
     lib = library.frames
     home = int(library.listening[0])
     count = len(steps.base)
     frames = max(round(config.ease_seconds * lib.fps), 1)
-    shown = np.clip(np.minimum(np.arange(count), count - 1 - np.arange(count)) / frames, 0.0, 1.0)
+    left = count - 1 - np.arange(count) if ease_out else np.full(count, frames)
+    shown = np.clip(np.minimum(np.arange(count), left) / frames, 0.0, 1.0)
     weight = shown[:, None, None]
     home_points = lib.landmarks[home].astype(np.float64)
     scene = home_points + weight * (lib.landmarks[steps.base].astype(np.float64) - home_points)
