@@ -21,8 +21,7 @@ import time
 
 import numpy as np
 
-from avatar.speech import SpeechConfig, mouth_track, synthesize
-from avatar.speech.synth import split_text
+from avatar.speech import SpeechConfig, mouth_track, speak_sentences, synthesize
 
 TEXTS = [
     "Hi",
@@ -72,8 +71,10 @@ def measure(voice: str, repeats: int) -> list[dict]:
         times, first = [], []
         for _ in range(repeats):
             start = time.perf_counter()
-            synthesize(split_text(text, config.max_sentence_chars)[0], config)
+            sentences = speak_sentences(text, config)  # as answers are spoken: the first sentence first
+            next(sentences)
             first.append(time.perf_counter() - start)
+            sentences.close()
             start = time.perf_counter()
             speech = synthesize(text, config)
             mouth_track(speech.phonemes, speech.duration, 25)
