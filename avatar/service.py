@@ -68,7 +68,7 @@ from avatar.driver.spoken import SpokenDriver
 from avatar.render import PresenterLibrary, load_drawing, render_clip, spoken_clip
 from avatar.render.exemplar.idle import render_idle
 from avatar.render.dialogue import Turn, export_dialogue
-from avatar.speech import SpeechConfig, pace, speech_openings, synthesize, write_wav
+from avatar.speech import SpeechConfig, speech_openings, synthesize, write_wav
 from avatar.speech.voices import all_voices, disclosure, find_voice
 from avatar.storage import LocalStorage, open_storage
 from avatar.store import Store
@@ -311,8 +311,7 @@ class Avatar:
         (an operator's action). Answers already rendered in another voice stay cached under it."""
         if name not in self.models(owner) and name not in drafts():
             raise UserError(f"there is no presenter model called {quoted(name)}.")
-        threading.Thread(target=pace, args=(replace(self.voice, voice=find_voice(voice).name),),
-                         name="warm-voice", daemon=True).start()  # its first answer need not speak the passage
+        find_voice(voice)
         self.store.set_setting(VOICE_SETTING + name, voice)
         return voice
 
@@ -707,13 +706,12 @@ class Avatar:
             yield {"text": text, "recorded": recorded is not None, "state": "ready" if ready else "waiting"}
 
     def warm_voice(self) -> None:
-        """Load the default presenter's voice and speak its reference passage (`pace`, and the
-        default voice's `speech_openings`) in the background: a neural voice takes ~1.4 s to
-        load and the passage ~2 s to speak, which the first answer would otherwise wait for
-        (measured: bench/first_frame.py)."""
+        """Load the default voice and its reference speech (`speech_openings`) in the background:
+        a neural voice takes ~1.4 s to load and the reference ~1 s to speak, which the first
+        answer would otherwise wait for (measured: bench/first_frame.py)."""
         def warm() -> None:
             try:
-                pace(self.voice_for(self.presenter(None)[0]))
+                synthesize("Hello.", self.voice)
                 speech_openings()
             except Exception:  # the first answer then reports what is wrong
                 log.exception("warming up the voice failed")

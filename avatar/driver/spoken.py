@@ -18,12 +18,13 @@ import numpy as np
 from avatar.driver.library import DriverLibrary
 from avatar.driver.synthesize import DriverConfig, DriverPart, SpeechPlanner, SynthesisedDriver
 from avatar.media.clip import DriverClip
-from avatar.speech import SpeechConfig, pace, speak_sentences, spoken_words, write_wav
+from avatar.speech import SpeechConfig, speak_sentences, spoken_words, write_wav
+from avatar.speech.synth import split_text
 from avatar.speech.types import Speech, join_speech
 from avatar.speech.voices import disclosure
 
 Item = TypeVar("Item")
-EXPECTED_MARGIN = 1.1  # the head's stretch is chosen this much longer than the text's expected speech
+EXPECTED_MARGIN = 1.1  # the head's stretch is chosen this much longer than the answer's expected speech
 FIRST_FRAME_WAIT_S = 1.0  # the second sentence is spoken once the first frame is drawn, or after this
 
 
@@ -94,13 +95,15 @@ class SpokenDriver:
     def _make(self, voice: SpeechConfig) -> None:
         try:
             started = time.perf_counter()
-            expected = EXPECTED_MARGIN * pace(voice) * len(spoken_words(self.text, voice))
+            words = spoken_words(self.text, voice)
+            first_share = len((split_text(words, voice.max_sentence_chars) or [""])[0]) / max(len(words), 1)
             sentences = speak_sentences(self.text, voice)
             planner = None
             for speech in sentences:
                 self.seconds["speech"] += time.perf_counter() - started
                 started = time.perf_counter()
-                if planner is None:
+                if planner is None:  # how long the whole will take, from how long its first sentence took
+                    expected = EXPECTED_MARGIN * speech.duration / max(first_share, 0.01)
                     planner = SpeechPlanner(self.library, self.text, expected, self.config, self.near)
                 self._made.add((speech, planner.add(speech)))
                 self.seconds["driver"] += time.perf_counter() - started

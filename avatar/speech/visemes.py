@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from avatar.speech.synth import Phoneme, Speech, SpeechConfig, spoken_words, synthesize
+from avatar.speech.synth import Phoneme, synthesize
 
 # Everyday English of our own (no domain's words), whose mouth-shape targets stand for how often
 # ordinary speech asks for each opening: `speech_openings`.
@@ -97,23 +97,11 @@ def mouth_track(phonemes: Sequence[Phoneme], duration: float, fps: float, spread
     return track
 
 
-@lru_cache(maxsize=4)
-def reference_speech(config: SpeechConfig = SpeechConfig()) -> Speech:
-    """REFERENCE_PASSAGE as `config`'s voice speaks it (once per process and voice)."""
-    return synthesize(REFERENCE_PASSAGE, config)
-
-
-def pace(config: SpeechConfig = SpeechConfig()) -> float:
-    """Seconds of speech per character of the words `config`'s voice says (`synth.spoken_words`),
-    over REFERENCE_PASSAGE: about how long a text will take, known before it is spoken."""
-    return reference_speech(config).duration / len(spoken_words(REFERENCE_PASSAGE, config))
-
-
 @lru_cache(maxsize=1)
 def speech_openings() -> np.ndarray:
     """(101,) float64 percentiles 0..100 of the opening target (`mouth_track`, 25 fps) over
     REFERENCE_PASSAGE as the default voice speaks it: how the openings of ordinary speech are
     spread, to be matched to one person's own while talking (`driver.synthesize.choose_mouths`)."""
-    speech = reference_speech()
+    speech = synthesize(REFERENCE_PASSAGE)
     track = mouth_track(speech.phonemes, speech.duration, 25.0)[:, 0]
     return np.percentile(track.astype(np.float64), np.arange(101))
