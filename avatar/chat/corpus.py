@@ -25,6 +25,7 @@ MAX_BYTES = 5 * 1024**2  # a 2,000-pair FAQ is about 0.5 MB
 MAX_QUESTION = 500  # the longest message a person can type
 MAX_ANSWER = 1500  # the longest answer the presenter renders
 MAX_PAIRS = 20_000  # every answer is rendered ahead: far more is not a FAQ
+MAX_NESTING = 8  # lists and mappings inside one another (a chatterbot-corpus file has three)
 FORMATS = (".yml", ".yaml", ".csv", ".tsv")
 
 
@@ -66,12 +67,13 @@ def read_corpus(paths: list[Path], name: str | None = None) -> Corpus:
         digest.update(data)
         text = _decode(data, path)
         suffix = path.suffix.lower()
-        found = _yaml_pairs(text, path) if suffix in (".yml", ".yaml") else _table_pairs(text, path, suffix)
+        room = MAX_PAIRS - len(pairs)
+        found = _yaml_pairs(text, path, room) if suffix in (".yml", ".yaml") else _table_pairs(text, path, suffix)
         if not found:
             raise UserError(f"{path.name}: no question and answer found.")
-        pairs += found
-        if len(pairs) > MAX_PAIRS:
+        if len(found) > room:
             raise UserError(f"{path.name}: more than {MAX_PAIRS:,} questions and answers in this corpus.")
+        pairs += found
     return Corpus(name or Path(paths[0]).stem, tuple(pairs), tuple(Path(p).name for p in paths), digest.hexdigest())
 
 
@@ -136,10 +138,13 @@ def _table_pairs(text: str, path: Path, suffix: str) -> list[Pair]:
     return pairs
 
 
-def _yaml_pairs(text: str, path: Path) -> list[Pair]:
+def _yaml_pairs(text: str, path: Path, room: int) -> list[Pair]:
+    """The pairs of a chatterbot-corpus file; at most `room` (more is refused before they are
+    made: YAML aliases repeat a conversation by name, and 100 kB of them once made 2 million)."""
     import yaml
 
     try:
+        _check_nesting(text, path)
         document = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -161,10 +166,29 @@ def _yaml_pairs(text: str, path: Path) -> list[Pair]:
             statements.append((statement.value, statement.start_mark.line + 1))
         if len(statements) < 2:
             raise UserError(f"{path.name} line {line}: a conversation needs a question and an answer.")
+        if len(pairs) + len(statements) - 1 > room:
+            raise UserError(f"{path.name} line {line}: more than {MAX_PAIRS:,} questions and answers in this corpus"
+                            " (YAML aliases count each time they are used).")
         for (question, q_line), (answer, a_line) in zip(statements, statements[1:]):
             pairs.append(Pair((_clean(question, "question", MAX_QUESTION, path, q_line),),
                               _clean(answer, "answer", MAX_ANSWER, path, a_line), q_line))
     return pairs
+
+
+def _check_nesting(text: str, path: Path) -> None:
+    """Refuse YAML nested deeper than MAX_NESTING lists or mappings (a corpus needs three), read
+    as a stream of events: the parser that builds the document recurses once per level."""
+    import yaml
+
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise UserError(f"{path.name} line {event.start_mark.line + 1}: lists or mappings nested more than "
+                                f"{MAX_NESTING} deep; a chatterbot-corpus file needs three.")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _mapping_value(node, key: str):

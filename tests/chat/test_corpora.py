@@ -61,6 +61,32 @@ def corpora(tmp_path):
     return Corpora(Store(f"sqlite:///{tmp_path / 'state.sqlite3'}").prepare(), f"sqlite:///{tmp_path / 'chat.sqlite3'}")
 
 
+def test_yaml_aliases_and_deep_nesting_are_refused_in_one_line_before_memory_grows(tmp_path):
+    """100 kB of YAML aliases once became 2 million pairs (630 MB); deep nesting a RecursionError."""
+    import tracemalloc
+
+    conversation = "&c [" + ", ".join(f"Question or answer number {i}" for i in range(200)) + "]"
+    bomb = tmp_path / "aliases.yml"
+    bomb.write_text("conversations:\n- " + conversation + "\n" + "- *c\n" * 20_000)
+    assert 90_000 < bomb.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserError, match=r"aliases.yml line \d+: more than 20,000 questions") as refused:
+            read_corpus([bomb])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "\n" not in str(refused.value) and peak < 100 * 1024**2  # the file's own nodes, not the expansion
+    deep = tmp_path / "deep.yml"
+    deep.write_text("conversations: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(UserError, match="deep.yml line 1: lists or mappings nested more than 8 deep"):
+        read_corpus([deep])
+    # A few aliases in an ordinary corpus are still read.
+    fine = tmp_path / "fine.yml"
+    fine.write_text("conversations:\n- &hi\n  - Hello?\n  - Hi there.\n- *hi\n")
+    assert len(read_corpus([fine]).pairs) == 2
+
+
 def test_a_loaded_corpus_answers_paraphrases_and_logs_what_it_cannot(corpora, tmp_path):
     row = corpora.load([DEMO], greeting="Ask me about orders and returns.")
     assert row["active"] and corpora.active() == row["version"]
