@@ -26,6 +26,7 @@ from avatar.paths import atomic_write, writable_dir
 ROLES = ("operator", "visitor")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD = 8
+MAX_PASSWORD = 1024  # longer is refused, never hashed
 # scrypt at 16 MiB and ~50 ms a try here: slow enough to make guessing a stolen file expensive.
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class Users:
             log.error("login refused: %s", error)
             return False
         stored = account.password_hash if account else _decoy()
-        return password_matches(password, stored) and account is not None
+        return len(password) <= MAX_PASSWORD and password_matches(password, stored) and account is not None
 
     def role(self, name: str | None) -> str | None:
         """`name`'s role, None for no login or an account since removed."""
@@ -138,8 +139,8 @@ class Users:
         check_name(name)
         if role not in ROLES:
             raise UserError(f"the role is one of {', '.join(ROLES)}, not {quoted(role)}.")
-        if len(password) < MIN_PASSWORD:
-            raise UserError(f"a password has at least {MIN_PASSWORD} characters.")
+        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+            raise UserError(f"a password has at least {MIN_PASSWORD} characters and at most {MAX_PASSWORD}.")
         accounts = dict(self.accounts())
         new = name not in accounts
         accounts[name] = Account(name, role, hash_password(password))

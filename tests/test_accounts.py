@@ -43,6 +43,8 @@ def test_short_passwords_bad_names_and_roles_are_refused(tmp_path):
     users = Users(tmp_path / "users")
     with pytest.raises(UserError, match="at least 8"):
         users.add("alice", "short", "operator")
+    with pytest.raises(UserError, match="at most 1024"):
+        users.add("alice", "x" * 1025, "operator")
     with pytest.raises(UserError, match="not a usable account name"):
         users.add("a:b", "long enough", "operator")
     with pytest.raises(UserError, match="role"):

@@ -25,6 +25,7 @@ MAX_BYTES = 5 * 1024**2  # a 2,000-pair FAQ is about 0.5 MB
 MAX_QUESTION = 500  # the longest message a person can type
 MAX_ANSWER = 1500  # the longest answer the presenter renders
 MAX_PAIRS = 20_000  # every answer is rendered ahead: far more is not a FAQ
+MAX_NAME = 100  # a corpus's name, as operators list and choose it
 MAX_NESTING = 8  # lists and mappings inside one another (a chatterbot-corpus file has three)
 FORMATS = (".yml", ".yaml", ".csv", ".tsv")
 
@@ -59,6 +60,9 @@ def read_corpus(paths: list[Path], name: str | None = None) -> Corpus:
     first mistake, naming the file and line."""
     if not paths:
         raise UserError("give at least one corpus file.")
+    name = " ".join((name or "").split()) or Path(paths[0]).stem
+    if len(name) > MAX_NAME:
+        raise UserError(f"a corpus name is at most {MAX_NAME} characters; this one is {len(name):,}.")
     pairs: list[Pair] = []
     digest = hashlib.sha256()
     for path in paths:
@@ -74,7 +78,7 @@ def read_corpus(paths: list[Path], name: str | None = None) -> Corpus:
         if len(found) > room:
             raise UserError(f"{path.name}: more than {MAX_PAIRS:,} questions and answers in this corpus.")
         pairs += found
-    return Corpus(name or Path(paths[0]).stem, tuple(pairs), tuple(Path(p).name for p in paths), digest.hexdigest())
+    return Corpus(name, tuple(pairs), tuple(Path(p).name for p in paths), digest.hexdigest())
 
 
 def _read_bytes(path: Path) -> bytes:

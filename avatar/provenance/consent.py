@@ -18,6 +18,8 @@ from pathlib import Path
 from avatar.errors import UserError
 
 FIELDS = ("person", "source", "date", "scope", "basis")
+# Each field's longest text: the record is sealed into the presenter's card and every video it signs.
+FIELD_LIMITS = {"person": 200, "source": 1000, "date": 10, "scope": 1000, "basis": 1000}
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,10 @@ def parse_consent(raw: bytes, name: str) -> ConsentRecord:
     if missing:
         raise UserError(f"consent record {name} lacks {', '.join(missing)}: a presenter needs the person, the "
                         "source recordings, the date, the scope of use and the basis of consent.")
+    for field, limit in FIELD_LIMITS.items():
+        if len(str(data[field]).strip()) > limit:
+            raise UserError(f"consent record {name}: the {field} is {len(str(data[field]).strip()):,} characters long; "
+                            f"at most {limit:,}.")
     try:
         given = date.fromisoformat(str(data["date"]))
     except ValueError:

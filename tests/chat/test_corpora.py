@@ -87,6 +87,13 @@ def test_yaml_aliases_and_deep_nesting_are_refused_in_one_line_before_memory_gro
     assert len(read_corpus([fine]).pairs) == 2
 
 
+def test_a_corpus_name_has_a_length_limit_of_its_own(tmp_path):
+    with pytest.raises(UserError, match=r"a corpus name is at most 100 characters; this one is 1,048,576\.$"):
+        read_corpus([DEMO], name="x" * 1024**2)
+    assert read_corpus([DEMO], name="  Spring   FAQ ").name == "Spring FAQ"
+    assert read_corpus([DEMO], name="   ").name == "demo-shop"
+
+
 def test_a_loaded_corpus_answers_paraphrases_and_logs_what_it_cannot(corpora, tmp_path):
     row = corpora.load([DEMO], greeting="Ask me about orders and returns.")
     assert row["active"] and corpora.active() == row["version"]

@@ -20,6 +20,11 @@ def _avatar(*args):
     (json.dumps({"person": " ", "source": "B", "date": "2026-01-01", "scope": "C", "basis": "D"}), "lacks person"),
     (json.dumps({"person": "A", "source": "B", "date": "last week", "scope": "C", "basis": "D"}), "not an ISO date"),
     (json.dumps({"person": "A", "source": "B", "date": "2999-01-01", "scope": "C", "basis": "D"}), "in the future"),
+    # Sealed into the card and every signed video: each field has its own limit, checked on the server.
+    (json.dumps({"person": "A", "source": "B", "date": "2026-01-01", "scope": "C" * 10_000, "basis": "D"}),
+     "the scope is 10,000 characters long; at most 1,000"),
+    (json.dumps({"person": "P" * 201, "source": "B", "date": "2026-01-01", "scope": "C", "basis": "D"}),
+     "the person is 201 characters long; at most 200"),
 ])
 def test_incomplete_records_are_refused(tmp_path, content, message):
     path = tmp_path / "consent.json"
