@@ -16,6 +16,8 @@ import hmac
 import logging
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +98,7 @@ class Users:
         self.path = Path(path) if path is not None else users_file()
         self._seen: tuple | None = None
         self._accounts: dict[str, Account] = {}
+        self.throttle = LoginThrottle()  # the app's login door counts failures here
 
     def accounts(self) -> dict[str, Account]:
         """Accounts by name ({} when the file does not exist)."""
@@ -127,9 +130,28 @@ class Users:
         return len(password) <= MAX_PASSWORD and password_matches(password, stored) and account is not None
 
     def role(self, name: str | None) -> str | None:
-        """`name`'s role, None for no login or an account since removed."""
-        account = self.accounts().get(name) if name else None
+        """`name`'s role, None for no login, an account since removed, or a users file damaged
+        since the app started (logged: nobody has a role until it is fixed)."""
+        account = self.account(name)
         return account.role if account else None
+
+    def problem(self) -> str | None:
+        """What is wrong with the users file, None when it reads (or does not exist)."""
+        try:
+            self.accounts()
+        except UserError as error:
+            return str(error)
+        return None
+
+    def account(self, name: str | None) -> Account | None:
+        """`name`'s account as the users file holds it now; None for none, or a damaged file (logged)."""
+        if not name:
+            return None
+        try:
+            return self.accounts().get(name)
+        except UserError as error:
+            log.error("%s", error)
+            return None
 
     def is_operator(self, name: str | None) -> bool:
         return self.role(name) == "operator"
@@ -162,17 +184,63 @@ class Users:
         atomic_write(self.path, "\n".join(lines) + "\n", mode=0o600)
 
 
+class LoginThrottle:
+    """Failed logins counted per account name and per client address: after `free` failures in a
+    row, each further try waits twice as long as the one before (1 s, 2 s, 4 s ... up to `most`),
+    right password or not; a success clears both counts. Names that do not exist count alike
+    (no hint which exist). Thread-safe."""
+
+    def __init__(self, free: int = 5, first: float = 1.0, most: float = 300.0, clock=time.monotonic):
+        self.free, self.first, self.most, self.clock = free, first, most, clock
+        self._failures: dict[str, tuple[int, float]] = {}  # key: (failures in a row, time of the last)
+        self._lock = threading.Lock()
+
+    def wait(self, name: str, address: str) -> float:
+        """Seconds before `name` may try again from `address` (0: now)."""
+        with self._lock:
+            return max(self._wait(f"name:{name}"), self._wait(f"address:{address}"))
+
+    def _wait(self, key: str) -> float:
+        count, last = self._failures.get(key, (0, 0.0))
+        if count < self.free:
+            return 0.0
+        return max(0.0, last + min(self.most, self.first * 2 ** (count - self.free)) - self.clock())
+
+    def failed(self, name: str, address: str) -> int:
+        """Count a failed try; returns the failures in a row for `name`."""
+        with self._lock:
+            now = self.clock()
+            for key in (f"name:{name}", f"address:{address}"):
+                self._failures[key] = (self._failures.get(key, (0, 0.0))[0] + 1, now)
+            if len(self._failures) > 100_000:  # a flood of made-up names: forget the oldest half
+                for key in sorted(self._failures, key=lambda k: self._failures[k][1])[:50_000]:
+                    del self._failures[key]
+            return self._failures[f"name:{name}"][0]
+
+    def succeeded(self, name: str, address: str) -> None:
+        with self._lock:
+            self._failures.pop(f"name:{name}", None)
+            self._failures.pop(f"address:{address}", None)
+
+
 class SingleLogin:
     """The `--auth USER:PASSWORD` shortcut: one operator account, given on the command line."""
 
     def __init__(self, name: str, password: str):
         self.name, self._hash = name, hash_password(password)
+        self.throttle = LoginThrottle()
 
     def login(self, name: str, password: str) -> bool:
         return password_matches(password, self._hash) and hmac.compare_digest(name.encode(), self.name.encode())
 
     def role(self, name: str | None) -> str | None:
         return "operator" if name == self.name else None
+
+    def account(self, name: str | None) -> Account | None:
+        return Account(self.name, "operator", self._hash) if name == self.name else None
+
+    def problem(self) -> str | None:
+        return None
 
     def is_operator(self, name: str | None) -> bool:
         return self.role(name) == "operator"

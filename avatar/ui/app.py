@@ -16,6 +16,7 @@ import gradio as gr
 
 from avatar.service import (RECORDING_GUIDE, Deployment, LiveAnswer, UserError, coverage_markdown, export_path, logins,
                             missing_essentials, open_service, read_preview, served_folders)
+from avatar.ui.gate import Logins
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -1038,6 +1039,10 @@ class PublicApiOnly:
         await self.app(scope, receive, send)
 
 
+# The login page (Gradio's own form says only "Incorrect credentials" whatever went wrong).
+LOGIN_MESSAGE = ("<b>Synthetic presenter</b>: log in with the account your team gave you. After 5 wrong passwords "
+                 "in a row, each next try waits longer (up to 5 minutes).")
+
 _LIVE_PATH = re.compile(rf"/{LIVE_ROUTE}/([A-Za-z0-9_-]+)\.mp4$")
 
 
@@ -1106,7 +1111,9 @@ def launch_options(deploy: Deployment | None = None) -> dict:
         "allowed_paths": [str(p) for p in served],
         "blocked_paths": [str(p) for p in private],
         "auth": accounts.login if accounts else None,
-        "app_kwargs": {"middleware": [Middleware(PublicApiOnly), Middleware(LiveStreams)]},
+        "auth_message": LOGIN_MESSAGE if accounts else None,
+        "app_kwargs": {"middleware": [Middleware(PublicApiOnly), Middleware(Logins, accounts=accounts, guarded=[_LIVE_PATH]),
+                                      Middleware(LiveStreams)]},
         "css": PAGE_CSS,
     }
 

@@ -302,3 +302,14 @@ def test_two_accounts_each_their_own_and_only_the_operator_publishes_and_withdra
     _, again = bob.predict("Hello", api_name="/ask")
     assert probe(again).duration == pytest.approx(synthesize(reply).duration, abs=0.15)
     assert alice.predict(reply, api_name="/withdraw") == "No recording is published for this line."
+
+
+def test_with_accounts_a_live_answer_stream_needs_the_login_too(login_server):
+    """A live answer's stream is served by our own route, which Gradio's login does not guard."""
+    import urllib.error
+    import urllib.request
+
+    url, _ = login_server
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{url}/avatar-live/{'a' * 24}.mp4", timeout=10)
+    assert refused.value.code == 401 and b"Log in first." in refused.value.read()

@@ -1,0 +1,122 @@
+"""The app's door for people with accounts, as ASGI middleware (`Logins`): failed logins slow
+down per account and per address (the accounts' `throttle`), a session ends as soon as its
+account is removed or changed, and the paths Gradio does not guard itself (live answer streams)
+need a session too. Gradio keeps the sessions (its `tokens`: cookie token -> login name)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import urllib.parse
+from typing import Iterable
+
+log = logging.getLogger(__name__)
+TOKEN_COOKIE = re.compile(rb"^access-token-(?:unsecure-)?[^=]+=([^;]+)", re.IGNORECASE)
+
+
+class Logins:
+    """ASGI middleware over the Gradio app, given its `accounts` (`Users` or `SingleLogin`; None:
+    no logins, and it lets everything through) and the `guarded` path patterns that need a session."""
+
+    def __init__(self, app, accounts=None, guarded: Iterable[re.Pattern] = ()):
+        self.app, self.accounts, self.guarded = app, accounts, list(guarded)
+        self.sessions: dict[str, tuple] = {}  # cookie token -> (role, password hash) at login
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or self.accounts is None:
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if scope.get("method") == "POST" and path.rstrip("/").endswith("/login"):
+            await self._login(scope, receive, send)
+            return
+        tokens = getattr(scope.get("app"), "tokens", {})
+        token = next((t for t in _cookie_tokens(scope) if t in tokens), None)
+        name = tokens.get(token) if token else None
+        if name is not None and not self._unchanged(token, name):
+            tokens.pop(token, None)
+            self.sessions.pop(token, None)
+            log.warning("ended a session of %r: the account was removed or changed", name)
+            await _answer(send, 401, "Your account was removed or changed: log in again.")
+            return
+        if name is None and any(pattern.search(path) for pattern in self.guarded):
+            await _answer(send, 401, "Log in first.")
+            return
+        await self.app(scope, receive, send)
+
+    def _unchanged(self, token: str, name: str) -> bool:
+        if self.accounts.problem():  # the users file cannot be read: nothing is known to have changed
+            return True
+        account = self.accounts.account(name)
+        if account is None:
+            return False
+        state = self.sessions.setdefault(token, (account.role, account.password_hash))
+        return state == (account.role, account.password_hash)
+
+    async def _login(self, scope, receive, send) -> None:
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        form = urllib.parse.parse_qs(body.decode("utf-8", errors="replace"))
+        name = (form.get("username") or [""])[0].strip()[:64]
+        address = (scope.get("client") or ("unknown",))[0]
+        problem = self.accounts.problem()
+        if problem:
+            log.error("login for %r refused: %s", name, problem)
+            await _answer(send, 503, "Logins are closed until an operator repairs the users file.")
+            return
+        throttle = self.accounts.throttle
+        wait = throttle.wait(name, address)
+        if wait > 0:
+            log.warning("login for %r from %s refused: %.0f s to wait after failed tries", name, address, wait)
+            await _answer(send, 429, f"Too many failed logins: try again in {math.ceil(wait)} s.")
+            return
+        replayed, response = False, {}
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def watch(message):
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                response["tokens"] = [m.group(1).decode() for key, value in message.get("headers", [])
+                                      if key.lower() == b"set-cookie" and (m := TOKEN_COOKIE.match(value))]
+            await send(message)
+
+        await self.app(scope, replay, watch)
+        if response.get("status") == 200:
+            throttle.succeeded(name, address)
+            account = self.accounts.account(name)
+            for token in response.get("tokens", []):
+                if account is not None:
+                    self.sessions[token] = (account.role, account.password_hash)
+        elif response.get("status") in (400, 401):
+            failures = throttle.failed(name, address)
+            log.warning("failed login for %r from %s (%d in a row)", name, address, failures)
+
+
+def _cookie_tokens(scope) -> list[str]:
+    """The session tokens in a request's cookies (Gradio's access-token cookies)."""
+    found = []
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"cookie":
+            for part in value.split(b";"):
+                match = TOKEN_COOKIE.match(part.strip())
+                if match:
+                    found.append(match.group(1).decode("latin-1"))
+    return found
+
+
+async def _answer(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
