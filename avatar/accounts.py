@@ -1,7 +1,9 @@
 """The app's login accounts: a users file with salted scrypt password hashes and a role each.
 
-One account per line, `name:role:scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>`; lines starting with
-`#` are comments. Roles: `operator` (may publish and withdraw recordings for every visitor, and
+One account per line, `name:role:scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>:id`; lines starting with
+`#` are comments. The id is made when the account is added and kept through password and role
+changes: a person's data belongs to it, so an account removed and added again under the same name
+starts with nothing of its namesake's (a line without one, from before ids, has its name as id). Roles: `operator` (may publish and withdraw recordings for every visitor, and
 run the team's tools) and `visitor` (a login of their own: their recordings are theirs alone).
 The file is `$AVATAR_USERS`, else `<cache>/accounts/users` (private: never served); it is read
 again whenever it changes, so accounts added or removed with `avatar users` take effect at the
@@ -64,6 +66,7 @@ class Account:
     name: str
     role: str
     password_hash: str
+    id: str  # whose data it is (see the module docstring)
 
 
 def check_name(name: str) -> str:
@@ -81,9 +84,11 @@ def parse_users(text: str, source: str = "the users file") -> dict[str, Account]
         if not line or line.startswith("#"):
             continue
         parts = line.split(":")
-        if len(parts) != 3 or parts[1] not in ROLES or not NAME.fullmatch(parts[0]) or \
-                not parts[2].startswith("scrypt$"):
-            raise UserError(f"{source} line {number} is not `name:operator|visitor:scrypt$...`; "
+        if len(parts) == 3:  # from before ids
+            parts.append(parts[0])
+        if len(parts) != 4 or parts[1] not in ROLES or not NAME.fullmatch(parts[0]) or \
+                not parts[2].startswith("scrypt$") or not NAME.fullmatch(parts[3]):
+            raise UserError(f"{source} line {number} is not `name:operator|visitor:scrypt$...:id`; "
                             "fix or remove it (`avatar users remove NAME`).")
         if parts[0] in accounts:
             raise UserError(f"{source} line {number}: account {parts[0]!r} is listed twice.")
@@ -165,7 +170,8 @@ class Users:
             raise UserError(f"a password has at least {MIN_PASSWORD} characters and at most {MAX_PASSWORD}.")
         accounts = dict(self.accounts())
         new = name not in accounts
-        accounts[name] = Account(name, role, hash_password(password))
+        kept = accounts[name].id if not new else f"acct-{secrets.token_hex(8)}"
+        accounts[name] = Account(name, role, hash_password(password), kept)
         self._write(accounts)
         return new
 
@@ -179,8 +185,8 @@ class Users:
 
     def _write(self, accounts: dict[str, Account]) -> None:
         writable_dir(self.path.parent, "accounts folder")
-        lines = ["# Avatar app accounts: name:role:password hash (manage with `avatar users`)"]
-        lines += [f"{a.name}:{a.role}:{a.password_hash}" for a in sorted(accounts.values(), key=lambda a: a.name)]
+        lines = ["# Avatar app accounts: name:role:password hash:id (manage with `avatar users`)"]
+        lines += [f"{a.name}:{a.role}:{a.password_hash}:{a.id}" for a in sorted(accounts.values(), key=lambda a: a.name)]
         atomic_write(self.path, "\n".join(lines) + "\n", mode=0o600)
 
 
@@ -237,7 +243,7 @@ class SingleLogin:
         return "operator" if name == self.name else None
 
     def account(self, name: str | None) -> Account | None:
-        return Account(self.name, "operator", self._hash) if name == self.name else None
+        return Account(self.name, "operator", self._hash, self.name) if name == self.name else None
 
     def problem(self) -> str | None:
         return None

@@ -101,3 +101,38 @@ def test_the_app_asks_for_a_login_by_its_deployment(tmp_path):
     single = logins(deploy.given(auth="op:pass-word"))
     assert isinstance(single, SingleLogin) and single.login("op", "pass-word")
     assert not single.login("alice", "alice-secret")
+
+
+def test_data_belongs_to_an_account_id_that_a_namesake_never_gets(tmp_path):
+    """An account removed and added again under its name is someone new: its id (whose data it
+    is) differs; a password or role change keeps it; a line from before ids has its name as id."""
+    users = Users(tmp_path / "users")
+    users.add("alice", "alice-secret", "visitor")
+    first = users.account("alice").id
+    users.add("alice", "a-new-secret", "operator")  # the same person, a new password and role
+    assert users.account("alice").id == first and first != "alice"
+    users.remove("alice")
+    users.add("alice", "alice-secret", "visitor")  # a new colleague called alice
+    assert users.account("alice").id != first
+    old = hash_password("bob-secret-1")
+    (tmp_path / "old-users").write_text(f"bob:visitor:{old}\n")
+    assert Users(tmp_path / "old-users").account("bob").id == "bob"  # his data stays his
+
+
+def test_the_app_keeps_a_logins_data_under_its_account_id(tmp_path):
+    from types import SimpleNamespace
+
+    from avatar.ui import app
+
+    users = Users(tmp_path / "users")
+    users.add("alice", "alice-secret", "visitor")
+    saved = app._APP.get("accounts")
+    app._APP["accounts"] = users
+    try:
+        request = SimpleNamespace(username="alice", session_hash="s1")
+        assert app._owner(request) == users.account("alice").id
+        users.remove("alice")
+        with pytest.raises(Exception, match="cannot be found"):
+            app._owner(request)
+    finally:
+        app._APP["accounts"] = saved

@@ -40,13 +40,25 @@ def _service():
     return open_service(_APP.get("deploy"))
 
 
+def _account_id(name: str | None) -> str | None:
+    """The id a login's data belongs to (never its name, which can be given to someone else later)."""
+    accounts = _APP.get("accounts")
+    if accounts is None or not name:
+        return name
+    account = accounts.account(name)
+    if account is None:
+        raise _refusal("Your account cannot be found (removed, changed, or the users file is being repaired): "
+                       "reload the page and log in again.")
+    return account.id
+
+
 def _owner(request: gr.Request | None) -> str:
-    """Whose data a request touches: the login name when the app has a login, else the visitor
+    """Whose data a request touches: the login's account id when the app has a login, else the visitor
     whose browser token this page sent when it loaded (see `_welcome`), else the session (a
     program calling the API)."""
     if request is None:
         raise _refusal("This request has no session; reload the page.")
-    owner = (getattr(request, "username", None) or _VISITORS.get(request.session_hash or "")
+    owner = (_account_id(getattr(request, "username", None)) or _VISITORS.get(request.session_hash or "")
              or request.session_hash)
     if not owner:
         raise _refusal("This request has no session; reload the page.")
