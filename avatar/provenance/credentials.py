@@ -18,7 +18,7 @@ import datetime
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import c2pa
@@ -150,10 +150,38 @@ def read_credentials(path: Path, trust: bytes | None = None) -> Credentials | No
     except c2pa.C2paError as error:
         raise UserError(f"could not read the content credentials of {Path(path).name}: {error}") from error
     try:
-        return _credentials(manifest, state, results)
+        credentials = _credentials(manifest, state, results)
     except (KeyError, TypeError, AttributeError, IndexError):
         raise UserError(f"the content credentials of {Path(path).name} are damaged (the manifest is malformed), "
                         "so they cannot be trusted.") from None
+    outside = unsigned_bytes(Path(path))
+    if outside:  # the hash leaves them out, so the signature cannot speak for them
+        return replace(credentials, state="Invalid", failures=[*credentials.failures, f"unsigned content: {outside}"])
+    return credentials
+
+
+def unsigned_bytes(path: Path) -> str | None:
+    """What an MP4 holds that a content-credentials hash does not cover, in words, or None: data
+    in a top-level `free` or `skip` box (the hash skips them; a signed video's own are empty) or
+    bytes past its last box. Reads only the boxes' headers."""
+    size, at = path.stat().st_size, 0
+    with open(path, "rb") as f:
+        while at < size:
+            f.seek(at)
+            header = f.read(16)
+            if len(header) < 8:
+                return f"{size - at} bytes after the last box"
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if length == 1 and len(header) == 16:
+                length = int.from_bytes(header[8:16], "big")
+            elif length == 0:
+                length = size - at  # the box runs to the end of the file
+            if length < 8 or at + length > size:
+                return f"{size - at} bytes after the last whole box"
+            if kind in (b"free", b"skip") and length > 8:
+                return f"a {length}-byte {kind.decode()} box at byte {at:,}"
+            at += length
+    return None
 
 
 def _credentials(manifest: dict, state: str, results: dict) -> Credentials:

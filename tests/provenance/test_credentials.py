@@ -9,6 +9,7 @@ import sys
 import pytest
 from cryptography import x509
 
+from avatar.errors import UserError
 from avatar.media import iter_frames, probe
 from avatar.media.decode import decode_audio
 from avatar.presenter import open_presenter, write_record
@@ -67,6 +68,20 @@ def test_editing_the_picture_after_signing_invalidates_the_manifest(ca_folder, v
     video.write_bytes(bytes(data))
     found = read_credentials(video)
     assert found.state == "Invalid" and "assertion.bmffHash.mismatch" in found.failures
+
+
+def test_bytes_after_the_signed_content_make_the_video_invalid(ca_folder, video):
+    """A `free` box the hash does not cover, appended after signing, once still verified as Trusted."""
+    sign_video(video, "clip", None)
+    assert read_credentials(video).state == "Trusted"
+    signed = video.read_bytes()
+    hidden = b"anything at all, even another video"
+    video.write_bytes(signed + (8 + len(hidden)).to_bytes(4, "big") + b"free" + hidden)
+    found = read_credentials(video)
+    assert found.state == "Invalid" and any("free box at byte" in f for f in found.failures)
+    video.write_bytes(signed + b"trailing")
+    with pytest.raises(UserError):  # not a whole box: c2pa cannot even parse it
+        read_credentials(video)
 
 
 def test_an_unsigned_video_has_no_credentials(ca_folder, video):
