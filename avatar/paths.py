@@ -37,6 +37,9 @@ PRIVATE = ("recorded", "adapt", "models", "c2pa", "chat", "data", "runs", "tenso
            "voices")
 
 
+_SCRATCH: dict[Path, tuple] = {}  # the cache's tmp/ -> (this process's scratch folder, its held lock file)
+
+
 def cache_root() -> Path:
     """`$AVATAR_CACHE` if set, else `~/.cache/avatar`."""
     env = os.environ.get("AVATAR_CACHE")
@@ -51,25 +54,49 @@ def cache_dir(name: str) -> Path:
 
 
 def scratch_dir() -> Path:
-    """The cache's folder for a request's temporary files (speech, clips being made): under the
-    cache, never served, swept by `sweep_scratch`; created here."""
-    return writable_dir(cache_dir("tmp"), "cache folder")
+    """This process's folder for a request's temporary files (speech, clips being made): under
+    the cache's tmp/, never served, created on first use and held (a lock on its `.alive` file)
+    while the process lives, so `sweep_scratch` knows at once when its owner was killed."""
+    import fcntl
+    import secrets
+
+    root = writable_dir(cache_dir("tmp"), "cache folder")
+    held = _SCRATCH.get(root)
+    if held is not None and held[0].is_dir():
+        return held[0]
+    folder = root / f"run-{secrets.token_hex(6)}"
+    folder.mkdir()
+    alive = open(folder / ".alive", "w")  # noqa: SIM115 (held open for the process's life)
+    fcntl.flock(alive, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    _SCRATCH[root] = (folder, alive)
+    return folder
 
 
 def sweep_scratch(older_than_s: float = 3600) -> int:
-    """Remove what processes killed mid-work left in `scratch_dir()` (entries untouched for
-    `older_than_s`: other processes sharing the cache may be using newer ones). Returns the count."""
+    """Remove what processes killed mid-work left in the cache's tmp/: a process's scratch folder
+    as soon as nobody holds its lock (its owner is gone, on this machine), anything else once
+    untouched for `older_than_s` (a process on another machine sharing the cache may still use it).
+    Returns the count."""
+    import fcntl
     import shutil
     import time
 
     folder, removed = cache_dir("tmp"), 0
+    ours = {held[0] for held in _SCRATCH.values()}
     for entry in folder.iterdir() if folder.is_dir() else []:
         try:
-            if time.time() - entry.lstat().st_mtime > older_than_s:
+            if entry in ours:
+                continue
+            if entry.name.startswith("run-") and (entry / ".alive").is_file():
+                with open(entry / ".alive") as alive:
+                    fcntl.flock(alive, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while its owner lives
+                shutil.rmtree(entry)
+                removed += 1
+            elif time.time() - entry.lstat().st_mtime > older_than_s:
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
                 removed += 1
         except OSError:
-            pass  # gone meanwhile, or not ours to remove
+            pass  # held by a live process, gone meanwhile, or not ours to remove
     return removed
 
 

@@ -61,3 +61,32 @@ def test_cache_folders_follow_the_environment(tmp_path, monkeypatch):
     assert cache_dir("tensorrt") in private_dirs() and cache_dir("answers") not in private_dirs()
     with pytest.raises(ValueError):
         cache_dir("elsewhere")
+
+
+def test_a_killed_process_scratch_is_swept_at_once_a_live_ones_is_kept(tmp_path, monkeypatch):
+    """A render killed mid-answer left its temp files until they were an hour old."""
+    import signal
+    import subprocess
+    import sys
+
+    from pathlib import Path
+
+    from avatar.paths import scratch_dir, sweep_scratch
+
+    monkeypatch.setenv("AVATAR_CACHE", str(tmp_path))
+    child = ("import sys, time; from avatar.paths import scratch_dir; folder = scratch_dir(); "
+             "(folder / 'live-answer.mp4').write_bytes(b'half an answer'); print(folder, flush=True); time.sleep(60)")
+    killed = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    living = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    try:
+        dead_folder, live_folder = Path(killed.stdout.readline().strip()), Path(living.stdout.readline().strip())
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        ours = scratch_dir()
+        (ours / "mine.wav").write_bytes(b"in use")
+        assert sweep_scratch() == 1
+        assert not dead_folder.exists() and (live_folder / "live-answer.mp4").is_file() and (ours / "mine.wav").is_file()
+    finally:
+        living.kill()
+        living.wait()
+    assert sweep_scratch() == 1 and not live_folder.exists()

@@ -349,7 +349,8 @@ def test_temporary_files_live_under_the_cache_and_a_killed_processs_are_swept_at
     avatar = Avatar(model=tiny_model, chat_db=chat_db, deploy=Deployment(root=tmp_path / "cache"))
     assert not left.exists() and fresh.exists()  # another process's work in progress is left alone
     seen = []
-    avatar.say("Hello there.", progress=lambda share, stage: seen.append(sorted(os.listdir(tmp_path / "cache" / "tmp"))))
+    avatar.say("Hello there.", progress=lambda share, stage: seen.append(
+        sorted(path.name for path in (tmp_path / "cache" / "tmp").rglob("*"))))  # in this process's own folder
     assert any(any(name.startswith("avatar-answer-") and name != fresh.name for name in names) for names in seen)
     assert list(system_tmp.iterdir()) == []  # nothing of a render in the system's temp folder
 
