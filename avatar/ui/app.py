@@ -85,8 +85,10 @@ def _call(work, *args, **kwargs):
 
 
 def _refusal(message: str) -> gr.Error:
-    """The error a handler raises: one sentence that stays on the page until the visitor closes it."""
-    return gr.Error(message, duration=None)
+    """The error a handler raises: one sentence that stays on the page until the visitor closes it,
+    and one line in the log (an ordinary refusal is not a fault: no traceback)."""
+    log.info("refused: %s", message)
+    return gr.Error(message, duration=None, print_exception=False)
 
 
 def _sentence(message: str) -> str:

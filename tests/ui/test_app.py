@@ -313,3 +313,21 @@ def test_with_accounts_a_live_answer_stream_needs_the_login_too(login_server):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{url}/avatar-live/{'a' * 24}.mp4", timeout=10)
     assert refused.value.code == 401 and b"Log in first." in refused.value.read()
+
+
+def test_an_ordinary_refusal_is_one_line_in_the_log_not_a_traceback(caplog):
+    import logging
+
+    import gradio as gr
+
+    from avatar.errors import UserError
+    from avatar.ui import app
+
+    def refuse():
+        raise UserError("that answer is 2,000 characters long; the presenter says at most 1500.")
+
+    with caplog.at_level(logging.INFO), pytest.raises(gr.Error) as refused:
+        app._call(refuse)
+    assert refused.value.message.startswith("That answer is 2,000 characters long")
+    assert refused.value.print_exception is False  # Gradio prints no traceback for it
+    assert [r.getMessage() for r in caplog.records] == [f"refused: {refused.value.message}"]
