@@ -190,6 +190,8 @@ def adapted_key(owner: str, name: str, file: str) -> str:
 def _bounded(text: str | None, limit: int, empty: str, too_long: str) -> str:
     """`text` stripped; UserError(`empty`) when nothing is left, UserError(`too_long` with {n}
     and {limit}) when it is longer than `limit` characters."""
+    if text is not None and not isinstance(text, str):  # an API caller sent a list or a number
+        raise UserError(f"expected text, not a {type(text).__name__}.")
     text = (text or "").strip()
     if not text:
         raise UserError(empty)
@@ -330,6 +332,8 @@ class Avatar:
         """The checked presenter called `name` (None: the default) and its loaded swap model
         (None for a presenter drawn from his own frames alone); only names offered by
         `models(owner)` are accepted."""
+        if name is not None and not isinstance(name, str):  # an API caller sent a list or a number
+            raise UserError(f"a presenter is chosen by its name, not by a {type(name).__name__}.")
         models = self.models(owner)
         if name and name not in models:
             raise UserError(f"there is no presenter model called {quoted(name)}.")
@@ -486,7 +490,7 @@ class Avatar:
         `framing` ("own": his own room; "driver": the recording's frame; None: the default)."""
         if framing is None:
             return self.render_settings
-        if framing not in FRAMINGS:
+        if not isinstance(framing, str) or framing not in FRAMINGS:
             raise UserError(f"there is no framing called {quoted(framing)}; choose one of {', '.join(FRAMINGS)}.")
         return replace(self.render_settings, exemplar=replace(self.render_settings.exemplar, recorded=framing))
 

@@ -163,6 +163,13 @@ def test_an_identical_reply_plays_again_and_unknown_names_are_refused(avatar):
     assert first.text == second.text and second.video == first.video and second.video.is_file()
     with pytest.raises(UserError, match="no presenter model called"):
         avatar.say("Hello", model="../../models/presenter-interim")
+    # What an API caller can send instead of text gets a clear refusal, not "something went wrong".
+    with pytest.raises(UserError, match="a presenter is chosen by its name, not by a list"):
+        avatar.say("Hello", model=["presenter-default", "x"])
+    with pytest.raises(UserError, match="expected text, not a dict"):
+        avatar.play({"text": "Hello"})
+    with pytest.raises(UserError, match="no framing called"):
+        avatar.say("Hello", framing=["own"])
 
 
 def test_dialogue_export_uses_the_sessions_own_history(avatar, tmp_path):
