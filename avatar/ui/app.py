@@ -6,6 +6,7 @@ the app, never a traceback, and the chat stays usable.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -177,34 +178,52 @@ def _as_text(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _render(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
+async def _render(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """The presenter's finished, signed video for this session's last reply (as the server kept
-    it): the API's `/render` and `/ask`."""
-    history = _service().history(_session(request))
+    it): the API's `/render` and `/ask`. A new answer renders in the service's own thread (one
+    at a time); this only waits for it, holding no thread and no queue slot (see `_waiting`)."""
+    history = await asyncio.to_thread(_service().history, _session(request))
     if not history:
         return None
-    answer = _call(_service().say, history[-1][1], owner=_owner(request), model=model, progress=_progress(progress),
-                   framing=framing)
+    answer = await asyncio.to_thread(_call, _service().play, history[-1][1], owner=_owner(request), model=model,
+                                     framing=framing)
+    if isinstance(answer, LiveAnswer):
+        progress(0.5, desc="Rendering the answer")
+        with answer.following():  # a program waiting for the file counts as watching it
+            await _waiting(lambda: answer.done)
+        if answer.answer is None:
+            raise _refusal(_sentence(answer.error or "the answer could not be rendered."))
+        answer = answer.answer
     return str(answer.video)
 
 
-def _play(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
+async def _play(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
     """The page's player starts this session's last reply: the cached answer at once, else its
-    live stream as soon as its first frame is rendered (the browser plays it while the rest renders)."""
-    history = _service().history(_session(request))
+    live stream as soon as its first frame is rendered (the browser plays it while the rest
+    renders). Waiting holds no thread and no queue slot: a ready answer never waits behind people
+    waiting for new ones (see `_waiting`)."""
+    history = await asyncio.to_thread(_service().history, _session(request))
     if not history:
         return gr.update()
-    answer = _call(_service().play, history[-1][1], owner=_owner(request), model=model, framing=framing)
+    answer = await asyncio.to_thread(_call, _service().play, history[-1][1], owner=_owner(request), model=model,
+                                     framing=framing)
     if isinstance(answer, LiveAnswer):
         progress(0.5, desc="Preparing the answer, about a second")
         with answer.following():  # waiting for its first frame counts as watching it
-            answer.wait_playable()
+            await _waiting(lambda: answer.wait_playable(0))
         if answer.done and answer.answer is None:
             raise _refusal(_sentence(answer.error or "the answer could not be rendered."))
         if not answer.done or answer.streamed():  # streaming (or its stream still kept)
-            return _stage(_idle(model, request), f"{LIVE_ROUTE}/{answer.id}.mp4", live=True)
+            return _stage(await asyncio.to_thread(_idle, model, request), f"{LIVE_ROUTE}/{answer.id}.mp4", live=True)
         answer = answer.answer  # finished meanwhile by another request: its file
-    return _stage(_idle(model, request), _file_url(answer.video))
+    return _stage(await asyncio.to_thread(_idle, model, request), _file_url(answer.video))
+
+
+async def _waiting(ready, every_s: float = 0.02) -> None:
+    """Until `ready()` is true, polled on the event loop: a handler waiting for a render holds
+    neither a worker thread nor (with concurrency_limit=None) a slot of the queue."""
+    while not ready():
+        await asyncio.sleep(every_s)
 
 
 def _file_url(path) -> str:
@@ -504,13 +523,14 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     download = gr.File(label="Dialogue video and subtitles", file_count="multiple", interactive=False)
     for trigger in (message.submit, send.click):
         # The text reply is cheap: its own queue lane, so it never waits behind a render.
+        # Playing waits for a render without a slot (`_waiting`): no limit of its own.
         trigger(_reply, [message, chat, model, framing], [chat, message, stage], api_name=False, concurrency_limit=8,
-                concurrency_id="chat").success(_play, [model, framing], [stage], api_name=False)
+                concurrency_id="chat").success(_play, [model, framing], [stage], api_name=False, concurrency_limit=None)
     chat.option_select(_suggestion, None, [message], api_name=False, concurrency_limit=8, concurrency_id="chat").then(
         _reply, [message, chat, model, framing], [chat, message, stage], api_name=False, concurrency_limit=8,
-        concurrency_id="chat").success(_play, [model, framing], [stage], api_name=False)
+        concurrency_id="chat").success(_play, [model, framing], [stage], api_name=False, concurrency_limit=None)
     chat.like(_not_helpful, [chat], None, api_name=False, concurrency_limit=8, concurrency_id="chat")
-    gr.Button(visible=False).click(_render, [model, framing], [video], api_name="render")
+    gr.Button(visible=False).click(_render, [model, framing], [video], api_name="render", concurrency_limit=None)
     export.click(_export, [model, framing], [download], api_name="export")
     demo.click(_demo, [model, framing], [video, download], api_name="demo").success(
         _show_video, [video, model], [stage], api_name=False, concurrency_limit=8, concurrency_id="info")
@@ -519,7 +539,8 @@ def _chat_tab(model: gr.Dropdown, framing: gr.Radio, limit: int) -> None:
     ask_reply = gr.Textbox(visible=False)
     # One call for programs (gradio_client): message (and optionally a presenter's name) in,
     # (reply text, video) out, through the queue.
-    gr.Button(visible=False).click(_ask, [ask, model, framing], [ask_reply, video], api_name="ask")
+    gr.Button(visible=False).click(_ask, [ask, model, framing], [ask_reply, video], api_name="ask",
+                                   concurrency_limit=None)
 
 
 RECORD_HELP = ("Say the line to the camera, facing it, in good light, with your face filling a good part of the "
@@ -1026,9 +1047,9 @@ def _show_video(video: str | None, model: str | None, request: gr.Request):
     return _stage(_idle(model, request), _file_url(video)) if video else gr.update()
 
 
-def _ask(message: str, model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
-    reply = _call(_service().reply, message, _session(request))
-    return reply, _render(model, framing, request, progress)
+async def _ask(message: str, model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
+    reply = await asyncio.to_thread(_call, _service().reply, message, _session(request))
+    return reply, await _render(model, framing, request, progress)
 
 
 _NAMED_CALL = re.compile(r"/gradio_api/call/(?:v2/)?([^/]+)")

@@ -270,6 +270,29 @@ def test_an_answer_already_rendered_does_not_wait_behind_a_render(server):
     assert [kind for kind, _ in finished] == ["cached", "new"]
 
 
+def test_a_ready_answer_never_waits_for_a_slot_while_more_people_wait_for_new_ones_than_there_are_slots(server):
+    """Nine people wait for new answers (renders run one at a time; the queue had 8 slots, all
+    held by waits); a tenth asking for a ready answer is answered before any new one is done."""
+    import time
+
+    from gradio_client import Client
+
+    ready = "What is your phone number?"
+    Client(server, verbose=False).predict(ready, api_name="/ask")  # rendered (or cached) now
+    questions = ["Do you have a shop I can visit?", "How long does delivery take?", "Can I return a sale item?",
+                 "Do you ship abroad?", "How do I reset my password?", "Can I pay by PayPal?",
+                 "Where is my refund?", "Can I change my delivery address?", "Do you sell gift cards?"]
+    jobs = [Client(server, verbose=False).submit(question, api_name="/ask") for question in questions]
+    try:
+        time.sleep(1.0)  # all of them asked and waiting (any answered already had been rendered before)
+        early = sum(job.done() for job in jobs)
+        Client(server, verbose=False).predict(ready, api_name="/ask")
+        assert sum(job.done() for job in jobs) == early  # no new answer had to finish first
+    finally:
+        for job in jobs:  # nobody waits for them any more: their renders stop
+            job.cancel()
+
+
 def test_two_accounts_each_their_own_and_only_the_operator_publishes_and_withdraws(login_server, franck_clip):
     """Logins are separate people: bob (a visitor) can neither publish nor withdraw; alice (an
     operator) publishes her recording of a reply, bob is then answered with it, and once she
