@@ -200,6 +200,10 @@ def _bounded(text: str | None, limit: int, empty: str, too_long: str) -> str:
     return text
 
 
+class GaveWay(Exception):
+    """A background render stopped because a person's render was waiting for the lane."""
+
+
 class Avatar:
     """The presenter service of one process (see the module docstring).
 
@@ -541,12 +545,22 @@ class Avatar:
             # Checked again under the lock: a session that asked the same meanwhile rendered it.
             if cached := self._cached(key):
                 return cached
+            if background:  # a person who comes to wait for the lane stops it at its next frame
+                on_frame = self._give_way
             with tempfile.TemporaryDirectory(prefix="avatar-answer-", dir=scratch_dir()) as tmp:
                 answer = self._render(text, presenter, recorded, Path(tmp) / f"{key}.mp4", progress,
                                       recorded_voice, render, live=live, on_frame=on_frame)
                 return self._keep(key, recorded, answer)
+        except GaveWay:
+            return None
         finally:
             self._render_lock.release()
+
+    def _give_way(self, frames_done: int) -> None:
+        """A background render's frame callback: stop (GaveWay) as soon as a person waits for the lane."""
+        with self._waiting_lock:
+            if self._waiting:
+                raise GaveWay(f"a person's render came first, after {frames_done} frames")
 
     def _keep(self, key: str, recorded: RecordedClip | None, answer: Answer) -> Answer:
         """Put a rendered answer (its video in a temporary folder) into the answer cache; returns it

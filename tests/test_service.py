@@ -423,6 +423,26 @@ def test_a_loaded_corpus_is_prerendered_giving_way_to_people(avatar, franck_clip
     assert recorded.cached and recorded.driver == "recorded"
 
 
+def test_a_pre_render_in_progress_gives_way_to_a_person_at_its_next_frame(avatar, tmp_path, monkeypatch):
+    faq = tmp_path / "faq.csv"
+    faq.write_text("question,answer\nDo you sell tea?,We sell green and black tea in our shop.\n", encoding="utf-8")
+    avatar.corpora.load([faq])
+    frames, give_way = [], avatar._give_way
+
+    def a_person_comes(done):
+        frames.append(done)
+        if done == 5 and frames.count(5) == 1:
+            avatar._waiting = 1  # a person's render now waits for the lane (once)
+        give_way(done)
+
+    monkeypatch.setattr(avatar, "_give_way", a_person_comes)
+    assert avatar.prerender_next() is None  # stopped mid-render
+    assert frames[-1] == 5 and avatar.coverage()[0]["state"] == "waiting"  # no frame more
+    avatar._waiting = 0
+    assert avatar.prerender_next() == "We sell green and black tea in our shop."
+    assert avatar.coverage()[0]["state"] == "ready"
+
+
 LONG_ANSWER = ("Thank you for asking about our returns. " * 12).strip()
 
 
