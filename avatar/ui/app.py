@@ -124,21 +124,24 @@ def _progress(progress):
 
 def _reply(message: str, history: list, model: str | None = None, framing: str | None = None,
            request: gr.Request = None):
-    """Add the user's message and the bot's text reply to the chat (fast: its video starts
-    rendering in the background, see `_play`), and stop the player's last answer (its stream,
-    if it was still rendering)."""
+    """Add the user's message and the bot's text reply to the chat, and hand the player its video
+    at once: a ready answer's file, or the live stream of one that starts rendering now (the
+    browser connects while the first frame is drawn, and plays it the moment it exists; a second
+    request that waited for that frame cost ~0.3 s: bench/first_frame.py). `_play`, next, says
+    what went wrong if the answer cannot be made."""
     if not (message or "").strip():
         return history, "", gr.update()
     reply = _call(_service().chat, message, _session(request))
     try:
-        _service().play(reply.text, owner=_owner(request), model=model, framing=framing)
+        stage = _staged(_service().play(reply.text, owner=_owner(request), model=model, framing=framing),
+                        _idle(model, request))
     except Exception:  # `_play`, next, reports what is wrong with a clear message
-        pass
+        stage = _stage(_idle(model, request))
     said = {"role": "assistant", "content": _as_text(reply.text)}
     if reply.suggestions:  # asked back: the nearest known questions as buttons (a click asks it)
         said["options"] = [{"value": q, "label": q} for q in reply.suggestions]
     history = history + [{"role": "user", "content": _as_text(message.strip())}, said]
-    return history, "", _stage(_idle(model, request))
+    return history, "", stage
 
 
 def _suggestion(selected: gr.SelectData) -> str:
@@ -198,10 +201,9 @@ async def _render(model: str | None, framing: str | None, request: gr.Request, p
 
 
 async def _play(model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
-    """The page's player starts this session's last reply: the cached answer at once, else its
-    live stream as soon as its first frame is rendered (the browser plays it while the rest
-    renders). Waiting holds no thread and no queue slot: a ready answer never waits behind people
-    waiting for new ones (see `_waiting`)."""
+    """After `_reply` handed the player this session's last reply: wait (holding no thread and no
+    queue slot, see `_waiting`) until its first frame is drawn, and refuse with the reason when it
+    cannot be made. The player keeps what `_reply` gave it."""
     history = await asyncio.to_thread(_service().history, _session(request))
     if not history:
         return gr.update()
@@ -213,10 +215,19 @@ async def _play(model: str | None, framing: str | None, request: gr.Request, pro
             await _waiting(lambda: answer.wait_playable(0))
         if answer.done and answer.answer is None:
             raise _refusal(_sentence(answer.error or "the answer could not be rendered."))
-        if not answer.done or answer.streamed():  # streaming (or its stream still kept)
-            return _stage(await asyncio.to_thread(_idle, model, request), f"{LIVE_ROUTE}/{answer.id}.mp4", live=True)
-        answer = answer.answer  # finished meanwhile by another request: its file
-    return _stage(await asyncio.to_thread(_idle, model, request), _file_url(answer.video))
+    return gr.update()
+
+
+def _staged(answer, idle: str) -> dict:
+    """The player's value for what `play` gave: a ready answer's file, or the live stream of one
+    rendering (or just finished: its stream is kept a minute); the listening loop alone when it failed."""
+    if isinstance(answer, LiveAnswer):
+        if answer.done and answer.answer is None:
+            return _stage(idle)
+        if not answer.done or answer.streamed():
+            return _stage(idle, f"{LIVE_ROUTE}/{answer.id}.mp4", live=True)
+        answer = answer.answer
+    return _stage(idle, _file_url(answer.video))
 
 
 async def _waiting(ready, every_s: float = 0.02) -> None:
