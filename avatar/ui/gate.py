@@ -94,6 +94,9 @@ class Logins:
         await self.app(scope, replay, watch)
         if response.get("status") == 200:
             throttle.succeeded(name, address)
+            if len(self.sessions) > 10_000:  # forget sessions Gradio no longer knows (logged out)
+                known = getattr(scope.get("app"), "tokens", {})
+                self.sessions = {token: state for token, state in self.sessions.items() if token in known}
             account = self.accounts.account(name)
             for token in response.get("tokens", []):
                 if account is not None:
