@@ -104,6 +104,7 @@ class Users:
         self._seen: tuple | None = None
         self._accounts: dict[str, Account] = {}
         self.throttle = LoginThrottle()  # the app's login door counts failures here
+        self._logged: str | None = None  # the damage last logged
 
     def accounts(self) -> dict[str, Account]:
         """Accounts by name ({} when the file does not exist)."""
@@ -155,7 +156,9 @@ class Users:
         try:
             return self.accounts().get(name)
         except UserError as error:
-            log.error("%s", error)
+            if str(error) != self._logged:  # once per damage, not once per request
+                log.error("%s", error)
+                self._logged = str(error)
             return None
 
     def is_operator(self, name: str | None) -> bool:

@@ -49,6 +49,7 @@ from avatar.chat.bot import CLARIFY
 from avatar.chat.corpora import Corpora
 from avatar.config import FRAMINGS, Deployment, MediaLimits, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips
+from avatar.driver.spoken import SpokenDriver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
 from avatar.errors import UserError, quoted
@@ -64,7 +65,6 @@ from avatar.presenter_build import (DRAFTS, INSTALLED, FootageConfig, build_pres
 # The recording guide and the coverage report's words, for the UI (which imports only this module).
 from avatar.presenter_build import RECORDING_GUIDE, coverage_markdown, missing_essentials  # noqa: F401
 from avatar.provenance.credentials import sign_video
-from avatar.driver.spoken import SpokenDriver
 from avatar.render import PresenterLibrary, load_drawing, render_clip, spoken_clip
 from avatar.render.exemplar.idle import render_idle
 from avatar.render.dialogue import Turn, export_dialogue
