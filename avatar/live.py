@@ -1,6 +1,6 @@
 """An answer that plays while it renders: its fragmented MP4 grows in a file (see
 `avatar.media.encode.VideoWriter`'s `live`), and every browser that asked for it follows the file
-as it grows. When nobody follows it any more, its render stops."""
+as it grows. When nobody follows it any more, or nobody reads what it is sent, its render stops."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 
 ABANDONED = "nobody was watching any more"  # why a live answer has no video (its `error`)
+SUPERSEDED = "a newer question took its place"  # everybody who asked it has asked something else
 
 
 class AnswerAbandoned(Exception):
@@ -26,7 +27,13 @@ class LiveAnswer:
 
     Nobody watching: when it has had no reader (see `following`) for `grace_s` (a browser is told
     where to fetch it and connects within that; a page asking the same answer again leaves and
-    comes back), `check_watched` raises AnswerAbandoned and the render stops.
+    comes back), `check_watched` raises AnswerAbandoned and the render stops. A reader whose
+    current send has waited over `grace_s` is not watching either: a client that opens the
+    stream and never reads it (the page's player reads every byte as it comes, see `stream` in
+    the app's script, and a render is faster than playback).
+
+    Asked by: the people who asked for it (see `asked_by`). Each person has one new answer in
+    flight: when everyone who asked has asked something else, it is no longer watched either.
     """
 
     def __init__(self, key: str, text: str, folder: Path, grace_s: float = 3.0):
@@ -37,7 +44,10 @@ class LiveAnswer:
         self.error: str | None = None
         self.finished_at: float | None = None
         self._first_frame_at: float | None = None
-        self._readers, self._unread_since = 0, time.monotonic()
+        self._readers: list[Reader] = []
+        self._unread_since = time.monotonic()
+        self._askers: set[str] = set()
+        self._superseded = False
         self._changed = threading.Condition()
 
     @property
@@ -66,34 +76,60 @@ class LiveAnswer:
             return self._changed.wait_for(lambda: self.done, timeout)
 
     @contextlib.contextmanager
-    def following(self) -> Iterator[None]:
+    def following(self) -> Iterator[Reader]:
         """Count one reader while the block runs (a browser fetching the stream, or a request
-        waiting for its first frame)."""
+        waiting for its first frame); one that is sent bytes reports each send on the `Reader`."""
+        reader = Reader()
         with self._changed:
-            self._readers += 1
+            self._readers.append(reader)
         try:
-            yield
+            yield reader
         finally:
             with self._changed:
-                self._readers -= 1
+                self._readers.remove(reader)
                 if not self._readers:
                     self._unread_since = time.monotonic()
 
+    def asked_by(self, person: str) -> None:
+        """`person` wants this answer (and no other new one: see `asked_otherwise`)."""
+        with self._changed:
+            self._askers.add(person)
+
+    def asked_otherwise(self, person: str) -> None:
+        """`person` asked for another answer: once nobody who asked this one still wants it, it stops."""
+        with self._changed:
+            if person in self._askers:
+                self._askers.discard(person)
+                self._superseded = not self._askers
+
+    @property
+    def superseded(self) -> bool:
+        return self._superseded
+
     def watched(self) -> bool:
         """Whether anyone still wants this answer (see the class)."""
+        now = time.monotonic()
         with self._changed:
-            return self._readers > 0 or time.monotonic() - self._unread_since < self.grace_s
+            if self._superseded:
+                return False
+            readers = list(self._readers)
+            if not readers:
+                return now - self._unread_since < self.grace_s
+        return any(reader.blocked_since is None or now - reader.blocked_since < self.grace_s for reader in readers)
 
     def check_watched(self) -> None:
         if not self.watched():
-            raise AnswerAbandoned(f"nobody is watching the answer {self.key} any more")
+            raise AnswerAbandoned(SUPERSEDED if self._superseded else ABANDONED)
 
     def streamed(self) -> bool:
         """Whether any of it was streamed (an answer found already rendered streams nothing)."""
+        return self._size() > 0
+
+    def _size(self) -> int:
         try:
-            return self.path.stat().st_size > 0
+            return self.path.stat().st_size
         except FileNotFoundError:
-            return False
+            return 0
 
     def read(self, offset: int, limit: int = 1 << 20) -> bytes:
         """Up to `limit` bytes of the stream from `offset` (b"" when nothing new is written yet)."""
@@ -103,3 +139,18 @@ class LiveAnswer:
                 return f.read(limit)
         except FileNotFoundError:
             return b""
+
+
+class Reader:
+    """One reader of a live answer (see `LiveAnswer.following`): since when its current send
+    waits for the connection to take it (None: not sending)."""
+
+    def __init__(self):
+        self.blocked_since: float | None = None
+
+    def sending(self) -> None:
+        """Bytes are handed to the connection now (call `taken` once it took them)."""
+        self.blocked_since = time.monotonic()
+
+    def taken(self) -> None:
+        self.blocked_since = None

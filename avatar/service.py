@@ -53,7 +53,7 @@ from avatar.driver.spoken import SpokenDriver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
 from avatar.errors import UserError, quoted
-from avatar.live import ABANDONED, AnswerAbandoned, LiveAnswer
+from avatar.live import ABANDONED, SUPERSEDED, AnswerAbandoned, LiveAnswer
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
@@ -590,6 +590,10 @@ class Avatar:
         presenter, _ = self.presenter(model, owner)
         recorded = self.recording(owner, text)
         key = self._key(text, presenter, recorded, True, render)
+        with self._live_lock:  # one new answer in flight per person: asking anew drops the last
+            for other in self._live.values():
+                if other.key != key and owner is not None:
+                    other.asked_otherwise(owner)
         if cached := self._cached(key):
             return cached
         with self._live_lock:
@@ -604,6 +608,8 @@ class Avatar:
                 else:
                     work, args = self._render_live, (live, presenter, recorded, render)
                 threading.Thread(target=work, args=args, name=f"live-{key}", daemon=True).start()
+            if owner is not None:
+                live.asked_by(owner)
         return live
 
     def live(self, live_id: str) -> LiveAnswer | None:
@@ -648,8 +654,8 @@ class Avatar:
             if answer is None:
                 raise UserError("the answer could not be rendered; ask again.")
             live.finish(answer)
-        except UserError as error:
-            live.finish(error=str(error))
+        except UserError as error:  # stopped by the worker when unwatched: superseded, if that was why
+            live.finish(error=SUPERSEDED if live.superseded else str(error))
         except Exception:
             log.exception("rendering a live answer on a worker failed")
             live.finish(error="the answer could not be rendered")
@@ -671,8 +677,8 @@ class Avatar:
                     answer = self._render(live.text, presenter, recorded, Path(tmp) / f"{live.key}.mp4",
                                           lambda share, stage: None, True, render, live=live.path, on_frame=on_frame)
                     live.finish(self._keep(live.key, recorded, answer))
-        except AnswerAbandoned:
-            live.finish(error=ABANDONED)
+        except AnswerAbandoned as why:
+            live.finish(error=str(why))
         except UserError as error:
             live.finish(error=str(error))
         except Exception:

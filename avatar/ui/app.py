@@ -213,7 +213,7 @@ async def _play(model: str | None, framing: str | None, request: gr.Request, pro
         progress(0.5, desc="Preparing the answer, about a second")
         with answer.following():  # waiting for its first frame counts as watching it
             await _waiting(lambda: answer.wait_playable(0))
-        if answer.done and answer.answer is None:
+        if answer.done and answer.answer is None and not answer.superseded:  # superseded: the page moved on
             raise _refusal(_sentence(answer.error or "the answer could not be rendered."))
     return gr.update()
 
@@ -1112,26 +1112,50 @@ class LiveStreams:
         if live is None:
             response = PlainTextResponse("Not Found", status_code=404)
         else:
+            _small_send_buffer(receive)
             response = StreamingResponse(_follow(live), media_type="video/mp4", headers={"Cache-Control": "no-store"})
         await response(scope, receive, send)
 
 
+STREAM_CHUNK = 64 * 1024
+
+
 async def _follow(live):
-    """The bytes of a live answer's stream as they are written, to its end."""
+    """The bytes of a live answer's stream as they are written, to its end, each chunk's send
+    reported to the answer (a reader whose sends stop being taken stops counting as watching)."""
     import asyncio
 
     offset = 0
-    with live.following():
+    with live.following() as reader:
         while True:
             done = live.done  # read before the bytes: nothing written before it was done is missed
-            data = live.read(offset)
+            data = live.read(offset, STREAM_CHUNK)
             if data:
                 offset += len(data)
+                reader.sending()
                 yield data
+                reader.taken()
             elif done:
                 return
             else:
                 await asyncio.sleep(0.02)
+
+
+def _small_send_buffer(receive, size: int = 32 * 1024) -> None:
+    """Keep a live stream's socket buffer small. Linux grows a socket's send buffer to megabytes
+    (on localhost a whole answer), so a client that never reads would take every byte and look
+    like a watcher to the end of the render; with a small buffer its sends wait and it stops
+    counting (see `LiveAnswer.watched`). The socket is reached through uvicorn's request cycle
+    (its `receive` is a method of it); under another server nothing changes."""
+    import socket
+
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        except OSError:  # not a TCP socket (a Unix socket behind a proxy): its buffer stays
+            log.debug("the live stream's send buffer could not be set")
 
 
 def _public_api(app) -> set[str]:
