@@ -17,7 +17,7 @@ import gradio as gr
 
 from avatar.service import (RECORDING_GUIDE, Deployment, LiveAnswer, UserError, coverage_markdown, export_path, logins,
                             missing_essentials, open_service, read_preview, served_folders)
-from avatar.ui.gate import Logins
+from avatar.ui.gate import Logins, UploadOwners, Uploads, client_cookie
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -775,7 +775,7 @@ def _build_presenter(video: str | None, name: str, person: str, given: str, scop
         raise _refusal("Confirm that the person agreed (the box above the button) first.")
     if not video:
         raise _refusal("Upload the person's video first.")
-    if not _uploaded(video):  # a path to a served answer would make a presenter of an AI-generated face
+    if not _uploaded(video, request):  # a path to a served answer would make a presenter of an AI-generated face
         raise _refusal("Upload the person's video with this request: only a file you uploaded can be used.")
     consent = {"person": person, "date": given, "scope": scope, "basis": basis}
     folder = _call(_service().build_presenter, Path(video), name, consent, progress=_progress(progress))
@@ -942,17 +942,22 @@ def _adaptation_status(model: str | None, request: gr.Request):
     return text, preview, gr.Timer(active=status.running), picker
 
 
-def _uploaded(path: str) -> bool:
-    """Whether `path` is a file a person uploaded to this app, not one it served (a request can
-    name any path in Gradio's cache, e.g. another session's answer; only uploads may be taken
-    and deleted). True outside a running app (handlers called directly)."""
+def _uploaded(path: str, request: gr.Request | None) -> bool:
+    """Whether `path` is a file this request's client uploaded to this app, not one it served nor
+    another client's upload (a request can name any path in Gradio's cache, e.g. another
+    session's answer; only one's own uploads may be taken and deleted, see `gate.Uploads`).
+    True outside a running app (handlers called directly)."""
     blocks, boxes = _APP.get("demo"), _APP.get("upload_boxes", [])
     if blocks is None or not blocks.has_launched:
         return True
     # Gradio copies inputs into their component's cache too: the upload boxes' own files are uploads.
     own = [blocks.upload_file_set, *(box.temp_files for box in boxes)]
     served = set().union(*(files for files in blocks.temp_file_sets if not any(files is o for o in own)))
-    return str(path) in blocks.upload_file_set and str(path) not in served
+    if str(path) not in blocks.upload_file_set or str(path) in served:
+        return False
+    owners = _APP.get("uploads")
+    client = client_cookie(request.headers.items()) if request is not None else None
+    return owners is None or owners.uploaded_by(str(path), client)
 
 
 def _save_recording(line: str, recording: str | None, keep_voice: bool, model: str | None, framing: str | None,
@@ -961,7 +966,7 @@ def _save_recording(line: str, recording: str | None, keep_voice: bool, model: s
         raise _refusal("Write the line you are going to say first.")
     if not recording:
         raise _refusal("Record or upload a video first.")
-    if not _uploaded(recording):
+    if not _uploaded(recording, request):
         raise _refusal("Upload or record the video with this request: only a file you uploaded can be saved.")
     owner = _owner(request)
     try:
@@ -1171,6 +1176,7 @@ def launch_options(deploy: Deployment | None = None) -> dict:
 
     deploy = deploy or Deployment.from_env()
     accounts = _APP["accounts"] = logins(deploy)
+    uploads = _APP["uploads"] = UploadOwners()
     served, private = served_folders(deploy)
     private += [ROOT / "models", ROOT / "avatar", ROOT / ".venv", ROOT / "tests", ROOT / "app.py"]
     return {
@@ -1183,7 +1189,7 @@ def launch_options(deploy: Deployment | None = None) -> dict:
         "auth": accounts.login if accounts else None,
         "auth_message": LOGIN_MESSAGE if accounts else None,
         "app_kwargs": {"middleware": [Middleware(PublicApiOnly), Middleware(Logins, accounts=accounts, guarded=[_LIVE_PATH]),
-                                      Middleware(LiveStreams)]},
+                                      Middleware(Uploads, owners=uploads), Middleware(LiveStreams)]},
         "css": PAGE_CSS,
     }
 

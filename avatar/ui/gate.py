@@ -1,19 +1,25 @@
-"""The app's door for people with accounts, as ASGI middleware (`Logins`): failed logins slow
+"""The app's door, as ASGI middleware. `Logins`, for people with accounts: failed logins slow
 down per account and per address (the accounts' `throttle`), a session ends as soon as its
 account is removed or changed, and the paths Gradio does not guard itself (live answer streams)
-need a session too. Gradio keeps the sessions (its `tokens`: cookie token -> login name)."""
+need a session too. Gradio keeps the sessions (its `tokens`: cookie token -> login name).
+`Uploads`: which client uploaded each file, so that a request takes only its own uploads."""
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import math
 import re
+import secrets
+import threading
 import urllib.parse
 from typing import Iterable
 
 log = logging.getLogger(__name__)
 TOKEN_COOKIE = re.compile(rb"^access-token-(?:unsecure-)?[^=]+=([^;]+)", re.IGNORECASE)
+CLIENT_COOKIE = "avatar-client"
+_CLIENT_COOKIE = re.compile(rb"^avatar-client=([A-Za-z0-9_-]{16,64})$")
 
 
 class Logins:
@@ -104,6 +110,83 @@ class Logins:
         elif response.get("status") in (400, 401):
             failures = throttle.failed(name, address)
             log.warning("failed login for %r from %s (%d in a row)", name, address, failures)
+
+
+class UploadOwners:
+    """Which client (its `avatar-client` cookie) uploaded each file Gradio holds, for the last
+    `limit` uploads (older ones are taken or swept long before)."""
+
+    def __init__(self, limit: int = 20_000):
+        self.limit = limit
+        self._owners: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, path: str, client: str) -> None:
+        with self._lock:
+            self._owners[path] = client
+            while len(self._owners) > self.limit:
+                self._owners.popitem(last=False)
+
+    def uploaded_by(self, path: str, client: str | None) -> bool:
+        """Whether `client` uploaded `path` (never for no client)."""
+        with self._lock:
+            return client is not None and self._owners.get(path) == client
+
+
+class Uploads:
+    """ASGI middleware over the Gradio app: every browser or API client gets a random
+    `avatar-client` cookie with its first answer (Gradio's own client keeps the cookies of its
+    first request), and the files of each upload (Gradio's `POST .../upload` answers with their
+    paths) are noted in `owners` under it. A path in Gradio's cache is no secret (it shows in the
+    page, a shared link, a log), so a request may take only what its own client uploaded."""
+
+    def __init__(self, app, owners: UploadOwners):
+        self.app, self.owners = app, owners
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = client_cookie(scope.get("headers", []))
+        new = client is None
+        client = client or secrets.token_urlsafe(24)
+        upload = scope.get("method") == "POST" and scope.get("path", "").rstrip("/").endswith("/upload")
+        response, body = {}, []
+
+        async def watch(message):
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                if new:
+                    cookie = f"{CLIENT_COOKIE}={client}; Path=/; HttpOnly; SameSite=Lax".encode()
+                    message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie)]}
+            elif message["type"] == "http.response.body" and upload and response.get("status") == 200:
+                body.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    self._note(b"".join(body), client)
+            await send(message)
+
+        await self.app(scope, receive, watch)
+
+    def _note(self, body: bytes, client: str) -> None:
+        try:
+            paths = json.loads(body)
+        except ValueError:
+            return
+        for path in paths if isinstance(paths, list) else []:
+            if isinstance(path, str):
+                self.owners.add(path, client)
+
+
+def client_cookie(headers) -> str | None:
+    """The `avatar-client` cookie among a request's (name, value) header pairs, bytes or str."""
+    for key, value in headers:
+        key = key.encode("latin-1") if isinstance(key, str) else key
+        value = value.encode("latin-1") if isinstance(value, str) else value
+        if key.lower() == b"cookie":
+            for part in value.split(b";"):
+                if match := _CLIENT_COOKIE.match(part.strip()):
+                    return match.group(1).decode()
+    return None
 
 
 def _cookie_tokens(scope) -> list[str]:

@@ -225,6 +225,23 @@ def test_a_served_answer_cannot_be_taken_or_deleted_as_someones_recording(server
     assert status == "There was no recording for this line."  # nothing was saved
 
 
+def test_another_clients_upload_cannot_be_taken_or_deleted_as_ones_recording(server, franck_clip):
+    import httpx
+
+    with httpx.Client(base_url=server, timeout=60) as uploader:  # a browser: cookies kept from its first answer
+        uploader.get("/config")
+        assert uploader.cookies.get("avatar-client")
+        with open(franck_clip, "rb") as take:
+            response = uploader.post("/gradio_api/upload", files={"files": ("take.mp4", take, "video/mp4")})
+        uploaded = response.json()[0]
+    assert Path(uploaded).is_file()
+    for _ in range(2):  # a client with no cookie, then the same path named again
+        kind, message = _call_raw(server, "record", ["Hi", {"path": uploaded, "meta": {"_type": "gradio.FileData"}},
+                                                     True, None, None])
+        assert kind == "error" and "only a file you uploaded" in str(message), message
+    assert Path(uploaded).is_file()  # not deleted
+
+
 def test_a_huge_presenter_name_is_refused_without_echoing_it(server, franck_clip):
     from gradio_client import Client, handle_file
 
