@@ -28,16 +28,17 @@ class LiveAnswer:
     Nobody watching: when it has had no reader (see `following`) for `grace_s` (a browser is told
     where to fetch it and connects within that; a page asking the same answer again leaves and
     comes back), `check_watched` raises AnswerAbandoned and the render stops. A reader whose
-    current send has waited over `grace_s` is not watching either: a client that opens the
+    current send has waited over `stall_s` is not watching either: a client that opens the
     stream and never reads it (the page's player reads every byte as it comes, see `stream` in
-    the app's script, and a render is faster than playback).
+    the app's script; the route sends 16 kB pieces, and a connection that takes less than that
+    a second cannot play an answer anyway: a finished one is about 30 kB a second).
 
     Asked by: the people who asked for it (see `asked_by`). Each person has one new answer in
     flight: when everyone who asked has asked something else, it is no longer watched either.
     """
 
-    def __init__(self, key: str, text: str, folder: Path, grace_s: float = 3.0):
-        self.key, self.text, self.grace_s = key, text, grace_s
+    def __init__(self, key: str, text: str, folder: Path, grace_s: float = 3.0, stall_s: float = 1.0):
+        self.key, self.text, self.grace_s, self.stall_s = key, text, grace_s, stall_s
         self.id = secrets.token_urlsafe(18)
         self.path = Path(folder) / f"live-{self.id}.mp4"
         self.answer: Any = None
@@ -115,7 +116,7 @@ class LiveAnswer:
             readers = list(self._readers)
             if not readers:
                 return now - self._unread_since < self.grace_s
-        return any(reader.blocked_since is None or now - reader.blocked_since < self.grace_s for reader in readers)
+        return any(reader.blocked_since is None or now - reader.blocked_since < self.stall_s for reader in readers)
 
     def check_watched(self) -> None:
         if not self.watched():

@@ -1122,7 +1122,7 @@ class LiveStreams:
         await response(scope, receive, send)
 
 
-STREAM_CHUNK = 64 * 1024
+STREAM_CHUNK = 16 * 1024  # see `LiveAnswer.stall_s`
 
 
 async def _follow(live):

@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 
+import cv2
 import numpy as np
 import pytest
 
@@ -280,3 +281,31 @@ def test_a_mouth_short_of_its_target_is_opened_toward_it_and_one_past_it_closed(
     assert mouth_opening(opened) == pytest.approx(1.5 * gap, rel=0.05)  # no further than 1.5x its own gap
     assert mouth_opening(closed) < 0.2 * gap
     assert opened[8, 1] > face[8, 1] and np.array_equal(opened[48:55], face[48:55])  # chin down, upper lip still
+
+
+def test_two_renders_at_once_morph_faces_side_by_side_without_crashing():
+    """Two answers rendered at once in one process each morph faces: one optical-flow object
+    shared between their threads crashed the process (bench/load.py's two-lane trial)."""
+    import threading
+
+    from avatar.render.exemplar.warp import morph
+
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (256, 256, 3), np.uint8), (0, 0), 3)
+    moved = np.roll(base, 3, axis=1)
+    expected = morph(base, moved, 0.5)
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(40):
+                results.append(np.array_equal(morph(base, moved, 0.5), expected))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(results) == 160 and all(results)

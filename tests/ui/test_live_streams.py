@@ -76,7 +76,7 @@ def _open(port: int, live: LiveAnswer) -> socket.socket:
 
 def test_a_stream_opened_and_never_read_stops_its_render(streams, tmp_path):
     port, answers = streams
-    live = LiveAnswer("unread", "an answer", tmp_path, grace_s=0.3)
+    live = LiveAnswer("unread", "an answer", tmp_path, grace_s=0.3, stall_s=0.3)
     answers[live.id] = live
     client = _open(port, live)  # ... and never read
     try:
@@ -90,7 +90,7 @@ def test_a_stream_opened_and_never_read_stops_its_render(streams, tmp_path):
 
 def test_a_stream_that_is_read_keeps_its_render_going_to_the_end(streams, tmp_path):
     port, answers = streams
-    live = LiveAnswer("read", "an answer", tmp_path, grace_s=0.3)
+    live = LiveAnswer("read", "an answer", tmp_path, grace_s=0.3, stall_s=0.3)
     answers[live.id] = live
     client = _open(port, live)
     received = 0

@@ -3,6 +3,7 @@ dense piecewise-affine map, masks, and one frame's composite. Images are (H, W, 
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import cv2
@@ -147,9 +148,14 @@ def morph(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
     return cv2.addWeighted(a_moved, float(to_a), b_moved, float(to_b), 0)
 
 
-@lru_cache(maxsize=1)
+_per_thread = threading.local()
+
+
 def _optical_flow():
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    """This thread's optical flow: one object shared by two renders at once crashed the process."""
+    if not hasattr(_per_thread, "flow"):
+        _per_thread.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return _per_thread.flow
 
 
 def source_face(points: np.ndarray, maps: tuple[np.ndarray, np.ndarray], size: tuple[int, int],
