@@ -53,6 +53,7 @@ from avatar.driver.spoken import SpokenDriver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
 from avatar.errors import UserError, quoted
+from avatar.lane import RenderLane
 from avatar.live import ABANDONED, SUPERSEDED, AnswerAbandoned, LiveAnswer
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
@@ -236,8 +237,7 @@ class Avatar:
             from avatar.jobs import RenderQueue
 
             self.queue = RenderQueue(self.deploy)
-        self._render_lock = threading.Lock()  # one render at a time: each uses every core
-        self._waiting_lock, self._waiting = threading.Lock(), 0  # people's renders waiting for it
+        self._lane = RenderLane()  # one heavy job at a time, people first, parties in turn
         self._prerenderer: threading.Thread | None = None
         self._idle_lock = threading.Lock()  # one idle loop made at a time
         self._live_lock, self._live = threading.Lock(), {}  # answer key -> LiveAnswer (rendering, or just done)
@@ -294,7 +294,7 @@ class Avatar:
             raise UserError(f"there is no draft presenter called {quoted(name)}.")
         text = _bounded(text, self.config.max_reply, "there is nothing to say.",
                         "that line is {n} characters long; the presenter says at most {limit}.")
-        with self._person_lane():
+        with self._lane.person():
             return self._render(text, open_presenter(folder), None, Path(out), progress or (lambda s, t: None),
                                 True, self.render_settings)
 
@@ -539,28 +539,29 @@ class Avatar:
             streaming.wait_done()
             if streaming.answer is not None:
                 return streaming.answer
-        if not self._take_render_lane(background):
+        if background and not self._lane.try_background():
             return None
-        try:
-            # Checked again under the lock: a session that asked the same meanwhile rendered it.
+        with contextlib.ExitStack() as lane:
+            if background:  # a person who comes to wait for the lane stops it at its next frame
+                lane.callback(self._lane.release_background)
+                on_frame = self._give_way
+            else:
+                lane.enter_context(self._lane.person(owner or ""))
+            # Checked again in the lane: a session that asked the same meanwhile rendered it.
             if cached := self._cached(key):
                 return cached
-            if background:  # a person who comes to wait for the lane stops it at its next frame
-                on_frame = self._give_way
-            with tempfile.TemporaryDirectory(prefix="avatar-answer-", dir=scratch_dir()) as tmp:
-                answer = self._render(text, presenter, recorded, Path(tmp) / f"{key}.mp4", progress,
-                                      recorded_voice, render, live=live, on_frame=on_frame)
-                return self._keep(key, recorded, answer)
-        except GaveWay:
-            return None
-        finally:
-            self._render_lock.release()
+            try:
+                with tempfile.TemporaryDirectory(prefix="avatar-answer-", dir=scratch_dir()) as tmp:
+                    answer = self._render(text, presenter, recorded, Path(tmp) / f"{key}.mp4", progress,
+                                          recorded_voice, render, live=live, on_frame=on_frame)
+                    return self._keep(key, recorded, answer)
+            except GaveWay:
+                return None
 
     def _give_way(self, frames_done: int) -> None:
         """A background render's frame callback: stop (GaveWay) as soon as a person waits for the lane."""
-        with self._waiting_lock:
-            if self._waiting:
-                raise GaveWay(f"a person's render came first, after {frames_done} frames")
+        if self._lane.people_waiting():
+            raise GaveWay(f"a person's render came first, after {frames_done} frames")
 
     def _keep(self, key: str, recorded: RecordedClip | None, answer: Answer) -> Answer:
         """Put a rendered answer (its video in a temporary folder) into the answer cache; returns it
@@ -578,12 +579,15 @@ class Avatar:
     # -- answers that play while they render ------------------------------------------------
 
     def play(self, text: str, owner: str | None = None, model: str | None = None,
-             framing: str | None = None) -> Answer | LiveAnswer:
+             framing: str | None = None, client: str | None = None) -> Answer | LiveAnswer:
         """The presenter saying `text` (as `say`) for a browser that plays it at once: the cached
         answer when there is one, else a `LiveAnswer` that renders in the background and streams
         as it renders (the same one for everybody asking the same answer meanwhile); it is kept
         in the cache when finished. With render workers (a broker) it renders on a worker, which
-        streams it through Redis (a worker's render is not stopped when nobody watches)."""
+        streams it through Redis (a worker's render is not stopped when nobody watches).
+        `client`: who asks, for taking turns in the render lane (the address; else `owner`).
+        Each person has one new answer in flight (asking anew drops their last, see
+        `LiveAnswer.asked_by`); with `deploy.max_waiting` new answers in flight, more are refused as busy."""
         text = _bounded(text, self.config.max_reply, "there is nothing to say.",
                         "that answer is {n} characters long; the presenter says at most {limit}.")
         render = self.render_config(framing)
@@ -600,13 +604,15 @@ class Avatar:
             self._forget_finished_live()
             live = self._live.get(key)
             if live is None or (live.done and live.answer is None):  # none, or one that failed or was left
+                if sum(not other.done for other in self._live.values()) >= self.deploy.max_waiting:
+                    raise UserError("the presenter is busy with other people's answers; try again in a minute.")
                 if live is not None:
                     live.path.unlink(missing_ok=True)
                 live = self._live[key] = LiveAnswer(key, text, scratch_dir(), self.config.live_grace_s)
                 if self.queue is not None:
                     work, args = self._render_live_on_worker, (live, owner, model, framing)
                 else:
-                    work, args = self._render_live, (live, presenter, recorded, render)
+                    work, args = self._render_live, (live, presenter, recorded, render, client or owner or "")
                 threading.Thread(target=work, args=args, name=f"live-{key}", daemon=True).start()
             if owner is not None:
                 live.asked_by(owner)
@@ -661,10 +667,11 @@ class Avatar:
             live.finish(error="the answer could not be rendered")
 
     def _render_live(self, live: LiveAnswer, presenter: Presenter, recorded: RecordedClip | None,
-                     render: RenderConfig) -> None:
-        """The thread behind `play`: waits for the render lane, renders while streaming, keeps the answer."""
+                     render: RenderConfig, party: str) -> None:
+        """The thread behind `play`: waits for `party`'s turn in the render lane, renders while
+        streaming, keeps the answer."""
         try:
-            with self._person_lane():
+            with self._lane.person(party):
                 live.check_watched()
                 if cached := self._cached(live.key):
                     live.finish(cached)
@@ -684,32 +691,6 @@ class Avatar:
         except Exception:
             log.exception("rendering a live answer failed")
             live.finish(error="the answer could not be rendered")
-
-    def _take_render_lane(self, background: bool) -> bool:
-        """Acquire the render lock: a person's render waits for it (and is counted as waiting);
-        a background one takes it only when nobody renders or waits (False otherwise)."""
-        if background:
-            with self._waiting_lock:
-                if self._waiting:
-                    return False
-            return self._render_lock.acquire(blocking=False)
-        with self._waiting_lock:
-            self._waiting += 1
-        try:
-            self._render_lock.acquire()
-        finally:
-            with self._waiting_lock:
-                self._waiting -= 1
-        return True
-
-    @contextlib.contextmanager
-    def _person_lane(self):
-        """The render lock for a person's heavy work (a pre-render gives way to it)."""
-        self._take_render_lane(False)
-        try:
-            yield
-        finally:
-            self._render_lock.release()
 
     # -- pre-rendered answers ---------------------------------------------------------------
 
@@ -799,7 +780,7 @@ class Avatar:
                                                         framing=framing).video))
         progress(0.85, "joining")
         meta = self.library.meta
-        with self._person_lane():
+        with self._lane.person(owner or session):
             video, srt = export_dialogue(turns, Path(out), meta["width"], meta["height"], self.library.fps)
             try:
                 sign_video(video, "AI presenter dialogue", presenter.manifest_facts(),
@@ -891,7 +872,7 @@ class Avatar:
         clips = RecordedClips(self.store, self.media, owner_key(owner), render=self.render_settings,
                               limits=MediaLimits(max_seconds=self.config.recording_limit(text), max_bytes=500 * 1024**2))
         expected = synthesize(text, self.voice).duration  # a fraction of the line's length (bench/speech.py)
-        with self._person_lane():  # its checks decode and detect faces: one heavy job at a time
+        with self._lane.person(owner):  # its checks decode and detect faces: one heavy job at a time
             return clips.save(text, Path(video), source=source, expected=expected)
 
     def recorded_lines(self, owner: str) -> list[dict]:

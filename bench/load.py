@@ -11,10 +11,10 @@ Gradio's queue and opening its answer's live stream):
 2. busy: `--visitors` visitors ask new questions at once and read their streams as the page does;
    meanwhile the browser asks questions whose answers are ready (rendered before), `--ready-asks`
    times: send -> first frame playing. The visitors' send -> first byte of their stream (p50/p95);
-3. abuse (a fresh app): `--unread` clients each ask a new question, open its stream and never
-   read it; the browser asks ready answers as in 2, then a new one (send -> first frame), and the
-   time until no render of theirs goes on any more is reported (from the server's answers cache
-   and the streams' ends).
+3. abuse (a fresh app): one client (one address) opens `--unread` sessions, asks a new question
+   in each (8 at a time: more would fill Gradio's queue and be refused), opens its stream and
+   never reads it; the browser asks ready answers as in 2, then a new one (send -> first frame),
+   and the time until the streams all ended (their renders stopped) is reported.
 """
 
 from __future__ import annotations
@@ -50,16 +50,18 @@ class Chat:
 
 class Visitor:
     """One visitor played as the page plays it: its own session; `ask` sends a question through the
-    chat event and returns the player's value (the live stream's address, or a ready file's)."""
+    chat event and returns the player's value (the live stream's address, or a ready file's).
+    `address`: where it comes from, as a reverse proxy on the app's machine names it
+    (X-Forwarded-For, which the app's server trusts from 127.0.0.1)."""
 
-    def __init__(self, chat: Chat):
-        self.chat, self.session = chat, secrets.token_hex(8)
+    def __init__(self, chat: Chat, address: str):
+        self.chat, self.session, self.address = chat, secrets.token_hex(8), address
 
     def ask(self, question: str) -> dict:
         body = json.dumps({"data": [question, [], None, None], "event_data": None, "fn_index": self.chat.fn_index,
                            "trigger_id": self.chat.trigger, "session_hash": self.session}).encode()
         request = urllib.request.Request(f"{self.chat.url}/gradio_api/queue/join", body,
-                                         {"Content-Type": "application/json"})
+                                         {"Content-Type": "application/json", "X-Forwarded-For": self.address})
         event = json.load(urllib.request.urlopen(request, timeout=60))["event_id"]
         data = f"{self.chat.url}/gradio_api/queue/data?session_hash={self.session}"
         with urllib.request.urlopen(data, timeout=300) as stream:
@@ -107,7 +109,7 @@ def browser_first_frame(page, question: str, count: int) -> float:
 
 def prepare(url: str, chat: Chat, texts: list[str]) -> None:
     """Render the answers to `texts` (asked by a visitor reading them to the end)."""
-    visitor = Visitor(chat)
+    visitor = Visitor(chat, "192.0.2.1")
     for text in texts:
         read_stream(url, visitor.ask(text))
 
@@ -127,7 +129,7 @@ def busy_phase(browser, url: str, pool: list[str], args) -> dict:
         count += 1
         alone.append(browser_first_frame(page, question, count))
         time.sleep(1)
-    visitors = [Visitor(chat) for _ in busy]
+    visitors = [Visitor(chat, f"198.51.100.{i + 1}") for i in range(len(busy))]  # 12 people
 
     with ThreadPoolExecutor(max_workers=len(visitors)) as pool_:
         sent_at = time.perf_counter()
@@ -160,7 +162,7 @@ def abuse_phase(browser, url: str, pool: list[str], args) -> dict:
     ready, fresh, attack = pool[:args.ready_asks], pool[args.ready_asks], pool[-args.unread:]
     prepare(url, chat, ready)
     page = open_page(browser, url)
-    attackers = [Visitor(chat) for _ in attack]
+    attackers = [Visitor(chat, "203.0.113.7") for _ in attack]  # one client, many sessions
     def attack_one(pair) -> tuple[dict, socket.socket | None]:
         stage = pair[0].ask(pair[1])
         return stage, open_unread(url, stage) if stage.get("live") else None

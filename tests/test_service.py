@@ -1,3 +1,5 @@
+import collections
+import contextlib
 import json
 import shutil
 
@@ -395,6 +397,17 @@ def test_recordings_of_visitors_who_never_come_back_are_deleted(avatar, franck_c
     assert avatar.recorded_lines(owner) == [] and not clip.video.exists() and not answer.video.exists()
 
 
+@contextlib.contextmanager
+def a_person_waiting(avatar):
+    """A person's job waits for the render lane while the block runs (as a thread would, stopped)."""
+    ticket = object()
+    avatar._lane._waiting["someone"] = collections.deque([ticket])
+    try:
+        yield
+    finally:
+        del avatar._lane._waiting["someone"]
+
+
 def test_a_loaded_corpus_is_prerendered_giving_way_to_people(avatar, franck_clip, tmp_path):
     faq = tmp_path / "faq.csv"
     faq.write_text("question,answer\nAre you open today?,Yes we are.\nDo you deliver?,We deliver daily.\n"
@@ -405,9 +418,8 @@ def test_a_loaded_corpus_is_prerendered_giving_way_to_people(avatar, franck_clip
     avatar.publish("operator", "Cards are welcome.")
     assert [(row["state"], row["recorded"]) for row in avatar.coverage()] == [
         ("waiting", False), ("waiting", False), ("waiting", True)]
-    avatar._waiting = 1  # a person's render waits for the lane: the pre-render gives way
-    assert avatar.prerender_next() is None and avatar.coverage()[0]["state"] == "waiting"
-    avatar._waiting = 0
+    with a_person_waiting(avatar):  # for the lane: the pre-render gives way
+        assert avatar.prerender_next() is None and avatar.coverage()[0]["state"] == "waiting"
     assert avatar.prerender_next() == "Yes we are."
     assert avatar.prerender_next() == "We deliver daily."
     assert avatar.prerender_next() == "Cards are welcome."  # drawn on the operator's recording
@@ -428,17 +440,18 @@ def test_a_pre_render_in_progress_gives_way_to_a_person_at_its_next_frame(avatar
     faq.write_text("question,answer\nDo you sell tea?,We sell green and black tea in our shop.\n", encoding="utf-8")
     avatar.corpora.load([faq])
     frames, give_way = [], avatar._give_way
+    person = a_person_waiting(avatar)
 
     def a_person_comes(done):
         frames.append(done)
         if done == 5 and frames.count(5) == 1:
-            avatar._waiting = 1  # a person's render now waits for the lane (once)
+            person.__enter__()  # a person's render now waits for the lane (once)
         give_way(done)
 
     monkeypatch.setattr(avatar, "_give_way", a_person_comes)
     assert avatar.prerender_next() is None  # stopped mid-render
     assert frames[-1] == 5 and avatar.coverage()[0]["state"] == "waiting"  # no frame more
-    avatar._waiting = 0
+    person.__exit__(None, None, None)
     assert avatar.prerender_next() == "We sell green and black tea in our shop."
     assert avatar.coverage()[0]["state"] == "ready"
 

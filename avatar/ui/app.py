@@ -66,6 +66,13 @@ def _owner(request: gr.Request | None) -> str:
     return owner
 
 
+def _client(request: gr.Request | None) -> str | None:
+    """Who sent a request, for taking turns in the render lane: its address (behind a proxy on
+    this machine, the address the proxy names in X-Forwarded-For; uvicorn trusts 127.0.0.1)."""
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or None
+
+
 def _session(request: gr.Request | None) -> str:
     if request is None or not request.session_hash:
         raise _refusal("This request has no session; reload the page.")
@@ -133,7 +140,8 @@ def _reply(message: str, history: list, model: str | None = None, framing: str |
         return history, "", gr.update()
     reply = _call(_service().chat, message, _session(request))
     try:
-        stage = _staged(_service().play(reply.text, owner=_owner(request), model=model, framing=framing),
+        stage = _staged(_service().play(reply.text, owner=_owner(request), model=model, framing=framing,
+                                        client=_client(request)),
                         _idle(model, request))
     except Exception:  # `_play`, next, reports what is wrong with a clear message
         stage = _stage(_idle(model, request))
@@ -189,7 +197,7 @@ async def _render(model: str | None, framing: str | None, request: gr.Request, p
     if not history:
         return None
     answer = await asyncio.to_thread(_call, _service().play, history[-1][1], owner=_owner(request), model=model,
-                                     framing=framing)
+                                     framing=framing, client=_client(request))
     if isinstance(answer, LiveAnswer):
         progress(0.5, desc="Rendering the answer")
         with answer.following():  # a program waiting for the file counts as watching it
@@ -208,7 +216,7 @@ async def _play(model: str | None, framing: str | None, request: gr.Request, pro
     if not history:
         return gr.update()
     answer = await asyncio.to_thread(_call, _service().play, history[-1][1], owner=_owner(request), model=model,
-                                     framing=framing)
+                                     framing=framing, client=_client(request))
     if isinstance(answer, LiveAnswer):
         progress(0.5, desc="Preparing the answer, about a second")
         with answer.following():  # waiting for its first frame counts as watching it
