@@ -175,7 +175,8 @@ class Deployment:
         None: the app renders in its own process, one at a time.
     job_seconds: `AVATAR_JOB_SECONDS`: a render job is killed after this long; a job whose worker
         died is handed to another worker after this plus 30 s.
-    max_waiting: `AVATAR_MAX_WAITING`: render jobs queued before new ones are refused as busy.
+    max_waiting: `AVATAR_MAX_WAITING`: new answers in flight (with workers: render jobs queued)
+        before more are refused as busy.
     corpus: `AVATAR_CORPUS`: what the presenter answers from until an operator chooses a corpus:
         "demo-shop" (the shipped demo FAQ) or "english" (chatterbot-corpus small talk).
     prerender: `AVATAR_PRERENDER` (1/0): the app renders its corpus's answers in the background,

@@ -506,6 +506,19 @@ def test_asking_anew_drops_ones_unfinished_answer_unless_someone_else_asked_for_
     assert shared.answer is not None and shared.answer.video.is_file()
 
 
+def test_more_new_answers_in_flight_than_the_deployment_allows_are_refused_as_busy(tiny_model, chat_db, tmp_path):
+    avatar = Avatar(model=tiny_model, chat_db=chat_db, deploy=Deployment(root=tmp_path, max_waiting=1))
+    first = avatar.play(LONG_ANSWER, owner="ann")
+    with first.following():
+        with pytest.raises(UserError, match="busy"):
+            avatar.play("Something else entirely.", owner="bob")
+        assert avatar.play(LONG_ANSWER, owner="bob") is first  # the same answer is shared, not refused
+        assert first.wait_done(timeout=300) and first.answer is not None
+    again = avatar.play("Something else entirely.", owner="bob")  # room again
+    with again.following():
+        assert again.wait_done(timeout=300) and again.answer is not None
+
+
 def test_a_small_phone_recording_whose_face_is_over_40_px_is_found_and_rendered(avatar, franck_clip, ffmpeg, tmp_path):
     import subprocess
 
