@@ -33,8 +33,9 @@ class LiveAnswer:
     the app's script; the route sends 16 kB pieces, and a connection that takes less than that
     a second cannot play an answer anyway: a finished one is about 30 kB a second).
 
-    Asked by: the people who asked for it (see `asked_by`). Each person has one new answer in
-    flight: when everyone who asked has asked something else, it is no longer watched either.
+    Asked by: the sessions (pages, API clients) that asked for it (see `asked_by`). Each has one
+    new answer in flight: when every one that asked has asked something else, it is no longer
+    watched either.
     """
 
     def __init__(self, key: str, text: str, folder: Path, grace_s: float = 3.0, stall_s: float = 1.0):
@@ -91,16 +92,16 @@ class LiveAnswer:
                 if not self._readers:
                     self._unread_since = time.monotonic()
 
-    def asked_by(self, person: str) -> None:
-        """`person` wants this answer (and no other new one: see `asked_otherwise`)."""
+    def asked_by(self, session: str) -> None:
+        """`session` wants this answer (and no other new one: see `asked_otherwise`)."""
         with self._changed:
-            self._askers.add(person)
+            self._askers.add(session)
 
-    def asked_otherwise(self, person: str) -> None:
-        """`person` asked for another answer: once nobody who asked this one still wants it, it stops."""
+    def asked_otherwise(self, session: str) -> None:
+        """`session` asked for another answer: once no session that asked this one still wants it, it stops."""
         with self._changed:
-            if person in self._askers:
-                self._askers.discard(person)
+            if session in self._askers:
+                self._askers.discard(session)
                 self._superseded = not self._askers
 
     @property

@@ -579,25 +579,26 @@ class Avatar:
     # -- answers that play while they render ------------------------------------------------
 
     def play(self, text: str, owner: str | None = None, model: str | None = None,
-             framing: str | None = None, client: str | None = None) -> Answer | LiveAnswer:
+             framing: str | None = None, client: str | None = None, asker: str | None = None) -> Answer | LiveAnswer:
         """The presenter saying `text` (as `say`) for a browser that plays it at once: the cached
         answer when there is one, else a `LiveAnswer` that renders in the background and streams
         as it renders (the same one for everybody asking the same answer meanwhile); it is kept
         in the cache when finished. With render workers (a broker) it renders on a worker, which
         streams it through Redis (a worker's render is not stopped when nobody watches).
         `client`: who asks, for taking turns in the render lane (the address; else `owner`).
-        Each person has one new answer in flight (asking anew drops their last, see
-        `LiveAnswer.asked_by`); with `deploy.max_waiting` new answers in flight, more are refused as busy."""
+        `asker`: the session asking; each has one new answer in flight (asking anew drops its
+        last, see `LiveAnswer.asked_by`). With `deploy.max_waiting` new answers in flight, more
+        are refused as busy."""
         text = _bounded(text, self.config.max_reply, "there is nothing to say.",
                         "that answer is {n} characters long; the presenter says at most {limit}.")
         render = self.render_config(framing)
         presenter, _ = self.presenter(model, owner)
         recorded = self.recording(owner, text)
         key = self._key(text, presenter, recorded, True, render)
-        with self._live_lock:  # one new answer in flight per person: asking anew drops the last
+        with self._live_lock:  # one new answer in flight per session: asking anew drops the last
             for other in self._live.values():
-                if other.key != key and owner is not None:
-                    other.asked_otherwise(owner)
+                if other.key != key and asker is not None:
+                    other.asked_otherwise(asker)
         if cached := self._cached(key):
             return cached
         with self._live_lock:
@@ -614,8 +615,8 @@ class Avatar:
                 else:
                     work, args = self._render_live, (live, presenter, recorded, render, client or owner or "")
                 threading.Thread(target=work, args=args, name=f"live-{key}", daemon=True).start()
-            if owner is not None:
-                live.asked_by(owner)
+            if asker is not None:
+                live.asked_by(asker)
         return live
 
     def live(self, live_id: str) -> LiveAnswer | None:

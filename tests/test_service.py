@@ -492,16 +492,16 @@ def test_an_answer_nobody_watches_any_more_stops_rendering_and_frees_the_lane(ti
     assert again.answer is not None and again.answer.video.is_file()
 
 
-def test_asking_anew_drops_ones_unfinished_answer_unless_someone_else_asked_for_it(avatar):
+def test_a_session_asking_anew_drops_its_unfinished_answer_unless_another_asked_for_it(avatar):
     from avatar.live import SUPERSEDED
 
-    first = avatar.play(LONG_ANSWER + " One.", owner="ann")
-    shared = avatar.play(LONG_ANSWER + " Two.", owner="bob")
+    first = avatar.play(LONG_ANSWER + " One.", asker="ann-page")
+    shared = avatar.play(LONG_ANSWER + " Two.", asker="bob-page")
     with first.following(), shared.following():  # both watched: only asking anew can stop one
-        assert avatar.play(LONG_ANSWER + " Two.", owner="ann") is shared  # ann now wants what bob asked
+        assert avatar.play(LONG_ANSWER + " Two.", asker="ann-page") is shared  # ann now wants what bob asked
         assert first.wait_done(timeout=120)
         assert first.answer is None and first.error == SUPERSEDED
-        assert not shared.superseded  # bob still wants it
+        assert not shared.superseded  # bob's page still wants it
         assert shared.wait_done(timeout=300)
     assert shared.answer is not None and shared.answer.video.is_file()
 

@@ -141,7 +141,7 @@ def _reply(message: str, history: list, model: str | None = None, framing: str |
     reply = _call(_service().chat, message, _session(request))
     try:
         stage = _staged(_service().play(reply.text, owner=_owner(request), model=model, framing=framing,
-                                        client=_client(request)),
+                                        client=_client(request), asker=_session(request)),
                         _idle(model, request))
     except Exception:  # `_play`, next, reports what is wrong with a clear message
         stage = _stage(_idle(model, request))
@@ -197,7 +197,8 @@ async def _render(model: str | None, framing: str | None, request: gr.Request, p
     if not history:
         return None
     answer = await asyncio.to_thread(_call, _service().play, history[-1][1], owner=_owner(request), model=model,
-                                     framing=framing, client=_client(request))
+                                     framing=framing, client=_client(request),
+                                     asker=_session(request))
     if isinstance(answer, LiveAnswer):
         progress(0.5, desc="Rendering the answer")
         with answer.following():  # a program waiting for the file counts as watching it
@@ -216,7 +217,8 @@ async def _play(model: str | None, framing: str | None, request: gr.Request, pro
     if not history:
         return gr.update()
     answer = await asyncio.to_thread(_call, _service().play, history[-1][1], owner=_owner(request), model=model,
-                                     framing=framing, client=_client(request))
+                                     framing=framing, client=_client(request),
+                                     asker=_session(request))
     if isinstance(answer, LiveAnswer):
         progress(0.5, desc="Preparing the answer, about a second")
         with answer.following():  # waiting for its first frame counts as watching it
