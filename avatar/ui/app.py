@@ -17,7 +17,7 @@ import gradio as gr
 
 from avatar.service import (RECORDING_GUIDE, Deployment, LiveAnswer, UserError, coverage_markdown, export_path, logins,
                             missing_essentials, open_service, read_preview, served_folders)
-from avatar.ui.gate import Logins, UploadOwners, Uploads, client_cookie
+from avatar.ui.gate import BadRequests, Logins, UploadOwners, Uploads, client_cookie
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -1198,7 +1198,8 @@ def launch_options(deploy: Deployment | None = None) -> dict:
         "blocked_paths": [str(p) for p in private],
         "auth": accounts.login if accounts else None,
         "auth_message": LOGIN_MESSAGE if accounts else None,
-        "app_kwargs": {"middleware": [Middleware(PublicApiOnly), Middleware(Logins, accounts=accounts, guarded=[_LIVE_PATH]),
+        "app_kwargs": {"middleware": [Middleware(BadRequests), Middleware(PublicApiOnly),
+                                      Middleware(Logins, accounts=accounts, guarded=[_LIVE_PATH]),
                                       Middleware(Uploads, owners=uploads), Middleware(LiveStreams)]},
         "css": PAGE_CSS,
     }

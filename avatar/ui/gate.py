@@ -2,7 +2,8 @@
 down per account and per address (the accounts' `throttle`), a session ends as soon as its
 account is removed or changed, and the paths Gradio does not guard itself (live answer streams)
 need a session too. Gradio keeps the sessions (its `tokens`: cookie token -> login name).
-`Uploads`: which client uploaded each file, so that a request takes only its own uploads."""
+`Uploads`: which client uploaded each file, so that a request takes only its own uploads.
+`BadRequests`: what Gradio's API routes cannot serve ends in one line, not a 500 and a traceback."""
 
 from __future__ import annotations
 
@@ -110,6 +111,53 @@ class Logins:
         elif response.get("status") in (400, 401):
             failures = throttle.failed(name, address)
             log.warning("failed login for %r from %s (%d in a row)", name, address, failures)
+
+
+# Gradio's routes that read a request body (calls, the queue, components, uploads) ...
+_API_INPUT = re.compile(r"/gradio_api/(?:call/v2/[^/]+|call/[^/]+|run/[^/]+|api/[^/]+|queue/join|component_server"
+                        r"|upload|cancel|stream/[^/]+(?:/close)?)/?$")
+# ... and its event streams, which start answering before they look the event or session up.
+_EVENT_STREAM = re.compile(r"/gradio_api/(?:call/[^/]+/[^/]+|queue/data)/?$")
+
+
+class BadRequests:
+    """ASGI middleware over the Gradio app, for requests its API routes cannot serve. One they
+    cannot read (an unknown field, a function that does not exist, a broken form) raised in
+    Gradio and was answered 500 with a traceback in the log: it is answered 400 with one
+    sentence. An event stream asked for an event or session Gradio does not know (a page back
+    after a restart) sent its error event, then was cut off with a traceback: it now ends there.
+    Each is logged in one line; every other fault is left to the server."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        path, method = scope.get("path", ""), scope.get("method")
+        reads = method == "POST" and _API_INPUT.search(path)
+        streams = method == "GET" and _EVENT_STREAM.search(path)
+        if scope["type"] != "http" or not (reads or streams):
+            await self.app(scope, receive, send)
+            return
+        started = ended = False
+
+        async def watch(message):
+            nonlocal started, ended
+            started = started or message["type"] == "http.response.start"
+            ended = ended or (message["type"] == "http.response.body" and not message.get("more_body", False))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as error:
+            if not started and reads:
+                log.warning("refused a request to %s that could not be read (%s)", path[:200], type(error).__name__)
+                await _answer(send, 400, "This request could not be read: check its fields against the app's API "
+                                         "page (the 'Use via API' link at the bottom of the page).")
+            elif started and streams and not ended:  # Gradio sent its error event, then raised
+                log.warning("ended a stream of %s: the event or session is not known here", path[:200])
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                raise
 
 
 class UploadOwners:

@@ -242,6 +242,22 @@ def test_another_clients_upload_cannot_be_taken_or_deleted_as_ones_recording(ser
     assert Path(uploaded).is_file()  # not deleted
 
 
+@pytest.mark.parametrize("path, body", [
+    ("/gradio_api/call/v2/ask", b'{"no such field": 1}'),  # an unknown argument
+    ("/gradio_api/queue/join", b'{"data": [1], "fn_index": 99999, "session_hash": "x"}'),  # no such function
+    ("/gradio_api/run/ask", b'{"data": [1, 2, 3], "fn_index": 99999, "session_hash": "x"}'),
+])
+def test_an_api_request_gradio_cannot_read_is_a_clear_400_not_a_500(server, path, body):
+    status, text = _status(f"{server}{path}", "POST", body)
+    assert status == 400 and "could not be read" in text, (status, text[:200])
+
+
+def test_an_event_stream_of_an_unknown_event_ends_cleanly_with_its_error(server):
+    for path in ("/gradio_api/call/ask/not-an-event", "/gradio_api/queue/data?session_hash=not-a-session"):
+        status, text = _status(f"{server}{path}")  # read to its end: a stream cut off raises here
+        assert status == 200 and "error" in text and "Not Found" in text, (path, text[:200])
+
+
 def test_a_huge_presenter_name_is_refused_without_echoing_it(server, franck_clip):
     from gradio_client import Client, handle_file
 
