@@ -1,7 +1,7 @@
 """From espeak-ng phonemes to a per-frame mouth-shape target track.
 
 A mouth shape is (opening, width, roundness): opening is the inner-lip gap divided by the
-distance between the eye centres (the units of `avatar.metrics.mouth_opening`), width is the
+distance between the eye centres (the units of `avatar.vision.features.mouth_opening`), width is the
 mouth corners' distance relative to the speaker's own resting width (1 = at rest), roundness is
 0 (spread) to 1 (pursed). Targets per viseme class are typical values for an adult speaker.
 """
