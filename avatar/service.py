@@ -18,9 +18,10 @@ reported to the database and the adapted presenter published to media storage an
 database (the one list of adapted presenters), so every replica offers it.
 
 `open_service(deploy)` builds the service a deployment describes. Rendering happens in this
-process (one at a time: each uses every core) unless a broker is configured; then it is a job
-for `avatar worker` processes (sent by `avatar.jobs`, run by `avatar.worker`). torch and
-face_recognition are never imported here.
+process (one at a time, clients in turn: `avatar.serving.lane`) unless a broker is configured;
+then it is a job for `avatar worker` processes (sent by `avatar.jobs`, run by `avatar.worker`).
+Its rooms (`avatar.serving`) own their own state: the render lane, live answers, adapted
+presenters. torch and face_recognition are never imported here.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ from avatar.driver.spoken import SpokenDriver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
 from avatar.errors import UserError, quoted
-from avatar.lane import RenderLane
-from avatar.live import ABANDONED, SUPERSEDED, AnswerAbandoned, LiveAnswer
+from avatar.serving.adapted import AdaptedPresenters
+from avatar.serving.lane import RenderLane
+from avatar.serving.live import ABANDONED, SUPERSEDED, AnswerAbandoned, LiveAnswer
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
@@ -81,7 +83,6 @@ PUBLISHED = "published"  # the owner of the recordings every visitor gets
 STUDY_QUESTIONS = ("Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",
                    "What was the first computer?")
 DEMO_SETTING, DEMO_MAX = "demo_questions", 10  # the team's own demo dialogue (see `demo_dialogue`)
-ADAPT_SILENCE = 120.0  # seconds without news from the process adapting a presenter (app or worker) before it is lost
 
 
 @dataclass(frozen=True)
@@ -182,12 +183,6 @@ def served_folders(deploy: Deployment) -> tuple[list[Path], list[Path]]:
     return served, private
 
 
-def adapted_key(owner: str, name: str, file: str) -> str:
-    """The media storage key of `file` of the adapted presenter `name` of the person whose
-    `owner_key` is `owner` (mirrored on every machine as `<cache>/models/<owner>/<name>/<file>`)."""
-    return f"models/{owner}/{name}/{file}"
-
-
 def _bounded(text: str | None, limit: int, empty: str, too_long: str) -> str:
     """`text` stripped; UserError(`empty`) when nothing is left, UserError(`too_long` with {n}
     and {limit}) when it is longer than `limit` characters."""
@@ -223,7 +218,8 @@ class Avatar:
         scratch_dir()
         sweep_scratch()  # what a process killed mid-answer left (speech, clips being made)
         self.media = open_storage(self.deploy.storage, self.deploy.root, self.deploy.s3_endpoint)
-        self._adopt_adapted_folders()
+        self.adapted = AdaptedPresenters(self.store, self.media, cache_dir("adapt"), adapt or AdaptConfig())
+        self.adapted.adopt_folders(self.deploy.root)
         if isinstance(self.media, LocalStorage):  # what earlier versions kept without the database
             adopt_folder_recordings(self.store, self.media)
             for meta in self.media.root.glob("answers/*.json"):  # answers cached the old way: never served again
@@ -231,7 +227,6 @@ class Avatar:
                 meta.unlink(missing_ok=True)
         self.chat_db = chat_db or self.deploy.db
         self.voice, self.render_settings, self.config = voice, render, config
-        self.adapt_config = adapt or AdaptConfig()
         self.queue = None
         if self.deploy.broker:
             from avatar.jobs import RenderQueue
@@ -244,8 +239,6 @@ class Avatar:
         self.corpora = Corpora(self.store, self.chat_db, default=self.deploy.corpus)
         self._models_lock = threading.Lock()
         self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
-        self._adaptations: dict[tuple[str, Path], Adaptation] = {}
-        self._adapt_lock = threading.Lock()  # one adaptation started here at a time
         self._visitors_swept = float("-inf")
         self.presenter(None)  # the default presenter must load: fail at start, not at the first question
 
@@ -262,7 +255,7 @@ class Avatar:
         operator installed for everyone (`<cache>/models/installed/`), and those adapted for
         `owner` (the database's list, newest first)."""
         models = available_models(self.default_model, [cache_dir("models") / INSTALLED])
-        for name, folder in (self._adapted_models(owner) if owner else {}).items():
+        for name, folder in (self.adapted.models(owner_key(owner)) if owner else {}).items():
             models.setdefault(name, folder)
         return models
 
@@ -933,18 +926,11 @@ class Avatar:
         """`owner`'s adaptation job for presenter `model` in this process (it outlives the
         request that asked)."""
         presenter, _ = self.presenter(model, owner)
-        key = (owner_key(owner), presenter.folder)
-        with self._models_lock:
-            if key not in self._adaptations:
-                work = cache_dir("adapt") / key[0] / presenter.name
-                # Exported beside its work, then moved into media storage by `publish_adapted`.
-                self._adaptations[key] = Adaptation(presenter.folder, self.clips(owner), self.adapt_config,
-                                                    work=work, models=work / "adapted")
-            return self._adaptations[key]
+        return self.adapted.job(owner_key(owner), presenter, lambda: self.clips(owner))
 
     def adapt(self, owner: str, person: str, model: str | None = None) -> AdaptStatus:
         """Start adapting presenter `model` to `owner`'s recorded face (here, or as a job for a
-        worker when there is a broker; reported and published alike, see `_report_adaptation`);
+        worker when there is a broker; reported and published alike, see `AdaptedPresenters`);
         `person` is the name the person gave when agreeing (their consent record names them, the
         date and the scope)."""
         person = (person or "").strip()
@@ -960,93 +946,26 @@ class Avatar:
                             "person's own answers",
                    "basis": f"ticked agreement in the app by the account or session {owner_key(owner)[:8]}"}
         if self.queue is None:
-            with self._adapt_lock:
-                if not job.running:
-                    job.start(consent)
-                    threading.Thread(target=self._report_adaptation, args=(owner, job), name="adapt-report",
-                                     daemon=True).start()
+            self.adapted.start_here(owner_key(owner), job, consent)
             return self.adaptation_status(owner, model)
         job.check(consent)
         current = self.adaptation_status(owner, model)
         if current.state in RUNNING:
             return current
-        self.store.set_adaptation(owner_key(owner), job.base.name, "queued", "Waiting for a worker to train ...", 0.0)
+        self.adapted.queued(owner_key(owner), job)
         self.queue.adapt(owner, model, consent)
         return self.adaptation_status(owner, model)
 
     def adaptation_status(self, owner: str, model: str | None = None) -> AdaptStatus:
-        """Where `owner`'s adaptation of `model` stands: while this process trains it, as the job
-        says (with its training preview); else as the database last heard it (from this process
-        or a worker); else whether it can start."""
-        job = self.adaptation(owner, model)
-        row = None if job.running else self.store.adaptation(owner_key(owner), job.base.name)
-        if row is None:
-            return job.status()
-        if row["state"] in RUNNING[1:] and time.time() - row["updated"] > ADAPT_SILENCE:
-            return AdaptStatus("failed", "Adapting stopped: the worker or app training it was lost. Start it again.")
-        adapted = self.models(owner).get(row["model"]) if row["model"] else None
-        return AdaptStatus(row["state"], row["message"], row["share"], adapted, None)
+        """Where `owner`'s adaptation of `model` stands (see `AdaptedPresenters.status`)."""
+        return self.adapted.status(owner_key(owner), self.adaptation(owner, model))
 
     def train_adaptation(self, owner: str, model: str | None, consent: dict) -> dict:
         """Adapt presenter `model` to `owner` here under `consent` until it ends (a worker's
         adaptation job), reported as `adapt` does; {"model": name} or {"error": message}."""
-        job = self.adaptation(owner, model)
-        try:
-            job.start(consent)
-        except UserError as error:
-            self.store.set_adaptation(owner_key(owner), job.base.name, "failed", f"Adapting could not start: {error}",
-                                      0.0)
-            return {"error": str(error)}
-        status = self._report_adaptation(owner, job)
-        return {"model": status.model.name} if status.state == "done" else {"error": status.message}
-
-    def _report_adaptation(self, owner: str, job: Adaptation) -> AdaptStatus:
-        """Write running `job`'s progress to the database every few seconds until it ends (so
-        every replica sees it); a finished presenter is published for every replica first."""
-        key, base = owner_key(owner), job.base.name
-        status = job.status()
-        while status.state not in ("done", "failed"):
-            self.store.set_adaptation(key, base, status.state, status.message, status.share)
-            status = job.wait(timeout=5)
-        if status.state == "done":
-            self.publish_adapted(owner, status.model)
-            self.store.set_adaptation(key, base, "done", status.message, 1.0, status.model.name)
-        else:
-            self.store.set_adaptation(key, base, "failed", status.message, 0.0)
-        return status
+        return self.adapted.train(owner_key(owner), self.adaptation(owner, model), consent)
 
     def publish_adapted(self, owner: str, folder: Path) -> None:
         """Move the adapted model `folder` into media storage and list it in the database, so
         that every replica and worker offers it to `owner` (fetched on first use)."""
-        self._publish_adapted(owner_key(owner), Path(folder))
-
-    def _publish_adapted(self, key: str, folder: Path) -> None:
-        files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-        for name in files:
-            self.media.put(adapted_key(key, folder.name, name), folder / name)
-        self.store.add_presenter(key, folder.name, files)
-        if not any(p.is_file() for p in folder.rglob("*")):  # moved elsewhere, not onto itself
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def _adapted_models(self, owner: str) -> dict[str, Path]:
-        """`owner`'s adapted presenters as the database lists them, newest first, by name: their
-        folders on this machine (fetched from media storage when missing)."""
-        key, found = owner_key(owner), {}
-        for row in self.store.presenters_of(key):
-            if RECORD_FILE not in row["files"]:
-                continue
-            try:
-                paths = [self.media.local(adapted_key(key, row["name"], name)) for name in row["files"]]
-            except FileNotFoundError:  # deleted from storage by hand: not offered
-                continue
-            found[row["name"]] = paths[row["files"].index(RECORD_FILE)].parent.resolve()
-        return found
-
-    def _adopt_adapted_folders(self) -> None:
-        """List in the database the adapted presenters that earlier versions kept only in this
-        machine's cache (`<cache>/models/<owner key>/<name>/`), moving them into media storage."""
-        for record in (self.deploy.root / "models").glob(f"*/*/{RECORD_FILE}"):
-            folder, key = record.parent, record.parent.parent.name
-            if re.fullmatch(r"[0-9a-f]{24}", key) and not folder.name.startswith(".") and \
-                    folder.name not in {row["name"] for row in self.store.presenters_of(key)}:
-                self._publish_adapted(key, folder)
+        self.adapted.publish(owner_key(owner), Path(folder))

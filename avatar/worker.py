@@ -24,7 +24,7 @@ from avatar.config import Deployment
 from avatar.errors import UserError
 from avatar.jobs import (ADAPT_QUEUE, ADAPT_TASK, EXPORT_TASK, QUEUE, RENDER_TASK, Progress, live_stream, live_watch,
                          make_celery)
-from avatar.live import ABANDONED, AnswerAbandoned
+from avatar.serving.live import ABANDONED, AnswerAbandoned
 from avatar.paths import scratch_dir
 from avatar.service import Avatar, open_service
 

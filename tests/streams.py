@@ -1,4 +1,4 @@
-"""Reading a live answer (avatar.live.LiveAnswer) the way the page does, for tests."""
+"""Reading a live answer (avatar.serving.live.LiveAnswer) the way the page does, for tests."""
 
 from __future__ import annotations
 

@@ -247,7 +247,7 @@ def test_an_adaptation_trained_here_is_reported_and_listed_through_the_database(
     states = iter([AdaptStatus("training", "Training: step 1 of 2.", 0.5),
                    AdaptStatus("done", "Adapted.", 1.0, adapted)])
     job = SimpleNamespace(base=avatar.default_model, status=lambda: next(states), wait=lambda timeout: next(states))
-    assert avatar._report_adaptation("erin", job).state == "done"
+    assert avatar.adapted.report(owner_key("erin"), job).state == "done"
     row = avatar.store.adaptation(owner_key("erin"), avatar.default_model.name)
     assert row["state"] == "done" and row["model"] == adapted.name
     stored = (tmp_path / "cache" / "models" / owner_key("erin") / adapted.name).resolve()
@@ -274,8 +274,8 @@ def test_the_service_is_built_from_its_deployment(tiny_model, tmp_path):
 
     avatar = open_service(Deployment(root=tmp_path, model=tiny_model, max_recording=12.0, adapt_steps=8))
     assert avatar.default_model == tiny_model.resolve() and avatar.queue is None
-    assert avatar.config.max_recording == 12.0 and avatar.adapt_config.steps == 8
-    assert avatar.adapt_config.checkpoint_every == 4
+    assert avatar.config.max_recording == 12.0 and avatar.adapted.config.steps == 8
+    assert avatar.adapted.config.checkpoint_every == 4
 
 
 def test_the_shipped_presenter_answers_from_his_own_frames_and_says_so(chat_db, tmp_path, franck_clip):
@@ -460,7 +460,7 @@ LONG_ANSWER = ("Thank you for asking about our returns. " * 12).strip()
 
 
 def test_a_new_answer_streams_while_it_renders_then_plays_from_the_cache_signed(avatar):
-    from avatar.live import LiveAnswer
+    from avatar.serving.live import LiveAnswer
 
     live = avatar.play(LONG_ANSWER)
     assert isinstance(live, LiveAnswer) and avatar.play(LONG_ANSWER) is live  # everyone asking shares it
@@ -493,7 +493,7 @@ def test_an_answer_nobody_watches_any_more_stops_rendering_and_frees_the_lane(ti
 
 
 def test_a_session_asking_anew_drops_its_unfinished_answer_unless_another_asked_for_it(avatar):
-    from avatar.live import SUPERSEDED
+    from avatar.serving.live import SUPERSEDED
 
     first = avatar.play(LONG_ANSWER + " One.", asker="ann-page")
     shared = avatar.play(LONG_ANSWER + " Two.", asker="bob-page")

@@ -16,7 +16,7 @@ Tables (people are stored by `owner_key`, a hash of their login or session, neve
     adaptations  a person's adaptation job per base presenter (trained by the app or a worker):
                  state, message, progress share, the adapted model's name, last update
     presenters   the one list of adapted presenter models, kept in media storage under
-                 `avatar.service.adapted_key` (models/<owner>/<name>/<file>): owner, name, their
+                 `avatar.serving.adapted.adapted_key` (models/<owner>/<name>/<file>): owner, name, their
                  files (JSON list)
     corpora      a team's loaded question-and-answer corpora (`avatar.chat.corpus`): version,
                  name, files, SHA-256, sizes, fallback line, who loaded it and when (the

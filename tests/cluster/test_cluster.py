@@ -165,7 +165,7 @@ def test_forty_sessions_across_both_replicas_get_an_answer_or_a_clean_busy_messa
 def test_an_answer_rendered_on_a_worker_streams_to_the_replica_while_it_renders(cluster, monkeypatch, tmp_path):
     """A replica's service (as app.py builds it, here in the test process) plays a new answer:
     the worker publishes its fragments through Redis and they arrive before the job is done."""
-    from avatar.live import LiveAnswer
+    from avatar.serving.live import LiveAnswer
     from avatar.service import open_service
 
     for name, value in cluster["env"].items():
@@ -188,7 +188,7 @@ def test_a_streamed_answer_nobody_watches_any_more_stops_on_its_worker(cluster, 
     the next answer."""
     from dataclasses import replace
 
-    from avatar.live import ABANDONED
+    from avatar.serving.live import ABANDONED
     from avatar.service import open_service
 
     for name, value in cluster["env"].items():

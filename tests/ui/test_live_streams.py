@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from avatar.live import LiveAnswer
+from avatar.serving.live import LiveAnswer
 from avatar.ui import app as ui
 
 ANSWER_BYTES = 16 << 20  # far more than the socket buffers could hold for a client that never reads

@@ -1,10 +1,10 @@
-"""The render lane (`avatar.lane.RenderLane`): one job at a time, parties in turn, background
+"""The render lane (`avatar.serving.lane.RenderLane`): one job at a time, parties in turn, background
 work only when no person holds or waits for it."""
 
 import threading
 import time
 
-from avatar.lane import RenderLane
+from avatar.serving.lane import RenderLane
 
 
 def _queue(lane: RenderLane, party: str, served: list, release: threading.Event) -> threading.Thread:
