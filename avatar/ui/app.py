@@ -276,13 +276,17 @@ def _listening(model: str | None, request: gr.Request):
     return _stage(_idle(model, request))
 
 
-# On a phone the presenter stays in view at the top while the visitor types, reads and scrolls.
+# On a phone the presenter stays in view at the top while the visitor types, reads and scrolls:
+# the chat is as tall as what is left below him above the message box, and each answer brings
+# the chat up under him (see `show` in STAGE_JS): the latest answer shows whole between him and
+# the box, also with the keyboard open.
 PAGE_CSS = """
 @media (max-width: 640px) {
   #presenter { position: fixed !important; top: 0; left: 0; right: 0; z-index: 100; margin: 0 !important;
                background: #111; }
   #presenter .presenter-stage { height: 30vh; max-height: none; aspect-ratio: auto; border-radius: 0; }
   #page-top { margin-top: calc(30vh + 8px) !important; }
+  #chat { height: max(120px, calc(100dvh - 30vh - 150px)) !important; }
 }
 """
 
@@ -353,6 +357,12 @@ function show() {
   video.classList.remove('shown');
   video.hidden = true;  // shown once it plays: until then (and after it) he listens
   if (!stage.dataset.answer) { video.removeAttribute('src'); video.load(); return; }
+  // On a phone (the presenter pinned at the top), the chat is brought up under him: the answer
+  // he is saying shows whole between him and the message box.
+  if (window.matchMedia('(max-width: 640px)').matches) {
+    const chat = document.querySelector('#chat'), pinned = document.querySelector('#presenter');
+    window.scrollBy(0, chat.getBoundingClientRect().top - pinned.getBoundingClientRect().bottom - 8);
+  }
   video.onplaying = () => {
     video.hidden = false;
     requestAnimationFrame(() => video.classList.add('shown'));  // fades in over the listening loop

@@ -103,6 +103,26 @@ def test_on_a_phone_the_presenter_listens_then_answers_in_view_of_the_message_bo
     context.close()
 
 
+@pytest.mark.parametrize("height", [844, 480])  # a phone, then the same phone with its keyboard open
+def test_on_a_phone_the_latest_answer_is_readable_below_the_presenter_while_he_says_it(server, browser, height):
+    context = browser.new_context(viewport={"width": 390, "height": height}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(server)
+    box = page.get_by_placeholder("Type your question")
+    box.fill("Do you ship abroad?")  # tapped and typed: the phone brings the box into view
+    box.press("Enter")
+    page.wait_for_function(f"() => {{ const v = {ANSWER}; return v && !v.hidden && v.currentTime > 0.3; }}",
+                           timeout=120_000)
+    page.wait_for_timeout(500)  # the chat has scrolled to its newest message
+    top, bottom, video, box_top = page.evaluate("""() => {
+        const bots = document.querySelectorAll('[data-testid=bot]'), last = bots[bots.length - 1].getBoundingClientRect();
+        return [last.top, last.bottom, document.querySelector('#presenter').getBoundingClientRect().bottom,
+                document.querySelector('textarea').getBoundingClientRect().top]; }""")
+    # The whole answer shows between the presenter (pinned at the top) and the message box.
+    assert video <= top and bottom <= box_top <= height, (top, bottom, video, box_top)
+    context.close()
+
+
 def test_without_a_camera_uploads_are_offered_and_a_refusal_stays(server, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(server)
