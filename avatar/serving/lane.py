@@ -3,9 +3,9 @@ people's before background work, and fair between parties (clients by their addr
 while several wait, they take turns, so a party that asks for many renders waits behind its own
 ones, not in front of everybody else's.
 
-One at a time because two renders at once in one process finished 4 answers only 1.16x sooner
-and made each one 1.7x slower (its first frame too), on 2 cores: a render already keeps one core
-busy in Python and the other in ffmpeg, Piper and Chromium's share (bench/load.py's notes)."""
+One at a time because two renders at once in one process finished four answers little sooner and
+made each one much slower, its first frame too (`bench/lanes.py`): on 2 cores one render already
+keeps a core busy in Python, and ffmpeg and the voice take part of the other."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from typing import Iterator
 
 
 class RenderLane:
+    """See the module. `person(party)` holds it for a person's job; `try_background` /
+    `release_background` for background work; `people_waiting` tells background work to stop."""
+
     def __init__(self):
         self._changed = threading.Condition()
         self._busy = False
@@ -60,7 +63,8 @@ class RenderLane:
             return sum(len(tickets) for tickets in self._waiting.values())
 
     def _next(self):
-        return next((tickets[0] for tickets in self._waiting.values() if tickets), None)
+        """The ticket whose turn it is: the first party's first (a party without tickets is removed)."""
+        return next((tickets[0] for tickets in self._waiting.values()), None)
 
     def _drop(self, party: str, ticket) -> None:
         tickets = self._waiting.get(party)

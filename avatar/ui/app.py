@@ -193,12 +193,9 @@ async def _render(model: str | None, framing: str | None, request: gr.Request, p
     """The presenter's finished, signed video for this session's last reply (as the server kept
     it): the API's `/render` and `/ask`. A new answer renders in the service's own thread (one
     at a time); this only waits for it, holding no thread and no queue slot (see `_waiting`)."""
-    history = await asyncio.to_thread(_service().history, _session(request))
-    if not history:
+    answer = await _last_answer(model, framing, request)
+    if answer is None:
         return None
-    answer = await asyncio.to_thread(_call, _service().play, history[-1][1], owner=_owner(request), model=model,
-                                     framing=framing, client=_client(request),
-                                     asker=_session(request))
     if isinstance(answer, LiveAnswer):
         progress(0.5, desc="Rendering the answer")
         with answer.following():  # a program waiting for the file counts as watching it
@@ -213,12 +210,7 @@ async def _play(model: str | None, framing: str | None, request: gr.Request, pro
     """After `_reply` handed the player this session's last reply: wait (holding no thread and no
     queue slot, see `_waiting`) until its first frame is drawn, and refuse with the reason when it
     cannot be made. The player keeps what `_reply` gave it."""
-    history = await asyncio.to_thread(_service().history, _session(request))
-    if not history:
-        return gr.update()
-    answer = await asyncio.to_thread(_call, _service().play, history[-1][1], owner=_owner(request), model=model,
-                                     framing=framing, client=_client(request),
-                                     asker=_session(request))
+    answer = await _last_answer(model, framing, request)
     if isinstance(answer, LiveAnswer):
         progress(0.5, desc="Preparing the answer, about a second")
         with answer.following():  # waiting for its first frame counts as watching it
@@ -226,6 +218,15 @@ async def _play(model: str | None, framing: str | None, request: gr.Request, pro
         if answer.done and answer.answer is None and not answer.superseded:  # superseded: the page moved on
             raise _refusal(_sentence(answer.error or "the answer could not be rendered."))
     return gr.update()
+
+
+async def _last_answer(model: str | None, framing: str | None, request: gr.Request):
+    """What `play` gives for this session's last reply (None before any), off the event loop."""
+    history = await asyncio.to_thread(_service().history, _session(request))
+    if not history:
+        return None
+    return await asyncio.to_thread(_call, _service().play, history[-1][1], owner=_owner(request), model=model,
+                                   framing=framing, client=_client(request), asker=_session(request))
 
 
 def _staged(answer, idle: str) -> dict:
@@ -1148,8 +1149,6 @@ STREAM_CHUNK = 16 * 1024  # see `LiveAnswer.stall_s`
 async def _follow(live):
     """The bytes of a live answer's stream as they are written, to its end, each chunk's send
     reported to the answer (a reader whose sends stop being taken stops counting as watching)."""
-    import asyncio
-
     offset = 0
     with live.following() as reader:
         while True:
