@@ -46,7 +46,7 @@ from typing import Callable
 from avatar.accounts import SingleLogin, Users
 from avatar.adaptation import RUNNING, AdaptConfig, Adaptation, AdaptStatus
 from avatar.chat import ENGLISH, Chatbot, Reply
-from avatar.chat.bot import CLARIFY
+from avatar.chat.bot import CLARIFY, ensure_trained
 from avatar.chat.corpora import Corpora
 from avatar.config import FRAMINGS, Deployment, MediaLimits, RenderConfig
 from avatar.driver import DriverLibrary, RecordedClip, RecordedClips
@@ -164,10 +164,22 @@ def open_service(deploy: Deployment | None = None, render: RenderConfig = Render
                   config=ServeConfig(max_recording=deploy.max_recording))
 
 
+def upgrade_database(deploy: Deployment | None = None) -> str:
+    """Create or migrate the shared tables of `deploy` (default: this machine's); with a shared
+    database (`deploy.db`) also train the chat corpus into it, once. Returns a line saying so."""
+    deploy = deploy or Deployment.from_env()
+    store = Store(deploy.db_url).prepare()
+    statements = ensure_trained(deploy.db) if deploy.db else None
+    return f"{store.shown_url}: schema up to date" + (f", {statements} chat statements" if statements is not None else "")
+
+
 def logins(deploy: Deployment) -> SingleLogin | Users | None:
     """The app's accounts under `deploy`: one operator login when `deploy.auth` is "user:password",
-    else the users file's accounts when it has any; None: no login."""
-    if deploy.auth and ":" in deploy.auth:
+    else the users file's accounts when it has any; None: no login. A `deploy.auth` without a
+    colon is refused (UserError), never taken for no login."""
+    if deploy.auth:
+        if ":" not in deploy.auth:
+            raise UserError("the one operator login (--auth or AVATAR_AUTH) takes USER:PASSWORD.")
         return SingleLogin(*deploy.auth.split(":", 1))
     users = Users(deploy.users_file)
     return users if users.accounts() else None

@@ -49,11 +49,14 @@ def worker_app(deploy: Deployment) -> Celery:
 
 
 def run_worker(deploy: Deployment, gpu: int | None = None, loglevel: str = "INFO",
-               queues: tuple[str, ...] = (QUEUE, ADAPT_QUEUE)) -> None:
-    """Run a worker for `deploy` (it needs a broker): one job at a time from `queues` (renders
-    and exports on "render", adaptation training on "adapt"), on GPU `gpu` (its only visible
-    device) or on the CPU."""
+               queues: str = f"{QUEUE},{ADAPT_QUEUE}") -> None:
+    """Run a worker for `deploy` (it needs a broker): one job at a time from `queues` (comma-
+    separated: renders and exports on "render", adaptation training on "adapt"), on GPU `gpu`
+    (its only visible device) or on the CPU."""
     global _deploy
+    chosen = [queue.strip() for queue in queues.split(",") if queue.strip()]
+    if not chosen or set(chosen) - {QUEUE, ADAPT_QUEUE}:
+        raise UserError(f"--queues takes {QUEUE}, {ADAPT_QUEUE} or both (comma-separated), not {queues!r}.")
     if not deploy.broker:
         raise UserError("set AVATAR_BROKER (e.g. redis://127.0.0.1:6379/0) to run a render worker.")
     if gpu is not None:  # read by onnxruntime and torch in the worker processes: the one device they see
@@ -61,7 +64,7 @@ def run_worker(deploy: Deployment, gpu: int | None = None, loglevel: str = "INFO
     _deploy = deploy  # the worker processes are forked from this one: they see it too
     signals.worker_process_init.connect(_warm, weak=False)
     name = f"avatar-{'gpu' + str(gpu) if gpu is not None else 'cpu'}-{os.getpid()}@%h"
-    worker_app(deploy).worker_main(["worker", "--concurrency=1", "--pool=prefork", f"--queues={','.join(queues)}",
+    worker_app(deploy).worker_main(["worker", "--concurrency=1", "--pool=prefork", f"--queues={','.join(chosen)}",
                                     f"--loglevel={loglevel}", f"--hostname={name}", "--without-gossip",
                                     "--without-mingle"])
 

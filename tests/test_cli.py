@@ -131,9 +131,9 @@ def test_verify_of_a_damaged_manifest_is_one_clear_line(tiny_model, franck_clip,
 def test_progress_into_a_log_is_a_few_lines_not_thousands(capsys):
     """A long build piped into a log: the bar is redrawn every few seconds, its stage shown at
     those redraws, not once per update (a 2-minute build printed thousands of lines before)."""
-    from avatar.cli import _progress
+    from avatar.cli.base import progress
 
-    with _progress("build", "%") as on_progress:
+    with progress("build", "%") as on_progress:
         for step in range(1, 3001):
             on_progress(step * 100 // 3000, 100, {"stage": f"indexing the frames {step}"})
     log = capsys.readouterr().err

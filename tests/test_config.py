@@ -57,7 +57,6 @@ def test_serve_passes_its_flags_as_the_deployment_it_serves_never_through_the_en
 
     from click.testing import CliRunner
 
-    import avatar.ui
     import avatar.ui.app
     from avatar.cli import main
 
@@ -70,7 +69,7 @@ def test_serve_passes_its_flags_as_the_deployment_it_serves_never_through_the_en
         def launch(self, **options):
             seen["options"] = options
 
-    monkeypatch.setattr(avatar.ui, "build_demo", lambda deploy=None: seen.setdefault("built", deploy) and Demo())
+    monkeypatch.setattr(avatar.ui.app, "build_demo", lambda deploy=None: seen.setdefault("built", deploy) and Demo())
     monkeypatch.setattr(avatar.ui.app, "queue", lambda demo, deploy=None: seen.setdefault("queued", deploy) and demo)
     environment = dict(os.environ)
     result = CliRunner().invoke(main, ["serve", "--db", "sqlite:///x.sqlite3", "--model", str(tmp_path),

@@ -102,3 +102,10 @@ def test_a_worker_needs_a_broker(tmp_path):
 
     with pytest.raises(UserError, match="AVATAR_BROKER"):
         run_worker(Deployment(root=tmp_path))
+
+
+def test_a_worker_refuses_a_queue_it_does_not_know(tmp_path):
+    from avatar.worker import run_worker
+
+    with pytest.raises(UserError, match="--queues takes render, adapt or both"):
+        run_worker(Deployment(root=tmp_path, broker="redis://127.0.0.1:1/0"), queues="render,renders")

@@ -30,7 +30,9 @@ from avatar.chat.bot import (AI_DISCLOSURE, ENGLISH, GREETING, TEAM_FALLBACK, TE
                              store_corpus)
 from avatar.chat.corpus import MAX_ANSWER, MAX_QUESTION, Corpus, Pair, read_corpus
 from avatar.chat.match import normalise
+from avatar.config import Deployment
 from avatar.errors import UserError, quoted
+from avatar.store import Store
 
 ACTIVE = "active_corpus"  # the shared setting naming the corpus every replica answers from
 CORPUS_CHECK_SECONDS = 2.0  # how stale a replica's idea of the active corpus may be
@@ -57,7 +59,7 @@ class Corpora:
     """The corpora of the deployment whose shared state is `store` and chat statements are in
     `chat_db` (None: the SQLite file under the cache). Safe to share between threads."""
 
-    def __init__(self, store, chat_db: str | None, default: str = DEMO):
+    def __init__(self, store: Store, chat_db: str | None, default: str = DEMO):
         if default not in DEFAULTS:
             raise UserError(f"the default corpus is one of {', '.join(DEFAULTS)}, not {quoted(default)}.")
         self.store, self.chat_db, self.default = store, chat_db, default
@@ -261,3 +263,10 @@ def misses_csv(rows: list[dict]) -> str:
         writer.writerow([row["kind"], cell(row["question"]), cell(row.get("answer")), row["count"],
                          iso(row["first_asked"]), iso(row["last_asked"])])
     return out.getvalue()
+
+
+def open_corpora(deploy: Deployment | None = None) -> Corpora:
+    """The corpora of `deploy` (default: this machine's, `Deployment.from_env()`) in its database,
+    without the rest of the service (no presenter, no voice): what `avatar chat` works on."""
+    deploy = deploy or Deployment.from_env()
+    return Corpora(Store(deploy.db_url).prepare(), deploy.db, default=deploy.corpus)

@@ -293,3 +293,25 @@ def write_report(out: Path, synthetic: dict | None = None, table_1: dict | None 
     atomic_write(markdown, report_markdown(synthetic, table_1) + f"\n![pairwise distances]({histogram.name})\n")
     histogram_png(distances, histogram)
     return [out, markdown, histogram]
+
+
+def evaluate_study(out: Path, real: Path | None = None, fake: Path | None = None, variability_of: Path | None = None,
+                   count: int = 100, size: int | None = None, classifier: Path | None = None,
+                   on_stage: Callable[[str], None] = lambda stage: None) -> tuple[str, list[Path]]:
+    """The study's measurements (`avatar evaluate`): Table 2 of a synthetic set (`real` and
+    `fake` together) and/or Table 1, the variability of `variability_of`'s real faces (`count`
+    per selection; the real faces' embeddings reused when it is `real`). Writes the report at
+    `out` (see `write_report`); returns (its Markdown, the paths written)."""
+    if (real is None) != (fake is None):
+        raise UserError("--real and --fake go together (Table 2); --variability alone gives Table 1.")
+    if real is None and variability_of is None:
+        raise UserError("nothing to evaluate: pass --real and --fake, and/or --variability.")
+    synthetic = table_1 = None
+    if real is not None:
+        synthetic = evaluate_synthetic(real, fake, size, classifier, on_stage=on_stage)
+    if variability_of is not None:
+        on_stage("variability")
+        same = synthetic is not None and Path(variability_of).resolve() == Path(real).resolve()
+        table_1 = evaluate_variability(variability_of, count, faces=synthetic["_reals"] if same else None)
+    paths = write_report(out, synthetic, table_1)
+    return report_markdown(synthetic, table_1), paths

@@ -40,7 +40,7 @@ from avatar.metrics.articulation import lagged_r, mouth_spread, sound_envelope, 
 from avatar.metrics.expression import pearson
 from avatar.metrics.inception import inner_features
 from avatar.metrics.realism import edge_echo, frame_changes, frame_difference, jumps_per_10s, kid
-from avatar.offline.swap_evaluate import ANSWER_SENTENCES, BLEED_FRAME, bleed_shares, cut_clip, pair_r, reextract
+from avatar.offline.realism import ANSWER_SENTENCES, BLEED_FRAME, bleed_shares, cut_clip, pair_r, reextract
 from avatar.vision import eye_opening, mouth_opening
 
 SIZE = 128  # aligned crops the faces are compared at

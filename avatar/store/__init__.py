@@ -186,6 +186,11 @@ class Store:
         self._trim_lock = threading.Lock()
         self._since_trim = 0
 
+    @property
+    def shown_url(self) -> str:
+        """The database's URL without its password: what messages and logs may show."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
     def prepare(self) -> Store:
         """Create or migrate the tables; a SQLite file is checked whole first. UserError, in one
         line, when the database cannot be used (damaged, not a database, unwritable, full)."""
@@ -200,7 +205,7 @@ class Store:
                                     "empty one is made) or restore it from a backup.")
             migrate(self.engine)
         except sa.exc.DBAPIError as error:
-            where = self.file or make_url(self.url).render_as_string(hide_password=True)
+            where = self.file or self.shown_url
             reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
             raise UserError(f"the database {where} cannot be used ({reason}); move a damaged file aside or fix "
                             "the database server.") from None

@@ -29,7 +29,7 @@ from avatar.paths import atomic_path
 from avatar.presenter import REFINER_FILE, open_presenter, write_record
 from avatar.training.checkpoint import checkpoint_path, list_checkpoints, load_checkpoint, prune, save_atomic
 from avatar.training.onnx_file import parity_error, write_onnx
-from avatar.training.runs import StopRequest, append_stats, truncate_stats
+from avatar.training.runs import StopRequest, TrainingStopped, append_stats, truncate_stats
 
 
 
@@ -212,3 +212,19 @@ def export_refiner(checkpoint: Path, presenter_folder: Path, tolerance: float = 
     write_record(folder)
     return {"step": state["step"], "parity_max_abs": worst, "bytes": (folder / REFINER_FILE).stat().st_size,
             **holdout_error(model, face, mask, target)}
+
+
+def refine_presenter(presenter_folder: Path, run: Path, config: RefinerTrainConfig = RefinerTrainConfig(),
+                     resume: bool = False, threads: int = 1,
+                     on_step: Callable[[int, int, dict | None], None] | None = None) -> dict:
+    """Train the refiner of the presenter in `presenter_folder` on his own library (`threads`
+    CPU threads: one leaves the machine usable), then export it into the folder and seal it
+    (`export_refiner`'s report). TrainingStopped when a signal stopped it first (resumable)."""
+    torch.set_num_threads(threads)
+    presenter = open_presenter(presenter_folder)
+    if presenter.library is None:
+        raise UserError(f"{presenter_folder} has no library: build one first with `avatar library build`.")
+    done = train_refiner(presenter.library, run, config, resume=resume, on_step=on_step)
+    if done < config.steps:
+        raise TrainingStopped(run, done, config.steps)
+    return export_refiner(list_checkpoints(run)[-1], presenter_folder)

@@ -12,6 +12,7 @@ last checkpoint left off (model, optimiser, step, data and augmentation RNG).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -35,6 +36,7 @@ from avatar.training.losses import dssim
 from avatar.training.runs import (StopRequest, append_stats, average_gradients, distributed, plain, train_to_end,
                                   truncate_stats, write_png)
 from avatar.training.model import SwapAutoencoder, SwapConfig
+from avatar.training.model import preset as make_preset
 
 
 class _Pair(nn.Module):
@@ -220,6 +222,14 @@ def train_run(a_dir: Path, b_dir: Path, run: Path, swap_config: SwapConfig, conf
 def warm_start_config(source: Path) -> SwapConfig:
     """The architecture of a warm-start source (see `warm_start`)."""
     return SwapConfig(**_warm_start_state(source)[1]["swap_config"])
+
+
+def architecture_for(preset: str | None, size: int | None, landmarks: bool, init: Path | None) -> SwapConfig:
+    """The swap model a run trains: adapting a model (`init` with no preset or size asked) keeps
+    its architecture; otherwise the preset (default "fast") at `size` px (default 128)."""
+    if init is not None and preset is None and size is None:
+        return warm_start_config(init)
+    return dataclasses.replace(make_preset(preset or "fast", size or 128), landmarks=landmarks)
 
 
 def warm_start(model: SwapAutoencoder, source: Path) -> int:

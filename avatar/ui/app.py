@@ -12,6 +12,7 @@ import logging
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import gradio as gr
 
@@ -655,7 +656,7 @@ MISS_WORDS = {"unanswered": "not answered", "unsure": "asked back", "unhelpful":
 def _answers_tab() -> None:
     gr.Markdown(ANSWERS_HELP)
     files = gr.File(label="Corpus files (.csv, .tsv, .yml)", file_count="multiple",
-                    file_types=[".csv", ".tsv", ".yml", ".yaml"])
+                    file_types=[".csv", ".tsv", ".yml", ".yaml"], elem_id="corpus-files")
     with gr.Row():
         name = gr.Textbox(label="Name (optional)", max_length=200)
         greeting = gr.Textbox(label="Greeting after the AI notice (optional)", max_length=1000,
@@ -1225,3 +1226,15 @@ def queue(demo: gr.Blocks, deploy: Deployment | None = None) -> gr.Blocks:
     # (its render lock), so an answer already rendered never waits behind others' renders.
     renders = deploy.replica_renders if deploy.broker else 8
     return demo.queue(api_open=False, max_size=16, default_concurrency_limit=renders)
+
+
+def serve(deploy: Deployment, note: Callable[[str], None] = print) -> None:
+    """Build, queue and launch the app under `deploy` (until stopped), first telling `note` who
+    must log in, or warning when it listens beyond this machine without a login."""
+    accounts = logins(deploy)
+    if accounts:
+        note(f"login required: {'one operator (--auth)' if deploy.auth else f'{len(accounts.accounts())} account(s)'}")
+    elif deploy.host not in ("127.0.0.1", "localhost"):
+        note(f"warning: serving on {deploy.host} without a login: anyone who can reach it can use the app "
+             "(add accounts with `avatar users add`)")
+    queue(build_demo(deploy), deploy).launch(**launch_options(deploy))

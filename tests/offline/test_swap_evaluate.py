@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 from avatar.offline import swap_evaluate
-from avatar.offline.swap_evaluate import CARD_HEADING, REALISM_HEADING, RealismSets, evaluate_and_record
+from avatar.offline.realism import REALISM_HEADING, RealismSets
+from avatar.offline.swap_evaluate import CARD_HEADING, evaluate_and_record
 
 RESULT = {"frames": 10, "start": 4000, "match_presenter": 1.0, "match_driver": 0.0, "mouth_r": 0.9,
           "mouth_r_liveliest_200": 0.9, "ssim_b_to_b": 0.8, "flicker_smoothed": 0.1, "flicker_unsmoothed": 0.2,

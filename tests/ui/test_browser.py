@@ -196,8 +196,9 @@ def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_pr
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     _login(page, operator_server)
     page.get_by_role("tab", name="Team answers").click()
-    page.locator("input[type=file]").first.set_input_files(str(faq))
-    page.get_by_text("our-faq.csv").first.wait_for(timeout=30_000)
+    # By its id: another tab's upload input may be in the page already (Gradio mounts tabs as it likes).
+    page.locator("#corpus-files input[type=file]").set_input_files(str(faq))
+    page.locator("#corpus-files").get_by_text("our-faq.csv").first.wait_for(timeout=30_000)
     page.get_by_role("button", name="Load the corpus").click()
     page.get_by_text("2 answers, 3 phrasings; the presenter now answers from it").wait_for(timeout=60_000)
     # Pre-rendered in the background: the coverage fills while the operator watches.

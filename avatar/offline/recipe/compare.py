@@ -11,7 +11,7 @@ from avatar.presenter import SHIPPED_MODELS
 
 
 def _summary(evaluation: dict) -> dict:
-    from avatar.offline.swap_evaluate import FLOOR, RECORDED, REDRAWN, SYNTHESISED, realism_targets
+    from avatar.offline.realism import FLOOR, RECORDED, REDRAWN, SYNTHESISED, realism_targets
 
     rows = evaluation["realism"]["rows"]
     recorded = next(row for name, row in rows.items() if name.startswith(RECORDED))

@@ -264,7 +264,8 @@ def _presenter_library(recipe: Recipe, report: Reporter) -> dict:
 
 def _evaluate(recipe: Recipe, report: Reporter) -> dict:
     from avatar.config import RenderConfig
-    from avatar.offline.swap_evaluate import RealismSets, evaluate_and_record
+    from avatar.offline.realism import RealismSets
+    from avatar.offline.swap_evaluate import evaluate_and_record
 
     data = recipe.data
     report.stage("identity, mouth, flicker on held-out driver frames")

@@ -15,7 +15,7 @@ from avatar.metrics.identity import IdentityReference, reference_from_folder
 from avatar.metrics.image import face_flicker
 from avatar.metrics.inception import inner_features
 from avatar.metrics.realism import core_sharpness, kid
-from avatar.offline.swap_evaluate import image_measures
+from avatar.offline.realism import image_measures
 from avatar.vision import eye_opening, hull_mask, mouth_opening
 
 

@@ -10,10 +10,15 @@ Images are (H, W, 3) uint8 RGB; const noise, so a grid is reproducible.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from avatar.errors import UserError
+from avatar.training.gan.export import load_generator
 from avatar.training.gan.networks import Generator
+from avatar.training.runs import write_png
 from avatar.training.gan.train import to_uint8
 
 
@@ -52,3 +57,16 @@ def style_mixing_grid(generator: Generator, row_seeds: list[int], column_seeds: 
         mixed[:, :cutoff] = row_ws[i, :cutoff]
         grid.append([row_image, *to_uint8(generator.synthesis(mixed, noise="const"))])
     return _tile(grid)
+
+
+def write_grids(source: Path, out: Path, seeds: list[int]) -> list[Path]:
+    """truncation.png and style-mixing.png (rows: the first half of `seeds`, columns: the rest)
+    of the generator in `source` (a run folder, checkpoint or folder holding gan.pt), in `out`."""
+    if len(seeds) < 2:
+        raise UserError("--seeds needs at least two seeds.")
+    generator, _ = load_generator(source)
+    half = len(seeds) // 2
+    paths = [Path(out) / "truncation.png", Path(out) / "style-mixing.png"]
+    write_png(paths[0], truncation_grid(generator, seeds))
+    write_png(paths[1], style_mixing_grid(generator, seeds[:half], seeds[half:]))
+    return paths
