@@ -4,18 +4,17 @@ comes from the environment (`avatar.config.Deployment`)."""
 import sys
 
 from avatar.service import Deployment, UserError
-from avatar.ui import build_demo, launch_options
-from avatar.ui.app import queue
+from avatar.ui import PresenterApp
 
 try:
-    deploy = Deployment.from_env()
-    demo = queue(build_demo(deploy), deploy)
+    presenter_app = PresenterApp(Deployment.from_env())
+    demo = presenter_app.demo
 except UserError as error:  # a bad cache, database, model or setting: one line, not a traceback
     sys.exit(f"error: {error}")
 
 if __name__ == "__main__":
     try:  # a damaged users file: one line
-        options = launch_options(deploy)
+        options = presenter_app.launch_options()
     except UserError as error:
         sys.exit(f"error: {error}")
     demo.launch(**options)

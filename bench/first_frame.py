@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 
-# The answer that plays: the presenter's answer player (see avatar/ui/app.py), else the first video.
+# The answer that plays: the presenter's answer player (see avatar/ui/player.py), else the first video.
 WATCH = """() => {
   window.__answers = [];
   const latest = v => window.__answers.filter(a => a.video === v).pop();

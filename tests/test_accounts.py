@@ -134,17 +134,13 @@ def test_data_belongs_to_an_account_id_that_a_namesake_never_gets(tmp_path):
 def test_the_app_keeps_a_logins_data_under_its_account_id(tmp_path):
     from types import SimpleNamespace
 
-    from avatar.ui import app
+    from avatar.ui.shared import Shared
 
     users = Users(tmp_path / "users")
     users.add("alice", "alice-secret", "visitor")
-    saved = app._APP.get("accounts")
-    app._APP["accounts"] = users
-    try:
-        request = SimpleNamespace(username="alice", session_hash="s1")
-        assert app._owner(request) == users.account("alice").id
-        users.remove("alice")
-        with pytest.raises(Exception, match="cannot be found"):
-            app._owner(request)
-    finally:
-        app._APP["accounts"] = saved
+    shared = Shared(service=object(), accounts=users)
+    request = SimpleNamespace(username="alice", session_hash="s1")
+    assert shared.owner(request) == users.account("alice").id
+    users.remove("alice")
+    with pytest.raises(Exception, match="cannot be found"):
+        shared.owner(request)

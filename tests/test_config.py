@@ -54,29 +54,32 @@ def test_a_commands_options_override_the_environment_where_given(tmp_path):
 
 def test_serve_passes_its_flags_as_the_deployment_it_serves_never_through_the_environment(monkeypatch, tmp_path):
     import os
+    from types import SimpleNamespace
 
     from click.testing import CliRunner
 
     import avatar.ui.app
     from avatar.cli import main
+    from avatar.ui.shared import Shared
 
     monkeypatch.setenv("AVATAR_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("AVATAR_MAX_UPLOAD", "70mb")
     monkeypatch.setenv("AVATAR_PORT", "7999")
     seen = {}
 
-    class Demo:
-        def launch(self, **options):
-            seen["options"] = options
+    class App(avatar.ui.app.PresenterApp):
+        def __init__(self, deploy):  # no page is built: only what it would be launched with
+            seen["built"] = deploy
+            self.shared = Shared(deploy, service=object())
+            self.demo = SimpleNamespace(launch=lambda **options: seen.setdefault("options", options))
 
-    monkeypatch.setattr(avatar.ui.app, "build_demo", lambda deploy=None: seen.setdefault("built", deploy) and Demo())
-    monkeypatch.setattr(avatar.ui.app, "queue", lambda demo, deploy=None: seen.setdefault("queued", deploy) and demo)
+    monkeypatch.setattr(avatar.ui.app, "PresenterApp", App)
     environment = dict(os.environ)
     result = CliRunner().invoke(main, ["serve", "--db", "sqlite:///x.sqlite3", "--model", str(tmp_path),
                                        "--auth", "op:pass-word", "--host", "0.0.0.0"])
     assert result.exit_code == 0, result.output
     deploy = seen["built"]
-    assert seen["queued"] is deploy and deploy.db == "sqlite:///x.sqlite3" and deploy.model == tmp_path.resolve()
+    assert deploy.db == "sqlite:///x.sqlite3" and deploy.model == tmp_path.resolve()
     assert seen["options"]["max_file_size"] == "70mb" and seen["options"]["auth"]("op", "pass-word")
     assert (seen["options"]["server_name"], seen["options"]["server_port"]) == ("0.0.0.0", 7999)
     assert dict(os.environ) == environment

@@ -123,6 +123,38 @@ def test_the_ui_talks_to_the_facade_only(name):
     assert outside - stdlib <= UI_THIRD_PARTY
 
 
+MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "Counter", "deque", "bytearray"}
+
+
+def _module_state(tree: ast.Module) -> list[str]:
+    """What in a module's source keeps state between requests: module-level assignments of
+    mutable containers, `global` statements, functions cached at module level."""
+    found = []
+    for node in tree.body:
+        value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+        mutable = isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)) or (
+            isinstance(value, ast.Call) and getattr(value.func, "id", getattr(value.func, "attr", "")) in MUTABLE_CALLS)
+        if mutable:
+            found.append(f"line {node.lineno}: a mutable value at module level")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                "cache" in ast.unparse(decorator) for decorator in node.decorator_list):
+            found.append(f"line {node.lineno}: {node.name} is cached at module level")
+    found += [f"line {node.lineno}: global" for node in ast.walk(tree) if isinstance(node, ast.Global)]
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(name for name in MODULES if name.startswith("avatar.ui")))
+def test_the_ui_keeps_no_state_in_its_modules(name):
+    """The app's state lives in the app built (`ui.shared.Shared`), so two apps in one process
+    (tests, replicas) never share a login list, a visitor or a service by accident."""
+    assert _module_state(ast.parse(MODULES[name].read_text())) == []
+
+
+def test_module_state_is_found():
+    tree = ast.parse("_APP: dict = {}\nSEEN = set()\n@lru_cache(maxsize=1)\ndef f():\n    global X\n")
+    assert len(_module_state(tree)) == 4
+
+
 def test_gradio_lives_in_the_ui_only():
     users = {name for name, (_, outside) in GRAPH.items() if "gradio" in outside}
     assert users and all(name.startswith("avatar.ui") for name in users)
@@ -197,7 +229,6 @@ def test_nothing_in_the_library_imports_the_cli():
 # the list may only shrink, and a module leaving it must stay under the bound.
 LARGE_MODULES = {
     "avatar.service": "the facade still holds the presenters, people, answers, prerender and dialogues rooms",
-    "avatar.ui.app": "the page's tabs, handlers and player script are not yet components of their own",
 }
 
 

@@ -377,13 +377,13 @@ def test_an_ordinary_refusal_is_one_line_in_the_log_not_a_traceback(caplog):
     import gradio as gr
 
     from avatar.errors import UserError
-    from avatar.ui import app
+    from avatar.ui.shared import call
 
     def refuse():
         raise UserError("that answer is 2,000 characters long; the presenter says at most 1500.")
 
     with caplog.at_level(logging.INFO), pytest.raises(gr.Error) as refused:
-        app._call(refuse)
+        call(refuse)
     assert refused.value.message.startswith("That answer is 2,000 characters long")
     assert refused.value.print_exception is False  # Gradio prints no traceback for it
     assert [r.getMessage() for r in caplog.records] == [f"refused: {refused.value.message}"]

@@ -1,4 +1,4 @@
-"""The live-stream route (`avatar.ui.app.LiveStreams`) served by a real uvicorn on a local socket,
+"""The live-stream route (`avatar.ui.server.LiveStreams`) served by a real uvicorn on a local socket,
 over a stand-in render that writes a growing answer while anyone watches it: a client that opens
 the stream and never reads it stops counting as a watcher within seconds (the render stops), a
 client that reads keeps it going to the end."""
@@ -10,7 +10,8 @@ import time
 import pytest
 
 from avatar.serving.live import LiveAnswer
-from avatar.ui import app as ui
+from avatar.ui.server import LiveStreams
+from avatar.ui.shared import Shared
 
 ANSWER_BYTES = 16 << 20  # far more than the socket buffers could hold for a client that never reads
 PIECE = 64 << 10  # every 20 ms: 3.2 MB/s, ~15 times the bytes a render of the shipped presenter makes
@@ -39,7 +40,7 @@ class Render:
 
 
 @pytest.fixture
-def streams(monkeypatch, tmp_path):
+def streams(tmp_path):
     """(port, live answers by id) of a uvicorn serving only the live-stream route."""
     import uvicorn
 
@@ -53,11 +54,10 @@ def streams(monkeypatch, tmp_path):
         await send({"type": "http.response.start", "status": 404, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    monkeypatch.setattr(ui, "_service", lambda: Service())
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(ui.LiveStreams(nothing_else), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(LiveStreams(nothing_else, Shared(service=Service())), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
