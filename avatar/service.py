@@ -118,6 +118,18 @@ class Answer:
     seconds: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One message's outcome for a page (`Avatar.converse`): the chatbot's `reply`; `answer`, the
+    presenter saying it (a ready `Answer` or a `LiveAnswer` rendering), or None with `problem`, the
+    sentence saying why there is no video; `listening`, his listening loop (None: he has none)."""
+
+    reply: Reply
+    answer: Answer | LiveAnswer | None
+    problem: str | None
+    listening: Path | None
+
+
 def _stat(path: Path):
     try:
         return path.stat()
@@ -481,6 +493,28 @@ class Avatar:
         self.store.forget(session)
         self.store.forget(f"{session}:study")
         self.store.forget(f"{session}:demo")
+
+    def converse(self, message: str, session: str, owner: str | None = None, model: str | None = None,
+                 framing: str | None = None, client: str | None = None) -> Exchange:
+        """A page's one call per message: `chat`'s reply to `message` in `session`, and the
+        presenter playing it for the page (`play`, asked by `session`; recordings of `owner`). A
+        message the chat refuses is a UserError; a video that cannot be made does not lose the
+        reply: it comes back as the exchange's `problem`, a sentence."""
+        reply = self.chat(message, session)
+        answer = problem = listening = None
+        try:
+            answer = self.play(reply.text, owner=owner or session, model=model, framing=framing, client=client,
+                               asker=session)
+        except UserError as error:
+            problem = str(error)
+        except Exception:
+            log.exception("the answer's video could not be made")
+            problem = "the video of this answer could not be made; the answer's text is above."
+        try:
+            listening = self.idle(model, owner or session)
+        except Exception:  # the video's problem is reported above; the player only stays dark
+            log.exception("the listening loop could not be made")
+        return Exchange(reply, answer, problem, listening)
 
     def respond(self, message: str, session: str, owner: str | None = None, model: str | None = None,
                 progress: Progress | None = None, framing: str | None = None) -> Answer:

@@ -174,6 +174,20 @@ def test_an_identical_reply_plays_again_and_unknown_names_are_refused(avatar):
         avatar.say("Hello", framing=["own"])
 
 
+def test_a_message_is_one_call_and_a_video_problem_keeps_the_reply(avatar):
+    """The page's one call per message: the reply and the presenter saying it; when the video
+    cannot be made (here: a presenter that does not exist) the reply comes back with the reason."""
+    exchange = avatar.converse("What's your phone number?", session="s-one-call")
+    assert exchange.reply.text.startswith("You can call us free") and exchange.problem is None
+    assert exchange.answer is not None and exchange.listening is None  # the tiny swap model has no loop
+    refused = avatar.converse("What's your phone number?", session="s-one-call", model="nobody-here")
+    assert refused.reply.text == exchange.reply.text and refused.answer is None
+    assert "no presenter model called" in refused.problem
+    assert [reply for _, reply in avatar.history("s-one-call")] == [exchange.reply.text] * 2
+    with pytest.raises(UserError):  # what the chat itself refuses is still a refusal
+        avatar.converse("x" * 5000, session="s-one-call")
+
+
 def test_dialogue_export_uses_the_sessions_own_history(avatar, tmp_path):
     session = "s-export"
     for question in ["What is your phone number?", "What is your email address?"]:

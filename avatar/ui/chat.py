@@ -9,8 +9,8 @@ import html
 import gradio as gr
 
 from avatar.service import LiveAnswer, export_path
-from avatar.ui.player import Player, stage, staged
-from avatar.ui.shared import Shared, call, client, progress_words, refusal, sentence, session
+from avatar.ui.player import Player, file_url, stage, staged
+from avatar.ui.shared import Shared, call, client, log, progress_words, refusal, sentence, session
 
 
 class ChatTab:
@@ -47,17 +47,18 @@ class ChatTab:
             export = gr.Button("Export the dialogue as one video")
             demo = gr.Button("Play the demo dialogue")
         download = gr.File(label="Dialogue video and subtitles", file_count="multiple", interactive=False)
+        live = gr.State(None)  # the id of the live answer the player was given (None: a ready one)
         for trigger in (message.submit, send.click):
             # The text reply is cheap: its own queue lane, so it never waits behind a render.
             # Playing waits for a render without a slot (`waiting`): no limit of its own.
-            trigger(self.reply, [message, chat, model, framing], [chat, message, player], api_name=False,
+            trigger(self.reply, [message, chat, model, framing], [chat, message, player, live], api_name=False,
                     concurrency_limit=8, concurrency_id="chat").success(
-                self.play, [model, framing], [player], api_name=False, concurrency_limit=None)
+                self.play, [live], [player], api_name=False, concurrency_limit=None)
         chat.option_select(suggestion, None, [message], api_name=False, concurrency_limit=8,
                            concurrency_id="chat").then(
-            self.reply, [message, chat, model, framing], [chat, message, player], api_name=False, concurrency_limit=8,
-            concurrency_id="chat").success(self.play, [model, framing], [player], api_name=False,
-                                           concurrency_limit=None)
+            self.reply, [message, chat, model, framing], [chat, message, player, live], api_name=False,
+            concurrency_limit=8, concurrency_id="chat").success(self.play, [live], [player], api_name=False,
+                                                                concurrency_limit=None)
         chat.like(self.not_helpful, [chat], None, api_name=False, concurrency_limit=8, concurrency_id="chat")
         gr.Button(visible=False).click(self.render, [model, framing], [video], api_name="render",
                                        concurrency_limit=None)
@@ -81,32 +82,33 @@ class ChatTab:
     def reply(self, message: str, history: list, model: str | None = None, framing: str | None = None,
               request: gr.Request = None):
         """Add the user's message and the bot's text reply to the chat, and hand the player its
-        video at once: a ready answer's file, or the live stream of one that starts rendering now
-        (the browser connects while the first frame is drawn, and plays it the moment it exists; a
-        second request that waited for that frame cost ~0.3 s: bench/first_frame.py). `play`,
-        next, says what went wrong if the answer cannot be made."""
+        video at once, in one service call (`converse`): a ready answer's file, or the live stream
+        of one that starts rendering now (the browser connects while the first frame is drawn, and
+        plays it the moment it exists; a second request that waited for that frame cost ~0.3 s:
+        bench/first_frame.py). Why a video cannot be made is shown beside the reply's text, which
+        stays. Returns the chat, the emptied message box, the player and the live answer's id."""
         if not (message or "").strip():
-            return history, "", gr.update()
-        service = self.shared.service
-        reply = call(service.chat, message, session(request))
-        try:
-            shown = staged(service.play(reply.text, owner=self.shared.owner(request), model=model, framing=framing,
-                                        client=client(request), asker=session(request)),
-                           self.player.idle(model, request))
-        except Exception:  # `play`, next, reports what is wrong with a clear message
-            shown = stage(self.player.idle(model, request))
-        said = {"role": "assistant", "content": as_text(reply.text)}
-        if reply.suggestions:  # asked back: the nearest known questions as buttons (a click asks it)
-            said["options"] = [{"value": q, "label": q} for q in reply.suggestions]
+            return history, "", gr.update(), None
+        exchange = call(self.shared.service.converse, message, session(request), owner=self.shared.owner(request),
+                        model=model, framing=framing, client=client(request))
+        idle = file_url(exchange.listening) if exchange.listening else ""
+        if exchange.problem:
+            log.info("no video: %s", exchange.problem)
+            gr.Warning(sentence(exchange.problem), duration=None)
+        said = {"role": "assistant", "content": as_text(exchange.reply.text)}
+        if exchange.reply.suggestions:  # asked back: the nearest known questions as buttons (a click asks it)
+            said["options"] = [{"value": q, "label": q} for q in exchange.reply.suggestions]
         history = history + [{"role": "user", "content": as_text(message.strip())}, said]
-        return history, "", shown
+        answer = exchange.answer
+        return (history, "", staged(answer, idle) if answer is not None else stage(idle),
+                answer.id if isinstance(answer, LiveAnswer) else None)
 
-    async def play(self, model: str | None, framing: str | None, request: gr.Request, progress=gr.Progress()):
-        """After `reply` handed the player this session's last reply: wait (holding no thread and
+    async def play(self, live_id: str | None, progress=gr.Progress()):
+        """After `reply` handed the player a live answer (`live_id`): wait (holding no thread and
         no queue slot, see `waiting`) until its first frame is drawn, and refuse with the reason
         when it cannot be made. The player keeps what `reply` gave it."""
-        answer = await self.last_answer(model, framing, request)
-        if isinstance(answer, LiveAnswer):
+        answer = self.shared.service.live(live_id) if live_id else None
+        if answer is not None:
             progress(0.5, desc="Preparing the answer, about a second")
             with answer.following():  # waiting for its first frame counts as watching it
                 await waiting(lambda: answer.wait_playable(0))
@@ -136,7 +138,8 @@ class ChatTab:
         return reply, await self.render(model, framing, request, progress)
 
     async def last_answer(self, model: str | None, framing: str | None, request: gr.Request):
-        """What `play` gives for this session's last reply (None before any), off the event loop."""
+        """What the service's `play` gives for this session's last reply (None before any), off
+        the event loop: what a program asks for after its reply (`/render`)."""
         service = self.shared.service
         history = await asyncio.to_thread(service.history, session(request))
         if not history:

@@ -203,14 +203,32 @@ def test_only_an_operator_builds_or_publishes_a_presenter_and_only_with_consent(
 def test_a_refusal_reads_as_a_capitalised_sentence():
     from avatar.errors import UserError
 
-    def refuse(message, session):
+    def refuse(message, session, **kwargs):
         raise UserError("that message is 600 characters long; the presenter takes at most 500.")
 
-    shared = Shared(service=SimpleNamespace(chat=refuse))
+    shared = Shared(service=SimpleNamespace(converse=refuse))
     with pytest.raises(Exception) as raised:
         ChatTab(shared, Player(shared)).reply("x" * 600, [], None, None, REQUEST)
     assert raised.value.message == "That message is 600 characters long; the presenter takes at most 500."
     assert sentence("bad.csv line 2: the answer is empty.") == "bad.csv line 2: the answer is empty."
+
+
+def test_a_video_that_cannot_be_made_is_said_beside_the_reply_which_stays():
+    from avatar.chat import Reply
+    from avatar.service import Exchange
+
+    asked = []
+
+    def converse(message, session, **kwargs):
+        asked.append(message)
+        return Exchange(Reply("We open at 9.", 1.0, "When do you open?"), None, "there is no presenter model called 'nobody'.", None)
+
+    shared = Shared(service=SimpleNamespace(converse=converse))
+    with pytest.warns(UserWarning, match="There is no presenter model called 'nobody'"):
+        history, box, shown, live = ChatTab(shared, Player(shared)).reply("When do you open?", [], "nobody", None,
+                                                                         REQUEST)
+    assert [m["content"] for m in history] == ["When do you open?", "We open at 9."] and box == ""
+    assert shown["answer"] == "" and live is None and asked == ["When do you open?"]  # one call, nothing more
 
 
 def test_only_an_operator_sets_the_demo_questions(tmp_path):
