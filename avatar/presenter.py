@@ -63,14 +63,21 @@ def adapted_models(folder: Path) -> list[Path]:
 def display_name(folder: Path) -> str:
     """How a presenter is shown to people: the person's name from his consent record when it is
     a name (a presenter built from a colleague's footage: what the operator typed, e.g. "Anna
-    Berg"), else his folder's name (the shipped ones describe their source at length). Read
-    without checking the folder's integrity (every page load lists the presenters)."""
+    Berg"); a shipped one, whose record describes its source at length, as the demo presenter
+    ("Demo presenter", the others with what tells them apart: "Demo presenter (interim)"); else
+    its folder's name. Read without checking the folder's integrity (every page load lists them)."""
+    folder = Path(folder)
     try:
-        person = json.loads((Path(folder) / CONSENT_FILE).read_text(encoding="utf-8")).get("person", "")
+        person = json.loads((folder / CONSENT_FILE).read_text(encoding="utf-8")).get("person", "")
     except (OSError, ValueError, AttributeError):
         person = ""
     person = " ".join(str(person).split())
-    return person if 0 < len(person) <= 40 else Path(folder).name
+    if 0 < len(person) <= 40:
+        return person
+    if folder.resolve().parent == SHIPPED_MODELS.resolve():
+        variant = folder.name.removeprefix("presenter-")
+        return "Demo presenter" if folder.name == DEFAULT_MODEL.name else f"Demo presenter ({variant})"
+    return folder.name
 
 
 def picker_choices(folders: dict[str, Path]) -> list[tuple[str, str]]:

@@ -370,6 +370,14 @@ class Avatar:
                 loaded = self._loaded[folder] = (version, presenter, swap)
             return loaded[1], loaded[2]
 
+    def framing_matters(self, name: str | None, owner: str | None = None) -> bool:
+        """Whether the framing choice changes anything `owner` sees of presenter `name`: he is
+        drawn from his own frames and there are recorded answers (`owner`'s or published) to
+        draw him into; synthesised answers always show his own room."""
+        if self.about(name, owner)["renderer"] != "exemplar":
+            return False
+        return bool((owner and self.recorded_lines(owner)) or self.store.recordings_of(PUBLISHED))
+
     def about(self, name: str | None, owner: str | None = None) -> dict:
         """What a person should know about presenter `name`: name, consent, card, runtime, and
         the synthetic voice his answers are spoken in."""

@@ -114,10 +114,11 @@ def test_a_draft_is_previewed_then_published_for_every_visitor(built, monkeypatc
                                                        for line in report)
     publish_presenter("ann-example")
     assert "ann-example" in avatar.models() and drafts() == []
-    # Visitors pick people by name; the shipped presenter, whose record describes its source at
-    # length, by its folder's name.
+    # Visitors pick people by name; the shipped presenters, whose records describe their source at
+    # length, as the demo presenter, never by an internal folder name.
     choices = dict(avatar.model_choices())
-    assert choices["Ann Example"] == "ann-example" and choices["presenter-default"] == "presenter-default"
+    assert choices["Ann Example"] == "ann-example" and choices["Demo presenter"] == "presenter-default"
+    assert not [label for label in choices if label.startswith("presenter-")]
     with pytest.raises(UserError, match="'ann-example' is already published"):
         build_presenter(folder, "ann-example", CONSENT, QUICK)
     assert {name: draft for name, _, draft in presenters()}["ann-example"] is False

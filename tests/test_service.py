@@ -307,8 +307,11 @@ def test_the_shipped_presenter_answers_from_his_own_frames_and_says_so(chat_db, 
     credentials = read_credentials(answer.video)
     assert credentials.state == "Trusted" and credentials.presenter["renderer"].startswith("exemplar renderer")
     assert credentials.presenter["library_sha256"] == avatar.presenter(None)[0].files["library/frames.mp4"][:16]
-    # A recorded answer in either framing, as a person chooses: his room, or the recording's frame.
+    # A recorded answer in either framing, as a person chooses: his room, or the recording's frame;
+    # the choice is offered once there is a recorded answer to frame (his, or one published).
+    assert not avatar.framing_matters(None, "frank") and not avatar.framing_matters(None, "anyone")
     avatar.record("frank", "Hello there", franck_clip)
+    assert avatar.framing_matters(None, "frank") and not avatar.framing_matters(None, "anyone")
     own, into = (avatar.say("Hello there", owner="frank", framing=f) for f in ("own", "driver"))
     assert own.driver == into.driver == "recorded" and own.video != into.video
     assert probe(own.video).width == 400 and probe(into.video).width == probe(franck_clip).width

@@ -65,8 +65,9 @@ class AnswersTab:
             answer_to = gr.Dropdown([], label="The answer it should get", interactive=True, elem_id="attach-to")
             attach = gr.Button("Answer it with this from now on", elem_id="attach")
         gr.Markdown("### The demo dialogue")
-        demo = gr.Textbox(label="Questions the \"Play the demo dialogue\" button asks, one per line (at most 10; "
-                          "empty: the study's five questions)", lines=5, max_length=5500)
+        demo = gr.Textbox(label="Questions the \"Play the demo dialogue\" button asks, one per line (at most 10)",
+                          placeholder="Left empty, it asks five questions about computers and AI, answered from "
+                          "small talk.", lines=5, max_length=5500)
         with gr.Row():
             save_demo = gr.Button("Save the demo questions")
             demo_status = gr.Markdown()
@@ -146,7 +147,7 @@ class AnswersTab:
         self.shared.operator_only(request, "set the demo questions")
         kept = call(self.shared.service.set_demo_questions, (text or "").splitlines())
         if not kept:
-            return "The demo plays the study's five questions again.", ""
+            return "The demo asks its own five questions about computers and AI again.", ""
         return (f"Saved: the demo dialogue asks these {len(kept)} questions, answered from the active corpus.",
                 "\n".join(kept))
 

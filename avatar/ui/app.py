@@ -27,7 +27,8 @@ from avatar.ui.shared import DISCLOSURE, ROOT, Shared, log
 VISITOR_STORAGE = ("avatar-visitor", "avatar-visitor-token-v1")
 
 # Recorded answers of a presenter drawn from his own frames can show him in his room or put his
-# face into the recording's frame (synthesised answers always show his room).
+# face into the recording's frame (synthesised answers always show his room): the choice is shown
+# only when there are recorded answers.
 FRAMING_LABEL = "Answers you recorded show the presenter"
 FRAMING_CHOICES = (("in his own room", "own"), ("in your recording's frame", "driver"))
 
@@ -71,8 +72,9 @@ class PresenterApp:
             # every name it does not offer to that person.
             model = gr.Dropdown(service.model_choices(), value=names[0], label="Presenter", visible=len(names) > 1,
                                 interactive=True, allow_custom_value=True)
-            framing = gr.Radio(list(FRAMING_CHOICES), value=service.render_settings.exemplar.recorded, label=FRAMING_LABEL,
-                               visible=self.framing_visible(names[0], None)["visible"], interactive=True)
+            # Shown once it changes something (see `RecordTab.framing_shown`).
+            framing = gr.Radio(list(FRAMING_CHOICES), value=service.render_settings.exemplar.recorded,
+                               label=FRAMING_LABEL, visible=False, interactive=True)
             with gr.Tab("Chat"):
                 player = self.chat.build(model, framing, limit)
             with gr.Tab("Record an answer yourself"):
@@ -87,13 +89,14 @@ class PresenterApp:
             with gr.Accordion("About this presenter", open=False):
                 about = gr.Markdown(self.about(names[0], None))
             model.change(self.about, [model], [about], **INFO)
-            model.change(self.framing_visible, [model], [framing], **INFO)
+            model.change(self.record.framing_shown, [model], [framing], **INFO)
             model.change(self.player.listening, [model], [player], **INFO)
             demo.load(self.model_choices, None, [model], **INFO)
             demo.load(self.player.listening, [model], [player], **INFO)
             demo.load(self.operator_buttons, None, self._operator_only, **INFO)
             visitor = gr.BrowserState(None, storage_key=VISITOR_STORAGE[0], secret=VISITOR_STORAGE[1])
-            demo.load(self.welcome, [visitor], [visitor, recorded], **INFO)
+            demo.load(self.welcome, [visitor], [visitor, recorded], **INFO).then(
+                self.record.framing_shown, [model], [framing], **INFO)
             demo.unload(self.end_session)
         return demo
 
@@ -124,15 +127,6 @@ class PresenterApp:
         """The operators' buttons and tabs, shown only to a logged-in operator."""
         visible = self.shared.is_operator(request)
         return [gr.update(visible=visible) for _ in self._operator_only]
-
-    def framing_visible(self, name: str, request: gr.Request | None):
-        """The framing choice, shown only for a presenter drawn from his own frames."""
-        try:
-            facts = self.shared.service.about(name, self.shared.owner(request) if request else None)
-            exemplar = facts["renderer"] == "exemplar"
-        except Exception:  # the tabs report real errors themselves
-            exemplar = False
-        return gr.update(visible=exemplar)
 
     def about(self, name: str, request: gr.Request):
         """Who the face is, what it may be used for, that it is AI-generated; the technical card

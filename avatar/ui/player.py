@@ -38,6 +38,18 @@ def staged(answer, idle: str) -> dict:
     return stage(idle, file_url(answer.video))
 
 
+def player_component(elem_id: str, label: str, visible: bool = True) -> gr.HTML:
+    """A player: the answer's video without native controls (they would cover its "AI-generated"
+    label in the bottom corner), a replay button once it has played; its value is a `stage`."""
+    return gr.HTML(stage(), html_template=static("stage.html"), css_template=static("stage.css"),
+                   js_on_load=static("stage.js"), elem_id=elem_id, label=label, show_label=True, visible=visible)
+
+
+def preview(video: str | None):
+    """A preview player showing the finished video at path `video`; hidden when there is none."""
+    return gr.update(value=stage("", file_url(video)) if video else stage(), visible=bool(video))
+
+
 class Player:
     """The player component and what fills it: `build()` places it; `listening` and `show_video`
     are its handlers."""
@@ -46,8 +58,7 @@ class Player:
         self.shared = shared
 
     def build(self) -> gr.HTML:
-        return gr.HTML(stage(), html_template=static("stage.html"), css_template=static("stage.css"),
-                       js_on_load=static("stage.js"), elem_id="presenter", label="Presenter (AI-generated)")
+        return player_component("presenter", "Presenter (AI-generated)")
 
     def idle(self, model: str | None, request: gr.Request | None) -> str:
         """The URL of the presenter's listening loop ("" when he has none or it cannot be made)."""

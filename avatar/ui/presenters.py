@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from avatar.service import RECORDING_GUIDE, coverage_markdown, export_path, missing_essentials
+from avatar.ui.player import player_component, preview
 from avatar.ui.shared import Shared, call, progress_words, refusal
 
 PRESENTER_HELP = ("Make a presenter from a colleague who agrees: upload 1 to 5 minutes of them alone, talking to the "
@@ -45,13 +46,18 @@ class PresentersTab:
         agree = gr.Checkbox(label="I confirm this person agreed, as recorded above, to be made into an AI presenter.")
         build = gr.Button("Build the presenter", variant="primary")
         status = gr.Markdown()
-        preview = gr.Video(label="Preview (AI-generated)", autoplay=True, interactive=False)
+        video = gr.Video(visible=False)  # the API's preview: the finished, signed MP4
+        previewed = player_component("presenter-preview", "Preview (AI-generated)", visible=False)
         with gr.Row():
             draft = gr.Dropdown([], label="Draft presenters", interactive=True)
             publish = gr.Button("Publish for every visitor")
         report = gr.Markdown(elem_id="coverage-report")  # what the chosen draft's footage holds
-        build.click(self.build_presenter, [source, name, person, given, scope, basis, agree], [status, preview, draft],
-                    api_name="build_presenter")
+        # Its outputs are the status line and the (hidden) video only: a refused build marks the
+        # status, where its reason is, not every box around it; the drafts follow a success.
+        build.click(self.build_presenter, [source, name, person, given, scope, basis, agree], [status, video],
+                    api_name="build_presenter").success(self.drafts, None, [draft], api_name=False,
+                                                        concurrency_limit=4, concurrency_id="info")
+        video.change(preview, [video], [previewed], api_name=False, concurrency_limit=4, concurrency_id="info")
         draft.change(self.draft_report, [draft], [report], api_name=False, concurrency_limit=4, concurrency_id="info")
         publish.click(self.publish_presenter, [draft], [status, draft], api_name="publish_presenter")
         gr.Markdown("### Voice\n\nWhich synthetic voice a presenter's answers are spoken in (answers already made "
@@ -68,10 +74,14 @@ class PresentersTab:
         self.opened_outputs = [draft, voiced, voice]
 
     def opened(self, request: gr.Request):
-        """The tab opened (after a reload too): the drafts, newest first, and the voice picker."""
+        """The tab opened (after a reload too): the drafts and the voice picker."""
+        return self.drafts(request), *self.voices_view(request)
+
+    def drafts(self, request: gr.Request):
+        """The draft presenters, newest first, the newest chosen."""
         self.shared.operator_only(request, "see the draft presenters")
         drafts = self.shared.service.draft_choices()
-        return gr.Dropdown(choices=drafts, value=drafts[0][1] if drafts else None), *self.voices_view(request)
+        return gr.Dropdown(choices=drafts, value=drafts[0][1] if drafts else None)
 
     def voices_view(self, request: gr.Request):
         """Every presenter (published, then drafts) and every voice, for the operator's voice picker."""
@@ -118,8 +128,7 @@ class PresentersTab:
         answer = call(service.preview_presenter, folder.name, PREVIEW_LINE, export_path("preview", "preview.mp4"),
                       progress=progress_words(progress))
         return (f"Built **{folder.name}** from their own frames (a draft). Watch the preview; publish it below to "
-                "offer it to every visitor.", str(answer.video),
-                gr.Dropdown(choices=service.draft_choices(), value=folder.name))
+                "offer it to every visitor.", str(answer.video))
 
     def publish_presenter(self, name: str | None, request: gr.Request):
         self.shared.operator_only(request, "publish a presenter")

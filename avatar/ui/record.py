@@ -9,6 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from avatar.service import read_preview
+from avatar.ui.player import player_component, preview
 from avatar.ui.shared import Shared, call, log, progress_words, refusal
 
 RECORD_HELP = ("Say the line to the camera, facing it, in good light, with your face filling a good part of the "
@@ -61,13 +62,17 @@ class RecordTab:
             publish = gr.Button("Publish for every visitor", visible=False)
             withdraw = gr.Button("Withdraw the published recording for this line", visible=False)
         status = gr.Markdown()
-        preview = gr.Video(label="Presenter version (AI-generated)", autoplay=True, interactive=False)
+        video = gr.Video(visible=False)  # the API's preview: the finished, signed MP4
+        previewed = player_component("record-preview", "Presenter version (AI-generated)", visible=False)
         # The last outcome is cleared first: a refusal never sits under an older "Saved".
         save.click(lambda: "", None, [status], api_name=False, concurrency_limit=8, concurrency_id="info").then(
-            self.save_recording, [line, recording, keep_voice, model, framing], [status, preview, recording],
-            api_name="record").then(self.recorded_lines, None, [recorded], api_name=False)
-        delete.click(self.delete_recording, [line], [status, preview], api_name="delete_recording").then(
-            self.recorded_lines, None, [recorded], api_name=False)
+            self.save_recording, [line, recording, keep_voice, model, framing], [status, video, recording],
+            api_name="record").then(self.recorded_lines, None, [recorded], api_name=False).then(
+            self.framing_shown, [model], [framing], api_name=False, concurrency_limit=8, concurrency_id="info")
+        delete.click(self.delete_recording, [line], [status, video], api_name="delete_recording").then(
+            self.recorded_lines, None, [recorded], api_name=False).then(
+            self.framing_shown, [model], [framing], api_name=False, concurrency_limit=8, concurrency_id="info")
+        video.change(preview, [video], [previewed], api_name=False, concurrency_limit=8, concurrency_id="info")
         publish.click(self.publish, [line], [status], api_name="publish")
         withdraw.click(self.withdraw, [line], [status], api_name="withdraw")
 
@@ -85,6 +90,16 @@ class RecordTab:
         timer.tick(self.adaptation_status, [model], [adapt_status, adapt_preview, timer, model], api_name=False,
                    concurrency_limit=8, concurrency_id="info")
         return recorded, [publish, withdraw]
+
+    def framing_shown(self, model: str | None, request: gr.Request | None):
+        """The framing choice, shown only when it changes something for this person (a presenter
+        drawn from his own frames, and recorded answers to draw him into)."""
+        try:
+            matters = self.shared.service.framing_matters(model, self.shared.owner(request) if request else None)
+        except Exception:  # the tabs report real errors themselves
+            log.exception("whether the framing matters could not be told")
+            matters = False
+        return gr.update(visible=matters)
 
     def recorded_lines(self, request: gr.Request):
         """The picker of this person's recorded lines (newest last)."""

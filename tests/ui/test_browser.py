@@ -53,12 +53,16 @@ def test_ask_in_the_browser_and_the_answer_plays(server, browser, tmp_path):
     assert page.evaluate(f"() => [{ANSWER}.videoWidth, {ANSWER}.videoHeight]") == [400, 300]
     # No native controls over the video: nothing covers its "AI-generated" label.
     assert not page.evaluate(f"() => {ANSWER}.controls") and page.evaluate(f"() => {ANSWER}.playsInline")
-    # His recorded answers can be drawn in his room or in the recording's frame: the choice is offered.
-    assert page.get_by_text("in your recording's frame").first.is_visible()
+    # Where his recorded answers are drawn is asked only once there are some (see the recording test).
+    assert not page.get_by_text("in your recording's frame").first.is_visible()
     page.screenshot(path=str(tmp_path / "app.png"))
     assert (tmp_path / "app.png").stat().st_size > 20_000
     page.wait_for_function(f"() => {ANSWER}.ended", timeout=60_000)
     assert page.evaluate(f"() => {ANSWER}.duration") > 3  # the whole answer arrived
+    # People are shown people's names, never an internal folder name.
+    shown = page.evaluate("() => [...document.querySelectorAll('input')].map(i => i.value)") + \
+        [page.locator("body").inner_text()]
+    assert not [text for text in shown if "presenter-default" in text]
     page.wait_for_function(f"() => {ANSWER}.hidden && getComputedStyle({ANSWER}).opacity === '0'",
                            timeout=5_000)  # faded back to him listening
     # Once played, it can be played again; and asked again, the same answer plays again from the start.
@@ -163,6 +167,14 @@ def test_a_visitors_recording_survives_a_reload(server, browser, franck_clip):
     page.locator("#recording video").first.wait_for(timeout=60_000)
     page.get_by_role("button", name="Save and preview").click()
     page.get_by_text("Saved (2.0 s").first.wait_for(timeout=180_000)
+    # The preview plays in a player without native controls: nothing covers its "AI-generated" label.
+    preview = "document.querySelector('#record-preview video.answer')"
+    page.wait_for_function(f"() => {{ const v = {preview}; return v && v.readyState >= 2 && v.duration > 1.5; }}",
+                           timeout=60_000)
+    assert not page.evaluate(f"() => {preview}.controls")
+    assert page.locator("#record-preview video[controls]").count() == 0
+    # Now that he has a recorded answer, where it is drawn can be chosen.
+    page.get_by_text("in your recording's frame").first.wait_for(timeout=30_000)
     page.reload()  # the same browser, later: its recordings are still its own
     page.get_by_text("not a real person").first.wait_for(timeout=60_000)
     page.get_by_role("tab", name="Record an answer yourself").click()
@@ -228,6 +240,11 @@ def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_pr
     page.get_by_label("I confirm this person agreed").check()
     page.get_by_role("button", name="Build the presenter").click()
     page.get_by_text("Built frank-support from their own frames").wait_for(timeout=300_000)
+    # The preview plays without native controls over its label; the new draft is chosen.
+    preview = "document.querySelector('#presenter-preview video.answer')"
+    page.wait_for_function(f"() => {{ const v = {preview}; return v && v.readyState >= 2 && v.duration > 1; }}",
+                           timeout=60_000)
+    assert not page.evaluate(f"() => {preview}.controls")
     page.locator("#coverage-report").get_by_text("What frank-support's footage holds").wait_for(timeout=30_000)
     assert page.locator("#coverage-report").get_by_text("lips closed (p, b, m)").count() == 1
     page.reload()  # the draft is kept: listed again once the tab is opened
@@ -250,6 +267,12 @@ def test_an_operator_loads_answers_sees_them_ready_and_builds_and_publishes_a_pr
     _login(visitor, operator_server)
     visitor.get_by_label("Presenter", exact=True).click()
     visitor.get_by_role("option", name="Frank Example", exact=True).wait_for(timeout=30_000)  # not the folder's name
+    # A refused build says why once, beside the button, not with an "Error" badge on every box.
+    page.get_by_label("I confirm this person agreed").uncheck()
+    page.get_by_role("button", name="Build the presenter").click()
+    page.get_by_text("Confirm that the person agreed").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert page.get_by_text("Error", exact=True).locator("visible=true").count() <= 2  # the message's and one badge
 
 
 def test_unsure_answers_offer_questions_and_a_not_helpful_mark_becomes_a_phrasing(login_server, browser):

@@ -1,4 +1,5 @@
-// The presenter's player (stage.html; `element` is its Gradio component). The answer's video has
+// The presenter's player (stage.html; `element` is its Gradio component), and the previews that
+// reuse it (a finished file, no listening loop). The answer's video has
 // no native controls (they would cover the "AI-generated" label), a replay button once it has
 // played; a live answer is fetched and fed to Media Source Extensions as its fragments arrive (a
 // <video src> waits for the whole file). A new value (`n`) aborts the previous stream, which
@@ -47,7 +48,7 @@ function show() {
   if (!stage.dataset.answer) { video.removeAttribute('src'); video.load(); return; }
   // On a phone (the presenter pinned at the top), the chat is brought up under him: the answer
   // he is saying shows whole between him and the message box.
-  if (window.matchMedia('(max-width: 640px)').matches) {
+  if (element.closest('#presenter') && window.matchMedia('(max-width: 640px)').matches) {
     const chat = document.querySelector('#chat'), pinned = document.querySelector('#presenter');
     window.scrollBy(0, chat.getBoundingClientRect().top - pinned.getBoundingClientRect().bottom - 8);
   }
