@@ -31,7 +31,6 @@ import hashlib
 import itertools
 import json
 import logging
-import re
 import shutil
 import tempfile
 import threading
@@ -49,7 +48,7 @@ from avatar.chat import ENGLISH, Chatbot, Reply
 from avatar.chat.bot import CLARIFY, ensure_trained
 from avatar.chat.corpora import Corpora
 from avatar.config import FRAMINGS, Deployment, MediaLimits, RenderConfig
-from avatar.driver import DriverLibrary, RecordedClip, RecordedClips
+from avatar.driver import DriverLibrary, RecordedClip
 from avatar.driver.spoken import SpokenDriver
 from avatar.driver.library import DEFAULT_LIBRARY
 from avatar.driver.recorded import adopt_folder_recordings
@@ -57,6 +56,7 @@ from avatar.errors import UserError, quoted
 from avatar.serving.adapted import AdaptedPresenters
 from avatar.serving.lane import RenderLane
 from avatar.serving.live import ABANDONED, SUPERSEDED, AnswerAbandoned, LiveAnswer
+from avatar.serving.people import People, owner_key
 from avatar.inference import SwapModel, load_swap_model
 from avatar.media import normalize
 from avatar.media.clip import DriverClip
@@ -78,7 +78,6 @@ from avatar.store import Store
 
 Progress = Callable[[float, str], None]
 log = logging.getLogger(__name__)
-PUBLISHED = "published"  # the owner of the recordings every visitor gets
 # The study's demo dialogue (the paper's five questions), answered from the English corpus.
 STUDY_QUESTIONS = ("Do you know gossip?", "What is AI?", "What is a super computer?", "How does a computer work?",
                    "What was the first computer?")
@@ -154,14 +153,6 @@ def read_preview(path: Path):
 
     with Image.open(path) as image:
         return image.convert("RGB")
-
-
-def owner_key(owner: str) -> str:
-    """A person's key in the shared state and storage: a hash (no name is stored, and none can
-    reach outside its folder)."""
-    if not owner:
-        raise UserError("this request has no session; reload the page.")
-    return hashlib.sha256(owner.encode()).hexdigest()[:24]
 
 
 IDLE_VERSION = 2  # of the listening loop's choice of frames (see `idle`)
@@ -242,6 +233,7 @@ class Avatar:
         scratch_dir()
         sweep_scratch()  # what a process killed mid-answer left (speech, clips being made)
         self.media = open_storage(self.deploy.storage, self.deploy.root, self.deploy.s3_endpoint)
+        self.people = People(self.store, self.media, render, config.visitor_days)
         self.adapted = AdaptedPresenters(self.store, self.media, cache_dir("adapt"), adapt or AdaptConfig())
         self.adapted.adopt_folders(self.deploy.root)
         if isinstance(self.media, LocalStorage):  # what earlier versions kept without the database
@@ -263,7 +255,6 @@ class Avatar:
         self.corpora = Corpora(self.store, self.chat_db, default=self.deploy.corpus)
         self._models_lock = threading.Lock()
         self._loaded: dict[Path, tuple[tuple | None, Presenter, SwapModel]] = {}
-        self._visitors_swept = float("-inf")
         self.presenter(None)  # the default presenter must load: fail at start, not at the first question
 
     @property
@@ -376,7 +367,7 @@ class Avatar:
         draw him into; synthesised answers always show his own room."""
         if self.about(name, owner)["renderer"] != "exemplar":
             return False
-        return bool((owner and self.recorded_lines(owner)) or self.store.recordings_of(PUBLISHED))
+        return self.people.any_recorded(owner)
 
     def about(self, name: str | None, owner: str | None = None) -> dict:
         """What a person should know about presenter `name`: name, consent, card, runtime, and
@@ -560,7 +551,7 @@ class Avatar:
         render = self.render_config(framing)
         progress = progress or (lambda share, stage: None)
         presenter, _ = self.presenter(model, owner)
-        recorded = self.recording(owner, text)
+        recorded = self.people.recording(owner, text)
         key = self._key(text, presenter, recorded, recorded_voice, render)
         if cached := self._cached(key):
             return cached
@@ -640,7 +631,7 @@ class Avatar:
                         "that answer is {n} characters long; the presenter says at most {limit}.")
         render = self.render_config(framing)
         presenter, _ = self.presenter(model, owner)
-        recorded = self.recording(owner, text)
+        recorded = self.people.recording(owner, text)
         key = self._key(text, presenter, recorded, True, render)
         with self._live_lock:  # one new answer in flight per session: asking anew drops the last
             for other in self._live.values():
@@ -754,7 +745,7 @@ class Avatar:
         presenter, _ = self.presenter(None)
         render, voice = self.render_config(None), self.voice_for(presenter)  # once, not per answer
         for text in [answer for _, answer in self.chatbot.entries] if texts is None else texts:
-            recorded = self.published().get(text)
+            recorded = self.people.published().get(text)
             ready = self.store.answer(self._key(text, presenter, recorded, True, render, voice), touch=False) is not None
             yield {"text": text, "recorded": recorded is not None, "state": "ready" if ready else "waiting"}
 
@@ -899,80 +890,16 @@ class Avatar:
                  recorded_voice and recorded is not None]
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
-    # -- recordings -------------------------------------------------------------------------
-
-    def clips(self, owner: str) -> RecordedClips:
-        """`owner`'s own recordings."""
-        return RecordedClips(self.store, self.media, owner_key(owner), render=self.render_settings)
-
-    def published(self) -> RecordedClips:
-        return RecordedClips(self.store, self.media, PUBLISHED, render=self.render_settings)
-
-    def recording(self, owner: str | None, text: str) -> RecordedClip | None:
-        """The recording used for `text`: `owner`'s own, else a published one."""
-        own = self.clips(owner).get(text) if owner else None
-        return own or self.published().get(text)
+    # -- recordings (the room: `self.people`, `serving/people.py`) ----------------------------
 
     def record(self, owner: str, text: str, video: Path, source: str = "app") -> RecordedClip:
         """Check and keep `video` as `owner`'s recording of `text` (saved before any render)."""
         text = self.check_message(text)
         # Refused by the upload's first (cheapest) check when far longer than its line.
-        clips = RecordedClips(self.store, self.media, owner_key(owner), render=self.render_settings,
-                              limits=MediaLimits(max_seconds=self.config.recording_limit(text), max_bytes=500 * 1024**2))
+        limits = MediaLimits(max_seconds=self.config.recording_limit(text), max_bytes=500 * 1024**2)
         expected = synthesize(text, self.voice).duration  # a fraction of the line's length (bench/speech.py)
         with self._lane.person(owner):  # its checks decode and detect faces: one heavy job at a time
-            return clips.save(text, Path(video), source=source, expected=expected)
-
-    def recorded_lines(self, owner: str) -> list[dict]:
-        """`owner`'s recordings, oldest first: text, duration (s), created (ISO 8601 UTC)."""
-        rows = self.store.recordings_of(owner_key(owner))
-        return [{k: row[k] for k in ("text", "duration", "created")} for row in rows]
-
-    def visitor(self, token: str) -> str:
-        """The owner of a visitor without a login, from the random token their browser keeps
-        (so their recordings survive reloads and new tabs), noted as seen now. Visitors not
-        seen for `config.visitor_days` lose their recordings (checked at most hourly)."""
-        if not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", token or ""):
-            raise UserError("this browser's visitor token is not valid; reload the page.")
-        owner = f"visitor:{token}"
-        self.store.visitor_seen(owner_key(owner))
-        now = time.monotonic()
-        if now - self._visitors_swept > 3600:
-            self._visitors_swept = now
-            self.forget_absent_visitors()
-        return owner
-
-    def forget_absent_visitors(self) -> int:
-        """Delete the recordings (and the answers made from them) of visitors not seen for
-        `config.visitor_days`; returns how many visitors were forgotten."""
-        absent = self.store.visitors_unseen_since(time.time() - self.config.visitor_days * 86400)
-        for key in absent:
-            clips = RecordedClips(self.store, self.media, key, render=self.render_settings)
-            for row in self.store.recordings_of(key):
-                clips.delete(row["text"])
-            self.store.forget_visitor(key)
-        if absent:
-            log.info("forgot the recordings of %d visitors not seen for %g days", len(absent), self.config.visitor_days)
-        return len(absent)
-
-    def forget_recording(self, owner: str, text: str) -> list[str] | None:
-        """Delete `owner`'s recording of `text` and every answer rendered from it; returns the
-        deleted answers' file names (None when there was no recording)."""
-        return self.clips(owner).delete(text) if (text or "").strip() else None
-
-    def publish(self, owner: str, text: str) -> RecordedClip:
-        """Make `owner`'s recording of `text` the one every visitor's reply to it uses (an
-        operator's action: the app allows it only to accounts with the operator role)."""
-        own = self.clips(owner).get(text)
-        if own is None:
-            raise UserError("record this line first; only your own recordings can be published.")
-        return self.published().save(own.text, own.video, source=f"published from {own.source}")
-
-    def unpublish(self, text: str) -> list[str] | None:
-        """Withdraw the recording published for `text` (an operator's action): every visitor gets
-        the synthesised answer again. Returns the deleted answers' file names (None when nothing
-        was published for `text`)."""
-        return self.published().delete(text) if (text or "").strip() else None
+            return self.people.save(owner, text, Path(video), limits, expected, source=source)
 
     # -- adaptation -------------------------------------------------------------------------
 
@@ -980,7 +907,7 @@ class Avatar:
         """`owner`'s adaptation job for presenter `model` in this process (it outlives the
         request that asked)."""
         presenter, _ = self.presenter(model, owner)
-        return self.adapted.job(owner_key(owner), presenter, lambda: self.clips(owner))
+        return self.adapted.job(owner_key(owner), presenter, lambda: self.people.clips(owner))
 
     def adapt(self, owner: str, person: str, model: str | None = None) -> AdaptStatus:
         """Start adapting presenter `model` to `owner`'s recorded face (here, or as a job for a

@@ -63,11 +63,11 @@ def test_a_recording_is_used_only_for_its_owner_until_published(avatar, franck_c
     assert mine.driver == "recorded" and mine.duration == pytest.approx(2.0, abs=0.05)
     assert probe(mine.video).has_audio
     assert theirs.driver == "synthesised" and theirs.video != mine.video
-    avatar.publish("alice", "Hi")
+    avatar.people.publish("alice", "Hi")
     assert avatar.say("Hi", owner="bob").driver == "recorded"
-    assert avatar.unpublish("Hi") is not None and avatar.say("Hi", owner="bob").driver == "synthesised"
+    assert avatar.people.unpublish("Hi") is not None and avatar.say("Hi", owner="bob").driver == "synthesised"
     with pytest.raises(UserError, match="only your own recordings"):
-        avatar.publish("bob", "Hi")
+        avatar.people.publish("bob", "Hi")
 
 
 def test_deleting_a_recording_deletes_the_answers_rendered_from_it(avatar, franck_clip):
@@ -75,12 +75,12 @@ def test_deleting_a_recording_deletes_the_answers_rendered_from_it(avatar, franc
     answer = avatar.say("See you soon", owner="carol")
     silent_voice = avatar.say("See you soon", owner="carol", recorded_voice=False)
     assert answer.video.is_file() and silent_voice.video.is_file() and answer.video != silent_voice.video
-    deleted = avatar.forget_recording("carol", "See you soon")
+    deleted = avatar.people.forget("carol", "See you soon")
     assert sorted(deleted) == sorted([answer.video.name, silent_voice.video.name])
     assert not answer.video.exists() and not silent_voice.video.exists()
     assert avatar.store.answer(answer.video.stem) is None
     assert avatar.say("See you soon", owner="carol").driver == "synthesised"
-    assert avatar.forget_recording("carol", "See you soon") is None
+    assert avatar.people.forget("carol", "See you soon") is None
 
 
 def test_a_recording_whose_face_cannot_be_swapped_is_refused_at_upload(avatar, small_face_clip, make_video):
@@ -89,7 +89,7 @@ def test_a_recording_whose_face_cannot_be_swapped_is_refused_at_upload(avatar, s
     assert "in a 88x72 recording the face must be at least 40 pixels wide" in str(refused.value)  # stated once
     with pytest.raises(UserError, match="cannot be put into this recording"):
         avatar.record("dave", "Hello there", make_video("no-face.mp4", seconds=2, audio=True))
-    assert avatar.clips("dave").all() == []
+    assert avatar.people.clips("dave").all() == []
 
 
 def test_an_operator_chooses_a_presenters_voice_and_his_answers_follow_it(avatar):
@@ -353,7 +353,7 @@ def test_a_recording_far_longer_than_its_line_is_refused_before_any_check(avatar
     assert avatar.config.recording_limit("Hi") == 12 and avatar.config.recording_limit("word " * 100) == 60
     with pytest.raises(UserError, match=r"is too long: 21\.\d s, the limit is 12\.0 s"):
         avatar.record("gina", "Hi", long_clip)
-    assert avatar.recording("gina", "Hi") is None
+    assert avatar.people.recording("gina", "Hi") is None
 
 
 def test_temporary_files_live_under_the_cache_and_a_killed_processs_are_swept_at_start(
@@ -398,20 +398,19 @@ def test_a_take_is_fitted_to_its_line_never_cutting_the_synthesised_speech(avata
 
 
 def test_recordings_of_visitors_who_never_come_back_are_deleted(avatar, franck_clip):
-    import dataclasses
-
     with pytest.raises(UserError, match="not valid"):
-        avatar.visitor("too-short")
+        avatar.people.visitor("too-short")
     token = "v" * 43
-    owner = avatar.visitor(token)
+    owner = avatar.people.visitor(token)
     clip = avatar.record(owner, "Hi", franck_clip)
     answer = avatar.say("Hi", owner=owner)
-    assert avatar.visitor(token) == owner  # the same browser, later: the same person
-    assert [row["text"] for row in avatar.recorded_lines(owner)] == ["Hi"]
-    assert avatar.forget_absent_visitors() == 0  # seen just now
-    avatar.config = dataclasses.replace(avatar.config, visitor_days=-1)  # as if a week had passed
-    assert avatar.forget_absent_visitors() == 1
-    assert avatar.recorded_lines(owner) == [] and not clip.video.exists() and not answer.video.exists()
+    assert avatar.people.visitor(token) == owner  # the same browser, later: the same person
+    assert [row["text"] for row in avatar.people.recorded_lines(owner)] == ["Hi"]
+    assert avatar.people.forget_absent_visitors() == 0  # seen just now
+    avatar.people.visitor_days = -1  # as if a week had passed
+    assert avatar.people.forget_absent_visitors() == 1
+    assert avatar.people.recorded_lines(owner) == [] and not clip.video.exists() and not answer.video.exists()
+    avatar.people.visitor_days = avatar.config.visitor_days
 
 
 @contextlib.contextmanager
@@ -432,7 +431,7 @@ def test_a_loaded_corpus_is_prerendered_giving_way_to_people(avatar, franck_clip
     avatar.corpora.load([faq])
     assert [row["state"] for row in avatar.coverage()] == ["waiting"] * 3
     avatar.record("operator", "Cards are welcome.", franck_clip)
-    avatar.publish("operator", "Cards are welcome.")
+    avatar.people.publish("operator", "Cards are welcome.")
     assert [(row["state"], row["recorded"]) for row in avatar.coverage()] == [
         ("waiting", False), ("waiting", False), ("waiting", True)]
     with a_person_waiting(avatar):  # for the lane: the pre-render gives way

@@ -182,8 +182,9 @@ def say(text, out, library, model_path, renderer, framing) -> None:
 def driver_record(text, video, clips) -> None:
     """Store VIDEO as the recorded driver answer for reply TEXT (checked and normalised first)."""
     from avatar.driver import RecordedClips
-    from avatar.service import PUBLISHED, open_service
+    from avatar.service import open_service
+    from avatar.serving.people import PUBLISHED
 
-    library = RecordedClips.in_folder(clips, owner=PUBLISHED) if clips else open_service().published()
+    library = RecordedClips.in_folder(clips, owner=PUBLISHED) if clips else open_service().people.published()
     clip = library.save(text, video, source=video.name)
     click.echo(f"{clip.video}: {clip.duration:.2f} s{' with sound' if clip.audio else ''}")

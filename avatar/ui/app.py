@@ -111,10 +111,10 @@ class PresenterApp:
         stores, so their recordings are theirs across reloads and tabs; their recorded lines are listed."""
         if request is not None and request.session_hash and not getattr(request, "username", None):
             try:
-                owner = self.shared.service.visitor(token or "")
+                owner = self.shared.service.people.visitor(token or "")
             except UserError:  # none yet, or not one of ours
                 token = secrets.token_urlsafe(32)
-                owner = self.shared.service.visitor(token)
+                owner = self.shared.service.people.visitor(token)
             self.shared.visitors[request.session_hash] = owner
         return token, self.record.recorded_lines(request)
 

@@ -103,7 +103,7 @@ class RecordTab:
 
     def recorded_lines(self, request: gr.Request):
         """The picker of this person's recorded lines (newest last)."""
-        lines = call(self.shared.service.recorded_lines, self.shared.owner(request))
+        lines = call(self.shared.service.people.recorded_lines, self.shared.owner(request))
         choices = [(f"{row['text'][:80]} ({row['duration']:.1f} s)", row["text"]) for row in lines]
         return gr.Dropdown(choices=choices, value=None, visible=bool(choices),
                            label=f"Your recorded lines ({len(choices)}): pick one to see or replace it")
@@ -143,7 +143,7 @@ class RecordTab:
 
     def delete_recording(self, line: str, request: gr.Request):
         """Delete this person's recording of `line`, the answers made from it and Gradio's copies."""
-        deleted = call(self.shared.service.forget_recording, self.shared.owner(request), line)
+        deleted = call(self.shared.service.people.forget, self.shared.owner(request), line)
         if deleted is None:
             return "There was no recording for this line.", None
         forget_served_copies(deleted)
@@ -151,14 +151,14 @@ class RecordTab:
 
     def publish(self, line: str, request: gr.Request):
         self.shared.operator_only(request, "publish a recording for every visitor")
-        clip = call(self.shared.service.publish, self.shared.owner(request), line)
+        clip = call(self.shared.service.people.publish, self.shared.owner(request), line)
         return f"Published: every visitor who gets the reply \"{clip.text}\" now sees this recording."
 
     def withdraw(self, line: str, request: gr.Request):
         """An operator takes back the recording published for `line`: visitors get the synthesised
         answer again (the answers made from it, and Gradio's served copies, are deleted)."""
         self.shared.operator_only(request, "withdraw a published recording")
-        deleted = call(self.shared.service.unpublish, line)
+        deleted = call(self.shared.service.people.unpublish, line)
         if deleted is None:
             return "No recording is published for this line."
         forget_served_copies(deleted)

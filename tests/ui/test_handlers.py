@@ -86,7 +86,8 @@ def test_only_an_operator_may_publish_or_withdraw(tmp_path):
             with pytest.raises(Exception, match="Only an operator"):
                 action("Hi", request)
     withdrawn = []
-    shared = Shared(service=SimpleNamespace(unpublish=lambda line: withdrawn.append(line) or []), accounts=users)
+    people = SimpleNamespace(unpublish=lambda line: withdrawn.append(line) or [])
+    shared = Shared(service=SimpleNamespace(people=people), accounts=users)
     assert RecordTab(shared).withdraw("Hi", SimpleNamespace(session_hash="session-3", username="alice")).startswith(
         "Withdrawn")
     assert withdrawn == ["Hi"]
