@@ -123,8 +123,9 @@ def train_to_end(run: Path, consent: Path | None, train: Callable[[bool, Path | 
     if consent is not None:
         keep_consent(consent, run)
     elif not (run / "consent.json").is_file():
-        raise UserError(f"{run} has no consent.json: pass --consent FILE (JSON with person, source, date, scope, "
-                        "basis; see README), the record of the agreement of the person whose faces it learns.")
+        raise UserError(f"{run} has no consent.json: training needs a consent record: pass --consent FILE (JSON "
+                        "with person, source, date, scope, basis; see README), the record of the agreement of the "
+                        "person whose faces it learns.")
     if resume is None:
         resume = bool(list_checkpoints(run))
         init = None if resume else init

@@ -159,7 +159,10 @@ def test_forty_sessions_across_both_replicas_get_an_answer_or_a_clean_busy_messa
     print(f"40 sessions: {len(answered)} answered, {len(refused)} told the presenter is busy")
     assert {replica for _, replica, _ in answered} == {0, 1}
     assert all(probe(video).has_audio for _, _, video in answered)
-    assert all("queue" in text.lower() or "busy" in text.lower() for _, _, text in refused), refused
+    # Each refusal is one of the service's clean sentences: busy, the queue full, or (on a slow
+    # machine, a job still queued after its wait) try again; never an error or a traceback.
+    assert all("queue" in text.lower() or "busy" in text.lower() or "try again in a minute" in text.lower()
+               for _, _, text in refused), refused
 
 
 def test_an_answer_rendered_on_a_worker_streams_to_the_replica_while_it_renders(cluster, monkeypatch, tmp_path):
