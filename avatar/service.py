@@ -511,7 +511,9 @@ class Avatar:
             problem = "the video of this answer could not be made; the answer's text is above."
         try:
             listening = self.idle(model, owner or session)
-        except Exception:  # the video's problem is reported above; the player only stays dark
+        except UserError:  # an unknown presenter: the refusal the video's problem already says
+            pass
+        except Exception:  # the player only stays dark
             log.exception("the listening loop could not be made")
         return Exchange(reply, answer, problem, listening)
 
