@@ -365,15 +365,17 @@ class Avatar:
         """Whether the framing choice changes anything `owner` sees of presenter `name`: he is
         drawn from his own frames and there are recorded answers (`owner`'s or published) to
         draw him into; synthesised answers always show his own room."""
-        if self.about(name, owner)["renderer"] != "exemplar":
-            return False
-        return self.people.any_recorded(owner)
+        return self._from_his_frames(*self.presenter(name, owner)) and self.people.any_recorded(owner)
+
+    def _from_his_frames(self, presenter: Presenter, model: SwapModel | None) -> bool:
+        """Whether `presenter` is drawn by the exemplar renderer (from his own frames)."""
+        return presenter.library is not None and (self.render_settings.renderer != "swap" or model is None)
 
     def about(self, name: str | None, owner: str | None = None) -> dict:
         """What a person should know about presenter `name`: name, consent, card, runtime, and
         the synthetic voice his answers are spoken in."""
         presenter, model = self.presenter(name, owner)
-        exemplar = presenter.library is not None and (self.render_settings.renderer != "swap" or model is None)
+        exemplar = self._from_his_frames(presenter, model)
         drawing = ("from his own recorded video: his real frames, chosen and warped to follow what he says (synthesised "
                    "answers show his own room; recorded answers put his face into the recording's frame)"
                    + (" and repaired by a small network trained on his video" if presenter.refiner and
